@@ -1,0 +1,64 @@
+# Web4AI Orchestrator. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE      ?= $(HOME)/.cache/web4ai
+PYTHON     ?= python3
+DEPS_HASH  := $(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-12)
+VENV       ?= $(CACHE)/venv-$(DEPS_HASH)
+PY         := $(VENV)/bin/python
+BIN        := $(CACHE)/bin
+RUN_ENV    := PYTHONPATH=$(CURDIR) WEB4AI_TOOLS_DIR=$(CACHE) PATH=$(BIN):$$PATH
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.ready: pyproject.toml constraints.txt
+	@echo "[make] creating $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) hack/requirements.py dev > $(VENV)/requirements.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements.txt -c constraints.txt
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.ready ## Create the Python environment (cached outside the repo)
+
+.PHONY: tools
+tools: ## Build etcd, kube-apiserver, kube-scheduler, kubectl, helm (cached outside the repo)
+	WEB4AI_TOOLS_DIR=$(CACHE) hack/build-tools.sh >/dev/null
+
+.PHONY: lint
+lint: venv ## ruff, mypy and import-linter
+	$(VENV)/bin/ruff check web4ai tests hack bench
+	$(VENV)/bin/ruff format --check web4ai tests hack bench
+	$(RUN_ENV) $(VENV)/bin/mypy
+	$(RUN_ENV) $(VENV)/bin/lint-imports
+
+.PHONY: fmt
+fmt: venv ## Format the code with ruff
+	$(VENV)/bin/ruff format web4ai tests hack bench
+	$(VENV)/bin/ruff check --fix web4ai tests hack bench
+
+.PHONY: test-unit
+test-unit: venv ## Unit tests only (no cluster)
+	$(RUN_ENV) $(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test
+test: tools venv lint ## Everything: lint, unit, integration (real control plane); checks no process leaks
+	$(RUN_ENV) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; hack/check-leaks.sh || rc=1; exit $$rc
+
+.PHONY: run
+run: tools venv ## Run the product locally on a real control plane (Ctrl-C stops everything)
+	$(RUN_ENV) $(PY) -m web4ai.localcluster --crds crds
+
+.PHONY: clean
+clean: ## Remove caches inside the repo (the binary and venv cache stays in $(CACHE))
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+.PHONY: clean-cache
+clean-cache: ## Remove the binary and venv cache (next run rebuilds it)
+	rm -rf $(CACHE)

@@ -1,0 +1,1 @@
+"""Shared fixtures. Integration tests get a real control plane (see integration/conftest.py)."""

@@ -1,0 +1,76 @@
+"""A real kube-apiserver and etcd for the whole session, with the shipped CRDs.
+
+With WEB4AI_USE_EXISTING_CLUSTER=1 the cluster of KUBECONFIG is used instead.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio import client
+
+from web4ai.k8s import crds as crds_mod
+from web4ai.k8s.client import api_client
+from web4ai.localcluster.binaries import binary
+from web4ai.localcluster.controlplane import ControlPlane
+from web4ai.localcluster.target import resolve_target
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_DIR = REPO / "crds"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    kubeconfig: str
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    target = resolve_target()
+    if target.kubeconfig is not None:
+        yield Cluster(target.kubeconfig)
+        return
+    with ControlPlane() as plane:
+        yield Cluster(str(plane.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+async def api(cluster: Cluster) -> AsyncIterator[client.ApiClient]:
+    api = await api_client(cluster.kubeconfig)
+    try:
+        await crds_mod.install(api, CRD_DIR)
+        yield api
+    finally:
+        await api.close()
+
+
+@pytest.fixture
+async def namespace(api: client.ApiClient) -> AsyncIterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(api)
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        await core.delete_namespace(name)

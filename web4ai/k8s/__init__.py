@@ -1,0 +1,1 @@
+"""Kubernetes access: clients, CRD installation, resource mapping, watch caches."""

@@ -1,0 +1,58 @@
+"""``python -m web4ai.localcluster``: a local control plane until Ctrl-C.
+
+With ``WEB4AI_USE_EXISTING_CLUSTER=1`` it uses the cluster of KUBECONFIG instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from web4ai.k8s import crds as crds_mod
+from web4ai.k8s.client import api_client
+from web4ai.localcluster.controlplane import ControlPlane
+from web4ai.localcluster.target import ClusterTarget, resolve_target
+
+
+async def _install(kubeconfig: str, directory: Path) -> list[str]:
+    api = await api_client(kubeconfig)
+    try:
+        return await crds_mod.install(api, directory)
+    finally:
+        await api.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m web4ai.localcluster")
+    parser.add_argument("--crds", type=Path, default=Path("crds"), help="CRD directory")
+    args = parser.parse_args(argv)
+
+    target: ClusterTarget = resolve_target()
+    plane: ControlPlane | None = None
+    if target.kubeconfig is None:
+        plane = ControlPlane().start()
+        kubeconfig = str(plane.kubeconfig)
+        print(f"Local control plane: {plane.server}", flush=True)
+    else:
+        kubeconfig = target.kubeconfig
+        print(f"Using existing cluster from {kubeconfig}", flush=True)
+    try:
+        names = asyncio.run(_install(kubeconfig, args.crds))
+        print(f"CRDs established: {', '.join(names)}", flush=True)
+        print(f"export KUBECONFIG={kubeconfig}", flush=True)
+        print("Ctrl-C stops everything.", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if plane is not None:
+            plane.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
