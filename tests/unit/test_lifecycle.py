@@ -1,0 +1,74 @@
+"""Liveness, timeouts, deadlines and retries with an injected clock."""
+
+from __future__ import annotations
+
+from web4ai.core.lifecycle import (
+    after_failed_attempt,
+    attempt_timed_out,
+    lease_expired,
+    next_wakeup,
+    past_deadline,
+    reliability_score,
+)
+from web4ai.core.model import TaskStatus, default_capacity
+
+
+def test_lease_expires_after_three_missed_heartbeats() -> None:
+    assert not lease_expired(100.0, 30, now=190.0)
+    assert lease_expired(100.0, 30, now=190.5)
+    assert lease_expired(None, 30, now=0.0)
+
+
+def test_timeout_counts_from_assignment() -> None:
+    assert not attempt_timed_out(None, 10, now=1e9)  # never assigned: no timeout
+    assert not attempt_timed_out(100.0, 10, now=110.0)
+    assert attempt_timed_out(100.0, 10, now=110.1)
+
+
+def test_deadline_is_absolute() -> None:
+    assert not past_deadline(None, 1e12)
+    assert not past_deadline(500.0, 500.0)
+    assert past_deadline(500.0, 500.1)
+
+
+def test_retries_then_failure_with_last_error() -> None:
+    o = after_failed_attempt(0, 2, "boom")
+    assert (o.status, o.retry_count, o.error) == (TaskStatus.PENDING, 1, "boom")
+    o = after_failed_attempt(1, 2, "boom")
+    assert (o.status, o.retry_count) == (TaskStatus.PENDING, 2)
+    o = after_failed_attempt(2, 2, "last error")
+    assert (o.status, o.retry_count, o.error) == (
+        TaskStatus.FAILED, 2, "last error (after 2 retries)")
+    o = after_failed_attempt(0, 0, "no retries")
+    assert (o.status, o.error) == (TaskStatus.FAILED, "no retries")
+
+
+def test_non_retryable_failure_fails_at_once() -> None:
+    o = after_failed_attempt(0, 5, "deadline passed", retryable=False)
+    assert (o.status, o.retry_count, o.error) == (TaskStatus.FAILED, 0, "deadline passed")
+
+
+def test_reliability_score() -> None:
+    assert reliability_score(0, 0) == 1.0
+    assert reliability_score(96, 0) == 1.0
+    assert reliability_score(0, 4) == 0.5
+    assert 0.9 < reliability_score(90, 5) < 0.96
+
+
+def test_capacity_defaults() -> None:
+    assert default_capacity(3, None) == 3
+    assert default_capacity(0, None) == 1
+    assert default_capacity(3, 8) == 8
+    assert default_capacity(3, 0) == 1
+
+
+def test_next_wakeup() -> None:
+    assert next_wakeup(None, None) is None
+    assert next_wakeup(5.0, None, 3.0) == 3.0
+
+
+def test_terminal_and_bound() -> None:
+    assert TaskStatus.COMPLETED.terminal and TaskStatus.FAILED.terminal
+    assert not TaskStatus.PENDING.terminal
+    assert TaskStatus.ASSIGNED.bound and TaskStatus.RUNNING.bound
+    assert not TaskStatus.PENDING.bound

@@ -1,0 +1,105 @@
+"""The domain as the scheduler and the life-cycle rules see it: plain, frozen values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class NodeStatus(StrEnum):
+    ACTIVE = "active"
+    DEGRADED = "degraded"
+    MAINTENANCE = "maintenance"
+    OFFLINE = "offline"
+    ERROR = "error"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED)
+
+    @property
+    def bound(self) -> bool:
+        """Holds a slot on a node."""
+        return self in (TaskStatus.ASSIGNED, TaskStatus.RUNNING)
+
+
+class Algorithm(StrEnum):
+    ROUND_ROBIN = "round_robin"
+    WEIGHTED_ROUND_ROBIN = "weighted_round_robin"
+    LEAST_CONNECTIONS = "least_connections"
+    RESOURCE_AWARE = "resource_aware"
+    LATENCY_OPTIMIZED = "latency_optimized"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node as the scheduler sees it. ``running`` counts tasks assigned or running."""
+
+    node_id: str
+    status: NodeStatus
+    capacity: int
+    running: int = 0
+    capabilities: frozenset[str] = frozenset()
+    cpu_usage: float = 0.0
+    memory_usage: float = 0.0
+    gpu_usage: float = 0.0
+    memory_total_mb: float | None = None
+    load_score: float = 0.0
+    reliability: float = 1.0
+    network_latency: float | None = None
+
+    @property
+    def free_slots(self) -> int:
+        return self.capacity - self.running
+
+    @property
+    def free_memory_mb(self) -> float | None:
+        if self.memory_total_mb is None:
+            return None
+        return self.memory_total_mb * (100.0 - self.memory_usage) / 100.0
+
+
+@dataclass(frozen=True)
+class Requirements:
+    capabilities: frozenset[str] = frozenset()
+    min_cpu: float = 0.0
+    min_memory: float = 0.0
+    preferred_nodes: tuple[str, ...] = ()
+    exclude_nodes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task as the scheduler sees it; ``order`` is (priority, submitted time, name)."""
+
+    name: str
+    task_id: str
+    priority: int
+    submitted_at: float
+    requirements: Requirements = field(default_factory=Requirements)
+    previous_nodes: frozenset[str] = frozenset()
+
+    @property
+    def order(self) -> tuple[int, float, str]:
+        return (self.priority, self.submitted_at, self.name)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    cpu: float = 80.0
+    memory: float = 85.0
+
+
+def default_capacity(agents_count: int, max_concurrent_tasks: int | None) -> int:
+    """``max_concurrent_tasks`` when given, else ``agents_count``; at least 1."""
+    if max_concurrent_tasks is not None:
+        return max(1, max_concurrent_tasks)
+    return max(1, agents_count)

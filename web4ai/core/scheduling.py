@@ -1,0 +1,176 @@
+"""Which node runs a task: the filters of DESIGN.md and the five algorithms.
+
+Everything here is pure and deterministic; the scheduler loop feeds it a
+snapshot and keeps the balancer between decisions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from web4ai.core.model import Algorithm, Node, NodeStatus, Task, Thresholds
+
+SCHEDULABLE = (NodeStatus.ACTIVE, NodeStatus.DEGRADED)
+
+
+# -- filters ---------------------------------------------------------------
+
+
+def unfit_reason(task: Task, node: Node, thresholds: Thresholds) -> str | None:
+    """Why ``node`` cannot take ``task`` now, or None when it fits."""
+    req = task.requirements
+    if node.status not in SCHEDULABLE:
+        return f"node is {node.status.value}"
+    if node.node_id in req.exclude_nodes:
+        return "excluded by the task"
+    if node.free_slots <= 0:
+        return "at capacity"
+    missing = req.capabilities - node.capabilities
+    if missing:
+        return "missing capabilities " + ",".join(sorted(missing))
+    if node.cpu_usage >= thresholds.cpu:
+        return "over the cpu threshold"
+    if node.memory_usage >= thresholds.memory:
+        return "over the memory threshold"
+    if 100.0 - node.cpu_usage < req.min_cpu:
+        return "not enough free cpu"
+    if req.min_memory > 0:
+        free = node.free_memory_mb
+        if free is None:
+            return "memory size not reported"
+        if free < req.min_memory:
+            return "not enough free memory"
+    return None
+
+
+def unschedulable_message(total: int, reasons: Sequence[str]) -> str:
+    """Like kube-scheduler: ``0/5 nodes fit: 3 at capacity, 2 node is offline``."""
+    if total == 0:
+        return "0/0 nodes fit: no nodes registered"
+    counts = Counter(reasons)
+    parts = [f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return f"0/{total} nodes fit: " + ", ".join(parts)
+
+
+# -- algorithms ------------------------------------------------------------
+
+
+class Balancer(Protocol):
+    """Picks one node among candidates that all fit. ``candidates`` is never empty."""
+
+    def pick(self, candidates: Sequence[Node]) -> Node: ...
+
+
+@dataclass
+class RoundRobin:
+    """Next node id after the last one picked, in id order."""
+
+    last: str | None = None
+
+    def pick(self, candidates: Sequence[Node]) -> Node:
+        ordered = sorted(candidates, key=lambda n: n.node_id)
+        chosen = next((n for n in ordered if self.last is None or n.node_id > self.last), ordered[0])
+        self.last = chosen.node_id
+        return chosen
+
+
+def wrr_weight(node: Node) -> int:
+    """Weight from load and reliability: 1..100, higher for idle, reliable nodes."""
+    idle = 1.0 - min(max(node.load_score, 0.0), 1.0)
+    return max(1, round(100 * idle * min(max(node.reliability, 0.0), 1.0)))
+
+
+@dataclass
+class SmoothWeightedRoundRobin:
+    """nginx's smooth weighted round robin: deterministic, evenly interleaved."""
+
+    current: dict[str, int] = field(default_factory=dict)
+
+    def pick(self, candidates: Sequence[Node]) -> Node:
+        total = 0
+        best: Node | None = None
+        for node in sorted(candidates, key=lambda n: n.node_id):
+            weight = wrr_weight(node)
+            total += weight
+            self.current[node.node_id] = self.current.get(node.node_id, 0) + weight
+            if best is None or self.current[node.node_id] > self.current[best.node_id]:
+                best = node
+        assert best is not None
+        self.current[best.node_id] -= total
+        return best
+
+
+@dataclass
+class LeastConnections:
+    def pick(self, candidates: Sequence[Node]) -> Node:
+        return min(candidates, key=lambda n: (n.running, -n.free_slots, n.load_score, n.node_id))
+
+
+def free_resources(node: Node) -> float:
+    return (100.0 - node.cpu_usage) + (100.0 - node.memory_usage) + (100.0 - node.gpu_usage)
+
+
+@dataclass
+class ResourceAware:
+    def pick(self, candidates: Sequence[Node]) -> Node:
+        return min(candidates, key=lambda n: (-free_resources(n), n.running, n.node_id))
+
+
+@dataclass
+class LatencyOptimized:
+    def pick(self, candidates: Sequence[Node]) -> Node:
+        def latency(n: Node) -> float:
+            return n.network_latency if n.network_latency is not None else float("inf")
+
+        return min(candidates, key=lambda n: (latency(n), n.running, n.node_id))
+
+
+BALANCERS: dict[Algorithm, Callable[[], Balancer]] = {
+    Algorithm.ROUND_ROBIN: RoundRobin,
+    Algorithm.WEIGHTED_ROUND_ROBIN: SmoothWeightedRoundRobin,
+    Algorithm.LEAST_CONNECTIONS: LeastConnections,
+    Algorithm.RESOURCE_AWARE: ResourceAware,
+    Algorithm.LATENCY_OPTIMIZED: LatencyOptimized,
+}
+
+
+# -- the decision ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    node_id: str | None
+    message: str = ""
+
+
+def pick_node(
+    task: Task, nodes: Sequence[Node], thresholds: Thresholds, balancer: Balancer
+) -> Decision:
+    """Pick a node for ``task``:
+
+    1. keep the nodes that fit (status, exclusions, capacity, capabilities,
+       thresholds, free cpu and memory);
+    2. prefer ``active`` nodes; ``degraded`` ones only when no active one fits;
+    3. among those, the task's preferred nodes win when any fits;
+    4. a retried task goes to a node it has not run on, when one fits;
+    5. the balancer picks among what is left.
+    """
+    fits: list[Node] = []
+    reasons: list[str] = []
+    for node in nodes:
+        reason = unfit_reason(task, node, thresholds)
+        if reason is None:
+            fits.append(node)
+        else:
+            reasons.append(reason)
+    if not fits:
+        return Decision(None, unschedulable_message(len(nodes), reasons))
+
+    pool = [n for n in fits if n.status is NodeStatus.ACTIVE] or fits
+    preferred = set(task.requirements.preferred_nodes)
+    pool = [n for n in pool if n.node_id in preferred] or pool
+    pool = [n for n in pool if n.node_id not in task.previous_nodes] or pool
+    return Decision(balancer.pick(pool).node_id)
