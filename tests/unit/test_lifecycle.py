@@ -38,7 +38,10 @@ def test_retries_then_failure_with_last_error() -> None:
     assert (o.status, o.retry_count) == (TaskStatus.PENDING, 2)
     o = after_failed_attempt(2, 2, "last error")
     assert (o.status, o.retry_count, o.error) == (
-        TaskStatus.FAILED, 2, "last error (after 2 retries)")
+        TaskStatus.FAILED,
+        2,
+        "last error (after 2 retries)",
+    )
     o = after_failed_attempt(0, 0, "no retries")
     assert (o.status, o.error) == (TaskStatus.FAILED, "no retries")
 
@@ -72,3 +75,21 @@ def test_terminal_and_bound() -> None:
     assert not TaskStatus.PENDING.terminal
     assert TaskStatus.ASSIGNED.bound and TaskStatus.RUNNING.bound
     assert not TaskStatus.PENDING.bound
+
+
+def test_callback_urls() -> None:
+    from web4ai.core.callbacks import address_refusal, url_problem
+
+    assert url_problem("http://127.0.0.1:8080/hook") is None
+    assert url_problem("https://myapp.com/webhook/task_complete") is None
+    assert url_problem("ftp://x/y") == "must be an http or https URL"
+    assert url_problem("http:///nohost") == "must name a host"
+    assert url_problem("http://metadata.google.internal/x") is not None
+    assert url_problem(17) == "must be a non-empty string"
+    assert address_refusal(["127.0.0.1", "10.0.0.5"], allow_private=False) is None
+    assert address_refusal(["169.254.169.254"], allow_private=False) is not None
+    assert address_refusal(["169.254.10.1"], allow_private=False) == (
+        "169.254.10.1 is a link-local address"
+    )
+    assert address_refusal(["fe80::1%eth0"], allow_private=False) is not None
+    assert address_refusal(["169.254.169.254"], allow_private=True) is None

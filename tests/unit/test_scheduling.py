@@ -32,7 +32,10 @@ def node(node_id: str, **kw: object) -> Node:
 def task(**req: object) -> Task:
     previous = req.pop("previous", frozenset())
     return Task(
-        name="t", task_id="t", priority=3, submitted_at=0.0,
+        name="t",
+        task_id="t",
+        priority=3,
+        submitted_at=0.0,
         requirements=Requirements(**req),  # type: ignore[arg-type]
         previous_nodes=previous,  # type: ignore[arg-type]
     )
@@ -54,8 +57,11 @@ def task(**req: object) -> Task:
         (node("a", memory_usage=85.0), task(), "over the memory threshold"),
         (node("a", cpu_usage=70.0), task(min_cpu=40), "not enough free cpu"),
         (node("a"), task(min_memory=512), "memory size not reported"),
-        (node("a", memory_total_mb=1000, memory_usage=60), task(min_memory=512),
-         "not enough free memory"),
+        (
+            node("a", memory_total_mb=1000, memory_usage=60),
+            task(min_memory=512),
+            "not enough free memory",
+        ),
     ],
 )
 def test_each_filter_says_why(n: Node, t: Task, reason: str) -> None:
@@ -63,8 +69,15 @@ def test_each_filter_says_why(n: Node, t: Task, reason: str) -> None:
 
 
 def test_a_node_that_meets_everything_fits() -> None:
-    n = node("a", capabilities=frozenset({"gpu"}), cpu_usage=50, memory_total_mb=4096,
-             memory_usage=50, running=1, status=NodeStatus.DEGRADED)
+    n = node(
+        "a",
+        capabilities=frozenset({"gpu"}),
+        cpu_usage=50,
+        memory_total_mb=4096,
+        memory_usage=50,
+        running=1,
+        status=NodeStatus.DEGRADED,
+    )
     t = task(capabilities=frozenset({"gpu"}), min_cpu=50, min_memory=2048)
     assert unfit_reason(t, n, T) is None
 
@@ -76,8 +89,7 @@ def test_no_nodes() -> None:
 
 
 def test_all_unschedulable_counts_reasons() -> None:
-    nodes = [node("a", running=2), node("b", running=2),
-             node("c", status=NodeStatus.OFFLINE)]
+    nodes = [node("a", running=2), node("b", running=2), node("c", status=NodeStatus.OFFLINE)]
     d = pick_node(task(), nodes, T, LeastConnections())
     assert d.node_id is None
     assert d.message == "0/3 nodes fit: 2 at capacity, 1 node is offline"
@@ -151,9 +163,11 @@ def test_least_connections_and_ties() -> None:
 
 def test_resource_aware_prefers_free_cpu_memory_gpu() -> None:
     ra = ResourceAware()
-    nodes = [node("a", cpu_usage=50, memory_usage=50, gpu_usage=0),
-             node("b", cpu_usage=10, memory_usage=20, gpu_usage=90),
-             node("c", cpu_usage=20, memory_usage=20, gpu_usage=20)]
+    nodes = [
+        node("a", cpu_usage=50, memory_usage=50, gpu_usage=0),
+        node("b", cpu_usage=10, memory_usage=20, gpu_usage=90),
+        node("c", cpu_usage=20, memory_usage=20, gpu_usage=20),
+    ]
     assert ra.pick(nodes).node_id == "c"
     assert ra.pick([node("b"), node("a")]).node_id == "a"  # tie -> id
 
@@ -169,8 +183,12 @@ def test_latency_optimized_unknown_latency_last() -> None:
 @pytest.mark.parametrize("algorithm", list(Algorithm))
 def test_every_algorithm_only_picks_fitting_nodes(algorithm: Algorithm) -> None:
     balancer = BALANCERS[algorithm]()
-    nodes = [node("full", running=2), node("off", status=NodeStatus.OFFLINE),
-             node("ok1", network_latency=3.0), node("ok2", network_latency=1.0)]
+    nodes = [
+        node("full", running=2),
+        node("off", status=NodeStatus.OFFLINE),
+        node("ok1", network_latency=3.0),
+        node("ok2", network_latency=1.0),
+    ]
     for _ in range(10):
         chosen = pick_node(task(), nodes, T, balancer).node_id
         assert chosen in {"ok1", "ok2"}

@@ -51,7 +51,9 @@ def unschedulable_message(total: int, reasons: Sequence[str]) -> str:
     if total == 0:
         return "0/0 nodes fit: no nodes registered"
     counts = Counter(reasons)
-    parts = [f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    parts = [
+        f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
     return f"0/{total} nodes fit: " + ", ".join(parts)
 
 
@@ -72,7 +74,9 @@ class RoundRobin:
 
     def pick(self, candidates: Sequence[Node]) -> Node:
         ordered = sorted(candidates, key=lambda n: n.node_id)
-        chosen = next((n for n in ordered if self.last is None or n.node_id > self.last), ordered[0])
+        chosen = next(
+            (n for n in ordered if self.last is None or n.node_id > self.last), ordered[0]
+        )
         self.last = chosen.node_id
         return chosen
 

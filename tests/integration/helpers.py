@@ -1,0 +1,167 @@
+"""Objects as the API creates them, written straight to the real API server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from web4ai.core.ids import IdKind, identity
+from web4ai.k8s.resources import (
+    GROUP,
+    NODE_FINALIZER,
+    NODES,
+    ORCHESTRATOR_NAME,
+    ORCHESTRATORS,
+    TASKS,
+    VERSION,
+    format_time,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+MERGE = "application/merge-patch+json"
+T = TypeVar("T")
+Body = dict[str, Any]
+
+
+def co(api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0, interval: float = 0.1
+) -> T:
+    """Poll ``probe`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
+        await asyncio.sleep(interval)
+
+
+async def configure(api: client.ApiClient, ns: str, **spec: Any) -> Body:
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Web4AIOrchestrator",
+            "metadata": {"name": ORCHESTRATOR_NAME}, "spec": spec}
+    try:
+        result: Body = await co(api).create_namespaced_custom_object(
+            GROUP, VERSION, ns, ORCHESTRATORS, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        result = await co(api).patch_namespaced_custom_object(
+            GROUP, VERSION, ns, ORCHESTRATORS, ORCHESTRATOR_NAME, {"spec": spec},
+            _content_type=MERGE)
+    return result
+
+
+async def add_node(
+    api: client.ApiClient, ns: str, node_id: str, *, status: str = "active",
+    capabilities: list[str] | None = None, agents: int = 1, lease: bool = True,
+    **observed: Any,
+) -> str:
+    ident = identity(IdKind.NODE, node_id)
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Web4AINode",
+        "metadata": {"name": ident.name, "labels": ident.labels,
+                     "finalizers": [NODE_FINALIZER]},
+        "spec": {"nodeId": node_id, "host": "127.0.0.1", "agentsCount": agents,
+                 "capabilities": capabilities or []},
+    }
+    await co(api).create_namespaced_custom_object(GROUP, VERSION, ns, NODES, body)
+    now = time.time()
+    await co(api).patch_namespaced_custom_object_status(
+        GROUP, VERSION, ns, NODES, ident.name,
+        {"status": {"status": status, "lastHeartbeat": format_time(now), **observed}},
+        _content_type=MERGE)
+    if lease:
+        await renew_lease(api, ns, node_id)
+    return ident.name
+
+
+async def renew_lease(api: client.ApiClient, ns: str, node_id: str) -> None:
+    ident = identity(IdKind.NODE, node_id)
+    coord = client.CoordinationV1Api(api)
+    spec = {"holderIdentity": node_id, "leaseDurationSeconds": 90,
+            "renewTime": format_time(time.time())}
+    try:
+        await coord.patch_namespaced_lease(ident.name, ns, {"spec": spec})
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        await coord.create_namespaced_lease(
+            ns, {"metadata": {"name": ident.name, "labels": ident.labels}, "spec": spec})
+
+
+async def set_node(api: client.ApiClient, ns: str, node_id: str, **status: Any) -> None:
+    await co(api).patch_namespaced_custom_object_status(
+        GROUP, VERSION, ns, NODES, identity(IdKind.NODE, node_id).name,
+        {"status": status}, _content_type=MERGE)
+
+
+async def add_task(api: client.ApiClient, ns: str, task_id: str, **spec: Any) -> str:
+    ident = identity(IdKind.TASK, task_id)
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Web4AITask",
+        "metadata": {"name": ident.name, "labels": ident.labels},
+        "spec": {"taskId": task_id, "taskType": "test_task",
+                 "submittedAt": format_time(time.time()), **spec},
+    }
+    await co(api).create_namespaced_custom_object(GROUP, VERSION, ns, TASKS, body)
+    return ident.name
+
+
+async def get_task(api: client.ApiClient, ns: str, task_id: str) -> Body:
+    result: Body = await co(api).get_namespaced_custom_object(
+        GROUP, VERSION, ns, TASKS, identity(IdKind.TASK, task_id).name)
+    return result
+
+
+async def task_status(api: client.ApiClient, ns: str, task_id: str) -> Body:
+    return (await get_task(api, ns, task_id)).get("status") or {}
+
+
+async def finish(api: client.ApiClient, ns: str, task_id: str, outcome: str = "completed",
+                 **extra: Any) -> None:
+    await co(api).patch_namespaced_custom_object_status(
+        GROUP, VERSION, ns, TASKS, identity(IdKind.TASK, task_id).name,
+        {"status": {"status": outcome, "completedAt": format_time(time.time()), **extra}},
+        _content_type=MERGE)
+
+
+class OperatorProcess:
+    """``python -m web4ai.operator`` as a real process."""
+
+    def __init__(self, kubeconfig: str, namespace: str, log_path: Path) -> None:
+        self.log_path = log_path
+        self.log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "web4ai.operator", "--namespace", namespace,
+             "--kubeconfig", kubeconfig, "--lease-duration", "3", "--retry-period", "0.5"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")

@@ -1,0 +1,1 @@
+"""The operator: node life cycle, the scheduler, task timeouts, retries and callbacks."""

@@ -1,0 +1,139 @@
+"""POSTing a task to its callback_url when it reaches a terminal status.
+
+Delivery is at least once: the leader queues every terminal task whose
+callback is not yet settled, retries with backoff, then records the outcome
+(``status.callbackDelivered``) so that a new leader does not send it again.
+A callback failure never changes the task's own status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from web4ai.core.callbacks import BACKOFF, address_refusal, url_problem
+from web4ai.k8s import resources as res
+from web4ai.k8s.watching import Body
+from web4ai.k8s.writing import Writer
+from web4ai.operator.state import ClusterState
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def needs_callback(body: Body) -> bool:
+    status = body.get("status") or {}
+    return (
+        bool(body["spec"].get("callbackUrl"))
+        and res.task_status(body).terminal
+        and "callbackDelivered" not in status
+    )
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+@dataclass
+class CallbackSender:
+    state: ClusterState
+    writer: Writer
+    clock: Callable[[], float]
+    sleep: Sleep = asyncio.sleep
+    timeout: float = 10.0
+    backoff: tuple[float, ...] = BACKOFF
+    _queued: set[str] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _session: aiohttp.ClientSession | None = None
+
+    def scan(self) -> None:
+        """Queue every terminal task whose callback is unsettled (e.g. after a failover)."""
+        for body in list(self.state.tasks.store.values()):
+            if needs_callback(body):
+                self.enqueue(res.name_of(body))
+
+    def enqueue(self, name: str) -> None:
+        if name in self._queued:
+            return
+        self._queued.add(name)
+        task = asyncio.create_task(self._deliver(name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    async def _post(self, url: str, payload: Body) -> str | None:
+        """One try; None on success, else what went wrong."""
+        parts = urlsplit(url)
+        try:
+            addresses = await resolve(parts.hostname or "", parts.port or 80)
+        except OSError as exc:
+            return f"cannot resolve {parts.hostname}: {exc}"
+        refusal = address_refusal(addresses, self.state.settings().allow_private_callbacks)
+        if refusal:
+            return f"refused: {refusal}"
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        try:
+            async with self._session.post(url, json=payload, allow_redirects=False) as resp:
+                if 200 <= resp.status < 300:
+                    return None
+                return f"HTTP {resp.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    async def _deliver(self, name: str) -> None:
+        try:
+            body = self.state.tasks.store.get(name)
+            if body is None or not needs_callback(body):
+                return
+            url = body["spec"]["callbackUrl"]
+            payload = res.task_public(body)
+            error = url_problem(url)
+            if error is None:
+                for attempt, delay in enumerate((0.0, *self.backoff)):
+                    if delay:
+                        await self.sleep(delay)
+                    error = await self._post(url, payload)
+                    if error is None or error.startswith("refused"):
+                        break
+                    log.info("callback for %s failed (try %d): %s", name, attempt + 1, error)
+            await self._settle(name, error)
+        finally:
+            self._queued.discard(name)
+
+    async def _settle(self, name: str, error: str | None) -> None:
+        body = self.state.tasks.store.get(name)
+        if body is None:
+            return
+        now = self.clock()
+        status = body.get("status") or {}
+        cond = res.condition(
+            "CallbackDelivered",
+            error is None,
+            "Delivered" if error is None else "DeliveryFailed",
+            "callback delivered" if error is None else error,
+            now,
+        )
+        patch = {
+            "status": {
+                "callbackDelivered": error is None,
+                "conditions": res.set_condition(status.get("conditions"), cond),
+            }
+        }
+        # Not guarded: the task is terminal and only this field and a condition change.
+        await self.writer.patch(res.TASKS, name, patch, status=True)

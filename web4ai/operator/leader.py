@@ -1,0 +1,136 @@
+"""Leader election on a coordination.k8s.io Lease, as client-go does it.
+
+Every replica watches and keeps its caches warm; only the holder of the
+Lease writes. A holder that cannot renew within the lease duration steps
+down before another replica may take over, and every write is guarded by
+resourceVersion anyway, so a task is never bound twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from web4ai.k8s.resources import format_time, parse_time
+
+log = logging.getLogger(__name__)
+
+LEASE_GROUP, LEASE_VERSION = "coordination.k8s.io", "v1"
+
+
+@dataclass
+class LeaderElector:
+    api: client.ApiClient
+    namespace: str
+    identity: str
+    clock: Callable[[], float]
+    name: str = "web4ai-operator"
+    lease_duration: float = 15.0
+    retry_period: float = 2.0
+    is_leader: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _renewed_at: float = 0.0
+
+    def leading(self) -> bool:
+        """True while we hold the lease and renewed it within its duration."""
+        # step down before anyone else may take over (client-go: renewDeadline)
+        if self.is_leader and self.clock() - self._renewed_at >= self.lease_duration * 2 / 3:
+            self._set(False)
+        return self.is_leader
+
+    def _set(self, leader: bool) -> None:
+        if leader != self.is_leader:
+            log.info("%s %s leadership", self.identity, "acquired" if leader else "lost")
+            self.is_leader = leader
+            self.changed.set()
+
+    def _spec(self, now: float, acquire: float, transitions: int) -> dict[str, object]:
+        return {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": max(1, round(self.lease_duration)),
+            "acquireTime": format_time(acquire),
+            "renewTime": format_time(now),
+            "leaseTransitions": transitions,
+        }
+
+    async def try_acquire_or_renew(self) -> bool:
+        co = client.CustomObjectsApi(self.api)
+        now = self.clock()
+        try:
+            body = await co.get_namespaced_custom_object(
+                LEASE_GROUP, LEASE_VERSION, self.namespace, "leases", self.name
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            lease = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self.name},
+                "spec": self._spec(now, now, 0),
+            }
+            try:
+                await co.create_namespaced_custom_object(
+                    LEASE_GROUP, LEASE_VERSION, self.namespace, "leases", lease
+                )
+            except ApiException as create_exc:
+                if create_exc.status == 409:
+                    return False
+                raise
+            self._renewed_at = now
+            return True
+        spec = body.get("spec") or {}
+        holder = spec.get("holderIdentity")
+        renew = parse_time(spec.get("renewTime")) or 0.0
+        duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
+        ours = holder == self.identity
+        if not ours and holder and now - renew < duration:
+            return False  # held by a live leader
+        transitions = int(spec.get("leaseTransitions") or 0) + (0 if ours else 1)
+        acquire = parse_time(spec.get("acquireTime")) if ours else now
+        body["spec"] = self._spec(now, acquire or now, transitions)
+        try:
+            await co.replace_namespaced_custom_object(
+                LEASE_GROUP, LEASE_VERSION, self.namespace, "leases", self.name, body
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        self._renewed_at = now
+        return True
+
+    async def run(self) -> None:
+        while True:
+            try:
+                self._set(await self.try_acquire_or_renew())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("leader election: %s", exc)
+            self.leading()
+            await asyncio.sleep(self.retry_period)
+
+    async def release(self) -> None:
+        """Give the lease up on a clean shutdown so a standby takes over at once."""
+        if not self.is_leader:
+            return
+        self._set(False)
+        co = client.CustomObjectsApi(self.api)
+        try:
+            body = await co.get_namespaced_custom_object(
+                LEASE_GROUP, LEASE_VERSION, self.namespace, "leases", self.name
+            )
+            if (body.get("spec") or {}).get("holderIdentity") == self.identity:
+                body["spec"]["holderIdentity"] = ""
+                body["spec"]["renewTime"] = format_time(0)
+                await co.replace_namespaced_custom_object(
+                    LEASE_GROUP, LEASE_VERSION, self.namespace, "leases", self.name, body
+                )
+        except Exception as exc:
+            log.warning("could not release the leader lease: %s", exc)

@@ -1,0 +1,107 @@
+"""Node life cycle: lease expiry -> offline, requeue of a lost node's tasks, and the
+deletion finalizer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from web4ai.core.lifecycle import lease_expired
+from web4ai.core.model import NodeStatus, TaskStatus
+from web4ai.k8s import resources as res
+from web4ai.k8s.writing import Writer
+from web4ai.operator.state import ClusterState
+
+log = logging.getLogger(__name__)
+
+NODE_LOST = "Node became unavailable"
+REQUEUE_FROM = (NodeStatus.OFFLINE,)
+
+
+@dataclass
+class Liveness:
+    state: ClusterState
+    writer: Writer
+    clock: Callable[[], float]
+    on_node_failure: Callable[[str], None] | None = None
+
+    async def run_once(self) -> None:
+        now = self.clock()
+        interval = self.state.settings().heartbeat_interval
+        # 1. Nodes whose lease expired go offline, with an Event.
+        for body in list(self.state.nodes.store.values()):
+            status = res.node_status(body)
+            if status is NodeStatus.OFFLINE or body["metadata"].get("deletionTimestamp"):
+                continue
+            renewed = self.state.lease_renewed(body)
+            if not lease_expired(renewed, interval, now):
+                continue
+            patch = res.guarded(
+                body,
+                {
+                    "status": {
+                        "status": NodeStatus.OFFLINE.value,
+                        "conditions": res.set_condition(
+                            (body.get("status") or {}).get("conditions"),
+                            res.condition(
+                                "Ready",
+                                False,
+                                "HeartbeatMissed",
+                                f"no heartbeat for {now - (renewed or now):.0f}s "
+                                f"(3 x heartbeat_interval {interval:g}s)",
+                                now,
+                            ),
+                        ),
+                    }
+                },
+            )
+            result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
+            if result is not None:
+                self.state.nodes.store[res.name_of(body)] = result
+                log.info("node %s is offline (lease expired)", res.node_id(body))
+                await self.writer.event(
+                    result,
+                    "NodeOffline",
+                    f"{status.value if status else 'unknown'} -> offline: heartbeat lease expired",
+                    warning=True,
+                )
+                if self.on_node_failure:
+                    self.on_node_failure(res.node_id(body))
+        # 2. Tasks bound to offline or deleted nodes go back to pending.
+        lost = {
+            res.node_id(b)
+            for b in self.state.nodes.store.values()
+            if res.node_status(b) in REQUEUE_FROM or b["metadata"].get("deletionTimestamp")
+        }
+        known = {res.node_id(b) for b in self.state.nodes.store.values()}
+        for body in self.state.tasks_with(TaskStatus.ASSIGNED, TaskStatus.RUNNING):
+            node = res.task_node(body)
+            if node in lost or node not in known:
+                await self._requeue(body, now)
+        # 3. Deleted nodes: once their tasks are requeued, drop the Lease and the finalizer.
+        for body in list(self.state.nodes.store.values()):
+            if body["metadata"].get("deletionTimestamp"):
+                await self._finalize(body)
+
+    async def _requeue(self, body: res.Body, now: float) -> None:
+        patch = res.attempt_failed_patch(body, NODE_LOST, now)
+        result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
+        if result is not None:
+            self.state.tasks.store[res.name_of(body)] = result
+
+    async def _finalize(self, body: res.Body) -> None:
+        finalizers = body["metadata"].get("finalizers") or []
+        if res.NODE_FINALIZER not in finalizers:
+            return
+        node = res.node_id(body)
+        if any(
+            res.task_node(t) == node
+            for t in self.state.tasks_with(TaskStatus.ASSIGNED, TaskStatus.RUNNING)
+        ):
+            return  # requeued first; the next pass sees them pending
+        await self.writer.delete_lease(res.name_of(body))
+        remaining = [f for f in finalizers if f != res.NODE_FINALIZER]
+        await self.writer.patch(
+            res.NODES, res.name_of(body), res.guarded(body, {"metadata": {"finalizers": remaining}})
+        )

@@ -1,0 +1,138 @@
+"""Wiring the controllers together: informers, leader election and the reconcile loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kubernetes_asyncio import client
+
+from web4ai.k8s import resources as res
+from web4ai.k8s.client import api_client
+from web4ai.k8s.watching import Body
+from web4ai.k8s.writing import Writer
+from web4ai.operator.callbacks import CallbackSender, needs_callback
+from web4ai.operator.leader import LeaderElector
+from web4ai.operator.liveness import Liveness
+from web4ai.operator.scheduler import Scheduler
+from web4ai.operator.state import ClusterState
+from web4ai.operator.timekeeping import Timekeeper
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    namespace: str
+    kubeconfig: str | None = None
+    identity: str = field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    )
+    lease_duration: float = 15.0
+    retry_period: float = 2.0
+    tick: float = 0.5
+
+
+@dataclass
+class Operator:
+    options: OperatorOptions
+    api: client.ApiClient
+    clock: Callable[[], float] = time.time
+    state: ClusterState = field(init=False)
+    writer: Writer = field(init=False)
+    leader: LeaderElector = field(init=False)
+    scheduler: Scheduler = field(init=False)
+    liveness: Liveness = field(init=False)
+    timekeeper: Timekeeper = field(init=False)
+    callbacks: CallbackSender = field(init=False)
+    passes: int = 0
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        ns = self.options.namespace
+        self.state = ClusterState(self.api, ns)
+        self.writer = Writer(self.api, ns)
+        self.leader = LeaderElector(
+            self.api,
+            ns,
+            self.options.identity,
+            self.clock,
+            lease_duration=self.options.lease_duration,
+            retry_period=self.options.retry_period,
+        )
+        self.scheduler = Scheduler(self.state, self.writer, self.clock)
+        self.liveness = Liveness(self.state, self.writer, self.clock)
+        self.timekeeper = Timekeeper(self.state, self.writer, self.clock)
+        self.callbacks = CallbackSender(self.state, self.writer, self.clock)
+        self.state.on_task_change.append(self._task_changed)
+
+    @classmethod
+    async def create(cls, options: OperatorOptions) -> Operator:
+        return cls(options, await api_client(options.kubeconfig))
+
+    def _task_changed(self, new: Body, old: Body | None) -> None:
+        if self.leader.is_leader and needs_callback(new):
+            self.callbacks.enqueue(res.name_of(new))
+
+    def start(self) -> None:
+        coros = [i.run() for i in self.state.informers] + [self.leader.run(), self._loop()]
+        self._tasks = [asyncio.create_task(c) for c in coros]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.callbacks.close()
+        await self.leader.release()
+        await self.api.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.state.synced
+
+    async def _wait_for_change(self) -> None:
+        changed = asyncio.ensure_future(self.state.changed.wait())
+        leadership = asyncio.ensure_future(self.leader.changed.wait())
+        try:
+            await asyncio.wait(
+                {changed, leadership},
+                timeout=self.options.tick,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            changed.cancel()
+            leadership.cancel()
+        self.state.changed.clear()
+
+    async def _loop(self) -> None:
+        await self.state.wait_synced()
+        was_leader = False
+        while True:
+            await self._wait_for_change()
+            leading = self.leader.leading()
+            if self.leader.changed.is_set():
+                self.leader.changed.clear()
+            if not leading:
+                was_leader = False
+                continue
+            if not was_leader:
+                was_leader = True
+                self.callbacks.scan()  # settle what a previous leader left
+            try:
+                await self.liveness.run_once()
+                await self.timekeeper.run_once()
+                await self.scheduler.run_once()
+                self.passes += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconcile pass failed; retrying")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.sleep(1.0)

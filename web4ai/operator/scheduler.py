@@ -1,0 +1,124 @@
+"""The scheduling pass: pending tasks onto nodes, one guarded write per binding."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from web4ai.core.model import Algorithm, Node, TaskStatus
+from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, pick_node
+from web4ai.k8s import resources as res
+from web4ai.k8s.watching import Body
+from web4ai.k8s.writing import Writer
+from web4ai.operator.state import ClusterState
+
+log = logging.getLogger(__name__)
+
+CONDITION_REFRESH = 10.0  # seconds between rewrites of a changing Unschedulable message
+
+
+@dataclass
+class Scheduler:
+    state: ClusterState
+    writer: Writer
+    clock: Callable[[], float]
+    max_in_flight: int = 32
+    bound: int = 0
+    _algorithm: Algorithm | None = None
+    _balancer: Balancer | None = None
+    _condition_written: dict[str, float] = field(default_factory=dict)
+
+    def balancer(self, algorithm: Algorithm) -> Balancer:
+        """The balancer of the configured algorithm; a change applies to the next decision."""
+        if self._balancer is None or algorithm is not self._algorithm:
+            self._algorithm, self._balancer = algorithm, BALANCERS[algorithm]()
+        return self._balancer
+
+    async def run_once(self) -> int:
+        """One pass; returns the number of tasks bound."""
+        # 1. Paused orchestrators assign nothing.
+        settings = self.state.settings()
+        if settings.paused:
+            return 0
+        balancer = self.balancer(settings.algorithm)
+        # 2. Snapshot: nodes with their bound counts, pending tasks in order.
+        views = self.state.node_views()
+        pending = sorted(
+            (
+                b
+                for b in self.state.tasks_with(TaskStatus.PENDING)
+                if not b["metadata"].get("deletionTimestamp")
+            ),
+            key=lambda b: res.task_from_body(b).order,
+        )
+        pending_names = {res.name_of(b) for b in pending}
+        self._condition_written = {
+            k: v for k, v in self._condition_written.items() if k in pending_names
+        }
+        if not pending:
+            return 0
+        now = self.clock()
+        binds: list[tuple[Body, str]] = []
+        unschedulable: list[tuple[Body, str]] = []
+        # 3. Decide in order; a slot taken by one decision is gone for the next.
+        open_nodes: dict[str, Node] = {
+            k: v for k, v in views.items() if v.status in SCHEDULABLE and v.free_slots > 0
+        }
+        for body in pending:
+            task = res.task_from_body(body)
+            decision = pick_node(task, list(open_nodes.values()), settings.thresholds, balancer)
+            if decision.node_id is None:
+                # explain against every node, not only the open ones
+                message = (
+                    pick_node(task, list(views.values()), settings.thresholds, balancer).message
+                    or "waiting for a free slot"
+                )
+                unschedulable.append((body, message))
+                continue
+            node = open_nodes[decision.node_id]
+            node = replace(node, running=node.running + 1)
+            views[node.node_id] = node
+            if node.free_slots > 0:
+                open_nodes[node.node_id] = node
+            else:
+                del open_nodes[node.node_id]
+            binds.append((body, node.node_id))
+        # 4. Write the bindings, each guarded by the resourceVersion we decided on.
+        bound = await self._bind_all(binds, now)
+        # 5. Say why the rest waits (rate-limited so a queue does not flood the API).
+        for body, message in unschedulable:
+            await self._explain(body, message, now)
+        self.bound += bound
+        return bound
+
+    async def _bind_all(self, binds: list[tuple[Body, str]], now: float) -> int:
+        limit = asyncio.Semaphore(self.max_in_flight)
+
+        async def bind(body: Body, node_id: str) -> bool:
+            async with limit:
+                result = await self.writer.patch(
+                    res.TASKS, res.name_of(body), res.bind_patch(body, node_id, now), status=True
+                )
+            if result is None:
+                return False  # someone acted first; the watch brings the new version
+            self.state.tasks.store[res.name_of(body)] = result
+            self._condition_written.pop(res.name_of(body), None)
+            return True
+
+        results = await asyncio.gather(*(bind(b, n) for b, n in binds))
+        return sum(results)
+
+    async def _explain(self, body: Body, message: str, now: float) -> None:
+        name = res.name_of(body)
+        last = self._condition_written.get(name)
+        if last is not None and now - last < CONDITION_REFRESH:
+            return
+        patch = res.unschedulable_patch(body, message, now)
+        if patch is None:
+            return
+        result = await self.writer.patch(res.TASKS, name, patch, status=True)
+        self._condition_written[name] = now
+        if result is not None:
+            self.state.tasks.store[name] = result

@@ -1,0 +1,105 @@
+"""The operator's view of the cluster: informers for nodes, tasks, leases and the
+orchestrator, plus the derived values every controller needs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kubernetes_asyncio import client
+
+from web4ai.core.config import Settings, settings_from_spec
+from web4ai.core.model import Node, TaskStatus
+from web4ai.k8s import resources as res
+from web4ai.k8s.watching import LEASES, Body, Informer, Resource
+
+NODES = Resource(res.GROUP, res.VERSION, res.NODES)
+TASKS = Resource(res.GROUP, res.VERSION, res.TASKS)
+ORCHESTRATORS = Resource(res.GROUP, res.VERSION, res.ORCHESTRATORS)
+
+TaskTransition = Callable[[Body, Body | None], None]
+
+
+@dataclass
+class ClusterState:
+    api: client.ApiClient
+    namespace: str
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    on_task_change: list[TaskTransition] = field(default_factory=list)
+    nodes: Informer = field(init=False)
+    tasks: Informer = field(init=False)
+    leases: Informer = field(init=False)
+    orchestrators: Informer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.nodes = Informer(self.api, NODES, self.namespace, self._changed)
+        self.tasks = Informer(self.api, TASKS, self.namespace, self._task_changed)
+        self.leases = Informer(
+            self.api, LEASES, self.namespace, self._changed, label_selector="web4ai.io/node-id"
+        )
+        self.orchestrators = Informer(self.api, ORCHESTRATORS, self.namespace, self._changed)
+
+    @property
+    def informers(self) -> list[Informer]:
+        return [self.nodes, self.tasks, self.leases, self.orchestrators]
+
+    def _changed(self, kind: str, new: Body, old: Body | None) -> None:
+        self.changed.set()
+
+    def _task_changed(self, kind: str, new: Body, old: Body | None) -> None:
+        self.changed.set()
+        if kind != "DELETED":
+            for callback in self.on_task_change:
+                callback(new, old)
+
+    async def wait_synced(self) -> None:
+        await asyncio.gather(*(i.synced.wait() for i in self.informers))
+
+    @property
+    def synced(self) -> bool:
+        return all(i.synced.is_set() for i in self.informers)
+
+    # -- derived values -----------------------------------------------------
+
+    def settings(self) -> Settings:
+        body = self.orchestrators.store.get(res.ORCHESTRATOR_NAME)
+        return settings_from_spec(body.get("spec") if body else None)
+
+    def bound_counts(self) -> Counter[str]:
+        """Tasks assigned or running, per node id."""
+        counts: Counter[str] = Counter()
+        for body in self.tasks.store.values():
+            node = res.task_node(body)
+            if node and res.task_status(body).bound:
+                counts[node] += 1
+        return counts
+
+    def node_views(self) -> dict[str, Node]:
+        counts = self.bound_counts()
+        views = {}
+        for body in self.nodes.store.values():
+            if body["metadata"].get("deletionTimestamp"):
+                continue
+            node_id = res.node_id(body)
+            views[node_id] = res.node_from_body(body, counts[node_id])
+        return views
+
+    def tasks_with(self, *statuses: TaskStatus) -> list[Body]:
+        return [b for b in self.tasks.store.values() if res.task_status(b) in statuses]
+
+    def node_by_id(self, node_id: str) -> Body | None:
+        for body in self.nodes.store.values():
+            if res.node_id(body) == node_id:
+                return body
+        return None
+
+    def lease_renewed(self, node_body: Body) -> float | None:
+        """The last sign of life: the Lease's renewTime or the node's lastHeartbeat."""
+        lease = self.leases.store.get(res.name_of(node_body))
+        renew = res.parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
+        beat = res.parse_time((node_body.get("status") or {}).get("lastHeartbeat"))
+        created = res.parse_time(node_body["metadata"].get("creationTimestamp"))
+        times = [t for t in (renew, beat, created) if t is not None]
+        return max(times) if times else None

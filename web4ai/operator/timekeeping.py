@@ -1,0 +1,43 @@
+"""Task clocks: an attempt's timeout (from assignment) and the absolute deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from web4ai.core.lifecycle import attempt_timed_out, past_deadline
+from web4ai.core.model import TaskStatus
+from web4ai.k8s import resources as res
+from web4ai.k8s.writing import Writer
+from web4ai.operator.state import ClusterState
+
+
+@dataclass
+class Timekeeper:
+    state: ClusterState
+    writer: Writer
+    clock: Callable[[], float]
+
+    async def run_once(self) -> None:
+        now = self.clock()
+        for body in self.state.tasks_with(
+            TaskStatus.PENDING, TaskStatus.ASSIGNED, TaskStatus.RUNNING
+        ):
+            spec, status = body["spec"], body.get("status") or {}
+            patch = None
+            if past_deadline(spec.get("deadline"), now):
+                patch = res.attempt_failed_patch(
+                    body, f"deadline {spec['deadline']} passed", now, retryable=False
+                )
+            elif res.task_status(body).bound and attempt_timed_out(
+                res.parse_time(status.get("assignedAt")), float(spec.get("timeout", 300)), now
+            ):
+                patch = res.attempt_failed_patch(
+                    body,
+                    f"timed out after {spec.get('timeout', 300)}s on {status.get('nodeId')}",
+                    now,
+                )
+            if patch is not None:
+                result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
+                if result is not None:
+                    self.state.tasks.store[res.name_of(body)] = result
