@@ -48,7 +48,9 @@ test-unit: venv ## Unit tests only (no cluster)
 
 .PHONY: test
 test: tools venv lint ## Everything: lint, unit, integration (real control plane); checks no process leaks
-	$(RUN_ENV) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; hack/check-leaks.sh || rc=1; exit $$rc
+	run_id=$$$$-$$RANDOM; \
+	WEB4AI_RUN_ID=$$run_id $(RUN_ENV) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	hack/check-leaks.sh $$run_id || rc=1; exit $$rc
 
 .PHONY: run
 run: tools venv ## Run the product locally on a real control plane (Ctrl-C stops everything)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 
+from tests.integration.helpers import OperatorProcess
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 from web4ai.localcluster.binaries import binary
@@ -62,6 +63,17 @@ async def api(cluster: Cluster) -> AsyncIterator[client.ApiClient]:
         yield api
     finally:
         await api.close()
+
+
+@pytest.fixture
+def operator(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """The operator as a real process, watching the test's namespace."""
+    proc = OperatorProcess(cluster.kubeconfig, namespace, tmp_path / "operator.log")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        print(proc.output()[-6000:])
 
 
 @pytest.fixture

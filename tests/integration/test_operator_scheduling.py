@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from kubernetes_asyncio import client
 
-from tests.integration.conftest import Cluster
 from tests.integration.helpers import (
     OperatorProcess,
     add_node,
@@ -19,16 +14,6 @@ from tests.integration.helpers import (
     set_node,
     task_status,
 )
-
-
-@pytest.fixture
-def operator(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(cluster.kubeconfig, namespace, tmp_path / "operator.log")
-    try:
-        yield proc
-    finally:
-        proc.stop()
-        print(proc.output()[:6000])
 
 
 async def assigned_to(api: client.ApiClient, ns: str, task_id: str) -> str | None:

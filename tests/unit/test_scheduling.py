@@ -30,7 +30,7 @@ def node(node_id: str, **kw: object) -> Node:
 
 
 def task(**req: object) -> Task:
-    previous = req.pop("previous", frozenset())
+    previous = req.pop("previous", ())
     return Task(
         name="t",
         task_id="t",
@@ -111,10 +111,15 @@ def test_preferred_nodes_win_when_they_fit() -> None:
 
 
 def test_retry_prefers_another_node_else_the_same() -> None:
-    nodes = [node("a"), node("b")]
-    t = task(previous=frozenset({"a"}))
+    nodes = [node("a"), node("b"), node("c")]
+    t = task(previous=("a",))
     assert pick_node(t, nodes, T, LeastConnections()).node_id == "b"
     assert pick_node(t, [node("a")], T, LeastConnections()).node_id == "a"
+    # every node tried: anything but the last one
+    t = task(previous=("a", "b", "c"))
+    assert pick_node(t, nodes, T, LeastConnections()).node_id == "a"
+    t = task(previous=("b", "a"))
+    assert pick_node(t, [node("a"), node("b")], T, LeastConnections()).node_id == "b"
 
 
 # -- algorithms ------------------------------------------------------------

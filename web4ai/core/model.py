@@ -85,7 +85,7 @@ class Task:
     priority: int
     submitted_at: float
     requirements: Requirements = field(default_factory=Requirements)
-    previous_nodes: frozenset[str] = frozenset()
+    previous_nodes: tuple[str, ...] = ()  # nodes of earlier attempts, oldest first
 
     @property
     def order(self) -> tuple[int, float, str]:

@@ -159,7 +159,8 @@ def pick_node(
        thresholds, free cpu and memory);
     2. prefer ``active`` nodes; ``degraded`` ones only when no active one fits;
     3. among those, the task's preferred nodes win when any fits;
-    4. a retried task goes to a node it has not run on, when one fits;
+    4. a retried task goes to a node it has not run on, else to one other than
+       its last, when one fits;
     5. the balancer picks among what is left.
     """
     fits: list[Node] = []
@@ -176,5 +177,11 @@ def pick_node(
     pool = [n for n in fits if n.status is NodeStatus.ACTIVE] or fits
     preferred = set(task.requirements.preferred_nodes)
     pool = [n for n in pool if n.node_id in preferred] or pool
-    pool = [n for n in pool if n.node_id not in task.previous_nodes] or pool
+    if task.previous_nodes:
+        tried, last = set(task.previous_nodes), task.previous_nodes[-1]
+        pool = (
+            [n for n in pool if n.node_id not in tried]
+            or [n for n in pool if n.node_id != last]
+            or pool
+        )
     return Decision(balancer.pick(pool).node_id)

@@ -110,7 +110,7 @@ def task_from_body(body: Body) -> Task:
             preferred_nodes=tuple(req.get("preferredNodes") or ()),
             exclude_nodes=frozenset(req.get("excludeNodes") or ()),
         ),
-        previous_nodes=frozenset(status.get("assignedNodes") or ()),
+        previous_nodes=tuple(status.get("assignedNodes") or ()),
     )
 
 

@@ -75,7 +75,12 @@ class ControlPlane:
     _processes: list[_Process] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="web4ai-cp-"))
+        # WEB4AI_RUN_ID (set by `make test`) tags the work dir so that
+        # hack/check-leaks.sh can find exactly the processes of one run.
+        env = os.environ if self.environ is None else self.environ
+        run_id = env.get("WEB4AI_RUN_ID", "")
+        prefix = f"web4ai-cp-{run_id}-" if run_id else "web4ai-cp-"
+        self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
         self.kubeconfig = self.workdir / "kubeconfig"
 
     # -- life cycle -------------------------------------------------------

@@ -1,0 +1,221 @@
+"""Node and task life cycles with the operator running against the real control plane."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from tests.integration.conftest import Cluster
+from tests.integration.helpers import (
+    OperatorProcess,
+    add_node,
+    add_task,
+    co,
+    configure,
+    eventually,
+    finish,
+    renew_lease,
+    task_status,
+)
+from web4ai.core.ids import IdKind, identity
+from web4ai.k8s.resources import GROUP, NODES, VERSION
+
+
+@contextlib.asynccontextmanager
+async def heartbeats(api: client.ApiClient, ns: str, *node_ids: str) -> AsyncIterator[set[str]]:
+    """Renew the given nodes' leases every 0.3 s; remove an id from the set to stop."""
+    alive = set(node_ids)
+
+    async def beat() -> None:
+        while True:
+            for node_id in list(alive):
+                await renew_lease(api, ns, node_id)
+            await asyncio.sleep(0.3)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield alive
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def status_is(api: client.ApiClient, ns: str, task_id: str, *wanted: str) -> Any:
+    async def probe() -> dict[str, Any] | None:
+        status = await task_status(api, ns, task_id)
+        return status if status.get("status") in wanted else None
+
+    return probe
+
+
+async def test_lease_expiry_makes_the_node_offline_and_moves_its_task(
+    api: client.ApiClient, cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    await configure(api, namespace, orchestrator={"heartbeatInterval": 1})
+    await add_node(api, namespace, "doomed")
+    await add_node(api, namespace, "survivor")
+    async with heartbeats(api, namespace, "doomed", "survivor") as alive:
+        await add_task(api, namespace, "moving", requirements={"preferredNodes": ["doomed"]})
+        status = await eventually(status_is(api, namespace, "moving", "assigned"))
+        assert status["nodeId"] == "doomed"
+        alive.discard("doomed")  # the node stops sending heartbeats
+
+        async def moved() -> dict[str, Any] | None:
+            s = await task_status(api, namespace, "moving")
+            return s if s.get("nodeId") == "survivor" else None
+
+        status = await eventually(moved, timeout=20)
+    assert status["status"] == "assigned"
+    assert status["retryCount"] == 1
+    assert [a["nodeId"] for a in status["attempts"]] == ["doomed", "survivor"]
+    assert status["attempts"][0]["error"] == "Node became unavailable"
+    node = await co(api).get_namespaced_custom_object(GROUP, VERSION, namespace, NODES, "doomed")
+    assert node["status"]["status"] == "offline"
+    ready = {c["type"]: c for c in node["status"]["conditions"]}["Ready"]
+    assert ready["status"] == "False" and ready["reason"] == "HeartbeatMissed"
+    described = cluster.kubectl("describe", "web4ainode", "doomed", "-n", namespace).stdout
+    assert "NodeOffline" in described
+
+
+async def test_timeout_retries_on_another_node_then_fails_with_the_last_error(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess
+) -> None:
+    await configure(api, namespace)
+    await add_node(api, namespace, "slow-a")
+    await add_node(api, namespace, "slow-b")
+    await add_task(api, namespace, "stuck", timeout=1, maxRetries=2)
+    status = await eventually(status_is(api, namespace, "stuck", "failed"), timeout=30)
+    nodes = [a["nodeId"] for a in status["attempts"]]
+    assert len(nodes) == 3
+    assert nodes[0] != nodes[1] and nodes[1] != nodes[2]  # another node each time
+    assert status["retryCount"] == 2
+    assert status["errorMessage"].startswith(f"timed out after 1s on {nodes[2]}")
+    assert status["errorMessage"].endswith("(after 2 retries)")
+    assert all(a["outcome"] == "failed" for a in status["attempts"])
+
+
+async def test_deadline_fails_without_retry(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess
+) -> None:
+    await configure(api, namespace, paused=True)  # nothing runs it
+    await add_task(api, namespace, "late", deadline=time.time() + 1.5, maxRetries=5)
+    status = await eventually(status_is(api, namespace, "late", "failed"), timeout=20)
+    assert status["retryCount"] == 0
+    assert "deadline" in status["errorMessage"]
+
+
+async def test_stop_assigns_nothing_and_start_resumes(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess
+) -> None:
+    await configure(api, namespace, paused=True)
+    await add_node(api, namespace, "idle", agents=5)
+    for i in range(3):
+        await add_task(api, namespace, f"queued-{i}")
+    await asyncio.sleep(3)
+    for i in range(3):
+        assert (await task_status(api, namespace, f"queued-{i}")).get("status") in (
+            None, "pending")
+    await configure(api, namespace, paused=False)
+    for i in range(3):
+        await eventually(status_is(api, namespace, f"queued-{i}", "assigned"))
+
+
+@pytest.fixture
+async def hook_server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+    failures = {"left": 1}
+
+    async def hook(request: web.Request) -> web.Response:
+        if failures["left"]:  # the first try fails: the operator must retry
+            failures["left"] -= 1
+            return web.Response(status=503)
+        received.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/hook", received
+    finally:
+        await runner.cleanup()
+
+
+async def test_callback_is_posted_on_completion_and_retried(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess,
+    hook_server: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, received = hook_server
+    await configure(api, namespace)
+    await add_node(api, namespace, "worker")
+    await add_task(api, namespace, "with-hook", callbackUrl=url)
+    await eventually(status_is(api, namespace, "with-hook", "assigned"))
+    await finish(api, namespace, "with-hook", result={"answer": 42})
+
+    async def delivered() -> dict[str, Any] | None:
+        s = await task_status(api, namespace, "with-hook")
+        return s if "callbackDelivered" in s else None
+
+    status = await eventually(delivered, timeout=20)
+    assert status["callbackDelivered"] is True
+    assert len(received) == 1
+    assert received[0]["task_id"] == "with-hook"
+    assert received[0]["status"] == "completed"
+    assert received[0]["result"] == {"answer": 42}
+
+
+async def test_callback_to_a_metadata_address_is_refused(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess
+) -> None:
+    await configure(api, namespace, paused=True)
+    await add_task(api, namespace, "sneaky", callbackUrl="http://169.254.169.254/latest/")
+    await finish(api, namespace, "sneaky", outcome="failed", errorMessage="x")
+
+    async def settled() -> dict[str, Any] | None:
+        s = await task_status(api, namespace, "sneaky")
+        return s if "callbackDelivered" in s else None
+
+    status = await eventually(settled, timeout=20)
+    assert status["callbackDelivered"] is False
+    assert status["status"] == "failed"  # the task itself is unchanged
+    cond = {c["type"]: c for c in status["conditions"]}["CallbackDelivered"]
+    assert "metadata address" in cond["message"]
+
+
+async def test_deleting_a_node_requeues_its_tasks_and_removes_its_lease(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess
+) -> None:
+    await configure(api, namespace)
+    name = await add_node(api, namespace, "leaving")
+    await add_task(api, namespace, "orphan")
+    await eventually(status_is(api, namespace, "orphan", "assigned"))
+    await co(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, NODES, name)
+
+    async def gone() -> bool:
+        try:
+            await co(api).get_namespaced_custom_object(GROUP, VERSION, namespace, NODES, name)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    await eventually(gone, timeout=20)
+    status = await task_status(api, namespace, "orphan")
+    assert status["status"] == "pending"
+    assert status["attempts"][0]["error"] == "Node became unavailable"
+    with pytest.raises(ApiException) as info:
+        await client.CoordinationV1Api(api).read_namespaced_lease(
+            identity(IdKind.NODE, "leaving").name, namespace)
+    assert info.value.status == 404
