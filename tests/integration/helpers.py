@@ -38,53 +38,79 @@ def co(api: client.ApiClient) -> client.CustomObjectsApi:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0, interval: float = 0.1
+    probe: Callable[[], Awaitable[T | None]], within: float = 30.0, interval: float = 0.1
 ) -> T:
     """Poll ``probe`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await probe()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
+            raise AssertionError(f"condition not met within {within}s (last: {value!r})")
         await asyncio.sleep(interval)
 
 
 async def configure(api: client.ApiClient, ns: str, **spec: Any) -> Body:
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Web4AIOrchestrator",
-            "metadata": {"name": ORCHESTRATOR_NAME}, "spec": spec}
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Web4AIOrchestrator",
+        "metadata": {"name": ORCHESTRATOR_NAME},
+        "spec": spec,
+    }
     try:
         result: Body = await co(api).create_namespaced_custom_object(
-            GROUP, VERSION, ns, ORCHESTRATORS, body)
+            GROUP, VERSION, ns, ORCHESTRATORS, body
+        )
     except ApiException as exc:
         if exc.status != 409:
             raise
         result = await co(api).patch_namespaced_custom_object(
-            GROUP, VERSION, ns, ORCHESTRATORS, ORCHESTRATOR_NAME, {"spec": spec},
-            _content_type=MERGE)
+            GROUP,
+            VERSION,
+            ns,
+            ORCHESTRATORS,
+            ORCHESTRATOR_NAME,
+            {"spec": spec},
+            _content_type=MERGE,
+        )
     return result
 
 
 async def add_node(
-    api: client.ApiClient, ns: str, node_id: str, *, status: str = "active",
-    capabilities: list[str] | None = None, agents: int = 1, lease: bool = True,
+    api: client.ApiClient,
+    ns: str,
+    node_id: str,
+    *,
+    status: str = "active",
+    capabilities: list[str] | None = None,
+    agents: int = 1,
+    lease: bool = True,
     **observed: Any,
 ) -> str:
     ident = identity(IdKind.NODE, node_id)
     body = {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Web4AINode",
-        "metadata": {"name": ident.name, "labels": ident.labels,
-                     "finalizers": [NODE_FINALIZER]},
-        "spec": {"nodeId": node_id, "host": "127.0.0.1", "agentsCount": agents,
-                 "capabilities": capabilities or []},
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Web4AINode",
+        "metadata": {"name": ident.name, "labels": ident.labels, "finalizers": [NODE_FINALIZER]},
+        "spec": {
+            "nodeId": node_id,
+            "host": "127.0.0.1",
+            "agentsCount": agents,
+            "capabilities": capabilities or [],
+        },
     }
     await co(api).create_namespaced_custom_object(GROUP, VERSION, ns, NODES, body)
     now = time.time()
     await co(api).patch_namespaced_custom_object_status(
-        GROUP, VERSION, ns, NODES, ident.name,
+        GROUP,
+        VERSION,
+        ns,
+        NODES,
+        ident.name,
         {"status": {"status": status, "lastHeartbeat": format_time(now), **observed}},
-        _content_type=MERGE)
+        _content_type=MERGE,
+    )
     if lease:
         await renew_lease(api, ns, node_id)
     return ident.name
@@ -93,30 +119,45 @@ async def add_node(
 async def renew_lease(api: client.ApiClient, ns: str, node_id: str) -> None:
     ident = identity(IdKind.NODE, node_id)
     coord = client.CoordinationV1Api(api)
-    spec = {"holderIdentity": node_id, "leaseDurationSeconds": 90,
-            "renewTime": format_time(time.time())}
+    spec = {
+        "holderIdentity": node_id,
+        "leaseDurationSeconds": 90,
+        "renewTime": format_time(time.time()),
+    }
     try:
         await coord.patch_namespaced_lease(ident.name, ns, {"spec": spec})
     except ApiException as exc:
         if exc.status != 404:
             raise
         await coord.create_namespaced_lease(
-            ns, {"metadata": {"name": ident.name, "labels": ident.labels}, "spec": spec})
+            ns, {"metadata": {"name": ident.name, "labels": ident.labels}, "spec": spec}
+        )
 
 
 async def set_node(api: client.ApiClient, ns: str, node_id: str, **status: Any) -> None:
     await co(api).patch_namespaced_custom_object_status(
-        GROUP, VERSION, ns, NODES, identity(IdKind.NODE, node_id).name,
-        {"status": status}, _content_type=MERGE)
+        GROUP,
+        VERSION,
+        ns,
+        NODES,
+        identity(IdKind.NODE, node_id).name,
+        {"status": status},
+        _content_type=MERGE,
+    )
 
 
 async def add_task(api: client.ApiClient, ns: str, task_id: str, **spec: Any) -> str:
     ident = identity(IdKind.TASK, task_id)
     body = {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Web4AITask",
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Web4AITask",
         "metadata": {"name": ident.name, "labels": ident.labels},
-        "spec": {"taskId": task_id, "taskType": "test_task",
-                 "submittedAt": format_time(time.time()), **spec},
+        "spec": {
+            "taskId": task_id,
+            "taskType": "test_task",
+            "submittedAt": format_time(time.time()),
+            **spec,
+        },
     }
     await co(api).create_namespaced_custom_object(GROUP, VERSION, ns, TASKS, body)
     return ident.name
@@ -124,7 +165,8 @@ async def add_task(api: client.ApiClient, ns: str, task_id: str, **spec: Any) ->
 
 async def get_task(api: client.ApiClient, ns: str, task_id: str) -> Body:
     result: Body = await co(api).get_namespaced_custom_object(
-        GROUP, VERSION, ns, TASKS, identity(IdKind.TASK, task_id).name)
+        GROUP, VERSION, ns, TASKS, identity(IdKind.TASK, task_id).name
+    )
     return result
 
 
@@ -132,12 +174,18 @@ async def task_status(api: client.ApiClient, ns: str, task_id: str) -> Body:
     return (await get_task(api, ns, task_id)).get("status") or {}
 
 
-async def finish(api: client.ApiClient, ns: str, task_id: str, outcome: str = "completed",
-                 **extra: Any) -> None:
+async def finish(
+    api: client.ApiClient, ns: str, task_id: str, outcome: str = "completed", **extra: Any
+) -> None:
     await co(api).patch_namespaced_custom_object_status(
-        GROUP, VERSION, ns, TASKS, identity(IdKind.TASK, task_id).name,
+        GROUP,
+        VERSION,
+        ns,
+        TASKS,
+        identity(IdKind.TASK, task_id).name,
         {"status": {"status": outcome, "completedAt": format_time(time.time()), **extra}},
-        _content_type=MERGE)
+        _content_type=MERGE,
+    )
 
 
 class OperatorProcess:
@@ -147,9 +195,21 @@ class OperatorProcess:
         self.log_path = log_path
         self.log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "web4ai.operator", "--namespace", namespace,
-             "--kubeconfig", kubeconfig, "--lease-duration", "3", "--retry-period", "0.5"],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "web4ai.operator",
+                "--namespace",
+                namespace,
+                "--kubeconfig",
+                kubeconfig,
+                "--lease-duration",
+                "3",
+                "--retry-period",
+                "0.5",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
 

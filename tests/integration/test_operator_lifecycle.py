@@ -73,7 +73,7 @@ async def test_lease_expiry_makes_the_node_offline_and_moves_its_task(
             s = await task_status(api, namespace, "moving")
             return s if s.get("nodeId") == "survivor" else None
 
-        status = await eventually(moved, timeout=20)
+        status = await eventually(moved, within=20)
     assert status["status"] == "assigned"
     assert status["retryCount"] == 1
     assert [a["nodeId"] for a in status["attempts"]] == ["doomed", "survivor"]
@@ -93,7 +93,7 @@ async def test_timeout_retries_on_another_node_then_fails_with_the_last_error(
     await add_node(api, namespace, "slow-a")
     await add_node(api, namespace, "slow-b")
     await add_task(api, namespace, "stuck", timeout=1, maxRetries=2)
-    status = await eventually(status_is(api, namespace, "stuck", "failed"), timeout=30)
+    status = await eventually(status_is(api, namespace, "stuck", "failed"), within=30)
     nodes = [a["nodeId"] for a in status["attempts"]]
     assert len(nodes) == 3
     assert nodes[0] != nodes[1] and nodes[1] != nodes[2]  # another node each time
@@ -108,7 +108,7 @@ async def test_deadline_fails_without_retry(
 ) -> None:
     await configure(api, namespace, paused=True)  # nothing runs it
     await add_task(api, namespace, "late", deadline=time.time() + 1.5, maxRetries=5)
-    status = await eventually(status_is(api, namespace, "late", "failed"), timeout=20)
+    status = await eventually(status_is(api, namespace, "late", "failed"), within=20)
     assert status["retryCount"] == 0
     assert "deadline" in status["errorMessage"]
 
@@ -122,8 +122,7 @@ async def test_stop_assigns_nothing_and_start_resumes(
         await add_task(api, namespace, f"queued-{i}")
     await asyncio.sleep(3)
     for i in range(3):
-        assert (await task_status(api, namespace, f"queued-{i}")).get("status") in (
-            None, "pending")
+        assert (await task_status(api, namespace, f"queued-{i}")).get("status") in (None, "pending")
     await configure(api, namespace, paused=False)
     for i in range(3):
         await eventually(status_is(api, namespace, f"queued-{i}", "assigned"))
@@ -155,7 +154,9 @@ async def hook_server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
 
 
 async def test_callback_is_posted_on_completion_and_retried(
-    api: client.ApiClient, namespace: str, operator: OperatorProcess,
+    api: client.ApiClient,
+    namespace: str,
+    operator: OperatorProcess,
     hook_server: tuple[str, list[dict[str, Any]]],
 ) -> None:
     url, received = hook_server
@@ -169,7 +170,7 @@ async def test_callback_is_posted_on_completion_and_retried(
         s = await task_status(api, namespace, "with-hook")
         return s if "callbackDelivered" in s else None
 
-    status = await eventually(delivered, timeout=20)
+    status = await eventually(delivered, within=20)
     assert status["callbackDelivered"] is True
     assert len(received) == 1
     assert received[0]["task_id"] == "with-hook"
@@ -188,7 +189,7 @@ async def test_callback_to_a_metadata_address_is_refused(
         s = await task_status(api, namespace, "sneaky")
         return s if "callbackDelivered" in s else None
 
-    status = await eventually(settled, timeout=20)
+    status = await eventually(settled, within=20)
     assert status["callbackDelivered"] is False
     assert status["status"] == "failed"  # the task itself is unchanged
     cond = {c["type"]: c for c in status["conditions"]}["CallbackDelivered"]
@@ -211,11 +212,12 @@ async def test_deleting_a_node_requeues_its_tasks_and_removes_its_lease(
             return exc.status == 404
         return False
 
-    await eventually(gone, timeout=20)
+    await eventually(gone, within=20)
     status = await task_status(api, namespace, "orphan")
     assert status["status"] == "pending"
     assert status["attempts"][0]["error"] == "Node became unavailable"
     with pytest.raises(ApiException) as info:
         await client.CoordinationV1Api(api).read_namespaced_lease(
-            identity(IdKind.NODE, "leaving").name, namespace)
+            identity(IdKind.NODE, "leaving").name, namespace
+        )
     assert info.value.status == 404

@@ -46,8 +46,12 @@ async def test_capabilities_exclude_and_preferred(
     await add_node(api, namespace, "cpu-1", capabilities=["data_processing"], agents=4)
     await add_node(api, namespace, "cpu-2", capabilities=["data_processing"], agents=4)
     await add_task(api, namespace, "needs-gpu", requirements={"capabilities": ["gpu_processing"]})
-    await add_task(api, namespace, "not-cpu-1",
-                   requirements={"capabilities": ["data_processing"], "excludeNodes": ["cpu-1"]})
+    await add_task(
+        api,
+        namespace,
+        "not-cpu-1",
+        requirements={"capabilities": ["data_processing"], "excludeNodes": ["cpu-1"]},
+    )
     await add_task(api, namespace, "likes-cpu-1", requirements={"preferredNodes": ["cpu-1"]})
     await add_task(api, namespace, "impossible", requirements={"capabilities": ["quantum"]})
     assert await eventually(lambda: assigned_to(api, namespace, "needs-gpu")) == "gpu-1"
@@ -75,8 +79,10 @@ async def test_maintenance_gets_nothing_until_active_again(
 
     async def unschedulable() -> bool:
         status = await task_status(api, namespace, "waits")
-        return any(c["type"] == "Scheduled" and c["status"] == "False"
-                   for c in status.get("conditions") or [])
+        return any(
+            c["type"] == "Scheduled" and c["status"] == "False"
+            for c in status.get("conditions") or []
+        )
 
     await eventually(unschedulable)
     assert (await task_status(api, namespace, "waits"))["status"] == "pending"
