@@ -221,3 +221,66 @@ async def test_deleting_a_node_requeues_its_tasks_and_removes_its_lease(
             identity(IdKind.NODE, "leaving").name, namespace
         )
     assert info.value.status == 404
+
+
+async def test_counters_events_and_retention(
+    api: client.ApiClient, cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    await configure(api, namespace, orchestrator={"taskRetention": 2})
+    await add_node(api, namespace, "counted", agents=3)
+    for task_id in ("ok-1", "ok-2", "bad-1"):
+        await add_task(api, namespace, task_id, maxRetries=0)
+        await eventually(status_is(api, namespace, task_id, "assigned"))
+    await finish(api, namespace, "ok-1")
+    await finish(api, namespace, "ok-2")
+    # a failed attempt as the API records it: through the shared patch builder
+    from web4ai.k8s.resources import attempt_failed_patch
+
+    body = await co(api).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "web4aitasks", "bad-1"
+    )
+    await co(api).patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        namespace,
+        "web4aitasks",
+        "bad-1",
+        attempt_failed_patch(body, "model crashed", time.time()),
+        _content_type="application/merge-patch+json",
+    )
+
+    async def counted() -> dict[str, Any] | None:
+        node = await co(api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, NODES, "counted"
+        )
+        s = node.get("status") or {}
+        return s if (s.get("tasksCompleted"), s.get("tasksFailed")) == (2, 1) else None
+
+    node_status = await eventually(counted, within=20)
+    assert 0 < node_status["reliabilityScore"] < 1
+
+    async def retired() -> dict[str, Any] | None:
+        orch = await co(api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "web4aiorchestrators", "web4ai"
+        )
+        s = orch.get("status") or {}
+        listed = await co(api).list_namespaced_custom_object(
+            GROUP, VERSION, namespace, "web4aitasks"
+        )
+        if listed["items"]:
+            return None
+        return s
+
+    totals = await eventually(retired, within=30)
+    assert (totals["tasksCompletedTotal"], totals["tasksFailedTotal"]) == (2, 1)
+
+    # every node transition is a Kubernetes Event
+    from tests.integration.helpers import set_node
+
+    await set_node(api, namespace, "counted", status="maintenance")
+
+    async def described() -> bool:
+        out = cluster.kubectl("describe", "web4ainode", "counted", "-n", namespace).stdout
+        return "NodeMaintenance" in out and "active -> maintenance" in out
+
+    await eventually(described, within=20)

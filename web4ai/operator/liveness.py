@@ -58,14 +58,8 @@ class Liveness:
             )
             result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
             if result is not None:
-                self.state.nodes.store[res.name_of(body)] = result
+                self.state.record_node(result)
                 log.info("node %s is offline (lease expired)", res.node_id(body))
-                await self.writer.event(
-                    result,
-                    "NodeOffline",
-                    f"{status.value if status else 'unknown'} -> offline: heartbeat lease expired",
-                    warning=True,
-                )
                 if self.on_node_failure:
                     self.on_node_failure(res.node_id(body))
         # 2. Tasks bound to offline or deleted nodes go back to pending.
@@ -88,7 +82,7 @@ class Liveness:
         patch = res.attempt_failed_patch(body, NODE_LOST, now)
         result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
         if result is not None:
-            self.state.tasks.store[res.name_of(body)] = result
+            self.state.record_task(result)
 
     async def _finalize(self, body: res.Body) -> None:
         finalizers = body["metadata"].get("finalizers") or []

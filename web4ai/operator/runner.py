@@ -18,6 +18,7 @@ from web4ai.k8s import resources as res
 from web4ai.k8s.client import api_client
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
+from web4ai.operator.accounting import Accounting
 from web4ai.operator.callbacks import CallbackSender, needs_callback
 from web4ai.operator.leader import LeaderElector
 from web4ai.operator.liveness import Liveness
@@ -52,7 +53,10 @@ class Operator:
     liveness: Liveness = field(init=False)
     timekeeper: Timekeeper = field(init=False)
     callbacks: CallbackSender = field(init=False)
+    accounting: Accounting = field(init=False)
+    retire_every: float = 5.0
     passes: int = 0
+    _retired_at: float = 0.0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -71,7 +75,10 @@ class Operator:
         self.liveness = Liveness(self.state, self.writer, self.clock)
         self.timekeeper = Timekeeper(self.state, self.writer, self.clock)
         self.callbacks = CallbackSender(self.state, self.writer, self.clock)
+        self.accounting = Accounting(self.state, self.writer, self.clock, self.leader.leading)
         self.state.on_task_change.append(self._task_changed)
+        self.state.on_task_change.append(self.accounting.task_changed)
+        self.state.on_node_change.append(self.accounting.node_changed)
 
     @classmethod
     async def create(cls, options: OperatorOptions) -> Operator:
@@ -129,6 +136,10 @@ class Operator:
                 await self.liveness.run_once()
                 await self.timekeeper.run_once()
                 await self.scheduler.run_once()
+                await self.accounting.flush()
+                if self.clock() - self._retired_at >= self.retire_every:
+                    self._retired_at = self.clock()
+                    await self.accounting.retire()
                 self.passes += 1
             except asyncio.CancelledError:
                 raise

@@ -103,7 +103,7 @@ class Scheduler:
                 )
             if result is None:
                 return False  # someone acted first; the watch brings the new version
-            self.state.tasks.store[res.name_of(body)] = result
+            self.state.record_task(result)
             self._condition_written.pop(res.name_of(body), None)
             return True
 
@@ -121,4 +121,4 @@ class Scheduler:
         result = await self.writer.patch(res.TASKS, name, patch, status=True)
         self._condition_written[name] = now
         if result is not None:
-            self.state.tasks.store[name] = result
+            self.state.record_task(result)

@@ -28,13 +28,14 @@ class ClusterState:
     namespace: str
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     on_task_change: list[TaskTransition] = field(default_factory=list)
+    on_node_change: list[TaskTransition] = field(default_factory=list)
     nodes: Informer = field(init=False)
     tasks: Informer = field(init=False)
     leases: Informer = field(init=False)
     orchestrators: Informer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.nodes = Informer(self.api, NODES, self.namespace, self._changed)
+        self.nodes = Informer(self.api, NODES, self.namespace, self._node_changed)
         self.tasks = Informer(self.api, TASKS, self.namespace, self._task_changed)
         self.leases = Informer(
             self.api, LEASES, self.namespace, self._changed, label_selector="web4ai.io/node-id"
@@ -53,6 +54,26 @@ class ClusterState:
         if kind != "DELETED":
             for callback in self.on_task_change:
                 callback(new, old)
+
+    def _node_changed(self, kind: str, new: Body, old: Body | None) -> None:
+        self.changed.set()
+        if kind != "DELETED":
+            for callback in self.on_node_change:
+                callback(new, old)
+
+    def record_task(self, body: Body) -> None:
+        """Our own write's result: into the store at once, with the same hooks as a
+        watch event (the watch's later copy then shows no change)."""
+        name = res.name_of(body)
+        old = self.tasks.store.get(name)
+        self.tasks.store[name] = body
+        self._task_changed("MODIFIED", body, old)
+
+    def record_node(self, body: Body) -> None:
+        name = res.name_of(body)
+        old = self.nodes.store.get(name)
+        self.nodes.store[name] = body
+        self._node_changed("MODIFIED", body, old)
 
     async def wait_synced(self) -> None:
         await asyncio.gather(*(i.synced.wait() for i in self.informers))

@@ -40,4 +40,4 @@ class Timekeeper:
             if patch is not None:
                 result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
                 if result is not None:
-                    self.state.tasks.store[res.name_of(body)] = result
+                    self.state.record_task(result)

@@ -1,0 +1,143 @@
+"""Bookkeeping of the leader: Events on node transitions, node counters and
+reliability, and the retention of finished tasks with exact lifetime totals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from web4ai.core.lifecycle import reliability_score
+from web4ai.core.model import NodeStatus, TaskStatus
+from web4ai.k8s import resources as res
+from web4ai.k8s.watching import Body
+from web4ai.k8s.writing import Writer
+from web4ai.operator.state import ClusterState
+
+log = logging.getLogger(__name__)
+
+RETIRE_BATCH = 500
+EVENT_REASONS = {
+    NodeStatus.ACTIVE: "NodeActive",
+    NodeStatus.DEGRADED: "NodeDegraded",
+    NodeStatus.MAINTENANCE: "NodeMaintenance",
+    NodeStatus.OFFLINE: "NodeOffline",
+    NodeStatus.ERROR: "NodeError",
+}
+
+
+def _finished_attempts(body: Body | None) -> list[Body]:
+    attempts = ((body or {}).get("status") or {}).get("attempts") or []
+    return [a for a in attempts if "finishedAt" in a]
+
+
+@dataclass
+class Accounting:
+    state: ClusterState
+    writer: Writer
+    clock: Callable[[], float]
+    leading: Callable[[], bool]
+    deltas: dict[str, list[int]] = field(default_factory=dict)  # node id -> [completed, failed]
+    events: list[tuple[Body, str, str, bool]] = field(default_factory=list)
+
+    # -- observing (sync, from watch events and our own writes) -------------
+
+    def task_changed(self, new: Body, old: Body | None) -> None:
+        if old is None or not self.leading():
+            return
+        before, after = _finished_attempts(old), _finished_attempts(new)
+        for attempt in after[len(before) :]:
+            if attempt.get("outcome") == "failed" and attempt.get("nodeId"):
+                self.deltas.setdefault(attempt["nodeId"], [0, 0])[1] += 1
+        if res.task_status(new) is TaskStatus.COMPLETED and not res.task_status(old).terminal:
+            node = res.task_node(new)
+            if node:
+                self.deltas.setdefault(node, [0, 0])[0] += 1
+
+    def node_changed(self, new: Body, old: Body | None) -> None:
+        if old is None or not self.leading():
+            return
+        before, after = res.node_status(old), res.node_status(new)
+        if after is None or before == after:
+            return
+        ready = {c["type"]: c for c in (new.get("status") or {}).get("conditions") or []}
+        detail = ready.get("Ready", {}).get("message") if after is NodeStatus.OFFLINE else None
+        message = f"{before.value if before else 'new'} -> {after.value}"
+        if detail:
+            message += f": {detail}"
+        warning = after in (NodeStatus.OFFLINE, NodeStatus.ERROR, NodeStatus.DEGRADED)
+        self.events.append((new, EVENT_REASONS[after], message, warning))
+
+    # -- writing (async, in the leader's pass) --------------------------------
+
+    async def flush(self) -> None:
+        events, self.events = self.events, []
+        for involved, reason, message, warning in events:
+            await self.writer.event(involved, reason, message, warning=warning)
+        for node_id, (completed, failed) in list(self.deltas.items()):
+            body = self.state.node_by_id(node_id)
+            if body is None:
+                del self.deltas[node_id]
+                continue
+            status = body.get("status") or {}
+            total_c = int(status.get("tasksCompleted", 0)) + completed
+            total_f = int(status.get("tasksFailed", 0)) + failed
+            patch = res.guarded(
+                body,
+                {
+                    "status": {
+                        "tasksCompleted": total_c,
+                        "tasksFailed": total_f,
+                        "reliabilityScore": reliability_score(total_c, total_f),
+                    }
+                },
+            )
+            result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
+            if result is not None:  # else a heartbeat came first: retry on the next pass
+                del self.deltas[node_id]
+                self.state.record_node(result)
+
+    async def retire(self) -> int:
+        """Delete tasks finished longer than the retention ago, counting them exactly once:
+        the totals and the names go into one guarded write, the deletions follow, and
+        a replica that takes over finishes a round it finds half done."""
+        orch = self.state.orchestrators.store.get(res.ORCHESTRATOR_NAME)
+        if orch is None:
+            return 0
+        status = orch.get("status") or {}
+        leftover = [n for n in status.get("retiring") or [] if n in self.state.tasks.store]
+        for name in leftover:
+            await self.writer.delete(res.TASKS, name)
+        now = self.clock()
+        retention = self.state.settings().task_retention
+        expired: list[Body] = []
+        for body in self.state.tasks_with(TaskStatus.COMPLETED, TaskStatus.FAILED):
+            done = res.parse_time((body.get("status") or {}).get("completedAt"))
+            if done is not None and now - done >= retention and res.name_of(body) not in leftover:
+                expired.append(body)
+            if len(expired) >= RETIRE_BATCH:
+                break
+        if not expired:
+            return 0
+        completed = sum(1 for b in expired if res.task_status(b) is TaskStatus.COMPLETED)
+        patch = res.guarded(
+            orch,
+            {
+                "status": {
+                    "tasksCompletedTotal": int(status.get("tasksCompletedTotal", 0)) + completed,
+                    "tasksFailedTotal": int(status.get("tasksFailedTotal", 0))
+                    + len(expired)
+                    - completed,
+                    "retiring": [res.name_of(b) for b in expired],
+                }
+            },
+        )
+        result = await self.writer.patch(
+            res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, patch, status=True
+        )
+        if result is None:
+            return 0
+        self.state.orchestrators.store[res.ORCHESTRATOR_NAME] = result
+        for body in expired:
+            await self.writer.delete(res.TASKS, res.name_of(body))
+        return len(expired)
