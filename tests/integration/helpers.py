@@ -26,6 +26,7 @@ from web4ai.k8s.resources import (
     VERSION,
     format_time,
 )
+from web4ai.localcluster.controlplane import die_with_parent
 
 REPO = Path(__file__).resolve().parents[2]
 MERGE = "application/merge-patch+json"
@@ -211,6 +212,7 @@ class OperatorProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(REPO)},
+            preexec_fn=die_with_parent,
         )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

@@ -107,11 +107,11 @@ async def test_killing_the_leader_mid_stream_loses_nothing_and_binds_nothing_twi
         assert new_holder and new_holder != holder
         await asyncio.sleep(2)  # anything late would show up as a second binding now
     finally:
+        for r in replicas:
+            r.stop()
         recorder.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await recorder
-        for r in replicas:
-            r.stop()
 
     assert len(history) == TASK_COUNT
     for name, transitions in history.items():

@@ -44,7 +44,8 @@ def free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """preexec_fn for children that must not outlive the process that started them."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -137,7 +138,7 @@ class ControlPlane:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # only sets PR_SET_PDEATHSIG
+            preexec_fn=die_with_parent,  # only sets PR_SET_PDEATHSIG
             cwd=self.workdir,
         )
         proc = _Process(name, popen, log_path, log)
