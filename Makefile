@@ -56,6 +56,10 @@ test: tools venv lint ## Everything: lint, unit, integration (real control plane
 run: tools venv ## Run the product locally on a real control plane (Ctrl-C stops everything)
 	$(RUN_ENV) $(PY) -m web4ai.localcluster --crds crds
 
+.PHONY: bench-scheduler
+bench-scheduler: tools venv ## Benchmark: our scheduler vs kube-scheduler (1000 tasks onto 50 and 500 nodes)
+	$(RUN_ENV) $(PY) -m bench.scheduler $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove caches inside the repo (the binary and venv cache stays in $(CACHE))
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis

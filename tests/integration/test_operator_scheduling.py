@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from kubernetes_asyncio import client
 
 from tests.integration.helpers import (
@@ -88,3 +90,17 @@ async def test_maintenance_gets_nothing_until_active_again(
     assert (await task_status(api, namespace, "waits"))["status"] == "pending"
     await set_node(api, namespace, "m-1", status="active")
     assert await eventually(lambda: assigned_to(api, namespace, "waits")) == "m-1"
+
+
+async def test_a_change_of_algorithm_applies_to_the_next_decision(
+    api: client.ApiClient, namespace: str, operator: OperatorProcess
+) -> None:
+    await configure(api, namespace, network={"loadBalanceAlgorithm": "latency_optimized"})
+    await add_node(api, namespace, "near", agents=10, networkLatency=1.0, cpuUsage=70.0)
+    await add_node(api, namespace, "roomy", agents=10, networkLatency=50.0, cpuUsage=5.0)
+    await add_task(api, namespace, "first")
+    assert await eventually(lambda: assigned_to(api, namespace, "first")) == "near"
+    await configure(api, namespace, network={"loadBalanceAlgorithm": "resource_aware"})
+    await asyncio.sleep(1)  # the operator's watch delivers the new config
+    await add_task(api, namespace, "second")
+    assert await eventually(lambda: assigned_to(api, namespace, "second")) == "roomy"

@@ -267,3 +267,19 @@ def task_public(body: Body) -> Body:
     }
     out.update({k: v for k, v in optional.items() if v is not None})
     return out
+
+
+def completed_patch(body: Body, now: float) -> Body:
+    """The node finished the task: completed, with the attempt closed."""
+    status = body.get("status") or {}
+    return guarded(
+        body,
+        {
+            "status": {
+                "status": TaskStatus.COMPLETED.value,
+                "completedAt": format_time(now),
+                "errorMessage": None,
+                "attempts": _close_attempt(status, "completed", None, now),
+            }
+        },
+    )

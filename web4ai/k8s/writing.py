@@ -30,13 +30,13 @@ class Writer:
     writes: Counter[str] = field(default_factory=Counter)
     conflicts: int = 0
 
-    def _objects(self) -> client.CustomObjectsApi:
+    def objects(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api)
 
     async def patch(
         self, plural: str, name: str, patch: Body, *, status: bool = False
     ) -> Body | None:
-        co = self._objects()
+        co = self.objects()
         call = (
             co.patch_namespaced_custom_object_status
             if status
@@ -55,7 +55,7 @@ class Writer:
             raise
 
     async def delete(self, plural: str, name: str, resource_version: str | None = None) -> bool:
-        co = self._objects()
+        co = self.objects()
         self.writes[plural] += 1
         body: Body = {}
         if resource_version:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from web4ai.core.lifecycle import reliability_score
 from web4ai.core.model import NodeStatus, TaskStatus
 from web4ai.k8s import resources as res
+from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
-from web4ai.operator.state import ClusterState
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ import aiohttp
 
 from web4ai.core.callbacks import BACKOFF, address_refusal, url_problem
 from web4ai.k8s import resources as res
+from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
-from web4ai.operator.state import ClusterState
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from kubernetes_asyncio import client
 
 from web4ai.k8s import resources as res
+from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.client import api_client
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
@@ -23,7 +24,6 @@ from web4ai.operator.callbacks import CallbackSender, needs_callback
 from web4ai.operator.leader import LeaderElector
 from web4ai.operator.liveness import Liveness
 from web4ai.operator.scheduler import Scheduler
-from web4ai.operator.state import ClusterState
 from web4ai.operator.timekeeping import Timekeeper
 
 log = logging.getLogger(__name__)

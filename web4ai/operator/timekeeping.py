@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from web4ai.core.lifecycle import attempt_timed_out, past_deadline
 from web4ai.core.model import TaskStatus
 from web4ai.k8s import resources as res
+from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.writing import Writer
-from web4ai.operator.state import ClusterState
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""The operator's view of the cluster: informers for nodes, tasks, leases and the
-orchestrator, plus the derived values every controller needs."""
+"""The watch cache shared by the operator and the API: informers for nodes, tasks,
+leases and the orchestrator, plus the derived values both need."""
 
 from __future__ import annotations
 
@@ -84,9 +84,12 @@ class ClusterState:
 
     # -- derived values -----------------------------------------------------
 
-    def settings(self) -> Settings:
+    def settings_spec(self) -> Body:
         body = self.orchestrators.store.get(res.ORCHESTRATOR_NAME)
-        return settings_from_spec(body.get("spec") if body else None)
+        return dict((body or {}).get("spec") or {})
+
+    def settings(self) -> Settings:
+        return settings_from_spec(self.settings_spec())
 
     def bound_counts(self) -> Counter[str]:
         """Tasks assigned or running, per node id."""

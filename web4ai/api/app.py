@@ -1,0 +1,128 @@
+"""The aiohttp application: ``create_app`` wires routes, middlewares and background work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from web4ai.api import nodes, system, tasks
+from web4ai.api.auth import ANONYMOUS, authorize
+from web4ai.api.context import CONTEXT, ApiContext
+from web4ai.api.errors import MAX_BODY, ApiError, error_middleware, too_large
+from web4ai.api.events import on_node, on_task
+from web4ai.api.openapi import openapi_routes
+from web4ai.api.system import status_data
+from web4ai.api.tasks import PRINCIPAL_KEY
+
+log = logging.getLogger(__name__)
+
+OPEN_ROUTES = {"health", "index", "openapi"}
+NETWORK_STATUS_EVERY = 5.0
+APP_MAX_BODY = 64 * 1024 * 1024  # the hard cap; the configured limit is checked per request
+
+
+@web.middleware
+async def stats_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    stats = request.app[CONTEXT].stats
+    response: web.StreamResponse = await handler(request)
+    stats.requests_total += 1
+    if response.status < 400:
+        stats.requests_success += 1
+    else:
+        stats.requests_error += 1
+    return response
+
+
+@web.middleware
+async def access_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Body limit, API key, role and rate limit, in that order."""
+    ctx = request.app[CONTEXT]
+    spec = ctx.state.settings_spec()
+    security = spec.get("security") or {}
+    limit = int(security.get("maxBodyBytes", 1024 * 1024))
+    request[MAX_BODY] = limit
+    if (request.content_length or 0) > limit:
+        raise too_large(limit)
+    route = request.match_info.route.name or ""
+    if route in OPEN_ROUTES or request.match_info.http_exception is not None:
+        return await handler(request)  # type: ignore[no-any-return]
+    principal = ANONYMOUS
+    if security.get("apiKeyRequired", True):
+        header = request.headers.get("Authorization", "")
+        scheme, _, key = header.partition(" ")
+        found = ctx.keys.authenticate(key.strip()) if scheme.lower() == "bearer" else None
+        if found is None:
+            raise ApiError(
+                401,
+                "Invalid or missing API key",
+                "AUTHENTICATION_FAILED",
+                headers={"WWW-Authenticate": 'Bearer realm="web4ai"'},
+            )
+        principal = found
+        denied = authorize(principal, request.method, route, dict(request.match_info))
+        if denied:
+            raise ApiError(403, denied, "FORBIDDEN")
+    request[PRINCIPAL_KEY] = principal
+    ctx.limiter.per_minute = int(security.get("maxRequestsPerMinute", 6000))
+    client = principal.name if principal is not ANONYMOUS else (request.remote or "unknown")
+    retry = ctx.limiter.check(client, ctx.clock())
+    if retry > 0:
+        raise ApiError(
+            429,
+            "Too many requests",
+            "RATE_LIMITED",
+            headers={"Retry-After": str(max(1, round(retry + 0.5)))},
+            retry_after=round(retry, 3),
+        )
+    return await handler(request)  # type: ignore[no-any-return]
+
+
+async def _network_status(ctx: ApiContext) -> None:
+    while True:
+        await asyncio.sleep(NETWORK_STATUS_EVERY)
+        if ctx.hub.connected:
+            ctx.hub.publish("network_status", status_data(ctx)["data"])
+
+
+async def _reload_keys(ctx: ApiContext) -> None:
+    while True:
+        await asyncio.sleep(10)
+        try:
+            await ctx.keys.reload()
+        except Exception as exc:
+            log.warning("could not reload API keys: %s", exc)
+
+
+async def background(app: web.Application) -> AsyncIterator[None]:
+    """Informers and periodic work for the app's lifetime (aiohttp cleanup_ctx)."""
+    ctx = app[CONTEXT]
+    ctx.state.on_task_change.append(lambda new, old: on_task(ctx, new, old))
+    ctx.state.on_node_change.append(lambda new, old: on_node(ctx, new, old))
+    jobs = [asyncio.create_task(i.run()) for i in ctx.state.informers]
+    jobs += [asyncio.create_task(_network_status(ctx)), asyncio.create_task(_reload_keys(ctx))]
+    yield
+    await ctx.hub.close_all(1001, "server shutting down")  # GOING_AWAY
+    for job in jobs:
+        job.cancel()
+    for job in jobs:
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+
+
+def create_app(ctx: ApiContext) -> web.Application:
+    app = web.Application(
+        middlewares=[stats_middleware, error_middleware, access_middleware],
+        client_max_size=APP_MAX_BODY,
+    )
+    app[CONTEXT] = ctx
+    app.add_routes(system.routes)
+    app.add_routes(nodes.routes)
+    app.add_routes(tasks.routes)
+    app.add_routes(openapi_routes())
+    app.cleanup_ctx.append(background)
+    return app

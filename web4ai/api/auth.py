@@ -1,0 +1,153 @@
+"""API keys (Bearer), stored hashed in a Kubernetes Secret, with roles:
+
+* ``admin``: everything;
+* ``read-only``: GET requests and the WebSocket;
+* ``node``: only its own node and the tasks assigned to it (as Kubernetes'
+  NodeRestriction does for kubelets).
+
+The Secret (default ``web4ai-api-keys``) maps a key name to a JSON document
+``{"sha256": <hex digest of the key>, "role": ..., "node_id": ...}``; keys
+themselves are never stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+ROLES = ("admin", "read-only", "node")
+SECRET_NAME = "web4ai-api-keys"
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    node_id: str | None = None
+
+
+ANONYMOUS = Principal("anonymous", "admin")  # when api_key_required is false
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return "w4a_" + secrets.token_urlsafe(32)
+
+
+def entry(role: str, node_id: str | None, key: str) -> str:
+    doc = {"sha256": digest(key), "role": role}
+    if node_id:
+        doc["node_id"] = node_id
+    return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+@dataclass
+class KeyStore:
+    api: client.ApiClient
+    namespace: str
+    secret_name: str = SECRET_NAME
+    by_digest: dict[str, Principal] = field(default_factory=dict)
+
+    def authenticate(self, key: str) -> Principal | None:
+        return self.by_digest.get(digest(key))
+
+    async def _read(self) -> dict[str, str] | None:
+        try:
+            secret = await client.CoreV1Api(self.api).read_namespaced_secret(
+                self.secret_name, self.namespace
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data: dict[str, str] = secret.data or {}
+        return data
+
+    async def reload(self) -> None:
+        data = await self._read() or {}
+        keys: dict[str, Principal] = {}
+        for name, raw in data.items():
+            try:
+                doc: dict[str, Any] = json.loads(base64.b64decode(raw))
+                if doc.get("role") in ROLES:
+                    keys[doc["sha256"]] = Principal(name, doc["role"], doc.get("node_id"))
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignoring malformed API key entry %s", name)
+        self.by_digest = keys
+
+    async def add(self, name: str, role: str, key: str, node_id: str | None = None) -> None:
+        """Store a key's hash under ``name`` (creating the Secret if needed)."""
+        core = client.CoreV1Api(self.api)
+        value = entry(role, node_id, key)
+        if await self._read() is None:
+            try:
+                await core.create_namespaced_secret(
+                    self.namespace,
+                    {
+                        "metadata": {
+                            "name": self.secret_name,
+                            "labels": {"app.kubernetes.io/part-of": "web4ai"},
+                        },
+                        "type": "Opaque",
+                        "data": {name: value},
+                    },
+                )
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+            else:
+                await self.reload()
+                return
+        await core.patch_namespaced_secret(
+            self.secret_name, self.namespace, {"data": {name: value}}
+        )
+        await self.reload()
+
+    async def ensure_admin(self, env_key: str | None) -> str | None:
+        """Make sure an admin key exists. Returns a newly generated key to print, if any."""
+        await self.reload()
+        if env_key:
+            if self.authenticate(env_key) is None:
+                await self.add("admin-env", "admin", env_key)
+            return None
+        if any(p.role == "admin" for p in self.by_digest.values()):
+            return None
+        key = new_key()
+        await self.add("admin", "admin", key)
+        return key
+
+
+def authorize(principal: Principal, method: str, route: str, params: dict[str, str]) -> str | None:
+    """Why ``principal`` may not do this, or None when it may."""
+    if principal.role == "admin":
+        return None
+    if principal.role == "read-only":
+        return None if method in ("GET", "HEAD") else "read-only keys can only read"
+    # node keys: their own node, and the node protocol (checked per task in the handler)
+    own = params.get("node_id") == principal.node_id
+    allowed = {
+        ("POST", "register"): own,
+        ("POST", "heartbeat"): own,
+        ("PUT", "node_status"): own,
+        ("GET", "node"): own,
+        ("GET", "node_tasks"): own,
+        ("POST", "task_start"): True,
+        ("POST", "task_result"): True,
+        ("GET", "health"): True,
+    }
+    if allowed.get((method, route)):
+        return None
+    return f"a node key may act only on node {principal.node_id} and its tasks"

@@ -1,0 +1,65 @@
+"""Everything a request handler needs, passed explicitly through typed AppKeys."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from web4ai.api.auth import KeyStore
+from web4ai.api.hub import Hub
+from web4ai.core.ratelimit import RateLimiter
+from web4ai.k8s import resources as res
+from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.resources import format_time
+from web4ai.k8s.writing import Writer
+
+
+@dataclass
+class ApiStats:
+    start_time: float
+    requests_total: int = 0
+    requests_success: int = 0
+    requests_error: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "requests_total": self.requests_total,
+            "requests_success": self.requests_success,
+            "requests_error": self.requests_error,
+            "start_time": format_time(self.start_time),
+        }
+
+
+@dataclass
+class ApiContext:
+    state: ClusterState
+    writer: Writer
+    keys: KeyStore
+    hub: Hub
+    clock: Callable[[], float]
+    stats: ApiStats
+    limiter: RateLimiter
+    websocket_url: str
+    version: str
+    status_refresh: float = 30.0  # heartbeats write node status at least this often
+    waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
+
+    @property
+    def orchestrator_id(self) -> str:
+        orch = self.state.orchestrators.store.get(res.ORCHESTRATOR_NAME) or {}
+        return str(
+            ((orch.get("spec") or {}).get("orchestrator") or {}).get(
+                "id", "web4ai_main_orchestrator"
+            )
+        )
+
+    def wake(self, node_id: str) -> None:
+        """Wake the long-polls of ``node_id`` (a task was assigned to it)."""
+        for event in self.waiters.get(node_id, ()):
+            event.set()
+
+
+CONTEXT: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)

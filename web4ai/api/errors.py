@@ -1,0 +1,121 @@
+"""The documented error envelope for every 4xx and 5xx, and JSON body reading."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from web4ai.core.validation import ValidationFailed
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "AUTHENTICATION_FAILED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or HTTP_CODES.get(status, "ERROR")
+        self.headers = headers or {}
+        self.details = details
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def error_response(err: ApiError) -> web.Response:
+    body = {
+        "success": False,
+        "error": err.message,
+        "timestamp": now_iso(),
+        "details": {"code": err.code, **err.details},
+    }
+    return web.json_response(body, status=err.status, headers=err.headers)
+
+
+def invalid(exc: ValidationFailed) -> ApiError:
+    return ApiError(
+        400, f"Invalid request: {exc}", "INVALID_REQUEST", errors=[e.as_dict() for e in exc.errors]
+    )
+
+
+MAX_BODY = "web4ai.max_body"  # request key: the configured body limit in bytes
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, f"Request body larger than {limit} bytes", "PAYLOAD_TOO_LARGE", max_bytes=limit
+    )
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body; 400 when malformed, 413 when over the size limit."""
+    limit = int(request.get(MAX_BODY, 1024 * 1024))
+    if (request.content_length or 0) > limit:
+        raise too_large(limit)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large(limit) from None
+    if len(raw) > limit:
+        raise too_large(limit)
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"Malformed JSON: {exc}", "INVALID_JSON") from None
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ApiError as err:
+        return error_response(err)
+    except ValidationFailed as exc:
+        return error_response(invalid(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 413:
+            return error_response(ApiError(413, "Request body too large", "PAYLOAD_TOO_LARGE"))
+        message = {
+            404: f"No route for {request.path}",
+            405: f"Method {request.method} not allowed on {request.path}",
+        }.get(exc.status, exc.reason)
+        return error_response(
+            ApiError(
+                exc.status, message, headers={k: v for k, v in exc.headers.items() if k == "Allow"}
+            )
+        )
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(ApiError(500, "Internal server error"))

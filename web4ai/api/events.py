@@ -1,0 +1,48 @@
+"""Cache transitions -> WebSocket messages and long-poll wake-ups."""
+
+from __future__ import annotations
+
+from web4ai.api.context import ApiContext
+from web4ai.api.presenting import node_public
+from web4ai.core.model import NodeStatus, TaskStatus
+from web4ai.k8s import resources as res
+from web4ai.k8s.watching import Body
+
+TASK_MESSAGES = {
+    TaskStatus.ASSIGNED: "task_assigned",
+    TaskStatus.COMPLETED: "task_completed",
+    TaskStatus.FAILED: "task_failed",
+}
+
+
+def on_task(ctx: ApiContext, new: Body, old: Body | None) -> None:
+    after = res.task_status(new)
+    if after is TaskStatus.ASSIGNED and (node := res.task_node(new)):
+        ctx.wake(node)
+    if not ctx.state.tasks.synced.is_set():
+        return  # the initial list is history, not news
+    if old is None:
+        ctx.hub.publish("task_submitted", res.task_public(new))
+        return
+    if res.task_status(old) is not after and after in TASK_MESSAGES:
+        ctx.hub.publish(TASK_MESSAGES[after], res.task_public(new))
+
+
+def on_node(ctx: ApiContext, new: Body, old: Body | None) -> None:
+    if not ctx.state.nodes.synced.is_set():
+        return
+    before = res.node_status(old) if old is not None else None
+    after = res.node_status(new)
+    if before is after or after is None:
+        return
+    if before is None:  # the first status: registration is complete
+        ctx.hub.publish("node_registered", node_public(new, ctx.state))
+        return
+    data = {
+        "node_id": res.node_id(new),
+        "old_status": before.value if before else None,
+        "new_status": after.value,
+    }
+    ctx.hub.publish("node_status_changed", data)
+    if after is NodeStatus.OFFLINE:
+        ctx.hub.publish("node_failure", {**data, "reason": "heartbeat lease expired"})

@@ -1,0 +1,332 @@
+"""Node endpoints: list, get, register, heartbeat, status, delete, and the
+node protocol's long-poll for assigned tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiohttp import web
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from web4ai.api.context import CONTEXT, ApiContext
+from web4ai.api.errors import ApiError, read_json
+from web4ai.api.presenting import node_public
+from web4ai.core import validation as v
+from web4ai.core.ids import IdKind, InvalidId, identity, validate_id
+from web4ai.core.model import TaskStatus
+from web4ai.k8s import resources as res
+from web4ai.k8s.watching import Body
+
+routes = web.RouteTableDef()
+
+# A heartbeat rewrites the node's status only when something moved this much
+# (or every status_refresh seconds); otherwise it renews the Lease alone.
+TOLERANCE = {"cpuUsage": 5.0, "memoryUsage": 5.0, "gpuUsage": 5.0, "loadScore": 0.05}
+
+
+def node_id_param(request: web.Request) -> str:
+    try:
+        return validate_id(IdKind.NODE, request.match_info["node_id"])
+    except InvalidId as exc:
+        raise ApiError(400, str(exc), "INVALID_NODE_ID", node_id=exc.value) from None
+
+
+def find_node(ctx: ApiContext, node_id: str) -> Body:
+    body = ctx.state.nodes.store.get(identity(IdKind.NODE, node_id).name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id)
+    return body
+
+
+@routes.get("/api/v1/nodes", name="nodes")
+async def list_nodes(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    nodes = {
+        res.node_id(b): node_public(b, ctx.state)
+        for b in ctx.state.nodes.store.values()
+        if not b["metadata"].get("deletionTimestamp")
+    }
+    return web.json_response(
+        {
+            "success": True,
+            "nodes": nodes,
+            "total_nodes": len(nodes),
+            "active_nodes": sum(1 for n in nodes.values() if n["status"] == "active"),
+        }
+    )
+
+
+@routes.get("/api/v1/nodes/{node_id}", name="node")
+async def get_node(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    body = find_node(ctx, node_id_param(request))
+    return web.json_response({"success": True, "node": node_public(body, ctx.state, detailed=True)})
+
+
+def registration_spec(node_id: str, data: dict[str, Any]) -> Body:
+    spec: Body = {"nodeId": node_id, "host": data["host"]}
+    mapping = {
+        "port": "port",
+        "node_type": "nodeType",
+        "capabilities": "capabilities",
+        "agents_count": "agentsCount",
+        "max_concurrent_tasks": "maxConcurrentTasks",
+        "version": "version",
+        "location": "location",
+        "metadata": "metadata",
+    }
+    for key, field in mapping.items():
+        if key in data:
+            spec[field] = data[key]
+    if "agents" in data:
+        spec["agents"] = [
+            {
+                k2: a[k1]
+                for k1, k2 in (
+                    ("agent_id", "agentId"),
+                    ("agent_type", "agentType"),
+                    ("capabilities", "capabilities"),
+                    ("specialized_models", "specializedModels"),
+                )
+                if k1 in a
+            }
+            for a in data["agents"]
+        ]
+        spec.setdefault("agentsCount", len(data["agents"]) or 1)
+    return spec
+
+
+async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
+    ident = identity(IdKind.NODE, node_id)
+    interval = ctx.state.settings().heartbeat_interval
+    lease_spec = {
+        "holderIdentity": node_id,
+        "renewTime": res.format_time(now),
+        "leaseDurationSeconds": max(1, round(3 * interval)),
+    }
+    co = ctx.writer.objects()
+    ctx.writer.writes["leases"] += 1
+    try:
+        await co.patch_namespaced_custom_object(
+            "coordination.k8s.io",
+            "v1",
+            ctx.writer.namespace,
+            "leases",
+            ident.name,
+            {"spec": lease_spec},
+            _content_type="application/merge-patch+json",
+        )
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        with contextlib.suppress(ApiException):
+            await co.create_namespaced_custom_object(
+                "coordination.k8s.io",
+                "v1",
+                ctx.writer.namespace,
+                "leases",
+                {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": ident.name, "labels": ident.labels},
+                    "spec": {**lease_spec, "acquireTime": res.format_time(now)},
+                },
+            )
+
+
+@routes.post("/api/v1/nodes/{node_id}/register", name="register")
+async def register(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    node_id = node_id_param(request)
+    data = v.validate(await read_json(request), v.REGISTRATION)
+    ident = identity(IdKind.NODE, node_id)
+    spec = registration_spec(node_id, data)
+    now = ctx.clock()
+    existing = ctx.state.nodes.store.get(ident.name)
+    co = ctx.writer.objects()
+    if existing is None:
+        limit = int(((ctx.state.settings_spec().get("network") or {}).get("maxNodes")) or 100)
+        if len(ctx.state.nodes.store) >= limit:
+            raise ApiError(
+                409,
+                f"The network already has max_nodes={limit} nodes",
+                "MAX_NODES_REACHED",
+                max_nodes=limit,
+            )
+        body = {
+            "apiVersion": f"{res.GROUP}/{res.VERSION}",
+            "kind": "Web4AINode",
+            "metadata": {
+                "name": ident.name,
+                "labels": ident.labels,
+                "finalizers": [res.NODE_FINALIZER],
+            },
+            "spec": spec,
+        }
+        ctx.writer.writes[res.NODES] += 1
+        try:
+            created = await co.create_namespaced_custom_object(
+                res.GROUP, res.VERSION, ctx.writer.namespace, res.NODES, body
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            created = await co.get_namespaced_custom_object(
+                res.GROUP, res.VERSION, ctx.writer.namespace, res.NODES, ident.name
+            )
+        existing = created
+    elif existing["metadata"].get("deletionTimestamp"):
+        raise ApiError(
+            409, "Node is being unregistered; retry shortly", "NODE_TERMINATING", node_id=node_id
+        )
+    else:  # re-registration replaces what the node declares
+        updated = await ctx.writer.patch(
+            res.NODES,
+            ident.name,
+            {"spec": {**{k: None for k in existing["spec"] if k not in spec}, **spec}},
+        )
+        existing = updated or existing
+    status_patch = {
+        "status": {
+            "status": "active",
+            "registeredAt": res.format_time(now),
+            "lastHeartbeat": res.format_time(now),
+        }
+    }
+    result = await ctx.writer.patch(res.NODES, ident.name, status_patch, status=True)
+    if result is not None:
+        ctx.state.record_node(result)
+    await renew_lease(ctx, node_id, now)
+    return web.json_response(
+        {"success": True, "node_id": node_id, "message": f"Node {node_id} registered successfully"}
+    )
+
+
+def heartbeat_status(
+    data: dict[str, Any], current: Body, now: float, refresh: float
+) -> Body | None:
+    """The status fields to write, or None when the Lease renewal alone suffices."""
+    new: Body = {}
+    for key, field in (
+        ("status", "status"),
+        ("cpu_usage", "cpuUsage"),
+        ("memory_usage", "memoryUsage"),
+        ("gpu_usage", "gpuUsage"),
+        ("load_score", "loadScore"),
+        ("network_latency", "networkLatency"),
+        ("uptime", "uptime"),
+        ("tasks_running", "tasksRunning"),
+    ):
+        if key in data:
+            new[field] = data[key]
+    agents = dict(data.get("agents_status") or {})
+    if "memory_total_mb" in data:
+        agents["memory_total_mb"] = data["memory_total_mb"]
+    if agents:
+        new["agentsStatus"] = agents
+    if "status" not in new and current.get("status") in (None, "offline"):
+        new["status"] = "active"  # a heartbeat is a sign of life
+    last = res.parse_time(current.get("lastHeartbeat")) or 0.0
+    changed = now - last >= refresh or any(
+        current.get(k) != val
+        if k not in TOLERANCE
+        else abs(float(current.get(k) or 0) - float(val)) >= TOLERANCE[k]
+        for k, val in new.items()
+        if k not in ("uptime", "tasksRunning")
+    )
+    if not changed:
+        return None
+    new["lastHeartbeat"] = res.format_time(now)
+    return new
+
+
+@routes.post("/api/v1/nodes/{node_id}/heartbeat", name="heartbeat")
+async def heartbeat(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    node_id = node_id_param(request)
+    data = v.validate(await read_json(request), v.HEARTBEAT)
+    body = find_node(ctx, node_id)
+    now = ctx.clock()
+    await renew_lease(ctx, node_id, now)
+    new = heartbeat_status(data, body.get("status") or {}, now, ctx.status_refresh)
+    if new is not None:
+        result = await ctx.writer.patch(res.NODES, res.name_of(body), {"status": new}, status=True)
+        if result is not None:
+            ctx.state.record_node(result)
+    return web.json_response({"success": True, "message": "Heartbeat updated"})
+
+
+@routes.put("/api/v1/nodes/{node_id}/status", name="node_status")
+async def put_status(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    node_id = node_id_param(request)
+    data = v.validate(await read_json(request), v.STATUS_UPDATE)
+    body = find_node(ctx, node_id)
+    old = (body.get("status") or {}).get("status")
+    result = await ctx.writer.patch(
+        res.NODES, res.name_of(body), {"status": {"status": data["status"]}}, status=True
+    )
+    if result is None:
+        raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id)
+    ctx.state.record_node(result)
+    return web.json_response(
+        {
+            "success": True,
+            "old_status": old,
+            "new_status": data["status"],
+            "message": f"Node status updated to {data['status']}",
+        }
+    )
+
+
+@routes.delete("/api/v1/nodes/{node_id}", name="node_delete")
+async def delete_node(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    node_id = node_id_param(request)
+    body = find_node(ctx, node_id)
+    await ctx.writer.delete(res.NODES, res.name_of(body))
+    marked = {
+        **body,
+        "metadata": {**body["metadata"], "deletionTimestamp": res.format_time(ctx.clock())},
+    }
+    ctx.state.record_node(marked)  # gone for readers now; the watch brings the rest
+    return web.json_response(
+        {"success": True, "message": f"Node {node_id} unregistered successfully"}
+    )
+
+
+def assigned_tasks(ctx: ApiContext, node_id: str) -> list[Body]:
+    return [
+        res.task_public(b)
+        for b in ctx.state.tasks.store.values()
+        if res.task_node(b) == node_id and res.task_status(b) is TaskStatus.ASSIGNED
+    ]
+
+
+@routes.get("/api/v1/nodes/{node_id}/tasks", name="node_tasks")
+async def node_tasks(request: web.Request) -> web.Response:
+    """Node protocol: tasks assigned and not yet started; long-polls up to ``wait`` s."""
+    ctx = request.app[CONTEXT]
+    node_id = node_id_param(request)
+    find_node(ctx, node_id)
+    try:
+        wait = float(request.query.get("wait", "0"))
+    except ValueError:
+        raise ApiError(400, "wait must be a number of seconds", "INVALID_REQUEST") from None
+    if not 0 <= wait <= 60:
+        raise ApiError(400, "wait must be from 0 to 60 seconds", "INVALID_REQUEST")
+    tasks = assigned_tasks(ctx, node_id)
+    if not tasks and wait > 0:
+        event = asyncio.Event()
+        ctx.waiters.setdefault(node_id, set()).add(event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), wait)
+        finally:
+            ctx.waiters[node_id].discard(event)
+            if not ctx.waiters[node_id]:
+                del ctx.waiters[node_id]
+        tasks = assigned_tasks(ctx, node_id)
+    return web.json_response({"success": True, "tasks": tasks})

@@ -1,0 +1,331 @@
+"""The documented response shapes, computed from the watch cache (no API calls)."""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable
+from statistics import mean
+from typing import Any
+
+from web4ai.core.config import Settings
+from web4ai.core.model import NodeStatus, TaskStatus
+from web4ai.core.scheduling import SCHEDULABLE, wrr_weight
+from web4ai.k8s import resources as res
+from web4ai.k8s.cache import ClusterState
+
+Body = dict[str, Any]
+TASK_GROUPS = ("pending", "active", "completed", "failed")
+
+
+def group_of(status: TaskStatus) -> str:
+    return "active" if status.bound else status.value
+
+
+def node_public(body: Body, state: ClusterState, *, detailed: bool = False) -> Body:
+    spec, status = body["spec"], body.get("status") or {}
+    last = state.lease_renewed(body)
+    out: Body = {
+        "node_id": spec["nodeId"],
+        "host": spec["host"],
+        "port": spec.get("port", 8090),
+        "node_type": spec.get("nodeType", "generic"),
+        "status": status.get("status", NodeStatus.OFFLINE.value),
+        "capabilities": list(spec.get("capabilities") or []),
+        "agents_count": spec.get("agentsCount", 1),
+        "max_concurrent_tasks": res.node_capacity(body),
+        "cpu_usage": float(status.get("cpuUsage", 0.0)),
+        "memory_usage": float(status.get("memoryUsage", 0.0)),
+        "gpu_usage": float(status.get("gpuUsage", 0.0)),
+        "load_score": float(status.get("loadScore", 0.0)),
+        "network_latency": status.get("networkLatency"),
+        "last_heartbeat": last,
+        "version": spec.get("version", "unknown"),
+        "location": spec.get("location"),
+        "uptime": status.get("uptime"),
+    }
+    if detailed:
+        node = spec["nodeId"]
+        tasks = [t for t in state.tasks.store.values() if res.task_node(t) == node]
+        out.update(
+            {
+                "reliability_score": float(status.get("reliabilityScore", 1.0)),
+                "tasks_completed": int(status.get("tasksCompleted", 0)),
+                "tasks_failed": int(status.get("tasksFailed", 0)),
+                "tasks_running": sum(1 for t in tasks if res.task_status(t).bound),
+                "metadata": spec.get("metadata") or {},
+                "registered_at": res.parse_time(status.get("registeredAt")),
+                "agents": [agent_public(a, tasks, status, last) for a in spec.get("agents") or []],
+            }
+        )
+    return out
+
+
+def agent_public(agent: Body, tasks: list[Body], status: Body, last: float | None) -> Body:
+    mine = [t for t in tasks if (t.get("status") or {}).get("agentId") == agent["agentId"]]
+    done = Counter(res.task_status(t) for t in mine)
+    finished = done[TaskStatus.COMPLETED] + done[TaskStatus.FAILED]
+    return {
+        "agent_id": agent["agentId"],
+        "agent_type": agent.get("agentType"),
+        "status": "active" if status.get("status") == NodeStatus.ACTIVE.value else "inactive",
+        "capabilities": agent.get("capabilities") or [],
+        "specialized_models": agent.get("specializedModels") or [],
+        "tasks_running": sum(1 for t in mine if res.task_status(t).bound),
+        "tasks_completed": done[TaskStatus.COMPLETED],
+        "efficiency_score": round(done[TaskStatus.COMPLETED] / finished, 4) if finished else 1.0,
+        "last_activity": last,
+    }
+
+
+def _completed_times(state: ClusterState) -> Iterable[float]:
+    for t in state.tasks.store.values():
+        if res.task_status(t).terminal:
+            done = res.parse_time((t.get("status") or {}).get("completedAt"))
+            if done is not None:
+                yield done
+
+
+def network_summary(state: ClusterState, now: float) -> Body:
+    """The numbers /status, /metrics, /metrics/performance and the WebSocket share."""
+    nodes = [b for b in state.nodes.store.values() if not b["metadata"].get("deletionTimestamp")]
+    by_status = Counter((b.get("status") or {}).get("status", "offline") for b in nodes)
+    groups = Counter(group_of(res.task_status(t)) for t in state.tasks.store.values())
+    orch = state.orchestrators.store.get(res.ORCHESTRATOR_NAME) or {}
+    totals = orch.get("status") or {}
+    completed = groups["completed"] + int(totals.get("tasksCompletedTotal", 0))
+    failed = groups["failed"] + int(totals.get("tasksFailedTotal", 0))
+    exec_times = [
+        float(s["executionTime"])
+        for t in state.tasks.store.values()
+        if (s := t.get("status") or {}).get("executionTime") is not None
+    ]
+    live = [b for b in nodes if (b.get("status") or {}).get("status") in ("active", "degraded")]
+    capacity = sum(res.node_capacity(b) for b in live)
+    stat = [b.get("status") or {} for b in live]
+    latencies = [float(s["networkLatency"]) for s in stat if s.get("networkLatency") is not None]
+    recent = sum(1 for done in _completed_times(state) if now - done <= 60)
+    return {
+        "total_nodes": len(nodes),
+        "active_nodes": by_status["active"],
+        "by_status": {s.value: by_status[s.value] for s in NodeStatus},
+        "total_agents": sum(int(b["spec"].get("agentsCount", 1)) for b in nodes),
+        "agents_by_node": {
+            b["spec"]["nodeId"]: int(b["spec"].get("agentsCount", 1)) for b in nodes
+        },
+        "tasks": {g: groups[g] for g in TASK_GROUPS},
+        "tasks_completed": completed,
+        "tasks_failed": failed,
+        "success_rate": round(completed / (completed + failed), 4) if completed + failed else 1.0,
+        "average_response_time": round(mean(exec_times) * 1000, 2) if exec_times else 0.0,
+        "network_utilization": round(groups["active"] / capacity, 4) if capacity else 0.0,
+        "throughput_per_minute": float(recent),
+        "avg_cpu_usage": round(mean(float(s.get("cpuUsage", 0)) for s in stat), 2) if stat else 0.0,
+        "avg_memory_usage": (
+            round(mean(float(s.get("memoryUsage", 0)) for s in stat), 2) if stat else 0.0
+        ),
+        "avg_load_score": round(mean(float(s.get("loadScore", 0)) for s in stat), 4)
+        if stat
+        else 0.0,
+        "avg_network_latency": round(mean(latencies), 2) if latencies else 0.0,
+    }
+
+
+def status_document(
+    state: ClusterState, orchestrator_id: str, now: float, uptime: float, api_stats: Body
+) -> Body:
+    s = network_summary(state, now)
+    return {
+        "success": True,
+        "data": {
+            "orchestrator_id": orchestrator_id,
+            "timestamp": now,
+            "uptime": round(uptime, 2),
+            "paused": state.settings().paused,
+            "network_metrics": {
+                k: s[k]
+                for k in (
+                    "total_nodes",
+                    "active_nodes",
+                    "total_agents",
+                    "tasks_completed",
+                    "tasks_failed",
+                    "average_response_time",
+                    "network_utilization",
+                    "throughput_per_minute",
+                    "success_rate",
+                )
+            },
+            "nodes": {
+                "total": s["total_nodes"],
+                "active": s["active_nodes"],
+                "by_status": s["by_status"],
+            },
+            "agents": {"total": s["total_agents"], "by_node": s["agents_by_node"]},
+            "tasks": {**s["tasks"], "completed": s["tasks_completed"], "failed": s["tasks_failed"]},
+            "performance": {
+                "avg_cpu_usage": s["avg_cpu_usage"],
+                "avg_memory_usage": s["avg_memory_usage"],
+                "avg_network_latency": s["avg_network_latency"],
+                "network_utilization": s["network_utilization"],
+            },
+        },
+        "api_stats": api_stats,
+    }
+
+
+def node_weights(state: ClusterState) -> dict[str, float]:
+    counts = state.bound_counts()
+    weights = {}
+    for body in state.nodes.store.values():
+        node = res.node_from_body(body, counts[res.node_id(body)])
+        if node.status in SCHEDULABLE:
+            weights[node.node_id] = wrr_weight(node) / 100
+    return weights
+
+
+def recommendations(
+    state: ClusterState,
+    settings: Settings,
+    summary: Body,
+    min_nodes: int,
+    target_response_ms: float = 150.0,
+) -> list[Body]:
+    """Advice computed from the nodes' real metrics against the configured thresholds."""
+    recs: list[Body] = []
+    overloaded, underloaded, unhealthy = [], [], []
+    for body in state.nodes.store.values():
+        s = body.get("status") or {}
+        node_id, status = body["spec"]["nodeId"], s.get("status")
+        if status in ("offline", "error"):
+            unhealthy.append(node_id)
+            continue
+        cpu, mem = float(s.get("cpuUsage", 0)), float(s.get("memoryUsage", 0))
+        if cpu >= settings.thresholds.cpu or mem >= settings.thresholds.memory:
+            overloaded.append(node_id)
+        elif (
+            status == "active"
+            and cpu < settings.thresholds.cpu / 2
+            and (mem < settings.thresholds.memory / 2)
+        ):
+            underloaded.append(node_id)
+    response = summary["average_response_time"]
+    if overloaded or response > target_response_ms:
+        recs.append(
+            {
+                "type": "load_rebalancing",
+                "priority": "high" if len(overloaded) > summary["total_nodes"] / 2 else "medium",
+                "description": (
+                    f"{len(overloaded)} node(s) over the cpu/memory thresholds"
+                    if overloaded
+                    else "High response times detected, rebalance load"
+                ),
+                "details": {
+                    "current_avg_response_time": response,
+                    "target_response_time": target_response_ms,
+                    "cpu_threshold": settings.thresholds.cpu,
+                    "memory_threshold": settings.thresholds.memory,
+                    "overloaded_nodes": sorted(overloaded),
+                    "underloaded_nodes": sorted(underloaded),
+                },
+            }
+        )
+    util = summary["network_utilization"]
+    if util > 0.8:
+        action, prio, text = "scale_up", "high", "Network utilization is high, add nodes"
+    elif util < 0.3 and summary["active_nodes"] > max(min_nodes, 1):
+        action, prio, text = (
+            "scale_down",
+            "low",
+            "Network utilization is low, nodes could be removed",
+        )
+    else:
+        action, prio, text = "maintain", "low", "Network utilization is optimal, no scaling needed"
+    recs.append(
+        {
+            "type": "auto_scaling",
+            "priority": prio,
+            "description": text,
+            "details": {"current_utilization": util, "target_utilization": 0.7, "action": action},
+        }
+    )
+    if unhealthy:
+        recs.append(
+            {
+                "type": "node_health",
+                "priority": "high",
+                "description": f"{len(unhealthy)} node(s) offline or in error",
+                "details": {"nodes": sorted(unhealthy)},
+            }
+        )
+    return recs
+
+
+def task_entry(body: Body) -> Body:
+    """A task in the GET /tasks listing, shaped by its group as documented."""
+    full = res.task_public(body)
+    group = group_of(res.task_status(body))
+    keys = {
+        "pending": ("task_id", "task_type", "priority", "created_at", "timeout", "retry_count"),
+        "active": (
+            "task_id",
+            "task_type",
+            "priority",
+            "status",
+            "assigned_nodes",
+            "node_id",
+            "created_at",
+            "assigned_at",
+            "timeout",
+        ),
+        "completed": (
+            "task_id",
+            "task_type",
+            "status",
+            "execution_time",
+            "node_id",
+            "created_at",
+            "completed_at",
+        ),
+        "failed": (
+            "task_id",
+            "task_type",
+            "status",
+            "error_message",
+            "node_id",
+            "retry_count",
+            "created_at",
+            "completed_at",
+        ),
+    }[group]
+    return {k: full.get(k) for k in keys}
+
+
+def task_listing(state: ClusterState, status: str | None, limit: int, offset: int) -> Body:
+    grouped: dict[str, list[Body]] = {g: [] for g in TASK_GROUPS}
+    for body in state.tasks.store.values():
+        grouped[group_of(res.task_status(body))].append(body)
+
+    def newest_first(b: Body) -> tuple[float, str]:
+        s = b.get("status") or {}
+        when = res.parse_time(s.get("completedAt") or s.get("assignedAt")) or res.submitted_at(b)
+        return (-when, res.name_of(b))
+
+    def queue_order(b: Body) -> tuple[int, float, str]:
+        return res.task_from_body(b).order
+
+    tasks: Body = {}
+    for group in TASK_GROUPS if status is None else (status,):
+        items = grouped[group]
+        if group == "pending":
+            page = heapq.nsmallest(offset + limit, items, key=queue_order)[offset:]
+        else:
+            page = heapq.nsmallest(offset + limit, items, key=newest_first)[offset:]
+        tasks[group] = [task_entry(b) for b in page]
+    return {
+        "success": True,
+        "tasks": tasks,
+        "summary": {f"{g}_count": len(grouped[g]) for g in TASK_GROUPS},
+        "limit": limit,
+        "offset": offset,
+    }

@@ -1,0 +1,144 @@
+"""Running the API process: the aiohttp app on 9000 and the websockets server on 9001."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+from kubernetes_asyncio.client.exceptions import ApiException
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+import web4ai
+from web4ai.api.app import create_app
+from web4ai.api.auth import KeyStore
+from web4ai.api.context import ApiContext, ApiStats
+from web4ai.api.hub import Hub
+from web4ai.api.system import initial_status
+from web4ai.core.ratelimit import RateLimiter
+from web4ai.k8s import resources as res
+from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.client import api_client
+from web4ai.k8s.writing import Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    namespace: str
+    kubeconfig: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 9000
+    ws_port: int = 9001
+    public_ws_url: str | None = None
+
+
+async def ensure_orchestrator(ctx: ApiContext) -> None:
+    """The Web4AIOrchestrator object holds the configuration; create it with defaults."""
+    if res.ORCHESTRATOR_NAME in ctx.state.orchestrators.store:
+        return
+    try:
+        created = await ctx.writer.objects().create_namespaced_custom_object(
+            res.GROUP,
+            res.VERSION,
+            ctx.writer.namespace,
+            res.ORCHESTRATORS,
+            {
+                "apiVersion": f"{res.GROUP}/{res.VERSION}",
+                "kind": "Web4AIOrchestrator",
+                "metadata": {"name": res.ORCHESTRATOR_NAME},
+                "spec": {},
+            },
+        )
+        ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME] = created
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+async def websocket_9001(ctx: ApiContext, host: str, port: int) -> asyncio.AbstractServer:
+    def admit(connection: ServerConnection, request: Request) -> Response | None:
+        if ctx.hub.full():
+            return connection.respond(503, "Too many WebSocket connections\n")
+        return None
+
+    async def handler(connection: ServerConnection) -> None:
+        async def send(text: str) -> None:
+            await connection.send(text)
+
+        async def close(code: int, reason: str) -> None:
+            await connection.close(code, reason)
+
+        async def receive() -> bool:
+            try:
+                await connection.recv()
+                return True
+            except ConnectionClosed:
+                return False
+
+        await ctx.hub.serve(send, close, initial_status(ctx), receive)
+
+    server = await serve(
+        handler, host, port, process_request=admit, max_size=64 * 1024, ping_interval=30
+    )
+    return server  # type: ignore[return-value]
+
+
+async def run(options: ApiOptions, stop: asyncio.Event) -> None:
+    api = await api_client(options.kubeconfig)
+    state = ClusterState(api, options.namespace)
+    ws_url = options.public_ws_url or f"ws://{options.host}:{options.ws_port}"
+    ctx = ApiContext(
+        state=state,
+        writer=Writer(api, options.namespace),
+        keys=KeyStore(api, options.namespace),
+        hub=Hub(
+            lambda: int((state.settings_spec().get("websocket") or {}).get("maxConnections", 100))
+        ),
+        clock=time.time,
+        stats=ApiStats(time.time()),
+        limiter=RateLimiter(6000),
+        websocket_url=ws_url,
+        version=web4ai.__version__,
+    )
+    app = create_app(ctx)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()  # starts the informers (cleanup_ctx)
+    try:
+        await state.wait_synced()
+        await ensure_orchestrator(ctx)
+        generated = await ctx.keys.ensure_admin(os.environ.get("WEB4AI_API_KEY"))
+        if generated:
+            print(f"Admin API key: {generated}", flush=True)
+        site = web.TCPSite(runner, options.host, options.port)
+        await site.start()
+        ws_server = await websocket_9001(ctx, options.host, options.ws_port)
+        log.info("API on http://%s:%d, WebSocket on %s", options.host, options.port, ws_url)
+        print(f"API ready on http://{options.host}:{options.port}/api/v1", flush=True)
+        await stop.wait()
+        ws_server.close()
+        await ctx.hub.close_all(1001, "server shutting down")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws_server.wait_closed(), 5)
+    finally:
+        await runner.cleanup()
+        await api.close()
+
+
+def main(options: ApiOptions) -> None:
+    async def amain() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(options, stop)
+
+    asyncio.run(amain())

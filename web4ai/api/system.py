@@ -1,0 +1,307 @@
+"""Health, status, metrics, control, configuration and the WebSocket endpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import psutil
+from aiohttp import WSCloseCode, WSMsgType, web
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from web4ai.api.context import CONTEXT, ApiContext
+from web4ai.api.errors import ApiError, now_iso, read_json
+from web4ai.api.hub import message
+from web4ai.api.presenting import (
+    network_summary,
+    node_weights,
+    recommendations,
+    status_document,
+)
+from web4ai.core.config import (
+    config_to_spec,
+    deep_merge,
+    spec_to_config,
+    validate_config,
+)
+from web4ai.k8s import resources as res
+
+routes = web.RouteTableDef()
+
+
+def uptime_text(seconds: float) -> str:
+    return str(dt.timedelta(seconds=int(seconds)))
+
+
+@routes.get("/api/v1/health", name="health")
+async def health(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    boot = psutil.boot_time()
+    return web.json_response(
+        {
+            "status": "healthy" if ctx.state.synced else "starting",
+            "orchestrator_id": ctx.orchestrator_id,
+            "timestamp": now_iso(),
+            "version": ctx.version,
+            "system": {
+                "cpu_usage": psutil.cpu_percent(interval=None),
+                "memory_usage": psutil.virtual_memory().percent,
+                "disk_usage": psutil.disk_usage("/").percent,
+                "uptime": uptime_text(ctx.clock() - boot),
+            },
+        },
+        status=200 if ctx.state.synced else 503,
+    )
+
+
+def status_data(ctx: ApiContext) -> dict[str, Any]:
+    now = ctx.clock()
+    return status_document(
+        ctx.state, ctx.orchestrator_id, now, now - ctx.stats.start_time, ctx.stats.as_dict()
+    )
+
+
+@routes.get("/api/v1/status", name="status")
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(status_data(request.app[CONTEXT]))
+
+
+@routes.get("/api/v1/metrics", name="metrics")
+async def metrics(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    now = ctx.clock()
+    s = network_summary(ctx.state, now)
+    settings = ctx.state.settings()
+    return web.json_response(
+        {
+            "success": True,
+            "metrics": {
+                "timestamp": now_iso(),
+                "network": {
+                    k: s[k]
+                    for k in (
+                        "total_nodes",
+                        "active_nodes",
+                        "total_agents",
+                        "tasks_completed",
+                        "tasks_failed",
+                        "average_response_time",
+                        "network_utilization",
+                        "throughput_per_minute",
+                        "success_rate",
+                    )
+                }
+                | {"uptime": round(now - ctx.stats.start_time, 2)},
+                "nodes": {
+                    "total": s["total_nodes"],
+                    "active": s["active_nodes"],
+                    "avg_cpu_usage": s["avg_cpu_usage"],
+                    "avg_memory_usage": s["avg_memory_usage"],
+                    "avg_load_score": s["avg_load_score"],
+                },
+                "tasks": {
+                    "pending": s["tasks"]["pending"],
+                    "active": s["tasks"]["active"],
+                    "completed_total": s["tasks_completed"],
+                    "failed_total": s["tasks_failed"],
+                    "success_rate": s["success_rate"],
+                },
+                "api": ctx.stats.as_dict(),
+                "websocket": {
+                    "connected_clients": ctx.hub.connected,
+                    "published": ctx.hub.published,
+                    "disconnected_slow": ctx.hub.disconnected_slow,
+                },
+                "load_balancer": {
+                    "algorithm": settings.algorithm.value,
+                    "node_weights": node_weights(ctx.state),
+                },
+            },
+        }
+    )
+
+
+@routes.get("/api/v1/metrics/performance", name="performance")
+async def performance(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    now = ctx.clock()
+    s = network_summary(ctx.state, now)
+    min_nodes = int((ctx.state.settings_spec().get("network") or {}).get("minNodes", 1))
+    return web.json_response(
+        {
+            "success": True,
+            "performance_analysis": {
+                "timestamp": now,
+                "network_utilization": s["network_utilization"],
+                "avg_response_time": s["average_response_time"],
+                "task_throughput": s["throughput_per_minute"],
+                "recommendations": recommendations(ctx.state, ctx.state.settings(), s, min_nodes),
+            },
+        }
+    )
+
+
+@routes.get("/api/v1/websocket/info", name="websocket_info")
+async def websocket_info(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    ws = ctx.state.settings_spec().get("websocket") or {}
+    return web.json_response(
+        {
+            "success": True,
+            "websocket": {
+                "enabled": bool(ws.get("enabled", True)),
+                "url": ctx.websocket_url,
+                "path": "/api/v1/ws",
+                "connected_clients": ctx.hub.connected,
+                "max_connections": int(ws.get("maxConnections", 100)),
+            },
+        }
+    )
+
+
+async def set_paused(ctx: ApiContext, paused: bool) -> None:
+    result = await ctx.writer.patch(
+        res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": {"paused": paused}}
+    )
+    if result is None:
+        raise ApiError(
+            503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
+        )
+    ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME] = result
+
+
+@routes.post("/api/v1/control/start", name="control_start")
+async def control_start(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    await set_paused(ctx, False)
+    return web.json_response(
+        {
+            "success": True,
+            "message": "Orchestrator started successfully",
+            "orchestrator_id": ctx.orchestrator_id,
+        }
+    )
+
+
+@routes.post("/api/v1/control/stop", name="control_stop")
+async def control_stop(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    await set_paused(ctx, True)
+    return web.json_response(
+        {
+            "success": True,
+            "message": "Orchestrator stopped successfully",
+            "orchestrator_id": ctx.orchestrator_id,
+        }
+    )
+
+
+@routes.get("/api/v1/config", name="config")
+async def get_config(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    return web.json_response({"success": True, "config": spec_to_config(ctx.state.settings_spec())})
+
+
+@routes.put("/api/v1/config", name="config_put")
+async def put_config(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    update = await read_json(request)
+    errors = validate_config(update)
+    if errors:
+        raise ApiError(
+            400,
+            "Configuration validation failed: "
+            + "; ".join(f"{e.field}: {e.message}" for e in errors),
+            "INVALID_CONFIG",
+            errors=[e.as_dict() for e in errors],
+        )
+    orch = ctx.state.orchestrators.store.get(res.ORCHESTRATOR_NAME)
+    if orch is None:
+        raise ApiError(
+            503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
+        )
+    merged = deep_merge(spec_to_config(orch.get("spec")), update)
+    errors = validate_config(merged)
+    if errors:
+        raise ApiError(
+            400,
+            "Configuration validation failed: "
+            + "; ".join(f"{e.field}: {e.message}" for e in errors),
+            "INVALID_CONFIG",
+            errors=[e.as_dict() for e in errors],
+        )
+    try:
+        result = await ctx.writer.patch(
+            res.ORCHESTRATORS,
+            res.ORCHESTRATOR_NAME,
+            res.guarded(orch, {"spec": config_to_spec(merged)}),
+        )
+    except ApiException as exc:
+        if exc.status == 422:
+            raise ApiError(400, f"Configuration rejected: {exc.reason}", "INVALID_CONFIG") from None
+        raise
+    if result is None:
+        raise ApiError(409, "The configuration changed meanwhile; retry", "CONFLICT")
+    ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME] = result
+    return web.json_response(
+        {
+            "success": True,
+            "message": "Configuration updated",
+            "config": spec_to_config(result.get("spec")),
+        }
+    )
+
+
+def initial_status(ctx: ApiContext) -> str:
+    return message("initial_status", status_data(ctx)["data"])
+
+
+@routes.get("/api/v1/ws", name="ws")
+async def websocket(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CONTEXT]
+    if ctx.hub.full():
+        raise ApiError(
+            503,
+            "Too many WebSocket connections",
+            "TOO_MANY_CONNECTIONS",
+            max_connections=ctx.hub.max_connections(),
+        )
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+
+    async def send(text: str) -> None:
+        await ws.send_str(text)
+
+    async def close(code: int, reason: str) -> None:
+        await ws.close(code=code, message=reason.encode())
+
+    async def receive() -> bool:
+        msg = await ws.receive()
+        return msg.type not in (
+            WSMsgType.CLOSE,
+            WSMsgType.CLOSED,
+            WSMsgType.CLOSING,
+            WSMsgType.ERROR,
+        )
+
+    await ctx.hub.serve(send, close, initial_status(ctx), receive)
+    if not ws.closed:
+        await ws.close(code=WSCloseCode.GOING_AWAY)
+    return ws
+
+
+INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Web4AI Orchestrator</title></head>
+<body><h1>Web4AI Orchestrator</h1>
+<p>The dashboard comes in its own release. Meanwhile:</p>
+<ul>
+<li><a href="/api/v1/health">Health</a></li>
+<li><a href="/api/v1/status">Status</a></li>
+<li><a href="/api/v1/openapi.json">OpenAPI document</a></li>
+</ul></body></html>
+"""
+
+
+@routes.get("/", name="index")
+async def index(request: web.Request) -> web.Response:
+    return web.Response(text=INDEX, content_type="text/html")

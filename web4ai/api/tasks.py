@@ -1,0 +1,250 @@
+"""Task endpoints: submit, list, get, and the node protocol's start and result."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aiohttp import web
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from web4ai.api.auth import Principal
+from web4ai.api.context import CONTEXT, ApiContext
+from web4ai.api.errors import ApiError, read_json
+from web4ai.api.presenting import TASK_GROUPS, task_listing
+from web4ai.core import validation as v
+from web4ai.core.ids import IdKind, InvalidId, identity, new_task_id, validate_id
+from web4ai.core.model import TaskStatus
+from web4ai.k8s import resources as res
+from web4ai.k8s.watching import Body
+
+routes = web.RouteTableDef()
+PRINCIPAL_KEY = "web4ai.principal"
+
+
+def task_id_param(request: web.Request) -> str:
+    try:
+        return validate_id(IdKind.TASK, request.match_info["task_id"])
+    except InvalidId as exc:
+        raise ApiError(400, str(exc), "INVALID_TASK_ID", task_id=exc.value) from None
+
+
+def find_task(ctx: ApiContext, task_id: str) -> Body:
+    body = ctx.state.tasks.store.get(identity(IdKind.TASK, task_id).name)
+    if body is None:
+        raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id)
+    return body
+
+
+def task_spec(task_id: str, data: dict[str, Any], default_timeout: int, now: float) -> Body:
+    spec: Body = {
+        "taskId": task_id,
+        "taskType": data["task_type"],
+        "submittedAt": res.format_time(now),
+        "timeout": data.get("timeout", default_timeout),
+    }
+    for key, field in (
+        ("priority", "priority"),
+        ("input_data", "inputData"),
+        ("max_retries", "maxRetries"),
+        ("deadline", "deadline"),
+        ("callback_url", "callbackUrl"),
+        ("metadata", "metadata"),
+    ):
+        if key in data:
+            spec[field] = data[key]
+    if "requirements" in data:
+        spec["requirements"] = {
+            field: data["requirements"][key]
+            for key, field in (
+                ("capabilities", "capabilities"),
+                ("min_cpu", "minCpu"),
+                ("min_memory", "minMemory"),
+                ("preferred_nodes", "preferredNodes"),
+                ("exclude_nodes", "excludeNodes"),
+            )
+            if key in data["requirements"]
+        }
+    return spec
+
+
+@routes.post("/api/v1/tasks", name="tasks_submit")
+async def submit(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    data = v.validate(await read_json(request), v.TASK)
+    if ctx.state.settings().paused:
+        raise ApiError(
+            503,
+            "Orchestrator is stopped; POST /api/v1/control/start resumes it",
+            "ORCHESTRATOR_NOT_STARTED",
+        )
+    task_id = data.get("task_id") or new_task_id(os.urandom(8))
+    ident = identity(IdKind.TASK, task_id)
+    if ident.name in ctx.state.tasks.store:
+        raise ApiError(409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id)
+    timeout = int((ctx.state.settings_spec().get("orchestrator") or {}).get("taskTimeout", 300))
+    body = {
+        "apiVersion": f"{res.GROUP}/{res.VERSION}",
+        "kind": "Web4AITask",
+        "metadata": {"name": ident.name, "labels": ident.labels},
+        "spec": task_spec(task_id, data, timeout, ctx.clock()),
+    }
+    ctx.writer.writes[res.TASKS] += 1
+    try:
+        created = await ctx.writer.objects().create_namespaced_custom_object(
+            res.GROUP, res.VERSION, ctx.writer.namespace, res.TASKS, body
+        )
+    except ApiException as exc:
+        if exc.status == 409:
+            raise ApiError(
+                409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id
+            ) from None
+        if exc.status == 422:
+            raise ApiError(
+                400, f"Task rejected by the schema: {exc.reason}", "INVALID_REQUEST"
+            ) from None
+        raise
+    ctx.state.record_task(created)
+    return web.json_response(
+        {"success": True, "task_id": task_id, "message": "Task submitted successfully"}
+    )
+
+
+def int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lo - 1
+    if not lo <= value <= hi:
+        raise ApiError(
+            400, f"{name} must be an integer from {lo} to {hi}", "INVALID_REQUEST", parameter=name
+        )
+    return value
+
+
+@routes.get("/api/v1/tasks", name="tasks")
+async def list_tasks(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    status = request.query.get("status")
+    if status is not None and status not in TASK_GROUPS:
+        raise ApiError(
+            400,
+            "status must be one of " + ", ".join(TASK_GROUPS),
+            "INVALID_REQUEST",
+            parameter="status",
+        )
+    limit = int_query(request, "limit", 50, 1, 1000)
+    offset = int_query(request, "offset", 0, 0, 10_000_000)
+    return web.json_response(task_listing(ctx.state, status, limit, offset))
+
+
+@routes.get("/api/v1/tasks/{task_id}", name="task")
+async def get_task(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    body = find_task(ctx, task_id_param(request))
+    principal: Principal | None = request.get(PRINCIPAL_KEY)
+    if (
+        principal is not None
+        and principal.role == "node"
+        and res.task_node(body) != principal.node_id
+    ):
+        raise ApiError(403, "a node key may read only the tasks assigned to it", "FORBIDDEN")
+    return web.json_response({"success": True, "task": res.task_public(body)})
+
+
+def check_assignment(request: web.Request, body: Body, node_id: str) -> None:
+    principal: Principal | None = request.get(PRINCIPAL_KEY)
+    if principal is not None and principal.role == "node" and principal.node_id != node_id:
+        raise ApiError(403, f"a node key may act only as node {principal.node_id}", "FORBIDDEN")
+    status = res.task_status(body)
+    if status.terminal:
+        raise ApiError(
+            409, f"Task is already {status.value}", "TASK_FINISHED", task_id=body["spec"]["taskId"]
+        )
+    if not status.bound or res.task_node(body) != node_id:
+        raise ApiError(
+            409,
+            f"Task is not assigned to node {node_id}",
+            "TASK_NOT_ASSIGNED",
+            task_id=body["spec"]["taskId"],
+            node_id=node_id,
+        )
+
+
+async def guarded_update(
+    ctx: ApiContext, request: web.Request, task_id: str, node_id: str, build: Any
+) -> Body:
+    """Apply ``build(body) -> patch`` guarded by resourceVersion; on a conflict re-read
+    the task from the API server and check again (someone else may have acted)."""
+    body = find_task(ctx, task_id)
+    for _ in range(3):
+        check_assignment(request, body, node_id)
+        result = await ctx.writer.patch(res.TASKS, res.name_of(body), build(body), status=True)
+        if result is not None:
+            ctx.state.record_task(result)
+            return result
+        try:
+            body = await ctx.writer.objects().get_namespaced_custom_object(
+                res.GROUP, res.VERSION, ctx.writer.namespace, res.TASKS, res.name_of(body)
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id) from None
+            raise
+    raise ApiError(409, "Task is changing too fast; retry", "CONFLICT", task_id=task_id)
+
+
+@routes.post("/api/v1/tasks/{task_id}/start", name="task_start")
+async def start(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    task_id = task_id_param(request)
+    data = v.validate(await read_json(request), v.TASK_START)
+    now = ctx.clock()
+
+    def build(body: Body) -> Body:
+        status: Body = {"status": TaskStatus.RUNNING.value, "startedAt": res.format_time(now)}
+        if "agent_id" in data:
+            status["agentId"] = data["agent_id"]
+        attempts = [dict(a) for a in (body.get("status") or {}).get("attempts") or []]
+        if attempts:
+            attempts[-1]["startedAt"] = res.format_time(now)
+            status["attempts"] = attempts
+        return res.guarded(body, {"status": status})
+
+    result = await guarded_update(ctx, request, task_id, data["node_id"], build)
+    return web.json_response({"success": True, "task": res.task_public(result)})
+
+
+@routes.post("/api/v1/tasks/{task_id}/result", name="task_result")
+async def result(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    task_id = task_id_param(request)
+    data = v.validate(await read_json(request), v.TASK_RESULT)
+    now = ctx.clock()
+
+    def build(body: Body) -> Body:
+        if data["status"] == "failed":
+            patch = res.attempt_failed_patch(
+                body, data.get("error_message") or "the node reported a failure", now
+            )
+        else:
+            patch = res.completed_patch(body, now)
+        extra = patch["status"]
+        if "result" in data:
+            extra["result"] = data["result"]
+        if "performance_metrics" in data:
+            extra["performanceMetrics"] = data["performance_metrics"]
+        started = res.parse_time((body.get("status") or {}).get("startedAt")) or res.parse_time(
+            (body.get("status") or {}).get("assignedAt")
+        )
+        if "execution_time" in data:
+            extra["executionTime"] = data["execution_time"]
+        elif started is not None:
+            extra["executionTime"] = round(max(0.0, now - started), 6)
+        return patch
+
+    updated = await guarded_update(ctx, request, task_id, data["node_id"], build)
+    return web.json_response({"success": True, "task": res.task_public(updated)})

@@ -1,0 +1,302 @@
+"""Validating API request bodies: every field's type and range, with one clear
+message per field. Pure: takes parsed JSON, returns values or FieldErrors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from web4ai.core.callbacks import url_problem
+from web4ai.core.ids import IdKind, InvalidId, validate_id
+from web4ai.core.model import NodeStatus
+
+Checker = Callable[[Any], Any]  # returns the clean value or raises Invalid
+
+
+class Invalid(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class ValidationFailed(ValueError):
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+
+
+# -- checkers ----------------------------------------------------------------
+
+
+def schema_of(check: Checker) -> dict[str, Any]:
+    """The JSON schema a checker enforces (for the OpenAPI document)."""
+    return dict(getattr(check, "schema", {}))
+
+
+def with_schema(schema: dict[str, Any]) -> Callable[[Checker], Checker]:
+    def attach(check: Checker) -> Checker:
+        check.schema = schema  # type: ignore[attr-defined]
+        return check
+
+    return attach
+
+
+def string(max_len: int = 253, min_len: int = 0) -> Checker:
+    @with_schema({"type": "string", "minLength": min_len, "maxLength": max_len})
+    def check(v: Any) -> str:
+        if not isinstance(v, str):
+            raise Invalid("must be a string")
+        if not min_len <= len(v) <= max_len:
+            raise Invalid(f"must be {min_len} to {max_len} characters")
+        if any(ord(c) < 32 for c in v):
+            raise Invalid("must not contain control characters")
+        return v
+
+    return check
+
+
+def integer(lo: int, hi: int) -> Checker:
+    @with_schema({"type": "integer", "minimum": lo, "maximum": hi})
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer() and not isinstance(v, bool):
+                v = int(v)
+            else:
+                raise Invalid(f"must be an integer from {lo} to {hi}")
+        if not lo <= v <= hi:
+            raise Invalid(f"must be an integer from {lo} to {hi}")
+        return int(v)
+
+    return check
+
+
+def number(lo: float, hi: float = math.inf) -> Checker:
+    bounds: dict[str, Any] = {"type": "number", "minimum": lo}
+    if math.isfinite(hi):
+        bounds["maximum"] = hi
+
+    @with_schema(bounds)
+    def check(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise Invalid(f"must be a number from {lo:g} to {hi:g}")
+        if not lo <= v <= hi:
+            raise Invalid(f"must be a number from {lo:g} to {hi:g}")
+        return v
+
+    return check
+
+
+@with_schema({"type": "boolean"})
+def boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise Invalid("must be true or false")
+    return v
+
+
+@with_schema({"type": "object", "additionalProperties": True})
+def obj(v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise Invalid("must be an object")
+    return v
+
+
+def string_list(max_items: int = 256, max_len: int = 253) -> Checker:
+    item = string(max_len, 1)
+
+    @with_schema({"type": "array", "maxItems": max_items, "items": schema_of(item)})
+    def check(v: Any) -> list[str]:
+        if not isinstance(v, list):
+            raise Invalid("must be a list of strings")
+        if len(v) > max_items:
+            raise Invalid(f"must have at most {max_items} items")
+        try:
+            return [item(x) for x in v]
+        except Invalid as exc:
+            raise Invalid(f"every item {exc}") from None
+
+    return check
+
+
+def one_of(*choices: str) -> Checker:
+    @with_schema({"type": "string", "enum": list(choices)})
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise Invalid("must be one of " + ", ".join(choices))
+        return str(v)
+
+    return check
+
+
+def ident(kind: IdKind) -> Checker:
+    @with_schema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "pattern": "^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
+        }
+    )
+    def check(v: Any) -> str:
+        try:
+            return validate_id(kind, v)
+        except InvalidId as exc:
+            raise Invalid(exc.reason) from None
+
+    return check
+
+
+@with_schema({"type": "string", "format": "uri", "maxLength": 2048})
+def callback_url(v: Any) -> str:
+    problem = url_problem(v)
+    if problem:
+        raise Invalid(problem)
+    return str(v)
+
+
+@with_schema({"oneOf": [{"type": "string"}, {"type": "number"}]})
+def timestamp(v: Any) -> Any:
+    if isinstance(v, bool) or not isinstance(v, str | int | float):
+        raise Invalid("must be an ISO 8601 string or a Unix time")
+    return v
+
+
+@dataclass(frozen=True)
+class Field:
+    check: Checker
+    required: bool = False
+
+
+Schema = dict[str, Field]
+
+
+def validate(body: Any, schema: Schema, prefix: str = "") -> dict[str, Any]:
+    """The known fields of ``body``, checked; unknown fields are ignored."""
+    if not isinstance(body, dict):
+        raise ValidationFailed([FieldError(prefix.rstrip(".") or "body", "must be an object")])
+    out: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for name, field in schema.items():
+        if name not in body or body[name] is None:
+            if field.required:
+                errors.append(FieldError(prefix + name, "is required"))
+            continue
+        try:
+            out[name] = field.check(body[name])
+        except Invalid as exc:
+            errors.append(FieldError(prefix + name, str(exc)))
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def object_schema(schema: Schema) -> dict[str, Any]:
+    """A request schema as a JSON schema object."""
+    out: dict[str, Any] = {
+        "type": "object",
+        "properties": {name: schema_of(f.check) for name, f in schema.items()},
+    }
+    required = [name for name, f in schema.items() if f.required]
+    if required:
+        out["required"] = required
+    return out
+
+
+def nested(schema: Schema, name: str) -> Checker:
+    @with_schema(object_schema(schema))
+    def check(v: Any) -> dict[str, Any]:
+        return validate(v, schema, prefix=f"{name}.")
+
+    return check
+
+
+NODE_STATUSES = tuple(s.value for s in NodeStatus)
+
+AGENT = {
+    "agent_id": Field(string(253, 1), required=True),
+    "agent_type": Field(string(128)),
+    "capabilities": Field(string_list()),
+    "specialized_models": Field(string_list()),
+}
+
+
+@with_schema({"type": "array", "maxItems": 1024, "items": object_schema(AGENT)})
+def agents(v: Any) -> list[dict[str, Any]]:
+    if not isinstance(v, list) or len(v) > 1024:
+        raise Invalid("must be a list of at most 1024 agents")
+    return [validate(a, AGENT, prefix=f"agents[{i}].") for i, a in enumerate(v)]
+
+
+REGISTRATION: Schema = {
+    "host": Field(string(253, 1), required=True),
+    "port": Field(integer(1, 65535)),
+    "node_type": Field(string(128)),
+    "capabilities": Field(string_list(256, 128)),
+    "agents_count": Field(integer(0, 100000)),
+    "max_concurrent_tasks": Field(integer(1, 100000)),
+    "version": Field(string(128)),
+    "location": Field(string(253)),
+    "metadata": Field(obj),
+    "agents": Field(agents),
+}
+
+HEARTBEAT: Schema = {
+    "status": Field(one_of(*NODE_STATUSES)),
+    "cpu_usage": Field(number(0, 100)),
+    "memory_usage": Field(number(0, 100)),
+    "gpu_usage": Field(number(0, 100)),
+    "load_score": Field(number(0)),
+    "tasks_running": Field(integer(0, 1_000_000)),
+    "network_latency": Field(number(0)),
+    "memory_total_mb": Field(number(0)),
+    "uptime": Field(number(0)),
+    "agents_status": Field(obj),
+    "timestamp": Field(timestamp),
+}
+
+STATUS_UPDATE: Schema = {"status": Field(one_of(*NODE_STATUSES), required=True)}
+
+REQUIREMENTS: Schema = {
+    "capabilities": Field(string_list(256, 128)),
+    "min_cpu": Field(number(0, 100)),
+    "min_memory": Field(number(0)),
+    "preferred_nodes": Field(string_list(1024, 63)),
+    "exclude_nodes": Field(string_list(1024, 63)),
+}
+
+TASK: Schema = {
+    "task_id": Field(ident(IdKind.TASK)),
+    "task_type": Field(string(128, 1), required=True),
+    "priority": Field(integer(1, 5)),
+    "requirements": Field(nested(REQUIREMENTS, "requirements")),
+    "input_data": Field(obj),
+    "timeout": Field(integer(1, 604800)),
+    "max_retries": Field(integer(0, 100)),
+    "deadline": Field(number(0)),
+    "callback_url": Field(callback_url),
+    "metadata": Field(obj),
+}
+
+TASK_START: Schema = {
+    "node_id": Field(ident(IdKind.NODE), required=True),
+    "agent_id": Field(string(253)),
+}
+
+TASK_RESULT: Schema = {
+    "node_id": Field(ident(IdKind.NODE), required=True),
+    "status": Field(one_of("completed", "failed"), required=True),
+    "result": Field(with_schema({})(lambda v: v)),
+    "error_message": Field(string(32768)),
+    "execution_time": Field(number(0)),
+    "performance_metrics": Field(obj),
+}
