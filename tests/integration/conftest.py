@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 
-from tests.integration.helpers import OperatorProcess
+from tests.integration.helpers import ApiProcess, OperatorProcess
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 from web4ai.localcluster.binaries import binary
@@ -74,6 +74,40 @@ def operator(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Opera
     finally:
         proc.stop()
         print(proc.output()[-6000:])
+
+
+ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
+
+
+@dataclass
+class Stack:
+    """Operator and API processes on one namespace; ``headers`` carry the admin key."""
+
+    namespace: str
+    api: ApiProcess
+    operator: OperatorProcess
+    headers: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    cluster: Cluster, api: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """The whole control plane of the product for a test module, in its own namespace."""
+    ns = f"m-{uuid.uuid4().hex[:10]}"
+    await client.CoreV1Api(api).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))
+    )
+    logs = tmp_path_factory.mktemp("stack")
+    operator = OperatorProcess(cluster.kubeconfig, ns, logs / "operator.log")
+    server = ApiProcess(cluster.kubeconfig, ns, logs / "api.log", ADMIN_KEY)
+    try:
+        await server.wait_ready()
+        yield Stack(ns, server, operator, {"Authorization": f"Bearer {ADMIN_KEY}"})
+    finally:
+        server.stop()
+        operator.stop()
+        print((logs / "api.log").read_text()[-4000:])
 
 
 @pytest.fixture

@@ -227,3 +227,65 @@ class OperatorProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ApiProcess:
+    """``python -m web4ai.api`` as a real process on free loopback ports."""
+
+    def __init__(self, kubeconfig: str, namespace: str, log_path: Path, admin_key: str) -> None:
+        self.port, self.ws_port = free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.port}/api/v1"
+        self.ws = f"ws://127.0.0.1:{self.ws_port}"
+        self.log_path = log_path
+        self.log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "web4ai.api",
+                "--namespace",
+                namespace,
+                "--kubeconfig",
+                kubeconfig,
+                "--port",
+                str(self.port),
+                "--ws-port",
+                str(self.ws_port),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(REPO), "WEB4AI_API_KEY": admin_key},
+            preexec_fn=die_with_parent,
+        )
+
+    async def wait_ready(self) -> None:
+        import aiohttp
+
+        async def up() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"API exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                async with aiohttp.ClientSession() as s, s.get(f"{self.base}/health") as r:
+                    return r.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await eventually(up, within=60)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()

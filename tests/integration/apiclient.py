@@ -1,0 +1,65 @@
+"""A tiny HTTP client for contract tests: real requests, JSON in and out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+
+class Http:
+    def __init__(self, base: str, headers: dict[str, str] | None = None) -> None:
+        self.base = base
+        self.headers = headers or {}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, Any]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method,
+                self.base + path,
+                json=json,
+                data=data,
+                headers={**self.headers, **(headers or {})},
+            ) as resp,
+        ):
+            text = await resp.text()
+            try:
+                import json as _json
+
+                body = _json.loads(text)
+            except ValueError:
+                body = text
+            return resp.status, body, resp.headers
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        status, body, _ = await self.call("GET", path, **kw)
+        return status, body
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> tuple[int, Any]:
+        status, body, _ = await self.call("POST", path, json, **kw)
+        return status, body
+
+    async def put(self, path: str, json: Any = None, **kw: Any) -> tuple[int, Any]:
+        status, body, _ = await self.call("PUT", path, json, **kw)
+        return status, body
+
+    async def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
+        status, body, _ = await self.call("DELETE", path, **kw)
+        return status, body
+
+
+def assert_error(status: int, body: Any, expected_status: int, code: str) -> None:
+    assert status == expected_status, body
+    assert body["success"] is False
+    assert isinstance(body["error"], str) and body["error"]
+    assert body["timestamp"].endswith("Z")
+    assert body["details"]["code"] == code, body
