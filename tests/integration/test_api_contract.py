@@ -269,6 +269,7 @@ async def test_config_deep_merge_validation_and_live_algorithm(http: Http) -> No
     assert new["performance"]["memory_threshold"] == cfg["performance"]["memory_threshold"]
     _, body = await http.get("/metrics")
     assert body["metrics"]["load_balancer"]["algorithm"] == "least_connections"
+    bad: Any
     for bad in (
         {"network": {"load_balance_algorithm": "random"}},
         {"performance": {"cpu_threshold": 101}},
