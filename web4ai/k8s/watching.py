@@ -137,6 +137,20 @@ class Informer:
                 resource_version = None
             except asyncio.CancelledError:
                 raise
+            except ApiException as exc:
+                # 429 "storage is (re)initializing" is normal right after a CRD appears
+                level = logging.DEBUG if exc.status == 429 else logging.WARNING
+                log.log(
+                    level,
+                    "%s watch failed: %s %s; retrying in %.1fs",
+                    self.resource.plural,
+                    exc.status,
+                    exc.reason,
+                    backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                resource_version = None
             except Exception as exc:
                 log.warning(
                     "%s watch failed (%s); retrying in %.1fs", self.resource.plural, exc, backoff
