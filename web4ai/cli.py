@@ -1,0 +1,266 @@
+"""The ``web4ai`` command.
+
+    web4ai api | operator | node [options]      run a component
+    web4ai tasks submit|get|wait|list ...       work with tasks
+    web4ai nodes list|get|maintenance|activate  work with nodes
+    web4ai --generate-config [FILE]             write orchestrator_config.yaml
+
+The API URL and key come from --url/--api-key or WEB4AI_URL/WEB4AI_API_KEY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from web4ai.client import Client, Web4AIError
+from web4ai.client.errors import TERMINAL
+from web4ai.core.configdoc import CONFIG_TEMPLATE
+
+
+def emit(data: Any, output: str, table: Sequence[Sequence[str]] | None = None) -> None:
+    if output == "json" or table is None:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def json_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+
+
+def wait_many(client: Client, ids: list[str], timeout: float, quiet: bool) -> list[dict[str, Any]]:
+    """Wait for every task, showing progress on stderr."""
+    deadline = time.monotonic() + timeout
+    done: dict[str, dict[str, Any]] = {}
+    tty = sys.stderr.isatty()
+    last = ""
+    while len(done) < len(ids):
+        for task_id in ids:
+            if task_id not in done:
+                task = client.get(task_id)
+                if task["status"] in TERMINAL:
+                    done[task_id] = task
+        failed = sum(1 for t in done.values() if t["status"] == "failed")
+        line = f"{len(done)}/{len(ids)} finished ({failed} failed)"
+        if not quiet and line != last:
+            print(
+                ("\r" if tty else "") + line, end="" if tty else "\n", file=sys.stderr, flush=True
+            )
+            last = line
+        if len(done) < len(ids):
+            if time.monotonic() >= deadline:
+                if tty and not quiet:
+                    print(file=sys.stderr)
+                raise TimeoutError(f"{len(ids) - len(done)} task(s) unfinished after {timeout}s")
+            time.sleep(0.5)
+    if tty and not quiet:
+        print(file=sys.stderr)
+    return [done[i] for i in ids]
+
+
+def tasks_command(args: argparse.Namespace, client: Client) -> int:
+    if args.action == "submit":
+        fields: dict[str, Any] = {"input_data": args.input or {}}
+        for key in ("priority", "timeout", "max_retries", "task_id", "callback_url"):
+            if getattr(args, key) is not None:
+                fields[key] = getattr(args, key)
+        if args.requirements:
+            fields["requirements"] = args.requirements
+        ids = [client.submit(args.type, **fields) for _ in range(args.count)]
+        if args.wait:
+            tasks = wait_many(client, ids, args.wait_timeout, args.output == "json")
+            emit(
+                tasks,
+                args.output,
+                [("TASK", "STATUS", "NODE", "TIME")]
+                + [
+                    (
+                        t["task_id"],
+                        t["status"],
+                        str(t.get("node_id")),
+                        str(t.get("execution_time", "")),
+                    )
+                    for t in tasks
+                ],
+            )
+            return 0 if all(t["status"] == "completed" for t in tasks) else 1
+        emit({"task_ids": ids}, args.output, [("TASK",)] + [(i,) for i in ids])
+        return 0
+    if args.action == "get":
+        task = client.get(args.ids[0])
+        emit(
+            task, args.output, [("FIELD", "VALUE")] + [(k, json.dumps(v)) for k, v in task.items()]
+        )
+        return 0
+    if args.action == "wait":
+        tasks = wait_many(client, args.ids, args.wait_timeout, args.output == "json")
+        emit(
+            tasks,
+            args.output,
+            [("TASK", "STATUS", "NODE", "ERROR")]
+            + [
+                (t["task_id"], t["status"], str(t.get("node_id")), t.get("error_message", ""))
+                for t in tasks
+            ],
+        )
+        return 0 if all(t["status"] == "completed" for t in tasks) else 1
+    listing = client.list_tasks(args.status, args.limit, args.offset)
+    rows = [("TASK", "GROUP", "TYPE", "NODE")]
+    for group, items in listing["tasks"].items():
+        rows += [
+            (t["task_id"], group, str(t.get("task_type")), str(t.get("node_id"))) for t in items
+        ]
+    emit(listing, args.output, rows)
+    return 0
+
+
+def nodes_command(args: argparse.Namespace, client: Client) -> int:
+    if args.action == "list":
+        nodes = client.list_nodes()
+        emit(
+            nodes,
+            args.output,
+            [("NODE", "STATUS", "HOST", "AGENTS", "CPU", "LOAD")]
+            + [
+                (
+                    n["node_id"],
+                    n["status"],
+                    n["host"],
+                    str(n["agents_count"]),
+                    f"{n['cpu_usage']:.1f}",
+                    f"{n['load_score']:.2f}",
+                )
+                for n in nodes.values()
+            ],
+        )
+        return 0
+    if not args.node_id:
+        raise SystemExit(f"web4ai nodes {args.action} needs a NODE_ID")
+    if args.action == "get":
+        node = client.get_node(args.node_id)
+        emit(
+            node, args.output, [("FIELD", "VALUE")] + [(k, json.dumps(v)) for k, v in node.items()]
+        )
+        return 0
+    status = "maintenance" if args.action == "maintenance" else "active"
+    result = client.set_node_status(args.node_id, status)
+    emit(
+        result,
+        args.output,
+        [("NODE", "OLD", "NEW"), (args.node_id, str(result["old_status"]), result["new_status"])],
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="web4ai", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--url", default=os.environ.get("WEB4AI_URL", "http://127.0.0.1:9000/api/v1"))
+    p.add_argument("--api-key", default=os.environ.get("WEB4AI_API_KEY"))
+    p.add_argument("--output", "-o", choices=["table", "json"], default="table")
+    p.add_argument(
+        "--generate-config",
+        nargs="?",
+        const="orchestrator_config.yaml",
+        metavar="FILE",
+        help="write the documented default configuration",
+    )
+    sub = p.add_subparsers(dest="command")
+    for name in ("api", "operator", "node"):
+        sub.add_parser(name, add_help=False, help=f"run the {name}")
+    t = sub.add_parser("tasks", help="submit, get, wait for and list tasks")
+    t.add_argument("action", choices=["submit", "get", "wait", "list"])
+    t.add_argument("ids", nargs="*", help="task ids (get, wait) or the task type (submit)")
+    t.add_argument("--input", type=json_arg, help="input_data as JSON")
+    t.add_argument("--requirements", type=json_arg, help="requirements as JSON")
+    t.add_argument("--priority", type=int)
+    t.add_argument("--timeout", type=int)
+    t.add_argument("--max-retries", type=int)
+    t.add_argument("--task-id")
+    t.add_argument("--callback-url")
+    t.add_argument("--count", type=int, default=1, help="submit this many tasks")
+    t.add_argument("--wait", action="store_true", help="wait for the submitted tasks")
+    t.add_argument("--wait-timeout", type=float, default=300.0)
+    t.add_argument("--status", choices=["pending", "active", "completed", "failed"])
+    t.add_argument("--limit", type=int, default=50)
+    t.add_argument("--offset", type=int, default=0)
+    n = sub.add_parser("nodes", help="list and manage nodes")
+    n.add_argument("action", choices=["list", "get", "maintenance", "activate"])
+    n.add_argument("node_id", nargs="?")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("api", "operator", "node"):
+        return run_component(argv[0], argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.generate_config:
+        path = Path(args.generate_config)
+        if path.exists():
+            print(f"{path} exists; not overwriting", file=sys.stderr)
+            return 1
+        path.write_text(CONFIG_TEMPLATE)
+        print(f"wrote {path}")
+        return 0
+    if args.command not in ("tasks", "nodes"):
+        build_parser().print_help()
+        return 2
+    if args.command == "tasks":
+        if args.action in ("get", "wait", "submit") and not args.ids:
+            raise SystemExit(
+                f"web4ai tasks {args.action} needs "
+                + ("a TASK_TYPE" if args.action == "submit" else "TASK_ID(s)")
+            )
+        if args.action == "submit":
+            args.type = args.ids[0]
+    try:
+        with Client(args.url, args.api_key) as client:
+            if args.command == "tasks":
+                return tasks_command(args, client)
+            return nodes_command(args, client)
+    except Web4AIError as exc:
+        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    except TimeoutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+
+
+def run_component(name: str, argv: list[str]) -> int:
+    if name == "node":
+        from web4ai.node.__main__ import main as node_main
+
+        return node_main(argv)
+    if name == "operator":
+        from web4ai.operator.__main__ import main as operator_main
+
+        return operator_main(argv)
+    import logging
+
+    from web4ai.api.__main__ import parse_args
+    from web4ai.api.server import main as api_main
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    api_main(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The asyncio client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from web4ai.client.errors import TERMINAL, Web4AIError
+
+DEFAULT_URL = "http://127.0.0.1:9000/api/v1"
+
+
+class AsyncClient:
+    def __init__(
+        self, base_url: str = DEFAULT_URL, api_key: str | None = None, timeout: float = 30.0
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self.timeout, headers=self.headers)
+        async with self._session.request(
+            method, self.base_url + path, json=json, params=params
+        ) as resp:
+            try:
+                body = await resp.json(content_type=None)
+            except ValueError:
+                body = await resp.text()
+            if resp.status >= 400 or not isinstance(body, dict):
+                raise Web4AIError.from_response(resp.status, body)
+            return body
+
+    # -- tasks ---------------------------------------------------------------
+
+    async def submit(self, task_type: str, **fields: Any) -> str:
+        body = await self.request("POST", "/tasks", {"task_type": task_type, **fields})
+        return str(body["task_id"])
+
+    async def get(self, task_id: str) -> dict[str, Any]:
+        return dict((await self.request("GET", f"/tasks/{task_id}"))["task"])
+
+    async def wait(
+        self,
+        task_id: str,
+        timeout: float = 300.0,  # noqa: ASYNC109 - a per-call timeout is the documented API
+        poll: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[str, Any]:
+        """The task once completed or failed; TimeoutError after ``timeout`` seconds."""
+        deadline = clock() + timeout
+        while True:
+            task = await self.get(task_id)
+            if task["status"] in TERMINAL:
+                return task
+            if clock() >= deadline:
+                raise TimeoutError(f"task {task_id} still {task['status']} after {timeout}s")
+            await asyncio.sleep(poll)
+
+    async def list_tasks(
+        self, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if status:
+            params["status"] = status
+        return await self.request("GET", "/tasks", params=params)
+
+    # -- nodes ---------------------------------------------------------------
+
+    async def list_nodes(self) -> dict[str, Any]:
+        return dict((await self.request("GET", "/nodes"))["nodes"])
+
+    async def get_node(self, node_id: str) -> dict[str, Any]:
+        return dict((await self.request("GET", f"/nodes/{node_id}"))["node"])
+
+    async def set_node_status(self, node_id: str, status: str) -> dict[str, Any]:
+        return await self.request("PUT", f"/nodes/{node_id}/status", {"status": status})

@@ -1,0 +1,1 @@
+"""The reference node: registers, heartbeats, long-polls and runs tasks."""

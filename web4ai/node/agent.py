@@ -1,0 +1,263 @@
+"""The node agent: register, heartbeat, long-poll, run tasks, report, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+import web4ai
+from web4ai.client import AsyncClient, Web4AIError
+from web4ai.node.config import NodeConfig
+from web4ai.node.executors import ExecutionContext, Executor, TaskFailed, load_executors
+from web4ai.node.metrics import load_score, sample
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 30.0
+
+
+@dataclass
+class NodeAgent:
+    config: NodeConfig
+    executors: dict[str, Executor] = field(default_factory=load_executors)
+    running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
+    completed: int = 0
+    failed: int = 0
+    latency_ms: float | None = None
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.client = AsyncClient(self.config.orchestrator_url, self.config.api_key, timeout=90)
+        self.slots = asyncio.Semaphore(self.config.capacity)
+        self.context = ExecutionContext(
+            node_id=self.config.node_id,
+            inference_url=self.config.inference_url,
+            inference_model=self.config.inference_model,
+            inference_api_key=self.config.inference_api_key,
+        )
+
+    @property
+    def node(self) -> str:
+        return f"/nodes/{self.config.node_id}"
+
+    # -- plumbing ------------------------------------------------------------------
+
+    async def retrying(self, what: str, call: Any) -> Any:
+        """Call until it works, backing off while the orchestrator is unreachable."""
+        delay = 1.0
+        while True:
+            try:
+                return await call()
+            except Web4AIError as exc:
+                if exc.status < 500 and exc.status != 429:
+                    raise
+                log.warning("%s: %s; retrying in %.0fs", what, exc, delay)
+            except (OSError, TimeoutError) as exc:
+                log.warning(
+                    "%s: orchestrator unreachable (%s); retrying in %.0fs", what, exc, delay
+                )
+            except Exception as exc:
+                if type(exc).__module__.startswith("aiohttp"):
+                    log.warning("%s: %s; retrying in %.0fs", what, exc, delay)
+                else:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+    # -- registration and heartbeats -------------------------------------------------
+
+    async def register(self) -> None:
+        cfg = self.config
+        body = {
+            "host": cfg.host,
+            "port": cfg.port,
+            "node_type": cfg.node_type,
+            "capabilities": cfg.capabilities or sorted(self.executors),
+            "agents_count": cfg.agents,
+            "max_concurrent_tasks": cfg.capacity,
+            "version": web4ai.__version__,
+            "metadata": {
+                "memory_total_mb": round(psutil.virtual_memory().total / 2**20, 1),
+                "executors": sorted(self.executors),
+            },
+            "agents": [
+                {
+                    "agent_id": f"{cfg.node_id}-agent-{i}",
+                    "agent_type": "worker",
+                    "capabilities": sorted(self.executors),
+                }
+                for i in range(cfg.agents)
+            ],
+        }
+        if cfg.location:
+            body["location"] = cfg.location
+        await self.retrying(
+            "register", lambda: self.client.request("POST", f"{self.node}/register", body)
+        )
+        log.info("registered %s at %s", cfg.node_id, cfg.orchestrator_url)
+
+    async def heartbeat_once(self) -> None:
+        s = await sample()
+        body = {
+            "cpu_usage": s.cpu_usage,
+            "memory_usage": s.memory_usage,
+            "gpu_usage": s.gpu_usage,
+            "memory_total_mb": s.memory_total_mb,
+            "load_score": load_score(s.cpu_usage, len(self.running), self.config.capacity),
+            "tasks_running": len(self.running),
+            "uptime": round(time.time() - self.started, 1),
+            "agents_status": {
+                "total_agents": self.config.agents,
+                "active_agents": len(self.running),
+                "tasks_completed": self.completed,
+                "tasks_failed": self.failed,
+            },
+        }
+        if self.latency_ms is not None:
+            body["network_latency"] = self.latency_ms
+        t0 = time.monotonic()
+        try:
+            await self.client.request("POST", f"{self.node}/heartbeat", body)
+        except Web4AIError as exc:
+            if exc.code == "NODE_NOT_FOUND":
+                await self.register()
+                return
+            raise
+        self.latency_ms = round((time.monotonic() - t0) * 1000, 2)
+
+    async def heartbeats(self) -> None:
+        while True:
+            await self.retrying("heartbeat", self.heartbeat_once)
+            await asyncio.sleep(self.config.heartbeat_interval)
+
+    # -- tasks -------------------------------------------------------------------------
+
+    async def poll(self) -> None:
+        while not self.draining.is_set():
+            await self.slots.acquire()  # wait for a free slot before asking for work
+            self.slots.release()
+            body = await self.retrying(
+                "poll",
+                lambda: self.client.request(
+                    "GET", f"{self.node}/tasks", params={"wait": self.config.poll_wait}
+                ),
+            )
+            if self.draining.is_set():
+                break
+            for task in body.get("tasks", []):
+                if task["task_id"] not in self.running:
+                    await self.slots.acquire()
+                    job = asyncio.create_task(self.run(task))
+                    self.running[task["task_id"]] = job
+
+    async def report(self, task_id: str, body: dict[str, Any]) -> None:
+        try:
+            await self.retrying(
+                f"report {task_id}",
+                lambda: self.client.request("POST", f"/tasks/{task_id}/result", body),
+            )
+        except Web4AIError as exc:  # 409: the orchestrator moved the task on (timeout...)
+            log.warning("result of %s not accepted: %s", task_id, exc)
+
+    async def run(self, task: dict[str, Any]) -> None:
+        task_id = task["task_id"]
+        try:
+            agent = f"{self.config.node_id}-agent-{len(self.running) % self.config.agents}"
+            try:
+                await self.retrying(
+                    f"start {task_id}",
+                    lambda: self.client.request(
+                        "POST",
+                        f"/tasks/{task_id}/start",
+                        {"node_id": self.config.node_id, "agent_id": agent},
+                    ),
+                )
+            except Web4AIError as exc:
+                log.info("task %s no longer ours: %s", task_id, exc)
+                return
+            started = time.monotonic()
+            executor = self.executors.get(task["task_type"])
+            result: dict[str, Any] = {"node_id": self.config.node_id}
+            try:
+                if executor is None:
+                    raise TaskFailed(
+                        f"unknown task type {task['task_type']!r}; this node runs "
+                        + ", ".join(sorted(self.executors))
+                    )
+                output = await executor(task.get("input_data") or {}, self.context)
+                result.update({"status": "completed", "result": output})
+                self.completed += 1
+            except TaskFailed as exc:
+                result.update({"status": "failed", "error_message": str(exc)})
+                self.failed += 1
+            except Exception as exc:
+                log.exception("executor for %s crashed", task_id)
+                result.update(
+                    {
+                        "status": "failed",
+                        "error_message": f"executor crashed: {type(exc).__name__}: {exc}",
+                    }
+                )
+                self.failed += 1
+            result["execution_time"] = round(time.monotonic() - started, 6)
+            await self.report(task_id, result)
+        finally:
+            self.running.pop(task_id, None)
+            self.slots.release()
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Take nothing new, let running tasks finish, report what could not."""
+        self.draining.set()
+        with contextlib.suppress(Exception):
+            await self.client.request("PUT", f"{self.node}/status", {"status": "maintenance"})
+        if self.running:
+            _, pending = await asyncio.wait(
+                set(self.running.values()), timeout=self.config.drain_timeout
+            )
+            for job in pending:
+                job.cancel()
+        with contextlib.suppress(Exception):  # assigned but never started: hand them back
+            body = await self.client.request("GET", f"{self.node}/tasks")
+            for task in body.get("tasks", []):
+                await self.client.request(
+                    "POST",
+                    f"/tasks/{task['task_id']}/result",
+                    {
+                        "node_id": self.config.node_id,
+                        "status": "failed",
+                        "error_message": "node is shutting down",
+                    },
+                )
+        for task_id in list(self.running):
+            with contextlib.suppress(Exception):
+                await self.client.request(
+                    "POST",
+                    f"/tasks/{task_id}/result",
+                    {
+                        "node_id": self.config.node_id,
+                        "status": "failed",
+                        "error_message": "node shut down before the task finished",
+                    },
+                )
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        await self.register()
+        workers = [asyncio.create_task(self.heartbeats()), asyncio.create_task(self.poll())]
+        try:
+            await stop.wait()
+            log.info("draining %d running task(s)", len(self.running))
+            await self.drain()
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await self.client.close()

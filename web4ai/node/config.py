@@ -1,0 +1,94 @@
+"""Node configuration from flags, environment (WEB4AI_NODE_*) or a YAML file.
+
+Precedence: flags > environment > YAML file > defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def _default_node_id() -> str:
+    host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())
+    return f"node-{host}"[:63].strip("-_.") or "node-1"
+
+
+@dataclass
+class NodeConfig:
+    orchestrator_url: str = "http://127.0.0.1:9000/api/v1"
+    api_key: str | None = None
+    node_id: str = field(default_factory=_default_node_id)
+    host: str = "127.0.0.1"
+    port: int = 8090
+    node_type: str = "reference_node"
+    capabilities: list[str] = field(default_factory=list)  # default: the executors' names
+    agents: int = field(default_factory=lambda: os.cpu_count() or 1)
+    max_concurrent_tasks: int | None = None
+    location: str | None = None
+    heartbeat_interval: float = 10.0
+    poll_wait: float = 20.0
+    drain_timeout: float = 30.0
+    inference_url: str | None = None
+    inference_model: str | None = None
+    inference_api_key: str | None = None
+
+    @property
+    def capacity(self) -> int:
+        return max(1, self.max_concurrent_tasks or self.agents)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in fields(NodeConfig)}[name]
+    if value is None:
+        return None
+    if "list" in str(kind):
+        return (
+            [s.strip() for s in value.split(",") if s.strip()]
+            if isinstance(value, str)
+            else list(value)
+        )
+    if "int" in str(kind) and "float" not in str(kind):
+        return int(value)
+    if "float" in str(kind):
+        return float(value)
+    return str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="web4ai node", description="Run a Web4AI worker node.")
+    p.add_argument("--config", type=Path, help="YAML file with any of the settings below")
+    for f in fields(NodeConfig):
+        flag = "--" + f.name.replace("_", "-")
+        p.add_argument(flag, dest=f.name, default=None, help=f"(env WEB4AI_NODE_{f.name.upper()})")
+    return p
+
+
+def load_config(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> NodeConfig:
+    env = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+    values: dict[str, Any] = {}
+    if args.config:
+        doc = yaml.safe_load(args.config.read_text()) or {}
+        if not isinstance(doc, dict):
+            raise SystemExit(f"{args.config}: expected a mapping of settings")
+        unknown = set(doc) - {f.name for f in fields(NodeConfig)}
+        if unknown:
+            raise SystemExit(f"{args.config}: unknown settings {sorted(unknown)}")
+        values.update({k: _coerce(k, v) for k, v in doc.items()})
+    for f in fields(NodeConfig):
+        if f"WEB4AI_NODE_{f.name.upper()}" in env:
+            values[f.name] = _coerce(f.name, env[f"WEB4AI_NODE_{f.name.upper()}"])
+        if getattr(args, f.name) is not None:
+            values[f.name] = _coerce(f.name, getattr(args, f.name))
+    if "api_key" not in values and env.get("WEB4AI_API_KEY"):
+        values["api_key"] = env["WEB4AI_API_KEY"]
+    if "orchestrator_url" not in values and env.get("WEB4AI_URL"):
+        values["orchestrator_url"] = env["WEB4AI_URL"]
+    return NodeConfig(**values)
