@@ -54,7 +54,7 @@ test: tools venv lint ## Everything: lint, unit, integration (real control plane
 
 .PHONY: run
 run: tools venv ## Run the product locally on a real control plane (Ctrl-C stops everything)
-	$(RUN_ENV) $(PY) -m web4ai.localcluster --crds crds
+	$(RUN_ENV) $(PY) -m web4ai.localcluster.stack --crds crds $(RUN_ARGS)
 
 .PHONY: bench-scheduler
 bench-scheduler: tools venv ## Benchmark: our scheduler vs kube-scheduler (1000 tasks onto 50 and 500 nodes)

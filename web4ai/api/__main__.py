@@ -21,8 +21,16 @@ def parse_args(argv: list[str] | None = None) -> ApiOptions:
         default=os.environ.get("WEB4AI_PUBLIC_WS_URL"),
         help="the WebSocket URL to advertise (e.g. behind an ingress)",
     )
+    p.add_argument(
+        "--config",
+        default=os.environ.get("WEB4AI_CONFIG"),
+        help="a YAML configuration (see `web4ai --generate-config`) to load "
+        "into the Web4AIOrchestrator at start-up",
+    )
     a = p.parse_args(argv)
-    return ApiOptions(a.namespace, a.kubeconfig, a.host, a.port, a.ws_port, a.public_ws_url)
+    return ApiOptions(
+        a.namespace, a.kubeconfig, a.host, a.port, a.ws_port, a.public_ws_url, a.config
+    )
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class ApiOptions:
     port: int = 9000
     ws_port: int = 9001
     public_ws_url: str | None = None
+    config_file: str | None = None
 
 
 async def ensure_orchestrator(ctx: ApiContext) -> None:
@@ -62,6 +63,32 @@ async def ensure_orchestrator(ctx: ApiContext) -> None:
     except ApiException as exc:
         if exc.status != 409:
             raise
+        ctx.state.orchestrators.store[
+            res.ORCHESTRATOR_NAME
+        ] = await ctx.writer.objects().get_namespaced_custom_object(
+            res.GROUP, res.VERSION, ctx.writer.namespace, res.ORCHESTRATORS, res.ORCHESTRATOR_NAME
+        )
+
+
+async def apply_config_file(ctx: ApiContext, path: str) -> None:
+    """``--config FILE``: validate the YAML document and merge it into the orchestrator."""
+    import yaml
+
+    from web4ai.core.config import config_to_spec, deep_merge, spec_to_config, validate_config
+
+    with open(path) as f:  # noqa: ASYNC230 - once, at start-up
+        doc = yaml.safe_load(f) or {}
+    errors = validate_config(doc)
+    if errors:
+        raise SystemExit(f"{path}: " + "; ".join(f"{e.field}: {e.message}" for e in errors))
+    orch = ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME]
+    merged = deep_merge(spec_to_config(orch.get("spec")), doc)
+    result = await ctx.writer.patch(
+        res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": config_to_spec(merged)}
+    )
+    if result is not None:
+        ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME] = result
+    log.info("configuration loaded from %s", path)
 
 
 async def websocket_9001(ctx: ApiContext, host: str, port: int) -> asyncio.AbstractServer:
@@ -115,6 +142,8 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
     try:
         await state.wait_synced()
         await ensure_orchestrator(ctx)
+        if options.config_file:
+            await apply_config_file(ctx, options.config_file)
         generated = await ctx.keys.ensure_admin(os.environ.get("WEB4AI_API_KEY"))
         if generated:
             print(f"Admin API key: {generated}", flush=True)

@@ -1,0 +1,44 @@
+"""The documented default configuration file (``web4ai --generate-config``)."""
+
+from __future__ import annotations
+
+CONFIG_TEMPLATE = """\
+# Web4AI Orchestrator configuration.
+# Load it with `web4ai api --config orchestrator_config.yaml`: it is validated and
+# stored in the Web4AIOrchestrator object, where GET/PUT /api/v1/config read and
+# change it live. Every setting is optional; the values below are the defaults.
+
+orchestrator:
+  id: web4ai_main_orchestrator   # name reported by /health, /status and the WebSocket
+  host: 0.0.0.0                  # informational: where the API listens in a cluster
+  port: 9000                     # informational: the API port
+  heartbeat_interval: 30         # seconds; a node silent for 3 x this goes offline (1..3600)
+  task_timeout: 300              # default seconds from assignment to failure of an attempt
+  auto_discovery: true           # informational, kept for compatibility
+  task_retention: 3600           # seconds a finished task is kept before it is deleted
+
+network:
+  discovery_endpoints: []        # informational list of node URLs
+  load_balance_algorithm: weighted_round_robin
+                                 # round_robin | weighted_round_robin | least_connections
+                                 # | resource_aware | latency_optimized
+  max_nodes: 100                 # registrations beyond this answer 409 MAX_NODES_REACHED
+  min_nodes: 1                   # below this, /metrics/performance never suggests scaling down
+
+performance:
+  monitoring_enabled: true
+  optimization_enabled: true
+  cpu_threshold: 80              # percent; nodes at or above get no new tasks
+  memory_threshold: 85           # percent; nodes at or above get no new tasks
+
+security:
+  api_key_required: true         # Bearer keys, stored hashed in the Secret web4ai-api-keys
+  max_requests_per_minute: 6000  # per API key (or client address when keys are off)
+  max_body_bytes: 1048576        # larger request bodies answer 413 PAYLOAD_TOO_LARGE
+  allow_private_callbacks: false # allow callbacks to link-local / metadata addresses
+
+websocket:
+  enabled: true
+  port: 9001                     # the websockets server; /api/v1/ws serves the same stream
+  max_connections: 100
+"""
