@@ -20,6 +20,7 @@ from web4ai.node.metrics import load_score, sample
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30.0
+DRAIN_CALL_TIMEOUT = 5.0
 
 
 @dataclass
@@ -214,40 +215,45 @@ class NodeAgent:
 
     # -- life cycle -------------------------------------------------------------------
 
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        """A best-effort call while shutting down: short timeout, errors ignored."""
+        with contextlib.suppress(Exception):
+            return await asyncio.wait_for(
+                self.client.request(method, path, body), DRAIN_CALL_TIMEOUT
+            )
+        return None
+
     async def drain(self) -> None:
         """Take nothing new, let running tasks finish, report what could not."""
         self.draining.set()
-        with contextlib.suppress(Exception):
-            await self.client.request("PUT", f"{self.node}/status", {"status": "maintenance"})
+        await self._call("PUT", f"{self.node}/status", {"status": "maintenance"})
         if self.running:
             _, pending = await asyncio.wait(
                 set(self.running.values()), timeout=self.config.drain_timeout
             )
             for job in pending:
                 job.cancel()
-        with contextlib.suppress(Exception):  # assigned but never started: hand them back
-            body = await self.client.request("GET", f"{self.node}/tasks")
-            for task in body.get("tasks", []):
-                await self.client.request(
-                    "POST",
-                    f"/tasks/{task['task_id']}/result",
-                    {
-                        "node_id": self.config.node_id,
-                        "status": "failed",
-                        "error_message": "node is shutting down",
-                    },
-                )
+        body = await self._call("GET", f"{self.node}/tasks")
+        for task in (body or {}).get("tasks", []):  # assigned, never started: hand back
+            await self._call(
+                "POST",
+                f"/tasks/{task['task_id']}/result",
+                {
+                    "node_id": self.config.node_id,
+                    "status": "failed",
+                    "error_message": "node is shutting down",
+                },
+            )
         for task_id in list(self.running):
-            with contextlib.suppress(Exception):
-                await self.client.request(
-                    "POST",
-                    f"/tasks/{task_id}/result",
-                    {
-                        "node_id": self.config.node_id,
-                        "status": "failed",
-                        "error_message": "node shut down before the task finished",
-                    },
-                )
+            await self._call(
+                "POST",
+                f"/tasks/{task_id}/result",
+                {
+                    "node_id": self.config.node_id,
+                    "status": "failed",
+                    "error_message": "node shut down before the task finished",
+                },
+            )
 
     async def serve(self, stop: asyncio.Event) -> None:
         await self.register()
