@@ -1,1 +1,123 @@
-"""Shared fixtures. Integration tests get a real control plane (see integration/conftest.py)."""
+"""Shared fixtures. Integration and e2e tests get a real kube-apiserver and etcd for the
+whole session, with the shipped CRDs; unit tests use none of them.
+
+With WEB4AI_USE_EXISTING_CLUSTER=1 the cluster of KUBECONFIG is used instead.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio import client
+
+from tests.integration.helpers import ApiProcess, OperatorProcess
+from web4ai.k8s import crds as crds_mod
+from web4ai.k8s.client import api_client
+from web4ai.localcluster.binaries import binary
+from web4ai.localcluster.controlplane import ControlPlane
+from web4ai.localcluster.target import resolve_target
+
+REPO = Path(__file__).resolve().parents[1]
+CRD_DIR = REPO / "crds"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    kubeconfig: str
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.path) or "tests/e2e" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    target = resolve_target()
+    if target.kubeconfig is not None:
+        yield Cluster(target.kubeconfig)
+        return
+    with ControlPlane() as plane:
+        yield Cluster(str(plane.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+async def api(cluster: Cluster) -> AsyncIterator[client.ApiClient]:
+    api = await api_client(cluster.kubeconfig)
+    try:
+        await crds_mod.install(api, CRD_DIR)
+        yield api
+    finally:
+        await api.close()
+
+
+@pytest.fixture
+def operator(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """The operator as a real process, watching the test's namespace."""
+    proc = OperatorProcess(cluster.kubeconfig, namespace, tmp_path / "operator.log")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        print(proc.output()[-6000:])
+
+
+ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
+
+
+@dataclass
+class Stack:
+    """Operator and API processes on one namespace; ``headers`` carry the admin key."""
+
+    namespace: str
+    api: ApiProcess
+    operator: OperatorProcess
+    headers: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    cluster: Cluster, api: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """The whole control plane of the product for a test module, in its own namespace."""
+    ns = f"m-{uuid.uuid4().hex[:10]}"
+    await client.CoreV1Api(api).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))
+    )
+    logs = tmp_path_factory.mktemp("stack")
+    operator = OperatorProcess(cluster.kubeconfig, ns, logs / "operator.log")
+    server = ApiProcess(cluster.kubeconfig, ns, logs / "api.log", ADMIN_KEY)
+    try:
+        await server.wait_ready()
+        yield Stack(ns, server, operator, {"Authorization": f"Bearer {ADMIN_KEY}"})
+    finally:
+        server.stop()
+        operator.stop()
+        print((logs / "api.log").read_text()[-4000:])
+
+
+@pytest.fixture
+async def namespace(api: client.ApiClient) -> AsyncIterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(api)
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        await core.delete_namespace(name)

@@ -240,8 +240,16 @@ def free_port() -> int:
 class ApiProcess:
     """``python -m web4ai.api`` as a real process on free loopback ports."""
 
-    def __init__(self, kubeconfig: str, namespace: str, log_path: Path, admin_key: str) -> None:
-        self.port, self.ws_port = free_port(), free_port()
+    def __init__(
+        self,
+        kubeconfig: str,
+        namespace: str,
+        log_path: Path,
+        admin_key: str,
+        port: int | None = None,
+        ws_port: int | None = None,
+    ) -> None:
+        self.port, self.ws_port = port or free_port(), ws_port or free_port()
         self.base = f"http://127.0.0.1:{self.port}/api/v1"
         self.ws = f"ws://127.0.0.1:{self.ws_port}"
         self.log_path = log_path

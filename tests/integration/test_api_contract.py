@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Stack
 from tests.integration.apiclient import Http, assert_error
-from tests.integration.conftest import Stack
 from tests.integration.helpers import eventually
 
 REGISTRATION = {

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.integration.conftest import Stack
+from tests.conftest import Stack
 
 EXAMPLES = 25  # per operation and mode: bounded so that `make test` stays quick
 

@@ -12,8 +12,8 @@ import pytest
 import websockets
 from kubernetes_asyncio import client
 
+from tests.conftest import ADMIN_KEY, Stack
 from tests.integration.apiclient import Http, assert_error
-from tests.integration.conftest import ADMIN_KEY, Stack
 from web4ai.api.auth import KeyStore
 
 REGISTRATION = {"host": "10.1.1.1", "port": 8090, "capabilities": ["ws_cap"]}

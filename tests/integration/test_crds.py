@@ -9,7 +9,7 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.integration.conftest import Cluster
+from tests.conftest import Cluster
 from web4ai.k8s.crds import GROUP, VERSION
 
 NODE = {

@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 
-from tests.integration.conftest import Cluster
+from tests.conftest import Cluster
 from tests.integration.helpers import (
     OperatorProcess,
     add_node,

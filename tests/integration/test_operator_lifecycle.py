@@ -13,7 +13,7 @@ from aiohttp import web
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tests.integration.conftest import Cluster
+from tests.conftest import Cluster
 from tests.integration.helpers import (
     OperatorProcess,
     add_node,

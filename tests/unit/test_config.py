@@ -33,29 +33,51 @@ def test_round_trip_between_api_form_and_spec() -> None:
 
 
 def test_validation_reports_every_problem() -> None:
-    errors = validate_config({
-        "network": {"load_balance_algorithm": "random", "typo": 1, "min_nodes": 5,
-                    "max_nodes": 2},
-        "performance": {"cpu_threshold": 101},
-        "extra": {},
-        "security": {"api_key_required": "yes"},
-    })
+    errors = validate_config(
+        {
+            "network": {
+                "load_balance_algorithm": "random",
+                "typo": 1,
+                "min_nodes": 5,
+                "max_nodes": 2,
+            },
+            "performance": {"cpu_threshold": 101},
+            "extra": {},
+            "security": {"api_key_required": "yes"},
+        }
+    )
     fields = {e.field for e in errors}
-    assert fields == {"network.load_balance_algorithm", "network.typo", "network.min_nodes",
-                      "performance.cpu_threshold", "extra", "security.api_key_required"}
+    assert fields == {
+        "network.load_balance_algorithm",
+        "network.typo",
+        "network.min_nodes",
+        "performance.cpu_threshold",
+        "extra",
+        "security.api_key_required",
+    }
 
 
 def test_deep_merge_keeps_siblings() -> None:
     base = {"network": {"a": 1, "b": 2}, "x": [1]}
     assert deep_merge(base, {"network": {"b": 3}, "x": [2]}) == {
-        "network": {"a": 1, "b": 3}, "x": [2]}
+        "network": {"a": 1, "b": 3},
+        "x": [2],
+    }
     assert base == {"network": {"a": 1, "b": 2}, "x": [1]}
 
 
 def test_settings_from_spec_defaults_and_values() -> None:
     s = settings_from_spec(None)
     assert (s.paused, s.heartbeat_interval, s.algorithm) == (
-        False, 30.0, Algorithm.WEIGHTED_ROUND_ROBIN)
-    s = settings_from_spec({"paused": True, "network": {"loadBalanceAlgorithm": "round_robin"},
-                            "performance": {"cpuThreshold": 50}})
+        False,
+        30.0,
+        Algorithm.WEIGHTED_ROUND_ROBIN,
+    )
+    s = settings_from_spec(
+        {
+            "paused": True,
+            "network": {"loadBalanceAlgorithm": "round_robin"},
+            "performance": {"cpuThreshold": 50},
+        }
+    )
     assert (s.paused, s.algorithm, s.thresholds.cpu) == (True, Algorithm.ROUND_ROBIN, 50.0)

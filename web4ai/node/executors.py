@@ -7,6 +7,7 @@ raises ``TaskFailed`` with a clear message when the task cannot be done.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import statistics
@@ -39,7 +40,20 @@ class ExecutionContext:
 Executor = Callable[[dict[str, Any], ExecutionContext], Awaitable[Any]]
 
 
+MAX_SLEEP = 600.0
+
+
 async def echo(data: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
+    """Echo ``input_data`` back; ``sleep_seconds`` (<= 600) simulates a long task."""
+    delay = data.get("sleep_seconds", 0)
+    if (
+        isinstance(delay, bool)
+        or not isinstance(delay, int | float)
+        or not (0 <= delay <= MAX_SLEEP)
+    ):
+        raise TaskFailed(f"sleep_seconds must be a number from 0 to {MAX_SLEEP:g}")
+    if delay:
+        await asyncio.sleep(delay)
     return {"echo": data, "node_id": ctx.node_id, "processed_at": time.time()}
 
 

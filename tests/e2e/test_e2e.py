@@ -1,0 +1,198 @@
+"""End to end: real control plane, operator, API and node processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.conftest import ADMIN_KEY, Stack
+from tests.e2e.conftest import NodeProcess
+from tests.integration.helpers import ApiProcess, OperatorProcess, eventually
+from web4ai.client import AsyncClient, Web4AIError
+
+
+async def all_active(client: AsyncClient, ids: set[str]) -> bool:
+    nodes = await client.list_nodes()
+    return ids <= {n for n, v in nodes.items() if v["status"] == "active"}
+
+
+async def test_a_hundred_mixed_tasks_complete_with_real_results(
+    stack: Stack, nodes: list[NodeProcess]
+) -> None:
+    async with AsyncClient(stack.api.base, ADMIN_KEY) as client:
+        await eventually(lambda: all_active(client, {n.node_id for n in nodes}))
+        kinds: list[tuple[str, dict[str, Any]]] = [
+            ("test_task", {"message": "Hello, Web4AI!"}),
+            (
+                "data_processing",
+                {
+                    "records": [{"v": 1, "k": "a"}, {"v": 2, "k": "b"}, {"v": 3, "k": "a"}],
+                    "filter": {"k": "a"},
+                },
+            ),
+            ("data_processing", {"batch_id": 7, "data": "batch_7_data words here"}),
+            ("ai_inference", {"prompt": "Explain quantum computing", "max_tokens": 50}),
+        ]
+        ids = [
+            await client.submit(kind, input_data=data, priority=1 + i % 5)
+            for i in range(100)
+            for kind, data in [kinds[i % 4]]
+        ]
+        results = await asyncio.gather(*(client.wait(t, timeout=120) for t in ids))
+    assert [r["status"] for r in results] == ["completed"] * 100
+    by_kind = {r["task_type"]: r for r in results}
+    assert by_kind["test_task"]["result"]["echo"] == {"message": "Hello, Web4AI!"}
+    dp = [r["result"] for r in results if r["task_type"] == "data_processing"]
+    assert any(
+        d.get("fields", {}).get("v")
+        == {"count": 2, "sum": 4.0, "mean": 2.0, "min": 1.0, "max": 3.0}
+        for d in dp
+    )
+    assert any(d.get("words") == 3 and d.get("batch_id") == 7 for d in dp)
+    ai = by_kind["ai_inference"]["result"]
+    assert ai["text"] == "3 words: gnitupmoc mutnauq nialpxE" and ai["model"] == "tiny"
+    assert {r["node_id"] for r in results} == {n.node_id for n in nodes}  # spread out
+
+
+async def test_an_unknown_task_type_fails_with_a_clear_error(
+    stack: Stack, nodes: list[NodeProcess]
+) -> None:
+    async with AsyncClient(stack.api.base, ADMIN_KEY) as client:
+        task_id = await client.submit("quantum_teleport", max_retries=0)
+        task = await client.wait(task_id, timeout=60)
+        assert task["status"] == "failed"
+        assert "unknown task type 'quantum_teleport'" in task["error_message"]
+        with_no_endpoint = await client.submit(
+            "ai_inference",
+            input_data={"prompt": "x"},
+            max_retries=0,
+            requirements={"capabilities": ["nope"]},
+        )
+        try:
+            await client.get("no-such-task")
+        except Web4AIError as exc:
+            assert (exc.status, exc.code) == (404, "TASK_NOT_FOUND")
+        else:
+            raise AssertionError("expected TASK_NOT_FOUND")
+        assert (await client.get(with_no_endpoint))["status"] == "pending"
+
+
+async def test_killing_a_node_mid_task_retries_it_elsewhere(
+    stack: Stack, nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    victim = NodeProcess(
+        stack,
+        "victim",
+        tmp_path,
+        "--agents",
+        "1",
+        "--node-type",
+        "victim",
+        "--capabilities",
+        "test_task,slow",
+    )
+    try:
+        async with AsyncClient(stack.api.base, ADMIN_KEY) as client:
+            await client.request("PUT", "/config", {"orchestrator": {"heartbeat_interval": 1}})
+            await eventually(lambda: all_active(client, {"victim"}))
+            task_id = await client.submit(
+                "test_task",
+                input_data={"sleep_seconds": 4},
+                requirements={"preferred_nodes": ["victim"]},
+            )
+
+            async def running_on_victim() -> bool:
+                t = await client.get(task_id)
+                return bool(t["status"] == "running" and t["node_id"] == "victim")
+
+            await eventually(running_on_victim)
+            victim.stop(signal.SIGKILL)
+            task = await client.wait(task_id, timeout=60)
+            await client.request("PUT", "/config", {"orchestrator": {"heartbeat_interval": 30}})
+        assert task["status"] == "completed"
+        assert task["node_id"] != "victim"
+        assert task["retry_count"] == 1
+        assert task["assigned_nodes"][0] == "victim"
+    finally:
+        victim.stop()
+
+
+async def test_restarting_operator_and_api_mid_run_loses_nothing(
+    stack: Stack, nodes: list[NodeProcess], cluster: Any, tmp_path: Path
+) -> None:
+    async with AsyncClient(stack.api.base, ADMIN_KEY) as client:
+        ids = [
+            await client.submit("test_task", input_data={"i": i, "sleep_seconds": 0.3})
+            for i in range(40)
+        ]
+    # both stateless processes go away mid-run and come back on the same address
+    stack.operator.stop()
+    stack.api.stop()
+    await asyncio.sleep(2)
+    stack.operator = OperatorProcess(
+        cluster.kubeconfig, stack.namespace, tmp_path / "operator2.log"
+    )
+    stack.api = ApiProcess(
+        cluster.kubeconfig,
+        stack.namespace,
+        tmp_path / "api2.log",
+        ADMIN_KEY,
+        port=stack.api.port,
+        ws_port=stack.api.ws_port,
+    )
+    await stack.api.wait_ready()
+    async with AsyncClient(stack.api.base, ADMIN_KEY) as client:
+        results = await asyncio.gather(*(client.wait(t, timeout=120) for t in ids))
+    assert [r["status"] for r in results] == ["completed"] * 40
+    assert sorted(r["result"]["echo"]["i"] for r in results) == list(range(40))
+    assert all(len(r["assigned_nodes"]) == 1 for r in results)  # none bound twice
+
+
+def test_the_bulk_operations_script_example(stack: Stack, nodes: list[NodeProcess]) -> None:
+    """The document's Python client, as written (plus the API key header)."""
+    import time
+
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    class OrchestratorClient:
+        def __init__(self, base_url: str = stack.api.base) -> None:
+            self.base_url = base_url
+
+        def submit_task(self, task_data: dict[str, Any]) -> Any:
+            response = requests.post(f"{self.base_url}/tasks", json=task_data, headers=headers)
+            return response.json()
+
+        def get_task_status(self, task_id: str) -> Any:
+            response = requests.get(f"{self.base_url}/tasks/{task_id}", headers=headers)
+            return response.json()
+
+        def wait_for_task(self, task_id: str, timeout: float = 300) -> Any:
+            start_time = time.time()
+            while time.time() - start_time < timeout:
+                result = self.get_task_status(task_id)
+                if result["success"]:
+                    status = result["task"]["status"]
+                    if status in ["completed", "failed"]:
+                        return result["task"]
+                time.sleep(2)
+            raise TimeoutError(f"Task {task_id} timed out")
+
+    client = OrchestratorClient()
+    tasks = []
+    for i in range(10):
+        task_data = {
+            "task_type": "data_processing",
+            "input_data": {"batch_id": i, "data": f"batch_{i}_data"},
+            "priority": 3,
+        }
+        result = client.submit_task(task_data)
+        if result["success"]:
+            tasks.append(result["task_id"])
+    completed_tasks = [client.wait_for_task(task_id, timeout=60) for task_id in tasks]
+    assert len(completed_tasks) == 10
+    assert all(t["status"] == "completed" for t in completed_tasks)
+    assert sorted(t["result"]["batch_id"] for t in completed_tasks) == list(range(10))
