@@ -60,6 +60,14 @@ run: tools venv ## Run the product locally on a real control plane (Ctrl-C stops
 bench-scheduler: tools venv ## Benchmark: our scheduler vs kube-scheduler (1000 tasks onto 50 and 500 nodes)
 	$(RUN_ENV) $(PY) -m bench.scheduler $(BENCH_ARGS)
 
+.PHONY: bench-api
+bench-api: tools venv ## Benchmark: API reads, heartbeats vs raw Lease writes, RSS, WebSocket fan-out
+	$(RUN_ENV) $(PY) -m bench.api $(BENCH_ARGS)
+
+.PHONY: bench-e2e
+bench-e2e: tools venv ## Benchmark: tasks/s REST submit -> completed with 3 and 20 nodes
+	$(RUN_ENV) $(PY) -m bench.e2e $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove caches inside the repo (the binary and venv cache stays in $(CACHE))
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -27,6 +27,7 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 
+from bench.common import bounded, percentile
 from web4ai.core.ids import IdKind, identity
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
@@ -57,11 +58,6 @@ class Result:
         )
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def create_namespace(api: client.ApiClient, name: str) -> None:
     await client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
     # the watch cache of a new resource may still be starting: wait until a list works
@@ -73,16 +69,6 @@ async def create_namespace(api: client.ApiClient, name: str) -> None:
             return
         except client.exceptions.ApiException:
             await asyncio.sleep(0.1)
-
-
-async def bounded(concurrency: int, coros: list[Any]) -> None:
-    sem = asyncio.Semaphore(concurrency)
-
-    async def run(c: Any) -> None:
-        async with sem:
-            await c
-
-    await asyncio.gather(*(run(c) for c in coros))
 
 
 class Recorder:

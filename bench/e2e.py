@@ -1,0 +1,184 @@
+"""End-to-end benchmark: tasks/s from REST submit to completed, with real node processes.
+
+    make bench-e2e          # or: python -m bench.e2e --nodes 3 20 --tasks 500
+
+For each node count, on a fresh local control plane with the operator, the API
+and ``N`` reference nodes (``web4ai node``, 2 agents each): ``--tasks`` no-op
+``test_task``s are submitted through POST /api/v1/tasks with ``--concurrency``
+clients; completion is seen on the WebSocket (``task_completed``). Reports
+tasks/s (first submit -> last completion) and p50/p99 of submit -> completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import websockets
+from kubernetes_asyncio import client
+
+from bench.common import bounded, percentile
+from web4ai.k8s import crds as crds_mod
+from web4ai.k8s.client import api_client
+from web4ai.localcluster.controlplane import ControlPlane, die_with_parent, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "bench-admin-key"
+
+
+def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "web4ai", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        preexec_fn=die_with_parent,
+    )
+
+
+async def wait_nodes(base: str, count: int) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(headers=headers) as s:
+        while True:
+            try:
+                async with s.get(f"{base}/nodes") as r:
+                    if r.status == 200:
+                        nodes = (await r.json())["nodes"]
+                        if sum(n["status"] == "active" for n in nodes.values()) >= count:
+                            return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.5)
+
+
+async def run_once(nodes: int, tasks: int, concurrency: int, run: int) -> dict[str, float]:
+    with ControlPlane() as plane:
+        api = await api_client(str(plane.kubeconfig))
+        await crds_mod.install(api, REPO / "crds")
+        await api.close()
+        port, ws_port = free_port(), free_port()
+        base = f"http://127.0.0.1:{port}/api/v1"
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "WEB4AI_API_KEY": KEY,
+            "KUBECONFIG": str(plane.kubeconfig),
+        }
+        ns = ["--namespace", f"e2e-{run}"]
+        api = await api_client(str(plane.kubeconfig))
+        await client.CoreV1Api(api).create_namespace({"metadata": {"name": f"e2e-{run}"}})
+        await api.close()
+        procs = [
+            spawn(["operator", *ns], env),
+            spawn(["api", *ns, "--port", str(port), "--ws-port", str(ws_port)], env),
+        ]
+        try:
+            procs += [
+                spawn(
+                    [
+                        "node",
+                        "--node-id",
+                        f"bench-node-{i}",
+                        "--orchestrator-url",
+                        base,
+                        "--agents",
+                        "2",
+                        "--poll-wait",
+                        "10",
+                        "--heartbeat-interval",
+                        "10",
+                    ],
+                    env,
+                )
+                for i in range(nodes)
+            ]
+            await wait_nodes(base, nodes)
+            return await measure(base, f"ws://127.0.0.1:{ws_port}", tasks, concurrency)
+        finally:
+            for p in reversed(procs):
+                p.terminate()
+            for p in reversed(procs):
+                try:
+                    p.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[str, float]:
+    submitted: dict[str, float] = {}
+    completed: dict[str, float] = {}
+    done = asyncio.Event()
+    ws = await websockets.connect(ws_url, max_size=2**24)
+    await ws.recv()
+
+    async def listen() -> None:
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg["type"] in ("task_completed", "task_failed"):
+                completed[msg["data"]["task_id"]] = time.perf_counter()
+                if len(completed) >= tasks and all(t in completed for t in submitted):
+                    done.set()
+
+    listener = asyncio.create_task(listen())
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def submit(i: int) -> None:
+            task_id = f"bench-{i:05d}"
+            submitted[task_id] = time.perf_counter()
+            async with session.post(
+                f"{base}/tasks",
+                json={"task_id": task_id, "task_type": "test_task", "input_data": {"i": i}},
+            ) as r:
+                await r.read()
+
+        start = time.perf_counter()
+        await bounded(concurrency, [submit(i) for i in range(tasks)])
+        await asyncio.wait_for(done.wait(), 600)
+    listener.cancel()
+    await ws.close()
+    latencies = [completed[t] - submitted[t] for t in submitted]
+    span = max(completed.values()) - start
+    return {
+        "rate": tasks / span,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    for nodes in args.nodes:
+        results = [
+            await run_once(nodes, args.tasks, args.concurrency, r) for r in range(args.repeat)
+        ]
+        rate = statistics.median(r["rate"] for r in results)
+        p50 = statistics.median(r["p50_ms"] for r in results)
+        p99 = statistics.median(r["p99_ms"] for r in results)
+        print(
+            f"nodes={nodes:3d} tasks={args.tasks} rate={rate:7.1f} tasks/s "
+            f"p50={p50:8.1f}ms p99={p99:8.1f}ms (median of {args.repeat})",
+            flush=True,
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--nodes", type=int, nargs="+", default=[3, 20])
+    p.add_argument("--tasks", type=int, default=500)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--repeat", type=int, default=1)
+    asyncio.run(main_async(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
