@@ -36,6 +36,7 @@ lint: venv ## ruff, mypy and import-linter
 	$(VENV)/bin/ruff format --check web4ai tests hack bench
 	$(RUN_ENV) $(VENV)/bin/mypy
 	$(RUN_ENV) $(VENV)/bin/lint-imports
+	$(VENV)/bin/hadolint Dockerfile
 
 .PHONY: fmt
 fmt: venv ## Format the code with ruff
@@ -67,6 +68,39 @@ bench-api: tools venv ## Benchmark: API reads, heartbeats vs raw Lease writes, R
 .PHONY: bench-e2e
 bench-e2e: tools venv ## Benchmark: tasks/s REST submit -> completed with 3 and 20 nodes
 	$(RUN_ENV) $(PY) -m bench.e2e $(BENCH_ARGS)
+
+.PHONY: manifests
+manifests: tools ## Regenerate helm/web4ai/crds and manifests/ from crds/ and the chart
+	WEB4AI_TOOLS_DIR=$(CACHE) hack/manifests.sh
+
+.PHONY: helm-lint
+helm-lint: tools ## helm lint the chart
+	$(BIN)/helm lint helm/web4ai
+
+.PHONY: helm-test
+helm-test: tools venv ## Chart tests: lint, schema, server-side dry runs, upgrade, RBAC (real API server)
+	$(RUN_ENV) $(PY) -m pytest tests/integration/test_install.py $(PYTEST_ARGS)
+
+IMAGE ?= web4ai/orchestrator:0.1.0
+.PHONY: image
+image: ## Build the container image (needs a Docker engine; not available on the dev machines)
+	docker build -t $(IMAGE) .
+
+KIND_CLUSTER ?= web4ai
+.PHONY: kind-up
+kind-up: ## Create a kind cluster (needs Docker; untested here)
+	kind create cluster --name $(KIND_CLUSTER)
+
+.PHONY: kind-deploy
+kind-deploy: image tools ## Load the image into kind and helm install the chart (needs Docker; untested here)
+	kind load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+	$(BIN)/helm upgrade --install web4ai helm/web4ai --namespace web4ai --create-namespace \
+		--set image.tag=$(lastword $(subst :, ,$(IMAGE))) --wait
+
+.PHONY: kind-e2e
+kind-e2e: kind-deploy ## Run the e2e tests against the kind cluster (needs Docker; untested here)
+	WEB4AI_USE_EXISTING_CLUSTER=1 KUBECONFIG=$${KUBECONFIG:-$$HOME/.kube/config} \
+		$(RUN_ENV) $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: clean
 clean: ## Remove caches inside the repo (the binary and venv cache stays in $(CACHE))
