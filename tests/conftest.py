@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 
-from tests.integration.helpers import ApiProcess, OperatorProcess
+from tests.integration.helpers import ApiProcess, OperatorProcess, chart_identities
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 from web4ai.localcluster.binaries import binary
@@ -88,6 +88,7 @@ class Stack:
     api: ApiProcess
     operator: OperatorProcess
     headers: dict[str, str]
+    identities: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +101,14 @@ async def stack(
         client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))
     )
     logs = tmp_path_factory.mktemp("stack")
-    operator = OperatorProcess(cluster.kubeconfig, ns, logs / "operator.log")
-    server = ApiProcess(cluster.kubeconfig, ns, logs / "api.log", ADMIN_KEY)
+    # The operator and the API run as the chart's ServiceAccounts, with tokens issued
+    # by the API server: the whole suite proves the chart's RBAC is enough.
+    identities = chart_identities(cluster.kubeconfig, ns, logs)
+    operator = OperatorProcess(identities["operator"], ns, logs / "operator.log")
+    server = ApiProcess(identities["api"], ns, logs / "api.log", ADMIN_KEY)
     try:
         await server.wait_ready()
-        yield Stack(ns, server, operator, {"Authorization": f"Bearer {ADMIN_KEY}"})
+        yield Stack(ns, server, operator, {"Authorization": f"Bearer {ADMIN_KEY}"}, identities)
     finally:
         server.stop()
         operator.stop()

@@ -134,10 +134,10 @@ async def test_restarting_operator_and_api_mid_run_loses_nothing(
     stack.api.stop()
     await asyncio.sleep(2)
     stack.operator = OperatorProcess(
-        cluster.kubeconfig, stack.namespace, tmp_path / "operator2.log"
+        stack.identities["operator"], stack.namespace, tmp_path / "operator2.log"
     )
     stack.api = ApiProcess(
-        cluster.kubeconfig,
+        stack.identities["api"],
         stack.namespace,
         tmp_path / "api2.log",
         ADMIN_KEY,

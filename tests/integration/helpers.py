@@ -297,3 +297,78 @@ class ApiProcess:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    from web4ai.localcluster.binaries import binary
+
+    return subprocess.run([str(binary("helm")), *args], capture_output=True, text=True, timeout=120)
+
+
+def kubectl(
+    kubeconfig: str, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    from web4ai.localcluster.binaries import binary
+
+    return subprocess.run(
+        [str(binary("kubectl")), f"--kubeconfig={kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+    )
+
+
+def chart_identities(kubeconfig: str, namespace: str, out: Path) -> dict[str, str]:
+    """Apply the chart's ServiceAccounts and RBAC to ``namespace`` and return, per
+    component, a kubeconfig that authenticates as its ServiceAccount with a token
+    issued by the API server (TokenRequest)."""
+    import yaml
+
+    rendered = helm(
+        "template",
+        "web4ai",
+        str(REPO / "helm" / "web4ai"),
+        "--namespace",
+        namespace,
+        "--show-only",
+        "templates/serviceaccounts.yaml",
+        "--show-only",
+        "templates/rbac.yaml",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    applied = kubectl(kubeconfig, "apply", "-f", "-", stdin=rendered.stdout)
+    assert applied.returncode == 0, applied.stderr
+    admin = yaml.safe_load(Path(kubeconfig).read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    paths = {}
+    for component in ("operator", "api"):
+        token = kubectl(
+            kubeconfig,
+            "create",
+            "token",
+            f"web4ai-{component}",
+            "-n",
+            namespace,
+            "--duration",
+            "3h",
+        )
+        assert token.returncode == 0, token.stderr
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": cluster}],
+            "users": [{"name": component, "user": {"token": token.stdout.strip()}}],
+            "contexts": [
+                {
+                    "name": component,
+                    "context": {"cluster": "c", "user": component, "namespace": namespace},
+                }
+            ],
+            "current-context": component,
+        }
+        path = out / f"{component}.kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        paths[component] = str(path)
+    return paths

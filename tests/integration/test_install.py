@@ -1,0 +1,166 @@
+"""Installing into a cluster: the chart and the manifests against a real API server,
+values.schema.json, upgrades, the Dockerfile, and least-privilege RBAC."""
+
+from __future__ import annotations
+
+import base64
+import filecmp
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes_asyncio import client
+
+from tests.conftest import Cluster, Stack
+from tests.integration.helpers import REPO, helm, kubectl
+
+CHART = str(REPO / "helm" / "web4ai")
+
+
+def test_generated_copies_have_not_drifted(tmp_path: Path) -> None:
+    """crds/ and the chart are the single sources; `make manifests` regenerates the rest."""
+    result = subprocess.run(
+        [str(REPO / "hack" / "manifests.sh"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    for rel in ("helm/web4ai/crds", "manifests", "manifests/crds"):
+        cmp = filecmp.dircmp(tmp_path / rel, REPO / rel)
+        assert not cmp.diff_files and not cmp.left_only, (
+            f"{rel} drifted from its source: run `make manifests` ({cmp.diff_files} "
+            f"{cmp.left_only})"
+        )
+
+
+def test_helm_lint_and_render() -> None:
+    lint = helm("lint", CHART, "--strict")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    out = helm("template", "web4ai", CHART, "--namespace", "x", "--set", "ingress.enabled=true")
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    kinds = sorted({d["kind"] for d in docs})
+    assert kinds == [
+        "Deployment",
+        "Ingress",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+        "Web4AIOrchestrator",
+    ]
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert deployments["web4ai-api"]["spec"]["replicas"] == 2
+    for d in deployments.values():
+        pod = d["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        c = pod["containers"][0]
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False
+        assert "readinessProbe" in c and "resources" in c
+        assert pod["serviceAccountName"] == d["metadata"]["name"]
+    # no ClusterRole: everything the product touches is namespaced
+    assert not [d for d in docs if d["kind"].startswith("Cluster")]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "operator.replicas=0",
+        "config.network.loadBalanceAlgorithm=random",
+        "config.performance.cpuThreshold=150",
+        "service.port=70000",
+        "unknownKey=1",
+        "config.orchestrator.heartbeatInterval=fast",
+    ],
+)
+def test_values_schema_rejects_bad_values(bad: str) -> None:
+    result = helm("template", "web4ai", CHART, "--set", bad)
+    assert result.returncode != 0
+    assert "schema" in result.stderr.lower() or "values don't meet" in result.stderr.lower()
+
+
+async def fresh_namespace(api: client.ApiClient) -> str:
+    name = f"i-{uuid.uuid4().hex[:8]}"
+    await client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+async def test_chart_passes_server_side_dry_run(cluster: Cluster, api: client.ApiClient) -> None:
+    ns = await fresh_namespace(api)
+    out = helm("template", "web4ai", CHART, "--namespace", ns, "--set", "ingress.enabled=true")
+    assert out.returncode == 0, out.stderr
+    applied = kubectl(cluster.kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=out.stdout)
+    assert applied.returncode == 0, applied.stderr
+    assert "deployment.apps/web4ai-api created (server dry run)" in applied.stdout
+
+
+async def test_manifests_pass_server_side_dry_run(cluster: Cluster, api: client.ApiClient) -> None:
+    kubectl(cluster.kubeconfig, "create", "namespace", "web4ai")  # may exist already
+    applied = kubectl(
+        cluster.kubeconfig, "apply", "-k", str(REPO / "manifests"), "--dry-run=server"
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert "web4aiorchestrator.web4ai.io/web4ai created (server dry run)" in applied.stdout
+
+
+async def test_upgrade_keeps_the_generated_admin_key(
+    cluster: Cluster, api: client.ApiClient
+) -> None:
+    ns = await fresh_namespace(api)
+    common = ["--namespace", ns, "--kubeconfig", cluster.kubeconfig]
+    install = helm("install", "web4ai", CHART, *common)
+    assert install.returncode == 0, install.stderr
+    assert "kubectl get secret web4ai-admin-key" in install.stdout  # NOTES tell how
+
+    async def key() -> str:
+        secret = await client.CoreV1Api(api).read_namespaced_secret("web4ai-admin-key", ns)
+        return base64.b64decode(secret.data["api-key"]).decode()
+
+    first = await key()
+    assert first.startswith("w4a_") and len(first) > 40
+    upgrade = helm("upgrade", "web4ai", CHART, *common, "--set", "api.replicas=3")
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert await key() == first
+    deploy = await client.AppsV1Api(api).read_namespaced_deployment("web4ai-api", ns)
+    assert deploy.spec.replicas == 3
+
+
+def test_the_product_runs_as_the_chart_service_accounts_and_no_more(stack: Stack) -> None:
+    """The stack of this suite authenticates as the chart's ServiceAccounts (see
+    tests/conftest.py); here, what lies outside their Roles is denied."""
+    operator, api_sa = stack.identities["operator"], stack.identities["api"]
+    who = kubectl(operator, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+    assert who.stdout == f"system:serviceaccount:{stack.namespace}:web4ai-operator"
+    denied = [
+        kubectl(operator, "get", "secrets"),
+        kubectl(operator, "get", "pods"),
+        kubectl(operator, "create", "namespace", "nope"),
+        kubectl(api_sa, "delete", "web4aitask", "anything"),
+        kubectl(api_sa, "get", "configmaps"),
+        kubectl(api_sa, "get", "secret", "some-other-secret"),
+        kubectl(api_sa, "get", "web4ainodes", "-n", "default"),
+    ]
+    for result in denied:
+        assert result.returncode != 0
+        assert "forbidden" in result.stderr.lower(), result.stderr
+    allowed = kubectl(api_sa, "get", "web4aitasks")
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    import shutil
+    import sys
+
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run(
+        [hadolint, str(REPO / "Dockerfile")], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (REPO / "Dockerfile").read_text()
+    assert "USER 10001" in text and text.count("FROM ") == 2  # non-root, multi-stage
