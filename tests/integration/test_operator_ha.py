@@ -49,12 +49,14 @@ async def test_killing_the_leader_mid_stream_loses_nothing_and_binds_nothing_twi
     history: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
 
     watching = asyncio.Event()
+    listed = asyncio.Event()
 
     async def record() -> None:
         """Every version of every task, resuming from the last resourceVersion seen."""
         rv = (await co(api).list_namespaced_custom_object(GROUP, VERSION, namespace, TASKS))[
             "metadata"
         ]["resourceVersion"]
+        listed.set()
         while True:
             w = watch.Watch()
             try:
@@ -82,6 +84,7 @@ async def test_killing_the_leader_mid_stream_loses_nothing_and_binds_nothing_twi
                 await w.close()
 
     recorder = asyncio.create_task(record())
+    await asyncio.wait_for(listed.wait(), timeout=30)
     await add_task(api, namespace, "ha-probe")
     await asyncio.wait_for(watching.wait(), timeout=30)
     try:

@@ -60,10 +60,28 @@ async def wait_established(api: client.ApiClient, names: list[str]) -> None:
             await asyncio.sleep(0.1)
 
 
+async def wait_servable(api: client.ApiClient, crds: list[dict[str, Any]]) -> None:
+    """Until a list of each resource succeeds: right after a CRD is (re)established the
+    API server answers 429 "storage is (re)initializing" for a moment."""
+    co = client.CustomObjectsApi(api)
+    for crd in crds:
+        group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+        version = next(v["name"] for v in crd["spec"]["versions"] if v.get("storage"))
+        while True:
+            try:
+                await co.list_cluster_custom_object(group, version, plural, limit=1)
+                break
+            except ApiException as exc:
+                if exc.status != 429:
+                    raise
+                await asyncio.sleep(0.1)
+
+
 async def install(api: client.ApiClient, directory: Path) -> list[str]:
     crds = load_crds(directory)
     await apply_crds(api, crds)
     names = [c["metadata"]["name"] for c in crds]
     async with asyncio.timeout(60):
         await wait_established(api, names)
+        await wait_servable(api, crds)
     return names
