@@ -19,6 +19,7 @@ from pathlib import Path
 
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
+from web4ai.localcluster.binaries import binary
 from web4ai.localcluster.controlplane import ControlPlane, die_with_parent
 from web4ai.localcluster.target import resolve_target
 
@@ -29,6 +30,9 @@ async def _install(kubeconfig: str, directory: Path) -> None:
         await crds_mod.install(api, directory)
     finally:
         await api.close()
+
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -76,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         args.logs.mkdir(parents=True, exist_ok=True)
         key = os.environ.get("WEB4AI_API_KEY") or "w4a_" + secrets.token_urlsafe(24)
         base = f"http://127.0.0.1:{args.port}/api/v1"
+        kubectl = binary("kubectl")
         env = {
             **os.environ,
             "KUBECONFIG": kubeconfig,
@@ -125,7 +130,9 @@ Web4AI Orchestrator is running.
   Admin API key: {key}
   In another shell:
     export WEB4AI_API_KEY={key} KUBECONFIG={kubeconfig}
-    python -m web4ai tasks submit test_task --input '{{"message": "Hello, Web4AI!"}}' --wait
+    alias web4ai='PYTHONPATH={REPO} {sys.executable} -m web4ai'
+    alias kubectl={kubectl}
+    web4ai tasks submit test_task --input '{{"message": "Hello, Web4AI!"}}' --wait
     kubectl get web4ai
   Logs: {args.logs}
 Ctrl-C stops everything.""",

@@ -1,0 +1,129 @@
+"""`make run` as a user meets it: the stack comes up, the Getting Started calls and the
+CLI work from a second shell, and Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.integration.helpers import REPO, free_port
+from web4ai.localcluster.controlplane import die_with_parent
+
+
+def test_make_run_getting_started_and_ctrl_c(tmp_path: Path) -> None:
+    port, ws_port = free_port(), free_port()
+    log = tmp_path / "run.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("WEB4AI_API_KEY", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "web4ai.localcluster.stack",
+            "--crds",
+            str(REPO / "crds"),
+            "--nodes",
+            "2",
+            "--port",
+            str(port),
+            "--ws-port",
+            str(ws_port),
+            "--logs",
+            str(tmp_path / "logs"),
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        preexec_fn=die_with_parent,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while "Ctrl-C stops everything" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        out = log.read_text()
+        key = re.search(r"Admin API key: (\S+)", out).group(1)  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}/api/v1"
+        h = {"Authorization": f"Bearer {key}"}
+        # Getting Started: 2. verify, 3. register a node, 4. submit a task, 5. dashboard
+        assert requests.get(f"{base}/health", timeout=10).json()["status"] == "healthy"
+        r = requests.post(
+            f"{base}/nodes/test-node-001/register",
+            headers=h,
+            timeout=10,
+            json={
+                "host": "localhost",
+                "port": 8090,
+                "node_type": "test_node",
+                "capabilities": ["basic_processing"],
+            },
+        )
+        assert r.status_code == 200 and r.json()["node_id"] == "test-node-001"
+        r = requests.post(
+            f"{base}/tasks",
+            headers=h,
+            timeout=10,
+            json={"task_type": "test_task", "input_data": {"message": "Hello, Web4AI!"}},
+        )
+        assert r.status_code == 200
+        assert "Web4AI" in requests.get(f"http://127.0.0.1:{port}/", timeout=10).text
+        # the CLI from a second shell: submit, then wait
+        cli = {**env, "WEB4AI_API_KEY": key, "WEB4AI_URL": base}
+        submitted = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "web4ai",
+                "--output",
+                "json",
+                "tasks",
+                "submit",
+                "test_task",
+                "--input",
+                '{"message": "Hello, Web4AI!"}',
+            ],
+            capture_output=True,
+            text=True,
+            env=cli,
+            timeout=60,
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        task_id = re.search(r'"(task-[0-9a-f]+)"', submitted.stdout).group(1)  # type: ignore[union-attr]
+        waited = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "web4ai",
+                "--output",
+                "json",
+                "tasks",
+                "wait",
+                task_id,
+                "--wait-timeout",
+                "60",
+            ],
+            capture_output=True,
+            text=True,
+            env=cli,
+            timeout=90,
+        )
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert '"status": "completed"' in waited.stdout
+        assert '"Hello, Web4AI!"' in waited.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
+    assert log.read_text().rstrip().endswith("stopped")
