@@ -189,7 +189,24 @@ async def finish(
     )
 
 
-class OperatorProcess:
+class ManagedProcess:
+    """A child process with a log file; ``stop`` sends a signal, then kills after 15 s."""
+
+    proc: subprocess.Popen[bytes]
+    log: Any
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class OperatorProcess(ManagedProcess):
     """``python -m web4ai.operator`` as a real process."""
 
     def __init__(self, kubeconfig: str, namespace: str, log_path: Path) -> None:
@@ -215,16 +232,6 @@ class OperatorProcess:
             preexec_fn=die_with_parent,
         )
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -237,7 +244,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class ApiProcess:
+class ApiProcess(ManagedProcess):
     """``python -m web4ai.api`` as a real process on free loopback ports."""
 
     def __init__(
@@ -287,16 +294,6 @@ class ApiProcess:
                 return False
 
         await eventually(up, within=60)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:

@@ -4,6 +4,7 @@ plane with the operator and the API running."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -330,11 +331,22 @@ async def test_status_metrics_and_performance_shapes(http: Http) -> None:
 
 
 async def test_node_protocol_long_poll_start_result(http: Http, stack: Stack) -> None:
-    await http.post("/nodes/proto-1/register", {**REGISTRATION, "capabilities": ["proto"]})
+    # room for tasks other tests left pending, which any node may be given
+    await http.post(
+        "/nodes/proto-1/register",
+        {**REGISTRATION, "capabilities": ["proto"], "max_concurrent_tasks": 50},
+    )
     await http.post("/nodes/proto-2/register", {**REGISTRATION, "capabilities": ["other"]})
-    poll = asyncio.create_task(http.get("/nodes/proto-1/tasks?wait=20"))
+    # a node with nothing for it waits the whole long-poll, then gets an empty list
+    await http.post("/nodes/proto-idle/register", REGISTRATION)
+    await http.put("/nodes/proto-idle/status", {"status": "maintenance"})
+    t0 = time.monotonic()
+    status, body = await http.get("/nodes/proto-idle/tasks?wait=1")
+    assert status == 200 and body["tasks"] == [] and time.monotonic() - t0 >= 0.9
+    # a waiting poll answers as soon as a task is assigned to its node
+    poll = asyncio.create_task(http.get("/nodes/proto-1/tasks?wait=30"))
     await asyncio.sleep(0.5)
-    assert not poll.done()  # nothing assigned yet: the request waits
+    t0 = time.monotonic()
     await http.post(
         "/tasks",
         {
@@ -344,11 +356,15 @@ async def test_node_protocol_long_poll_start_result(http: Http, stack: Stack) ->
         },
     )
     status, body = await poll
-    assert status == 200 and body["tasks"]  # answered as soon as a task was assigned
+    assert status == 200 and body["tasks"] and time.monotonic() - t0 < 20
     offered = [t["task_id"] for t in body["tasks"]]
-    while "proto-task" not in offered:  # earlier tests may have left tasks for any node
+    for _ in range(50):  # earlier tests may have left tasks for any node
+        if "proto-task" in offered:
+            break
+        await asyncio.sleep(0.2)
         status, body = await http.get("/nodes/proto-1/tasks?wait=5")
         offered = [t["task_id"] for t in body["tasks"]]
+    assert "proto-task" in offered
     status, body = await http.post("/tasks/proto-task/start", {"node_id": "proto-2"})
     assert_error(status, body, 409, "TASK_NOT_ASSIGNED")
     status, body = await http.post(

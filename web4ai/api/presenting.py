@@ -131,6 +131,24 @@ def network_summary(state: ClusterState, now: float) -> Body:
     }
 
 
+NETWORK_METRICS = (
+    "total_nodes",
+    "active_nodes",
+    "total_agents",
+    "tasks_completed",
+    "tasks_failed",
+    "average_response_time",
+    "network_utilization",
+    "throughput_per_minute",
+    "success_rate",
+)
+
+
+def network_metrics(summary: Body) -> Body:
+    """The documented ``network_metrics`` block of /status (and /metrics' ``network``)."""
+    return {k: summary[k] for k in NETWORK_METRICS}
+
+
 def status_document(
     state: ClusterState, orchestrator_id: str, now: float, uptime: float, api_stats: Body
 ) -> Body:
@@ -142,20 +160,7 @@ def status_document(
             "timestamp": now,
             "uptime": round(uptime, 2),
             "paused": state.settings().paused,
-            "network_metrics": {
-                k: s[k]
-                for k in (
-                    "total_nodes",
-                    "active_nodes",
-                    "total_agents",
-                    "tasks_completed",
-                    "tasks_failed",
-                    "average_response_time",
-                    "network_utilization",
-                    "throughput_per_minute",
-                    "success_rate",
-                )
-            },
+            "network_metrics": network_metrics(s),
             "nodes": {
                 "total": s["total_nodes"],
                 "active": s["active_nodes"],

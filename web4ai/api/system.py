@@ -13,6 +13,7 @@ from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, now_iso, read_json
 from web4ai.api.hub import message
 from web4ai.api.presenting import (
+    network_metrics,
     network_summary,
     node_weights,
     recommendations,
@@ -77,21 +78,7 @@ async def metrics(request: web.Request) -> web.Response:
             "success": True,
             "metrics": {
                 "timestamp": now_iso(),
-                "network": {
-                    k: s[k]
-                    for k in (
-                        "total_nodes",
-                        "active_nodes",
-                        "total_agents",
-                        "tasks_completed",
-                        "tasks_failed",
-                        "average_response_time",
-                        "network_utilization",
-                        "throughput_per_minute",
-                        "success_rate",
-                    )
-                }
-                | {"uptime": round(now - ctx.stats.start_time, 2)},
+                "network": network_metrics(s) | {"uptime": round(now - ctx.stats.start_time, 2)},
                 "nodes": {
                     "total": s["total_nodes"],
                     "active": s["active_nodes"],
@@ -170,30 +157,28 @@ async def set_paused(ctx: ApiContext, paused: bool) -> None:
     ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME] = result
 
 
-@routes.post("/api/v1/control/start", name="control_start")
-async def control_start(request: web.Request) -> web.Response:
+async def control(request: web.Request, paused: bool, verb: str) -> web.Response:
     ctx = request.app[CONTEXT]
-    await set_paused(ctx, False)
+    await set_paused(ctx, paused)
     return web.json_response(
         {
             "success": True,
-            "message": "Orchestrator started successfully",
+            "message": f"Orchestrator {verb} successfully",
             "orchestrator_id": ctx.orchestrator_id,
         }
     )
+
+
+@routes.post("/api/v1/control/start", name="control_start")
+async def control_start(request: web.Request) -> web.Response:
+    """Resume assignments and task submission."""
+    return await control(request, False, "started")
 
 
 @routes.post("/api/v1/control/stop", name="control_stop")
 async def control_stop(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    await set_paused(ctx, True)
-    return web.json_response(
-        {
-            "success": True,
-            "message": "Orchestrator stopped successfully",
-            "orchestrator_id": ctx.orchestrator_id,
-        }
-    )
+    """Pause: no new assignments; task submission answers 503."""
+    return await control(request, True, "stopped")
 
 
 @routes.get("/api/v1/config", name="config")
@@ -202,11 +187,9 @@ async def get_config(request: web.Request) -> web.Response:
     return web.json_response({"success": True, "config": spec_to_config(ctx.state.settings_spec())})
 
 
-@routes.put("/api/v1/config", name="config_put")
-async def put_config(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    update = await read_json(request)
-    errors = validate_config(update)
+def check_config(doc: Any) -> None:
+    """400 INVALID_CONFIG listing every problem of a config document."""
+    errors = validate_config(doc)
     if errors:
         raise ApiError(
             400,
@@ -215,21 +198,20 @@ async def put_config(request: web.Request) -> web.Response:
             "INVALID_CONFIG",
             errors=[e.as_dict() for e in errors],
         )
+
+
+@routes.put("/api/v1/config", name="config_put")
+async def put_config(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    update = await read_json(request)
+    check_config(update)
     orch = ctx.state.orchestrators.store.get(res.ORCHESTRATOR_NAME)
     if orch is None:
         raise ApiError(
             503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
         )
     merged = deep_merge(spec_to_config(orch.get("spec")), update)
-    errors = validate_config(merged)
-    if errors:
-        raise ApiError(
-            400,
-            "Configuration validation failed: "
-            + "; ".join(f"{e.field}: {e.message}" for e in errors),
-            "INVALID_CONFIG",
-            errors=[e.as_dict() for e in errors],
-        )
+    check_config(merged)
     try:
         result = await ctx.writer.patch(
             res.ORCHESTRATORS,

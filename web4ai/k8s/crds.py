@@ -10,6 +10,8 @@ import yaml
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.k8s.client import api_client
+
 GROUP = "web4ai.io"
 VERSION = "v1alpha1"
 
@@ -85,3 +87,12 @@ async def install(api: client.ApiClient, directory: Path) -> list[str]:
         await wait_established(api, names)
         await wait_servable(api, crds)
     return names
+
+
+async def install_with_kubeconfig(kubeconfig: str, directory: Path) -> list[str]:
+    """``install`` with a client of its own (for command-line entry points)."""
+    api = await api_client(kubeconfig)
+    try:
+        return await install(api, directory)
+    finally:
+        await api.close()

@@ -12,17 +12,8 @@ import sys
 from pathlib import Path
 
 from web4ai.k8s import crds as crds_mod
-from web4ai.k8s.client import api_client
 from web4ai.localcluster.controlplane import ControlPlane
 from web4ai.localcluster.target import ClusterTarget, resolve_target
-
-
-async def _install(kubeconfig: str, directory: Path) -> list[str]:
-    api = await api_client(kubeconfig)
-    try:
-        return await crds_mod.install(api, directory)
-    finally:
-        await api.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         kubeconfig = target.kubeconfig
         print(f"Using existing cluster from {kubeconfig}", flush=True)
     try:
-        names = asyncio.run(_install(kubeconfig, args.crds))
+        names = asyncio.run(crds_mod.install_with_kubeconfig(kubeconfig, args.crds))
         print(f"CRDs established: {', '.join(names)}", flush=True)
         print(f"export KUBECONFIG={kubeconfig}", flush=True)
         print("Ctrl-C stops everything.", flush=True)

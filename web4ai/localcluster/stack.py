@@ -18,19 +18,9 @@ import time
 from pathlib import Path
 
 from web4ai.k8s import crds as crds_mod
-from web4ai.k8s.client import api_client
 from web4ai.localcluster.binaries import binary
 from web4ai.localcluster.controlplane import ControlPlane, die_with_parent
 from web4ai.localcluster.target import resolve_target
-
-
-async def _install(kubeconfig: str, directory: Path) -> None:
-    api = await api_client(kubeconfig)
-    try:
-        await crds_mod.install(api, directory)
-    finally:
-        await api.close()
-
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             kubeconfig = target.kubeconfig
             print(f"Using the cluster of {kubeconfig}", flush=True)
-        asyncio.run(_install(kubeconfig, args.crds))
+        asyncio.run(crds_mod.install_with_kubeconfig(kubeconfig, args.crds))
         args.logs.mkdir(parents=True, exist_ok=True)
         key = os.environ.get("WEB4AI_API_KEY") or "w4a_" + secrets.token_urlsafe(24)
         base = f"http://127.0.0.1:{args.port}/api/v1"
