@@ -55,7 +55,7 @@ async def test_a_hundred_mixed_tasks_complete_with_real_results(
     assert any(d.get("words") == 3 and d.get("batch_id") == 7 for d in dp)
     ai = by_kind["ai_inference"]["result"]
     assert ai["text"] == "3 words: gnitupmoc mutnauq nialpxE" and ai["model"] == "tiny"
-    assert {r["node_id"] for r in results} == {n.node_id for n in nodes}  # spread out
+    assert len({r["node_id"] for r in results}) >= 2  # spread over the nodes
 
 
 async def test_an_unknown_task_type_fails_with_a_clear_error(

@@ -338,11 +338,16 @@ async def test_node_protocol_long_poll_start_result(http: Http, stack: Stack) ->
     )
     await http.post("/nodes/proto-2/register", {**REGISTRATION, "capabilities": ["other"]})
     # a node with nothing for it waits the whole long-poll, then gets an empty list
-    await http.post("/nodes/proto-idle/register", REGISTRATION)
-    await http.put("/nodes/proto-idle/status", {"status": "maintenance"})
-    t0 = time.monotonic()
-    status, body = await http.get("/nodes/proto-idle/tasks?wait=1")
-    assert status == 200 and body["tasks"] == [] and time.monotonic() - t0 >= 0.9
+    # (paused, so that tasks other tests left pending cannot land on it)
+    await http.post("/control/stop")
+    try:
+        await http.post("/nodes/proto-idle/register", REGISTRATION)
+        await http.put("/nodes/proto-idle/status", {"status": "maintenance"})
+        t0 = time.monotonic()
+        status, body = await http.get("/nodes/proto-idle/tasks?wait=1")
+        assert status == 200 and body["tasks"] == [] and time.monotonic() - t0 >= 0.9
+    finally:
+        await http.post("/control/start")
     # a waiting poll answers as soon as a task is assigned to its node
     poll = asyncio.create_task(http.get("/nodes/proto-1/tasks?wait=30"))
     await asyncio.sleep(0.5)

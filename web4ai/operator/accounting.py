@@ -36,14 +36,21 @@ class Accounting:
     state: ClusterState
     writer: Writer
     clock: Callable[[], float]
-    leading: Callable[[], bool]
     deltas: dict[str, list[int]] = field(default_factory=dict)  # node id -> [completed, failed]
     events: list[tuple[Body, str, str, bool]] = field(default_factory=list)
 
     # -- observing (sync, from watch events and our own writes) -------------
 
+    def reset(self) -> None:
+        """On becoming leader: what was observed before is the previous leader's to write."""
+        self.deltas.clear()
+        self.events.clear()
+
+    # Every replica observes (a leader whose renewal lags for a moment must not miss a
+    # transition); only the leader writes, and a new leader starts from reset().
+
     def task_changed(self, new: Body, old: Body | None) -> None:
-        if old is None or not self.leading():
+        if old is None:
             return
         before, after = _finished_attempts(old), _finished_attempts(new)
         for attempt in after[len(before) :]:
@@ -55,7 +62,7 @@ class Accounting:
                 self.deltas.setdefault(node, [0, 0])[0] += 1
 
     def node_changed(self, new: Body, old: Body | None) -> None:
-        if old is None or not self.leading():
+        if old is None:
             return
         before, after = res.node_status(old), res.node_status(new)
         if after is None or before == after:

@@ -33,6 +33,7 @@ class LeaderElector:
     lease_duration: float = 15.0
     retry_period: float = 2.0
     is_leader: bool = False
+    term: int = 0  # +1 each time we take the lease (not when we renew it)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     _renewed_at: float = 0.0
 
@@ -83,6 +84,7 @@ class LeaderElector:
                     return False
                 raise
             self._renewed_at = now
+            self.term += 1
             return True
         spec = body.get("spec") or {}
         holder = spec.get("holderIdentity")
@@ -103,6 +105,8 @@ class LeaderElector:
                 return False
             raise
         self._renewed_at = now
+        if not ours:
+            self.term += 1
         return True
 
     async def run(self) -> None:

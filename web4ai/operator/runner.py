@@ -75,7 +75,7 @@ class Operator:
         self.liveness = Liveness(self.state, self.writer, self.clock)
         self.timekeeper = Timekeeper(self.state, self.writer, self.clock)
         self.callbacks = CallbackSender(self.state, self.writer, self.clock)
-        self.accounting = Accounting(self.state, self.writer, self.clock, self.leader.leading)
+        self.accounting = Accounting(self.state, self.writer, self.clock)
         self.state.on_task_change.append(self._task_changed)
         self.state.on_task_change.append(self.accounting.task_changed)
         self.state.on_node_change.append(self.accounting.node_changed)
@@ -120,17 +120,17 @@ class Operator:
 
     async def _loop(self) -> None:
         await self.state.wait_synced()
-        was_leader = False
+        term = 0
         while True:
             await self._wait_for_change()
             leading = self.leader.leading()
             if self.leader.changed.is_set():
                 self.leader.changed.clear()
             if not leading:
-                was_leader = False
                 continue
-            if not was_leader:
-                was_leader = True
+            if term != self.leader.term:  # a new term, not a renewal after a slow moment
+                term = self.leader.term
+                self.accounting.reset()
                 self.callbacks.scan()  # settle what a previous leader left
             try:
                 await self.liveness.run_once()
