@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from aiohttp import web
 
 from tests.conftest import ADMIN_KEY, Stack
@@ -95,8 +96,6 @@ def nodes(
     logs = tmp_path_factory.mktemp("nodes")
     # Every node here reports this one machine's cpu, which a busy test run can push
     # over the default 80 % threshold; the thresholds are tested elsewhere.
-    import requests
-
     requests.put(
         f"{stack.api.base}/config",
         headers=stack.headers,
