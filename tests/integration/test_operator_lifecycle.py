@@ -256,7 +256,19 @@ async def test_counters_events_and_retention(
         s = node.get("status") or {}
         return s if (s.get("tasksCompleted"), s.get("tasksFailed")) == (2, 1) else None
 
-    node_status = await eventually(counted, within=20)
+    try:
+        node_status = await eventually(counted, within=20)
+    except AssertionError:
+        node = await co(api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, NODES, "counted"
+        )
+        tasks = await co(api).list_namespaced_custom_object(
+            GROUP, VERSION, namespace, "web4aitasks"
+        )
+        raise AssertionError(
+            f"node status {node.get('status')}; tasks "
+            f"{[(t['metadata']['name'], t['status']) for t in tasks['items']]}"
+        ) from None
     assert 0 < node_status["reliabilityScore"] < 1
 
     async def retired() -> dict[str, Any] | None:

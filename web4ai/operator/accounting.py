@@ -101,7 +101,12 @@ class Accounting:
             )
             result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
             if result is not None:  # else a heartbeat came first: retry on the next pass
-                del self.deltas[node_id]
+                # subtract what was written: more may have arrived during the await
+                left = self.deltas[node_id]
+                left[0] -= completed
+                left[1] -= failed
+                if left == [0, 0]:
+                    del self.deltas[node_id]
                 self.state.record_node(result)
 
     async def retire(self) -> int:
