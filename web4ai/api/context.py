@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -46,6 +47,19 @@ class ApiContext:
     version: str
     status_refresh: float = 30.0  # heartbeats write node status at least this often
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
+    memo: dict[Hashable, tuple[Hashable, Any]] = field(default_factory=dict)
+
+    def memoized(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()``, reused while ``version`` (the stores' versions) is unchanged:
+        reads are served from memory and rendered once per change, not per request."""
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = compute()
+        if len(self.memo) > 1024:
+            self.memo.clear()
+        self.memo[key] = (version, value)
+        return value
 
     @property
     def orchestrator_id(self) -> str:

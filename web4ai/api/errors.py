@@ -119,3 +119,12 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(ApiError(500, "Internal server error"))
+
+
+def json_bytes(data: Any) -> bytes:
+    return json.dumps(data).encode()
+
+
+def json_body(body: bytes) -> web.Response:
+    """A JSON response from bytes rendered once (see ApiContext.memoized)."""
+    return web.Response(body=body, content_type="application/json")

@@ -11,7 +11,7 @@ from aiohttp import web
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from web4ai.api.context import CONTEXT, ApiContext
-from web4ai.api.errors import ApiError, read_json
+from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
 from web4ai.api.presenting import node_public
 from web4ai.core import validation as v
 from web4ai.core.ids import IdKind, InvalidId, identity, validate_id
@@ -43,19 +43,24 @@ def find_node(ctx: ApiContext, node_id: str) -> Body:
 @routes.get("/api/v1/nodes", name="nodes")
 async def list_nodes(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    nodes = {
-        res.node_id(b): node_public(b, ctx.state)
-        for b in ctx.state.nodes.store.values()
-        if not b["metadata"].get("deletionTimestamp")
-    }
-    return web.json_response(
-        {
-            "success": True,
-            "nodes": nodes,
-            "total_nodes": len(nodes),
-            "active_nodes": sum(1 for n in nodes.values() if n["status"] == "active"),
+
+    def render() -> bytes:
+        nodes = {
+            res.node_id(b): node_public(b, ctx.state)
+            for b in ctx.state.nodes.store.values()
+            if not b["metadata"].get("deletionTimestamp")
         }
-    )
+        return json_bytes(
+            {
+                "success": True,
+                "nodes": nodes,
+                "total_nodes": len(nodes),
+                "active_nodes": sum(1 for n in nodes.values() if n["status"] == "active"),
+            }
+        )
+
+    version = ctx.state.versions(ctx.state.nodes, ctx.state.leases)
+    return json_body(ctx.memoized("nodes", version, render))
 
 
 @routes.get("/api/v1/nodes/{node_id}", name="node")

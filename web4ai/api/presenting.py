@@ -150,9 +150,14 @@ def network_metrics(summary: Body) -> Body:
 
 
 def status_document(
-    state: ClusterState, orchestrator_id: str, now: float, uptime: float, api_stats: Body
+    state: ClusterState,
+    orchestrator_id: str,
+    now: float,
+    uptime: float,
+    api_stats: Body,
+    s: Body,
 ) -> Body:
-    s = network_summary(state, now)
+    """The /status document around a ``network_summary`` ``s``."""
     return {
         "success": True,
         "data": {

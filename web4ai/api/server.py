@@ -59,14 +59,18 @@ async def ensure_orchestrator(ctx: ApiContext) -> None:
                 "spec": {},
             },
         )
-        ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME] = created
+        ctx.state.record_orchestrator(created)
     except ApiException as exc:
         if exc.status != 409:
             raise
-        ctx.state.orchestrators.store[
-            res.ORCHESTRATOR_NAME
-        ] = await ctx.writer.objects().get_namespaced_custom_object(
-            res.GROUP, res.VERSION, ctx.writer.namespace, res.ORCHESTRATORS, res.ORCHESTRATOR_NAME
+        ctx.state.record_orchestrator(
+            await ctx.writer.objects().get_namespaced_custom_object(
+                res.GROUP,
+                res.VERSION,
+                ctx.writer.namespace,
+                res.ORCHESTRATORS,
+                res.ORCHESTRATOR_NAME,
+            )
         )
 
 
@@ -87,7 +91,7 @@ async def apply_config_file(ctx: ApiContext, path: str) -> None:
         res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": config_to_spec(merged)}
     )
     if result is not None:
-        ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME] = result
+        ctx.state.record_orchestrator(result)
     log.info("configuration loaded from %s", path)
 
 

@@ -55,10 +55,23 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+def summary(ctx: ApiContext, now: float) -> dict[str, Any]:
+    """network_summary, computed once per change of the stores and second."""
+    st = ctx.state
+    version = (*st.versions(st.nodes, st.tasks, st.leases, st.orchestrators), int(now))
+    result: dict[str, Any] = ctx.memoized("summary", version, lambda: network_summary(st, now))
+    return result
+
+
 def status_data(ctx: ApiContext) -> dict[str, Any]:
     now = ctx.clock()
     return status_document(
-        ctx.state, ctx.orchestrator_id, now, now - ctx.stats.start_time, ctx.stats.as_dict()
+        ctx.state,
+        ctx.orchestrator_id,
+        now,
+        now - ctx.stats.start_time,
+        ctx.stats.as_dict(),
+        summary(ctx, now),
     )
 
 
@@ -71,7 +84,7 @@ async def status(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     now = ctx.clock()
-    s = network_summary(ctx.state, now)
+    s = summary(ctx, now)
     settings = ctx.state.settings()
     return web.json_response(
         {
@@ -112,7 +125,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def performance(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     now = ctx.clock()
-    s = network_summary(ctx.state, now)
+    s = summary(ctx, now)
     min_nodes = int((ctx.state.settings_spec().get("network") or {}).get("minNodes", 1))
     return web.json_response(
         {
@@ -154,7 +167,7 @@ async def set_paused(ctx: ApiContext, paused: bool) -> None:
         raise ApiError(
             503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
         )
-    ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME] = result
+    ctx.state.record_orchestrator(result)
 
 
 async def control(request: web.Request, paused: bool, verb: str) -> web.Response:
@@ -224,7 +237,7 @@ async def put_config(request: web.Request) -> web.Response:
         raise
     if result is None:
         raise ApiError(409, "The configuration changed meanwhile; retry", "CONFLICT")
-    ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME] = result
+    ctx.state.record_orchestrator(result)
     return web.json_response(
         {
             "success": True,

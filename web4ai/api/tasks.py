@@ -10,7 +10,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from web4ai.api.auth import Principal
 from web4ai.api.context import CONTEXT, ApiContext
-from web4ai.api.errors import ApiError, read_json
+from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
 from web4ai.api.presenting import TASK_GROUPS, task_listing
 from web4ai.core import validation as v
 from web4ai.core.ids import IdKind, InvalidId, identity, new_task_id, validate_id
@@ -138,7 +138,12 @@ async def list_tasks(request: web.Request) -> web.Response:
         )
     limit = int_query(request, "limit", 50, 1, 1000)
     offset = int_query(request, "offset", 0, 0, 10_000_000)
-    return web.json_response(task_listing(ctx.state, status, limit, offset))
+    body = ctx.memoized(
+        ("tasks", status, limit, offset),
+        ctx.state.versions(ctx.state.tasks),
+        lambda: json_bytes(task_listing(ctx.state, status, limit, offset)),
+    )
+    return json_body(body)
 
 
 @routes.get("/api/v1/tasks/{task_id}", name="task")

@@ -64,16 +64,22 @@ class ClusterState:
     def record_task(self, body: Body) -> None:
         """Our own write's result: into the store at once, with the same hooks as a
         watch event (the watch's later copy then shows no change)."""
-        name = res.name_of(body)
-        old = self.tasks.store.get(name)
-        self.tasks.store[name] = body
-        self._task_changed("MODIFIED", body, old)
+        old = self.tasks.put(body)
+        if self.tasks.store.get(res.name_of(body)) is body:
+            self._task_changed("MODIFIED", body, old)
 
     def record_node(self, body: Body) -> None:
-        name = res.name_of(body)
-        old = self.nodes.store.get(name)
-        self.nodes.store[name] = body
-        self._node_changed("MODIFIED", body, old)
+        old = self.nodes.put(body)
+        if self.nodes.store.get(res.name_of(body)) is body:
+            self._node_changed("MODIFIED", body, old)
+
+    def record_orchestrator(self, body: Body) -> None:
+        self.orchestrators.put(body)
+        self.changed.set()
+
+    def versions(self, *informers: Informer) -> tuple[int, ...]:
+        """A key that changes whenever any of the informers' stores changes."""
+        return tuple(i.version for i in informers)
 
     async def wait_synced(self) -> None:
         await asyncio.gather(*(i.synced.wait() for i in self.informers))

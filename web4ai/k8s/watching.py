@@ -32,6 +32,19 @@ class Resource:
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 
 
+def newer(a: Body, b: Body) -> bool:
+    """Whether ``a`` is a later version of the object than ``b``.
+
+    resourceVersions are opaque to clients in general; with etcd they are its
+    revisions, increasing integers, which is what this compares. Anything else
+    counts as "not newer", so our own write wins as before.
+    """
+    try:
+        return int(a["metadata"]["resourceVersion"]) > int(b["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 class Gone(Exception):
     """The watch's resourceVersion is too old: relist."""
 
@@ -47,8 +60,24 @@ class Informer:
     store: dict[str, Body] = field(default_factory=dict)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     relists: int = 0
+    version: int = 0  # bumped on every change: readers memoize on it
+
+    def put(self, body: Body) -> Body | None:
+        """Our own write's result, into the store at once; returns the old body.
+
+        The watch may already have delivered a newer version (it travels on another
+        connection than our write's response), so an older one never replaces it.
+        """
+        name = body["metadata"]["name"]
+        old = self.store.get(name)
+        if old is not None and newer(old, body):
+            return old
+        self.store[name] = body
+        self.version += 1
+        return old
 
     def _emit(self, kind: str, new: Body, old: Body | None) -> None:
+        self.version += 1
         if self.on_change is not None:
             self.on_change(kind, new, old)
 

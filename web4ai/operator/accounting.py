@@ -149,7 +149,7 @@ class Accounting:
         )
         if result is None:
             return 0
-        self.state.orchestrators.store[res.ORCHESTRATOR_NAME] = result
+        self.state.record_orchestrator(result)
         for body in expired:
             await self.writer.delete(res.TASKS, res.name_of(body))
         return len(expired)
