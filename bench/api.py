@@ -58,7 +58,7 @@ async def populate(api: client.ApiClient, nodes: int, tasks: int) -> None:
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "Web4AIOrchestrator",
             "metadata": {"name": "web4ai"},
-            "spec": {"paused": True},
+            "spec": {},
         },
     )
 

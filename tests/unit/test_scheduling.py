@@ -211,3 +211,11 @@ def test_capacity_accounting_across_a_pass() -> None:
             n = nodes[d.node_id]
             nodes[d.node_id] = replace(n, running=n.running + 1)
     assert bound == ["b", "a", "b", None]  # ties go to the node with more free slots
+
+
+def test_waiting_for_a_free_slot_is_not_unschedulable() -> None:
+    from web4ai.core.scheduling import only_capacity
+
+    assert only_capacity("0/3 nodes fit: 3 at capacity")
+    assert not only_capacity("0/3 nodes fit: 2 at capacity, 1 node is offline")
+    assert not only_capacity("0/1 nodes fit: 1 missing capabilities gpu")

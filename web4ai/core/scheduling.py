@@ -57,6 +57,13 @@ def unschedulable_message(total: int, reasons: Sequence[str]) -> str:
     return f"0/{total} nodes fit: " + ", ".join(parts)
 
 
+def only_capacity(message: str) -> bool:
+    """Whether every node that does not fit is merely full (``0/3 nodes fit: 3 at capacity``):
+    such a task is queued for a free slot, not unschedulable."""
+    _, _, reasons = message.partition(": ")
+    return all(part.split(" ", 1)[-1] == "at capacity" for part in reasons.split(", ") if part)
+
+
 # -- algorithms ------------------------------------------------------------
 
 

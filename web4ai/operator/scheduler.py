@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from web4ai.core.model import Algorithm, Node, TaskStatus
-from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, pick_node
+from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, only_capacity, pick_node
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.watching import Body
@@ -17,6 +17,7 @@ from web4ai.k8s.writing import Writer
 log = logging.getLogger(__name__)
 
 CONDITION_REFRESH = 10.0  # seconds between rewrites of a changing Unschedulable message
+EXPLAIN_PER_PASS = 32
 
 
 @dataclass
@@ -87,9 +88,11 @@ class Scheduler:
             binds.append((body, node.node_id))
         # 4. Write the bindings, each guarded by the resourceVersion we decided on.
         bound = await self._bind_all(binds, now)
-        # 5. Say why the rest waits (rate-limited so a queue does not flood the API).
-        for body, message in unschedulable:
-            await self._explain(body, message, now)
+        # 5. Say why the rest waits: only when something other than a full network
+        #    holds it (a task waiting for a free slot is queued, not unschedulable),
+        #    a bounded number per pass, so that explaining never delays binding.
+        explain = [(b, m) for b, m in unschedulable if not only_capacity(m)]
+        await asyncio.gather(*(self._explain(b, m, now) for b, m in explain[:EXPLAIN_PER_PASS]))
         self.bound += bound
         return bound
 
