@@ -57,6 +57,7 @@ class Operator:
     retire_every: float = 5.0
     passes: int = 0
     _retired_at: float = 0.0
+    _housekept: float = 0.0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -133,8 +134,11 @@ class Operator:
                 self.accounting.reset()
                 self.callbacks.scan()  # settle what a previous leader left
             try:
-                await self.liveness.run_once()
-                await self.timekeeper.run_once()
+                # clocks and leases need a look every tick, not on every watch event
+                if self.clock() - self._housekept >= self.options.tick:
+                    self._housekept = self.clock()
+                    await self.liveness.run_once()
+                    await self.timekeeper.run_once()
                 await self.scheduler.run_once()
                 await self.accounting.flush()
                 if self.clock() - self._retired_at >= self.retire_every:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from web4ai.core.model import Algorithm, Node, TaskStatus
+from web4ai.core.model import Algorithm, Node, Task, TaskStatus
 from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, only_capacity, pick_node
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
@@ -30,6 +30,16 @@ class Scheduler:
     _algorithm: Algorithm | None = None
     _balancer: Balancer | None = None
     _condition_written: dict[str, float] = field(default_factory=dict)
+    _parsed: dict[str, tuple[str, Task]] = field(default_factory=dict)
+
+    def task(self, body: Body) -> Task:
+        """The task of a body, parsed once per resourceVersion."""
+        name, version = res.name_of(body), res.resource_version(body)
+        hit = self._parsed.get(name)
+        if hit is None or hit[0] != version:
+            hit = (version, res.task_from_body(body))
+            self._parsed[name] = hit
+        return hit[1]
 
     def balancer(self, algorithm: Algorithm) -> Balancer:
         """The balancer of the configured algorithm; a change applies to the next decision."""
@@ -52,12 +62,14 @@ class Scheduler:
                 for b in self.state.tasks_with(TaskStatus.PENDING)
                 if not b["metadata"].get("deletionTimestamp")
             ),
-            key=lambda b: res.task_from_body(b).order,
+            key=lambda b: self.task(b).order,
         )
         pending_names = {res.name_of(b) for b in pending}
         self._condition_written = {
             k: v for k, v in self._condition_written.items() if k in pending_names
         }
+        if len(self._parsed) > 2 * len(pending_names) + 1000:
+            self._parsed = {k: v for k, v in self._parsed.items() if k in pending_names}
         if not pending:
             return 0
         now = self.clock()
@@ -68,7 +80,7 @@ class Scheduler:
             k: v for k, v in views.items() if v.status in SCHEDULABLE and v.free_slots > 0
         }
         for body in pending:
-            task = res.task_from_body(body)
+            task = self.task(body)
             decision = pick_node(task, list(open_nodes.values()), settings.thresholds, balancer)
             if decision.node_id is None:
                 # explain against every node, not only the open ones
