@@ -173,8 +173,11 @@ def bind_patch(body: Body, node: str, now: float) -> Body:
     )
 
 
-def unschedulable_patch(body: Body, message: str, now: float) -> Body | None:
-    """The Scheduled=False condition saying why; None when it already says so."""
+def unschedulable_patch(
+    body: Body, message: str, now: float, reason: str = "Unschedulable"
+) -> Body | None:
+    """The Scheduled=False condition saying why (reason ``Queued`` when every node is
+    merely full); None when it already says so."""
     status = body.get("status") or {}
     for c in status.get("conditions") or []:
         if (
@@ -184,7 +187,7 @@ def unschedulable_patch(body: Body, message: str, now: float) -> Body | None:
         ):
             return None
     conditions = set_condition(
-        status.get("conditions"), condition("Scheduled", False, "Unschedulable", message, now)
+        status.get("conditions"), condition("Scheduled", False, reason, message, now)
     )
     patch: Body = {"status": {"conditions": conditions}}
     if not status.get("status"):

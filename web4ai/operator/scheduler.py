@@ -100,11 +100,16 @@ class Scheduler:
             binds.append((body, node.node_id))
         # 4. Write the bindings, each guarded by the resourceVersion we decided on.
         bound = await self._bind_all(binds, now)
-        # 5. Say why the rest waits: only when something other than a full network
-        #    holds it (a task waiting for a free slot is queued, not unschedulable),
-        #    a bounded number per pass, so that explaining never delays binding.
-        explain = [(b, m) for b, m in unschedulable if not only_capacity(m)]
-        await asyncio.gather(*(self._explain(b, m, now) for b, m in explain[:EXPLAIN_PER_PASS]))
+        # 5. Say why the rest waits (Queued when every node is merely full), a bounded
+        #    number per pass and concurrently, so that explaining never delays binding.
+        todo = []
+        for body, message in unschedulable:
+            patch = self._explanation(body, message, now)
+            if patch is not None:
+                todo.append(self._explain(res.name_of(body), patch, now))
+            if len(todo) >= EXPLAIN_PER_PASS:
+                break
+        await asyncio.gather(*todo)
         self.bound += bound
         return bound
 
@@ -125,14 +130,15 @@ class Scheduler:
         results = await asyncio.gather(*(bind(b, n) for b, n in binds))
         return sum(results)
 
-    async def _explain(self, body: Body, message: str, now: float) -> None:
-        name = res.name_of(body)
-        last = self._condition_written.get(name)
+    def _explanation(self, body: Body, message: str, now: float) -> Body | None:
+        """The condition patch to write for a waiting task, or None (said already/recently)."""
+        last = self._condition_written.get(res.name_of(body))
         if last is not None and now - last < CONDITION_REFRESH:
-            return
-        patch = res.unschedulable_patch(body, message, now)
-        if patch is None:
-            return
+            return None
+        reason = "Queued" if only_capacity(message) else "Unschedulable"
+        return res.unschedulable_patch(body, message, now, reason)
+
+    async def _explain(self, name: str, patch: Body, now: float) -> None:
         result = await self.writer.patch(res.TASKS, name, patch, status=True)
         self._condition_written[name] = now
         if result is not None:
