@@ -101,6 +101,15 @@ async def run_once(nodes: int, tasks: int, concurrency: int, run: int) -> dict[s
                 for i in range(nodes)
             ]
             await wait_nodes(base, nodes)
+            # every process here shares one key, hence one rate-limit bucket (6000/min by
+            # default); in production each node has its own key
+            async with (
+                aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as s,
+                s.put(
+                    f"{base}/config", json={"security": {"max_requests_per_minute": 10_000_000}}
+                ) as r,
+            ):
+                assert r.status == 200, await r.text()
             return await measure(base, f"ws://127.0.0.1:{ws_port}", tasks, concurrency)
         finally:
             for p in reversed(procs):
