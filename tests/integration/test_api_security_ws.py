@@ -94,11 +94,14 @@ async def test_rate_limit_429_with_retry_after(stack: Stack, http: Http) -> None
     assert status == 200
 
 
-async def next_of(receive: Any, kind: str, within: float = 20.0) -> dict[str, Any]:
+async def next_of(receive: Any, kind: str, within: float = 20.0, **match: str) -> dict[str, Any]:
+    """The next message of ``kind`` whose data has the ``match`` values (other tests'
+    nodes and tasks share the namespace)."""
+
     async def find() -> dict[str, Any]:
         while True:
             msg = json.loads(await receive())
-            if msg["type"] == kind:
+            if msg["type"] == kind and all(msg["data"].get(k) == v for k, v in match.items()):
                 return msg  # type: ignore[no-any-return]
 
     return await asyncio.wait_for(find(), within)
@@ -123,23 +126,27 @@ async def test_websocket_message_flow_on_both_transports(stack: Stack, http: Htt
             first = json.loads(await receive())
             assert first["type"] == "initial_status"
             assert "network_metrics" in first["data"] and first["timestamp"] > 0
-        await http.post("/nodes/ws-node/register", REGISTRATION)
+        await http.post("/nodes/ws-node/register", {**REGISTRATION, "capabilities": ["ws_only"]})
         for receive in receivers:
-            msg = await next_of(receive, "node_registered")
+            msg = await next_of(receive, "node_registered", node_id="ws-node")
             assert msg["data"]["node_id"] == "ws-node"
         await http.post(
             "/tasks",
-            {"task_id": "ws-task", "task_type": "t", "requirements": {"capabilities": ["ws_cap"]}},
+            {"task_id": "ws-task", "task_type": "t", "requirements": {"capabilities": ["ws_only"]}},
         )
         for receive in receivers:
-            assert (await next_of(receive, "task_submitted"))["data"]["task_id"] == "ws-task"
-            assert (await next_of(receive, "task_assigned"))["data"]["node_id"] == "ws-node"
+            assert (await next_of(receive, "task_submitted", task_id="ws-task"))["data"][
+                "task_id"
+            ] == "ws-task"
+            assert (await next_of(receive, "task_assigned", task_id="ws-task"))["data"][
+                "node_id"
+            ] == "ws-node"
         await http.post("/tasks/ws-task/result", {"node_id": "ws-node", "status": "completed"})
         for receive in receivers:
-            msg = await next_of(receive, "task_completed")
+            msg = await next_of(receive, "task_completed", task_id="ws-task")
             assert msg["data"]["status"] == "completed"
         for receive in receivers:  # no heartbeats for 3 x 1 s: the node fails
-            msg = await next_of(receive, "node_failure")
+            msg = await next_of(receive, "node_failure", node_id="ws-node")
             assert msg["data"]["node_id"] == "ws-node"
         for receive in receivers:
             msg = await next_of(receive, "network_status", within=10)
