@@ -12,9 +12,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
+from web4ai.api.params import id_param
 from web4ai.api.presenting import node_public
 from web4ai.core import validation as v
-from web4ai.core.ids import IdKind, InvalidId, identity, validate_id
+from web4ai.core.ids import IdKind, identity
 from web4ai.core.model import TaskStatus
 from web4ai.k8s import resources as res
 from web4ai.k8s.watching import Body
@@ -27,10 +28,7 @@ TOLERANCE = {"cpuUsage": 5.0, "memoryUsage": 5.0, "gpuUsage": 5.0, "loadScore": 
 
 
 def node_id_param(request: web.Request) -> str:
-    try:
-        return validate_id(IdKind.NODE, request.match_info["node_id"])
-    except InvalidId as exc:
-        raise ApiError(400, str(exc), "INVALID_NODE_ID", node_id=exc.value) from None
+    return id_param(request, IdKind.NODE)
 
 
 def find_node(ctx: ApiContext, node_id: str) -> Body:

@@ -11,9 +11,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from web4ai.api.auth import Principal
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
+from web4ai.api.params import id_param
 from web4ai.api.presenting import TASK_GROUPS, task_listing
 from web4ai.core import validation as v
-from web4ai.core.ids import IdKind, InvalidId, identity, new_task_id, validate_id
+from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskStatus
 from web4ai.k8s import resources as res
 from web4ai.k8s.watching import Body
@@ -23,10 +24,7 @@ PRINCIPAL_KEY = "web4ai.principal"
 
 
 def task_id_param(request: web.Request) -> str:
-    try:
-        return validate_id(IdKind.TASK, request.match_info["task_id"])
-    except InvalidId as exc:
-        raise ApiError(400, str(exc), "INVALID_TASK_ID", task_id=exc.value) from None
+    return id_param(request, IdKind.TASK)
 
 
 def find_task(ctx: ApiContext, task_id: str) -> Body:
