@@ -32,11 +32,10 @@ import aiohttp
 import websockets
 from kubernetes_asyncio import client
 
-from bench.common import bounded, percentile
-from web4ai.core.ids import IdKind, identity
+from bench.common import bounded, create_node, percentile
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
-from web4ai.k8s.resources import GROUP, NODE_FINALIZER, NODES, TASKS, VERSION, format_time
+from web4ai.k8s.resources import GROUP, TASKS, VERSION, format_time
 from web4ai.localcluster.controlplane import ControlPlane, die_with_parent, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,54 +62,13 @@ async def populate(api: client.ApiClient, nodes: int, tasks: int) -> None:
     )
 
     async def node(i: int) -> None:
-        ident = identity(IdKind.NODE, f"node-{i:04d}")
-        await co.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
+        await create_node(
+            api,
             NS,
-            NODES,
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "Web4AINode",
-                "metadata": {
-                    "name": ident.name,
-                    "labels": ident.labels,
-                    "finalizers": [NODE_FINALIZER],
-                },
-                "spec": {
-                    "nodeId": f"node-{i:04d}",
-                    "host": "10.0.0.1",
-                    "agentsCount": 4,
-                    "capabilities": ["test_task"],
-                },
-            },
-        )
-        await co.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            NS,
-            NODES,
-            ident.name,
-            {
-                "status": {
-                    "status": "active",
-                    "cpuUsage": 20.0,
-                    "memoryUsage": 30.0,
-                    "lastHeartbeat": format_time(time.time()),
-                }
-            },
-            _content_type=MERGE,
-        )
-        await client.CoordinationV1Api(api).create_namespaced_lease(
-            NS,
-            {
-                "metadata": {"name": ident.name, "labels": ident.labels},
-                "spec": {
-                    "holderIdentity": f"node-{i:04d}",
-                    "renewTime": format_time(time.time()),
-                    "leaseDurationSeconds": 90,
-                },
-            },
+            f"node-{i:04d}",
+            {"host": "10.0.0.1", "agentsCount": 4, "capabilities": ["test_task"]},
+            {"cpuUsage": 20.0, "memoryUsage": 30.0},
+            lease_seconds=90,
         )
 
     async def task(i: int) -> None:

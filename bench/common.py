@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
+
+from kubernetes_asyncio import client
+
+from web4ai.core.ids import IdKind, identity
+from web4ai.k8s.resources import GROUP, NODE_FINALIZER, NODES, VERSION, format_time
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -20,3 +26,53 @@ async def bounded(concurrency: int, coros: list[Any]) -> None:
             await c
 
     await asyncio.gather(*(run(c) for c in coros))
+
+
+async def create_node(
+    api: Any,
+    ns: str,
+    node_id: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    lease_seconds: int,
+) -> None:
+    """A registered node as the API makes it: the object, its status and its Lease."""
+    ident = identity(IdKind.NODE, node_id)
+    co = client.CustomObjectsApi(api)
+    await co.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        ns,
+        NODES,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Web4AINode",
+            "metadata": {
+                "name": ident.name,
+                "labels": ident.labels,
+                "finalizers": [NODE_FINALIZER],
+            },
+            "spec": {"nodeId": node_id, **spec},
+        },
+    )
+    now = format_time(time.time())
+    await co.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        ns,
+        NODES,
+        ident.name,
+        {"status": {"status": "active", "lastHeartbeat": now, **status}},
+        _content_type="application/merge-patch+json",
+    )
+    await client.CoordinationV1Api(api).create_namespaced_lease(
+        ns,
+        {
+            "metadata": {"name": ident.name, "labels": ident.labels},
+            "spec": {
+                "holderIdentity": node_id,
+                "renewTime": now,
+                "leaseDurationSeconds": lease_seconds,
+            },
+        },
+    )

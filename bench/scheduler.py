@@ -27,11 +27,10 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 
-from bench.common import bounded, percentile
-from web4ai.core.ids import IdKind, identity
+from bench.common import bounded, create_node, percentile
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
-from web4ai.k8s.resources import GROUP, NODE_FINALIZER, NODES, TASKS, VERSION, format_time
+from web4ai.k8s.resources import GROUP, TASKS, VERSION, format_time
 from web4ai.localcluster.binaries import binary
 from web4ai.localcluster.controlplane import ControlPlane, die_with_parent
 
@@ -142,42 +141,13 @@ async def bench_ours(
     agents = max(1, -(-2 * tasks // nodes))
 
     async def add_node(i: int) -> None:
-        ident = identity(IdKind.NODE, f"node-{i}")
-        await co.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
+        await create_node(
+            api,
             ns,
-            NODES,
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "Web4AINode",
-                "metadata": {
-                    "name": ident.name,
-                    "labels": ident.labels,
-                    "finalizers": [NODE_FINALIZER],
-                },
-                "spec": {"nodeId": f"node-{i}", "host": "127.0.0.1", "agentsCount": agents},
-            },
-        )
-        await co.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            ns,
-            NODES,
-            ident.name,
-            {"status": {"status": "active", "lastHeartbeat": format_time(time.time())}},
-            _content_type=MERGE,
-        )
-        await client.CoordinationV1Api(api).create_namespaced_lease(
-            ns,
-            {
-                "metadata": {"name": ident.name, "labels": ident.labels},
-                "spec": {
-                    "holderIdentity": f"node-{i}",
-                    "renewTime": format_time(time.time()),
-                    "leaseDurationSeconds": 3600,
-                },
-            },
+            f"node-{i}",
+            {"host": "127.0.0.1", "agentsCount": agents},
+            {},
+            lease_seconds=3600,
         )
 
     await bounded(concurrency, [add_node(i) for i in range(nodes)])

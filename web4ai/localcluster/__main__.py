@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 from web4ai.k8s import crds as crds_mod
-from web4ai.localcluster.controlplane import ControlPlane
-from web4ai.localcluster.target import ClusterTarget, resolve_target
+from web4ai.localcluster.target import open_cluster, resolve_target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,15 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crds", type=Path, default=Path("crds"), help="CRD directory")
     args = parser.parse_args(argv)
 
-    target: ClusterTarget = resolve_target()
-    plane: ControlPlane | None = None
-    if target.kubeconfig is None:
-        plane = ControlPlane().start()
-        kubeconfig = str(plane.kubeconfig)
-        print(f"Local control plane: {plane.server}", flush=True)
-    else:
-        kubeconfig = target.kubeconfig
-        print(f"Using existing cluster from {kubeconfig}", flush=True)
+    kubeconfig, plane = open_cluster(resolve_target())
     try:
         names = asyncio.run(crds_mod.install_with_kubeconfig(kubeconfig, args.crds))
         print(f"CRDs established: {', '.join(names)}", flush=True)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from web4ai.k8s import crds as crds_mod
 from web4ai.localcluster.binaries import binary
-from web4ai.localcluster.controlplane import ControlPlane, die_with_parent
-from web4ai.localcluster.target import resolve_target
+from web4ai.localcluster.controlplane import die_with_parent
+from web4ai.localcluster.target import open_cluster, resolve_target
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,13 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     plane = None
     children: list[subprocess.Popen[bytes]] = []
     try:
-        if target.kubeconfig is None:
-            plane = ControlPlane().start()
-            kubeconfig = str(plane.kubeconfig)
-            print(f"Local control plane: {plane.server}", flush=True)
-        else:
-            kubeconfig = target.kubeconfig
-            print(f"Using the cluster of {kubeconfig}", flush=True)
+        kubeconfig, plane = open_cluster(target)
         asyncio.run(crds_mod.install_with_kubeconfig(kubeconfig, args.crds))
         args.logs.mkdir(parents=True, exist_ok=True)
         key = os.environ.get("WEB4AI_API_KEY") or "w4a_" + secrets.token_urlsafe(24)

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from web4ai.localcluster.controlplane import ControlPlane
+
 
 @dataclass(frozen=True)
 class ClusterTarget:
@@ -27,3 +29,14 @@ def resolve_target(environ: dict[str, str] | None = None) -> ClusterTarget:
             f"WEB4AI_USE_EXISTING_CLUSTER is set but the kubeconfig {path} does not exist"
         )
     return ClusterTarget(kubeconfig=path)
+
+
+def open_cluster(target: ClusterTarget) -> tuple[str, ControlPlane | None]:
+    """The kubeconfig to use, starting a local control plane when the target asks for
+    one (the caller stops it)."""
+    if target.kubeconfig is not None:
+        print(f"Using the cluster of {target.kubeconfig}", flush=True)
+        return target.kubeconfig, None
+    plane = ControlPlane().start()
+    print(f"Local control plane: {plane.server}", flush=True)
+    return str(plane.kubeconfig), plane
