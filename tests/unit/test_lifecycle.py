@@ -10,7 +10,13 @@ from web4ai.core.lifecycle import (
     past_deadline,
     reliability_score,
 )
-from web4ai.core.model import TaskStatus, default_capacity
+from web4ai.core.model import (
+    NodeStatus,
+    TaskPhase,
+    TaskStatus,
+    default_capacity,
+    effective_node_status,
+)
 
 
 def test_lease_expires_after_three_missed_heartbeats() -> None:
@@ -33,22 +39,22 @@ def test_deadline_is_absolute() -> None:
 
 def test_retries_then_failure_with_last_error() -> None:
     o = after_failed_attempt(0, 2, "boom")
-    assert (o.status, o.retry_count, o.error) == (TaskStatus.PENDING, 1, "boom")
+    assert (o.phase, o.retry_count, o.error) == (TaskPhase.RETRYING, 1, "boom")
     o = after_failed_attempt(1, 2, "boom")
-    assert (o.status, o.retry_count) == (TaskStatus.PENDING, 2)
+    assert (o.phase, o.retry_count) == (TaskPhase.RETRYING, 2)
     o = after_failed_attempt(2, 2, "last error")
-    assert (o.status, o.retry_count, o.error) == (
-        TaskStatus.FAILED,
+    assert (o.phase, o.retry_count, o.error) == (
+        TaskPhase.FAILED,
         2,
         "last error (after 2 retries)",
     )
     o = after_failed_attempt(0, 0, "no retries")
-    assert (o.status, o.error) == (TaskStatus.FAILED, "no retries")
+    assert (o.phase, o.error) == (TaskPhase.FAILED, "no retries")
 
 
 def test_non_retryable_failure_fails_at_once() -> None:
     o = after_failed_attempt(0, 5, "deadline passed", retryable=False)
-    assert (o.status, o.retry_count, o.error) == (TaskStatus.FAILED, 0, "deadline passed")
+    assert (o.phase, o.retry_count, o.error) == (TaskPhase.FAILED, 0, "deadline passed")
 
 
 def test_reliability_score() -> None:
@@ -70,11 +76,35 @@ def test_next_wakeup() -> None:
     assert next_wakeup(5.0, None, 3.0) == 3.0
 
 
+def test_phases_map_onto_the_seed_statuses() -> None:
+    assert {p.value: p.status.value for p in TaskPhase} == {
+        "queued": "pending",
+        "retrying": "pending",
+        "assigned": "active",
+        "running": "active",
+        "completed": "completed",
+        "failed": "failed",
+        "cancelled": "failed",
+    }
+    assert {s.value for s in TaskStatus} == {"pending", "active", "completed", "failed"}
+
+
 def test_terminal_and_bound() -> None:
-    assert TaskStatus.COMPLETED.terminal and TaskStatus.FAILED.terminal
-    assert not TaskStatus.PENDING.terminal
-    assert TaskStatus.ASSIGNED.bound and TaskStatus.RUNNING.bound
-    assert not TaskStatus.PENDING.bound
+    assert TaskStatus.COMPLETED.terminal and TaskPhase.FAILED.terminal
+    assert TaskPhase.CANCELLED.terminal and not TaskPhase.RETRYING.terminal
+    assert TaskPhase.ASSIGNED.bound and TaskPhase.RUNNING.bound
+    assert not TaskPhase.RETRYING.bound and not TaskPhase.CANCELLED.bound
+    assert TaskPhase.QUEUED.waiting and TaskPhase.RETRYING.waiting
+
+
+def test_admin_intent_holds_over_the_report_and_liveness() -> None:
+    m, a, o, d = NodeStatus.MAINTENANCE, NodeStatus.ACTIVE, NodeStatus.OFFLINE, NodeStatus.DEGRADED
+    assert effective_node_status(m, a, True) is m
+    assert effective_node_status(m, a, False) is m
+    assert effective_node_status(o, a, True) is o
+    assert effective_node_status(None, d, True) is d
+    assert effective_node_status(None, a, False) is o
+    assert effective_node_status(None, None, True) is a
 
 
 def test_callback_urls() -> None:

@@ -11,13 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from web4ai.api import nodes, system, tasks
-from web4ai.api.auth import ANONYMOUS, authorize
+from web4ai.api.auth import ANONYMOUS, PRINCIPAL_KEY, authorize
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import MAX_BODY, ApiError, error_middleware, too_large
 from web4ai.api.events import on_node, on_task
 from web4ai.api.openapi import openapi_routes
 from web4ai.api.system import status_data
-from web4ai.api.tasks import PRINCIPAL_KEY
 
 log = logging.getLogger(__name__)
 

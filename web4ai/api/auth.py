@@ -25,6 +25,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 log = logging.getLogger(__name__)
 
+PRINCIPAL_KEY = "web4ai.principal"  # the request key of the authenticated Principal
+
 ROLES = ("admin", "read-only", "node")
 SECRET_NAME = "web4ai-api-keys"
 

@@ -4,27 +4,30 @@ from __future__ import annotations
 
 from web4ai.api.context import ApiContext
 from web4ai.api.presenting import node_public
-from web4ai.core.model import NodeStatus, TaskStatus
+from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.watching import Body
 
 TASK_MESSAGES = {
-    TaskStatus.ASSIGNED: "task_assigned",
-    TaskStatus.COMPLETED: "task_completed",
-    TaskStatus.FAILED: "task_failed",
+    TaskPhase.ASSIGNED: "task_assigned",
+    TaskPhase.RUNNING: "task_started",
+    TaskPhase.RETRYING: "task_requeued",
+    TaskPhase.COMPLETED: "task_completed",
+    TaskPhase.FAILED: "task_failed",
+    TaskPhase.CANCELLED: "task_cancelled",
 }
 
 
 def on_task(ctx: ApiContext, new: Body, old: Body | None) -> None:
-    after = res.task_status(new)
-    if after is TaskStatus.ASSIGNED and (node := res.task_node(new)):
+    after = res.task_phase(new)
+    if after in (TaskPhase.ASSIGNED, TaskPhase.CANCELLED) and (node := res.task_node(new)):
         ctx.wake(node)
     if not ctx.state.tasks.synced.is_set():
         return  # the initial list is history, not news
     if old is None:
         ctx.hub.publish("task_submitted", res.task_public(new))
         return
-    if res.task_status(old) is not after and after in TASK_MESSAGES:
+    if res.task_phase(old) is not after and after in TASK_MESSAGES:
         ctx.hub.publish(TASK_MESSAGES[after], res.task_public(new))
 
 

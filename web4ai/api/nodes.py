@@ -10,13 +10,14 @@ from typing import Any
 from aiohttp import web
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.api.auth import PRINCIPAL_KEY, Principal
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
 from web4ai.api.params import id_param
 from web4ai.api.presenting import node_public
 from web4ai.core import validation as v
 from web4ai.core.ids import IdKind, identity
-from web4ai.core.model import TaskStatus
+from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.watching import Body
 
@@ -191,9 +192,10 @@ async def register(request: web.Request) -> web.Response:
             {"spec": {**{k: None for k in existing["spec"] if k not in spec}, **spec}},
         )
         existing = updated or existing
+    # a (re-)registration reports active and alive; an admin's intent still holds
     status_patch = {
         "status": {
-            "status": "active",
+            **res.node_status_fields(existing, now, reported=NodeStatus.ACTIVE, alive=True),
             "registeredAt": res.format_time(now),
             "lastHeartbeat": res.format_time(now),
         }
@@ -203,17 +205,21 @@ async def register(request: web.Request) -> web.Response:
         ctx.state.record_node(result)
     await renew_lease(ctx, node_id, now)
     return web.json_response(
-        {"success": True, "node_id": node_id, "message": f"Node {node_id} registered successfully"}
+        {
+            "success": True,
+            "node_id": node_id,
+            "message": f"Node {node_id} registered successfully",
+            "heartbeat_interval": ctx.state.settings().heartbeat_interval,
+        }
     )
 
 
-def heartbeat_status(
-    data: dict[str, Any], current: Body, now: float, refresh: float
-) -> Body | None:
-    """The status fields to write, or None when the Lease renewal alone suffices."""
+def heartbeat_status(data: dict[str, Any], node: Body, now: float, refresh: float) -> Body | None:
+    """The status fields to write, or None when the Lease renewal alone suffices.
+    A reported ``status`` is the node's own report: an admin's intent still holds."""
+    current = node.get("status") or {}
     new: Body = {}
     for key, field in (
-        ("status", "status"),
         ("cpu_usage", "cpuUsage"),
         ("memory_usage", "memoryUsage"),
         ("gpu_usage", "gpuUsage"),
@@ -229,8 +235,13 @@ def heartbeat_status(
         agents["memory_total_mb"] = data["memory_total_mb"]
     if agents:
         new["agentsStatus"] = agents
-    if "status" not in new and current.get("status") in (None, "offline"):
-        new["status"] = "active"  # a heartbeat is a sign of life
+    reported: Any = "keep"
+    if "status" in data:
+        reported = NodeStatus(data["status"])
+    elif res.reported_status(node) is None:
+        reported = NodeStatus.ACTIVE
+    # a heartbeat is a sign of life
+    new.update(res.node_status_fields(node, now, reported=reported, alive=True))
     last = res.parse_time(current.get("lastHeartbeat")) or 0.0
     changed = now - last >= refresh or any(
         current.get(k) != val
@@ -253,33 +264,85 @@ async def heartbeat(request: web.Request) -> web.Response:
     body = find_node(ctx, node_id)
     now = ctx.clock()
     await renew_lease(ctx, node_id, now)
-    new = heartbeat_status(data, body.get("status") or {}, now, ctx.status_refresh)
+    new = heartbeat_status(data, body, now, ctx.status_refresh)
     if new is not None:
         result = await ctx.writer.patch(res.NODES, res.name_of(body), {"status": new}, status=True)
         if result is not None:
             ctx.state.record_node(result)
-    return web.json_response({"success": True, "message": "Heartbeat updated"})
+    return web.json_response(
+        {
+            "success": True,
+            "message": "Heartbeat updated",
+            "heartbeat_interval": ctx.state.settings().heartbeat_interval,
+            "cancelled_tasks": cancelled_tasks(ctx, node_id, now),
+        }
+    )
 
 
 @routes.put("/api/v1/nodes/{node_id}/status", name="node_status")
 async def put_status(request: web.Request) -> web.Response:
+    """An admin key sets the admin's intent (``active`` clears it); a node key sets the
+    node's own report, which an admin's intent overrides."""
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
     data = v.validate(await read_json(request), v.STATUS_UPDATE)
     body = find_node(ctx, node_id)
     old = (body.get("status") or {}).get("status")
-    result = await ctx.writer.patch(
-        res.NODES, res.name_of(body), {"status": {"status": data["status"]}}, status=True
-    )
+    value = NodeStatus(data["status"])
+    principal: Principal | None = request.get(PRINCIPAL_KEY)
+    now = ctx.clock()
+    if principal is not None and principal.role == "node":
+        fields = res.node_status_fields(body, now, reported=value)
+    else:
+        fields = res.node_status_fields(
+            body, now, admin=None if value is NodeStatus.ACTIVE else value
+        )
+        fields["draining"] = None  # an admin's explicit status ends a drain
+    result = await ctx.writer.patch(res.NODES, res.name_of(body), {"status": fields}, status=True)
     if result is None:
         raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id)
     ctx.state.record_node(result)
+    new = (result.get("status") or {}).get("status")
     return web.json_response(
         {
             "success": True,
             "old_status": old,
-            "new_status": data["status"],
-            "message": f"Node status updated to {data['status']}",
+            "new_status": new,
+            "message": f"Node status updated to {new}",
+        }
+    )
+
+
+@routes.post("/api/v1/nodes/{node_id}/drain", name="node_drain")
+async def drain(request: web.Request) -> web.Response:
+    """No new tasks; running tasks finish (or are requeued at the optional deadline,
+    in seconds from now); then the node goes to maintenance."""
+    ctx = request.app[CONTEXT]
+    node_id = node_id_param(request)
+    data = v.validate(await read_json(request), v.DRAIN)
+    body = find_node(ctx, node_id)
+    now = ctx.clock()
+    draining: Body = {"requestedAt": res.format_time(now)}
+    if "deadline" in data:
+        draining["deadline"] = now + float(data["deadline"])
+    result = await ctx.writer.patch(
+        res.NODES, res.name_of(body), {"status": {"draining": draining}}, status=True
+    )
+    if result is None:
+        raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id)
+    ctx.state.record_node(result)
+    running = sum(
+        1
+        for t in ctx.state.tasks.store.values()
+        if res.task_node(t) == node_id and res.task_phase(t).bound
+    )
+    return web.json_response(
+        {
+            "success": True,
+            "message": f"Node {node_id} is draining",
+            "node_id": node_id,
+            "tasks_running": running,
+            "deadline": draining.get("deadline"),
         }
     )
 
@@ -300,11 +363,26 @@ async def delete_node(request: web.Request) -> web.Response:
     )
 
 
+CANCEL_NOTICE = 600.0  # seconds a node is told of a cancelled task it held
+
+
+def cancelled_tasks(ctx: ApiContext, node_id: str, now: float) -> list[str]:
+    """Ids of tasks this node held that were cancelled lately: it stops their executors."""
+    out = []
+    for b in ctx.state.tasks.store.values():
+        if res.task_node(b) != node_id or res.task_phase(b) is not TaskPhase.CANCELLED:
+            continue
+        done = res.parse_time((b.get("status") or {}).get("completedAt")) or 0.0
+        if now - done <= CANCEL_NOTICE:
+            out.append(str(b["spec"]["taskId"]))
+    return out
+
+
 def assigned_tasks(ctx: ApiContext, node_id: str) -> list[Body]:
     return [
         res.task_public(b)
         for b in ctx.state.tasks.store.values()
-        if res.task_node(b) == node_id and res.task_status(b) is TaskStatus.ASSIGNED
+        if res.task_node(b) == node_id and res.task_phase(b) is TaskPhase.ASSIGNED
     ]
 
 
@@ -332,4 +410,10 @@ async def node_tasks(request: web.Request) -> web.Response:
             if not ctx.waiters[node_id]:
                 del ctx.waiters[node_id]
         tasks = assigned_tasks(ctx, node_id)
-    return web.json_response({"success": True, "tasks": tasks})
+    return web.json_response(
+        {
+            "success": True,
+            "tasks": tasks,
+            "cancelled_tasks": cancelled_tasks(ctx, node_id, ctx.clock()),
+        }
+    )

@@ -11,6 +11,7 @@ from aiohttp import web
 from web4ai.api.context import CONTEXT
 from web4ai.core import validation as v
 from web4ai.core.config import CONFIG_SCHEMA
+from web4ai.core.model import TaskPhase
 
 BODIES: dict[str, dict[str, Any]] = {
     "register": v.object_schema(v.REGISTRATION),
@@ -19,6 +20,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "tasks_submit": v.object_schema(v.TASK),
     "task_start": v.object_schema(v.TASK_START),
     "task_result": v.object_schema(v.TASK_RESULT),
+    "node_drain": v.object_schema(v.DRAIN),
     "config_put": {
         "type": "object",
         "properties": {
@@ -34,6 +36,11 @@ QUERIES: dict[str, list[dict[str, Any]]] = {
             "name": "status",
             "in": "query",
             "schema": {"type": "string", "enum": ["pending", "active", "completed", "failed"]},
+        },
+        {
+            "name": "phase",
+            "in": "query",
+            "schema": {"type": "string", "enum": [p.value for p in TaskPhase]},
         },
         {
             "name": "limit",

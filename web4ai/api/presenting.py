@@ -9,17 +9,18 @@ from statistics import mean
 from typing import Any
 
 from web4ai.core.config import Settings
-from web4ai.core.model import NodeStatus, TaskStatus
+from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.scheduling import SCHEDULABLE, wrr_weight
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 
 Body = dict[str, Any]
 TASK_GROUPS = ("pending", "active", "completed", "failed")
+TASK_PHASES = tuple(p.value for p in TaskPhase)
 
 
-def group_of(status: TaskStatus) -> str:
-    return "active" if status.bound else status.value
+def group_of(body: Body) -> str:
+    return res.task_status(body).value
 
 
 def node_public(body: Body, state: ClusterState, *, detailed: bool = False) -> Body:
@@ -52,7 +53,7 @@ def node_public(body: Body, state: ClusterState, *, detailed: bool = False) -> B
                 "reliability_score": float(status.get("reliabilityScore", 1.0)),
                 "tasks_completed": int(status.get("tasksCompleted", 0)),
                 "tasks_failed": int(status.get("tasksFailed", 0)),
-                "tasks_running": sum(1 for t in tasks if res.task_status(t).bound),
+                "tasks_running": sum(1 for t in tasks if res.task_phase(t).bound),
                 "metadata": spec.get("metadata") or {},
                 "registered_at": res.parse_time(status.get("registeredAt")),
                 "agents": [agent_public(a, tasks, status, last) for a in spec.get("agents") or []],
@@ -63,17 +64,17 @@ def node_public(body: Body, state: ClusterState, *, detailed: bool = False) -> B
 
 def agent_public(agent: Body, tasks: list[Body], status: Body, last: float | None) -> Body:
     mine = [t for t in tasks if (t.get("status") or {}).get("agentId") == agent["agentId"]]
-    done = Counter(res.task_status(t) for t in mine)
-    finished = done[TaskStatus.COMPLETED] + done[TaskStatus.FAILED]
+    done = Counter(res.task_status(t).value for t in mine)
+    finished = done["completed"] + done["failed"]
     return {
         "agent_id": agent["agentId"],
         "agent_type": agent.get("agentType"),
         "status": "active" if status.get("status") == NodeStatus.ACTIVE.value else "inactive",
         "capabilities": agent.get("capabilities") or [],
         "specialized_models": agent.get("specializedModels") or [],
-        "tasks_running": sum(1 for t in mine if res.task_status(t).bound),
-        "tasks_completed": done[TaskStatus.COMPLETED],
-        "efficiency_score": round(done[TaskStatus.COMPLETED] / finished, 4) if finished else 1.0,
+        "tasks_running": sum(1 for t in mine if res.task_phase(t).bound),
+        "tasks_completed": done["completed"],
+        "efficiency_score": round(done["completed"] / finished, 4) if finished else 1.0,
         "last_activity": last,
     }
 
@@ -90,7 +91,7 @@ def network_summary(state: ClusterState, now: float) -> Body:
     """The numbers /status, /metrics, /metrics/performance and the WebSocket share."""
     nodes = [b for b in state.nodes.store.values() if not b["metadata"].get("deletionTimestamp")]
     by_status = Counter((b.get("status") or {}).get("status", "offline") for b in nodes)
-    groups = Counter(group_of(res.task_status(t)) for t in state.tasks.store.values())
+    groups = Counter(group_of(t) for t in state.tasks.store.values())
     orch = state.orchestrators.store.get(res.ORCHESTRATOR_NAME) or {}
     totals = orch.get("status") or {}
     completed = groups["completed"] + int(totals.get("tasksCompletedTotal", 0))
@@ -274,14 +275,24 @@ def recommendations(
 def task_entry(body: Body) -> Body:
     """A task in the GET /tasks listing, shaped by its group as documented."""
     full = res.task_public(body)
-    group = group_of(res.task_status(body))
+    group = group_of(body)
     keys = {
-        "pending": ("task_id", "task_type", "priority", "created_at", "timeout", "retry_count"),
+        "pending": (
+            "task_id",
+            "task_type",
+            "status",
+            "phase",
+            "priority",
+            "created_at",
+            "timeout",
+            "retry_count",
+        ),
         "active": (
             "task_id",
             "task_type",
             "priority",
             "status",
+            "phase",
             "assigned_nodes",
             "node_id",
             "created_at",
@@ -292,6 +303,7 @@ def task_entry(body: Body) -> Body:
             "task_id",
             "task_type",
             "status",
+            "phase",
             "execution_time",
             "node_id",
             "created_at",
@@ -301,6 +313,7 @@ def task_entry(body: Body) -> Body:
             "task_id",
             "task_type",
             "status",
+            "phase",
             "error_message",
             "node_id",
             "retry_count",
@@ -311,10 +324,14 @@ def task_entry(body: Body) -> Body:
     return {k: full.get(k) for k in keys}
 
 
-def task_listing(state: ClusterState, status: str | None, limit: int, offset: int) -> Body:
+def task_listing(
+    state: ClusterState, status: str | None, limit: int, offset: int, phase: str | None = None
+) -> Body:
+    """Always the four documented buckets and the summary counts; a ``status`` filter
+    leaves the other buckets empty, a ``phase`` filter keeps only that phase."""
     grouped: dict[str, list[Body]] = {g: [] for g in TASK_GROUPS}
     for body in state.tasks.store.values():
-        grouped[group_of(res.task_status(body))].append(body)
+        grouped[group_of(body)].append(body)
 
     def newest_first(b: Body) -> tuple[float, str]:
         s = b.get("status") or {}
@@ -324,9 +341,11 @@ def task_listing(state: ClusterState, status: str | None, limit: int, offset: in
     def queue_order(b: Body) -> tuple[int, float, str]:
         return res.task_from_body(b).order
 
-    tasks: Body = {}
+    tasks: Body = {g: [] for g in TASK_GROUPS}
     for group in TASK_GROUPS if status is None else (status,):
         items = grouped[group]
+        if phase is not None:
+            items = [b for b in items if res.task_phase(b).value == phase]
         if group == "pending":
             page = heapq.nsmallest(offset + limit, items, key=queue_order)[offset:]
         else:

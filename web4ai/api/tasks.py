@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from web4ai.api.auth import Principal
+from web4ai.api.auth import PRINCIPAL_KEY, Principal
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
 from web4ai.api.params import id_param
-from web4ai.api.presenting import TASK_GROUPS, task_listing
+from web4ai.api.presenting import TASK_GROUPS, TASK_PHASES, task_listing
 from web4ai.core import validation as v
 from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskStatus
@@ -20,7 +21,6 @@ from web4ai.k8s import resources as res
 from web4ai.k8s.watching import Body
 
 routes = web.RouteTableDef()
-PRINCIPAL_KEY = "web4ai.principal"
 
 
 def task_id_param(request: web.Request) -> str:
@@ -134,12 +134,20 @@ async def list_tasks(request: web.Request) -> web.Response:
             "INVALID_REQUEST",
             parameter="status",
         )
+    phase = request.query.get("phase")
+    if phase is not None and phase not in TASK_PHASES:
+        raise ApiError(
+            400,
+            "phase must be one of " + ", ".join(TASK_PHASES),
+            "INVALID_REQUEST",
+            parameter="phase",
+        )
     limit = int_query(request, "limit", 50, 1, 1000)
     offset = int_query(request, "offset", 0, 0, 10_000_000)
     body = ctx.memoized(
-        ("tasks", status, limit, offset),
+        ("tasks", status, phase, limit, offset),
         ctx.state.versions(ctx.state.tasks),
-        lambda: json_bytes(task_listing(ctx.state, status, limit, offset)),
+        lambda: json_bytes(task_listing(ctx.state, status, limit, offset, phase)),
     )
     return json_body(body)
 
@@ -162,12 +170,12 @@ def check_assignment(request: web.Request, body: Body, node_id: str) -> None:
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     if principal is not None and principal.role == "node" and principal.node_id != node_id:
         raise ApiError(403, f"a node key may act only as node {principal.node_id}", "FORBIDDEN")
-    status = res.task_status(body)
-    if status.terminal:
+    phase = res.task_phase(body)
+    if phase.terminal:
         raise ApiError(
-            409, f"Task is already {status.value}", "TASK_FINISHED", task_id=body["spec"]["taskId"]
+            409, f"Task is already {phase.value}", "TASK_FINISHED", task_id=body["spec"]["taskId"]
         )
-    if not status.bound or res.task_node(body) != node_id:
+    if not phase.bound or res.task_node(body) != node_id:
         raise ApiError(
             409,
             f"Task is not assigned to node {node_id}",
@@ -178,13 +186,13 @@ def check_assignment(request: web.Request, body: Body, node_id: str) -> None:
 
 
 async def guarded_update(
-    ctx: ApiContext, request: web.Request, task_id: str, node_id: str, build: Any
+    ctx: ApiContext, task_id: str, check: Callable[[Body], None], build: Any
 ) -> Body:
     """Apply ``build(body) -> patch`` guarded by resourceVersion; on a conflict re-read
-    the task from the API server and check again (someone else may have acted)."""
+    the task from the API server and ``check`` again (someone else may have acted)."""
     body = find_task(ctx, task_id)
     for _ in range(3):
-        check_assignment(request, body, node_id)
+        check(body)
         result = await ctx.writer.patch(res.TASKS, res.name_of(body), build(body), status=True)
         if result is not None:
             ctx.state.record_task(result)
@@ -208,16 +216,11 @@ async def start(request: web.Request) -> web.Response:
     now = ctx.clock()
 
     def build(body: Body) -> Body:
-        status: Body = {"status": TaskStatus.RUNNING.value, "startedAt": res.format_time(now)}
-        if "agent_id" in data:
-            status["agentId"] = data["agent_id"]
-        attempts = [dict(a) for a in (body.get("status") or {}).get("attempts") or []]
-        if attempts:
-            attempts[-1]["startedAt"] = res.format_time(now)
-            status["attempts"] = attempts
-        return res.guarded(body, {"status": status})
+        return res.start_patch(body, data.get("agent_id"), now)
 
-    result = await guarded_update(ctx, request, task_id, data["node_id"], build)
+    result = await guarded_update(
+        ctx, task_id, lambda b: check_assignment(request, b, data["node_id"]), build
+    )
     return web.json_response({"success": True, "task": res.task_public(result)})
 
 
@@ -249,5 +252,62 @@ async def result(request: web.Request) -> web.Response:
             extra["executionTime"] = round(max(0.0, now - started), 6)
         return patch
 
-    updated = await guarded_update(ctx, request, task_id, data["node_id"], build)
+    updated = await guarded_update(
+        ctx, task_id, lambda b: check_assignment(request, b, data["node_id"]), build
+    )
     return web.json_response({"success": True, "task": res.task_public(updated)})
+
+
+@routes.post("/api/v1/tasks/{task_id}/cancel", name="task_cancel")
+async def cancel(request: web.Request) -> web.Response:
+    """End a pending or active task: failed, phase cancelled, the canceller named in
+    error_message. The node holding it learns of it on its next poll or heartbeat."""
+    ctx = request.app[CONTEXT]
+    task_id = task_id_param(request)
+    principal: Principal | None = request.get(PRINCIPAL_KEY)
+    by = principal.name if principal is not None else "anonymous"
+    now = ctx.clock()
+
+    def check(body: Body) -> None:
+        phase = res.task_phase(body)
+        if phase.terminal:
+            raise ApiError(409, f"Task is already {phase.value}", "TASK_FINISHED", task_id=task_id)
+
+    updated = await guarded_update(
+        ctx, task_id, check, lambda b: res.cancel_patch(b, f"{by} (API key)", now)
+    )
+    return web.json_response(
+        {"success": True, "message": f"Task {task_id} cancelled", "task": res.task_public(updated)}
+    )
+
+
+@routes.post("/api/v1/tasks/{task_id}/retry", name="task_retry")
+async def retry(request: web.Request) -> web.Response:
+    """Queue a failed (or cancelled) task again, with its retries reset."""
+    ctx = request.app[CONTEXT]
+    task_id = task_id_param(request)
+    if ctx.state.settings().paused:
+        raise ApiError(
+            503,
+            "Orchestrator is stopped; POST /api/v1/control/start resumes it",
+            "ORCHESTRATOR_NOT_STARTED",
+        )
+    now = ctx.clock()
+
+    def check(body: Body) -> None:
+        if res.task_status(body) is not TaskStatus.FAILED:
+            raise ApiError(
+                409,
+                f"Only a failed task can be retried; this one is {res.task_status(body).value}",
+                "TASK_NOT_FAILED",
+                task_id=task_id,
+            )
+
+    updated = await guarded_update(ctx, task_id, check, lambda b: res.retry_patch(b, now))
+    return web.json_response(
+        {
+            "success": True,
+            "message": f"Task {task_id} queued again",
+            "task": res.task_public(updated),
+        }
+    )

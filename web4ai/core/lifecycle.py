@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from web4ai.core.model import TaskStatus
+from web4ai.core.model import TaskPhase
 
 MISSED_HEARTBEATS = 3
 
@@ -32,7 +32,7 @@ def past_deadline(deadline: float | None, now: float) -> bool:
 class AttemptOutcome:
     """What a failed attempt turns the task into."""
 
-    status: TaskStatus
+    phase: TaskPhase
     retry_count: int
     error: str
 
@@ -40,12 +40,13 @@ class AttemptOutcome:
 def after_failed_attempt(
     retry_count: int, max_retries: int, error: str, *, retryable: bool = True
 ) -> AttemptOutcome:
-    """Retry (back to pending, retry_count + 1) up to ``max_retries``, else fail."""
+    """Retry (back to pending as ``retrying``, retry_count + 1) up to ``max_retries``,
+    else fail."""
     if retryable and retry_count < max_retries:
-        return AttemptOutcome(TaskStatus.PENDING, retry_count + 1, error)
+        return AttemptOutcome(TaskPhase.RETRYING, retry_count + 1, error)
     if retryable:
         error = f"{error} (after {retry_count} retries)" if retry_count else error
-    return AttemptOutcome(TaskStatus.FAILED, retry_count, error)
+    return AttemptOutcome(TaskPhase.FAILED, retry_count, error)
 
 
 def reliability_score(completed: int, failed: int) -> float:

@@ -15,9 +15,10 @@ class NodeStatus(StrEnum):
 
 
 class TaskStatus(StrEnum):
+    """The seed's four task statuses: what every client sees."""
+
     PENDING = "pending"
-    ASSIGNED = "assigned"
-    RUNNING = "running"
+    ACTIVE = "active"
     COMPLETED = "completed"
     FAILED = "failed"
 
@@ -25,10 +26,46 @@ class TaskStatus(StrEnum):
     def terminal(self) -> bool:
         return self in (TaskStatus.COMPLETED, TaskStatus.FAILED)
 
+
+class TaskPhase(StrEnum):
+    """The finer state beside ``status`` (as a Pod's phase beside its conditions)."""
+
+    QUEUED = "queued"  # waiting for a first assignment
+    RETRYING = "retrying"  # waiting again after a failed attempt
+    ASSIGNED = "assigned"  # bound to a node, not yet started
+    RUNNING = "running"  # the node started it
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # failed because someone cancelled it
+
+    @property
+    def status(self) -> TaskStatus:
+        return PHASE_STATUS[self]
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
     @property
     def bound(self) -> bool:
         """Holds a slot on a node."""
-        return self in (TaskStatus.ASSIGNED, TaskStatus.RUNNING)
+        return self in (TaskPhase.ASSIGNED, TaskPhase.RUNNING)
+
+    @property
+    def waiting(self) -> bool:
+        """Waiting for the scheduler."""
+        return self in (TaskPhase.QUEUED, TaskPhase.RETRYING)
+
+
+PHASE_STATUS = {
+    TaskPhase.QUEUED: TaskStatus.PENDING,
+    TaskPhase.RETRYING: TaskStatus.PENDING,
+    TaskPhase.ASSIGNED: TaskStatus.ACTIVE,
+    TaskPhase.RUNNING: TaskStatus.ACTIVE,
+    TaskPhase.COMPLETED: TaskStatus.COMPLETED,
+    TaskPhase.FAILED: TaskStatus.FAILED,
+    TaskPhase.CANCELLED: TaskStatus.FAILED,
+}
 
 
 class Algorithm(StrEnum):
@@ -103,3 +140,17 @@ def default_capacity(agents_count: int, max_concurrent_tasks: int | None) -> int
     if max_concurrent_tasks is not None:
         return max(1, max_concurrent_tasks)
     return max(1, agents_count)
+
+
+def effective_node_status(
+    admin: NodeStatus | None, reported: NodeStatus | None, alive: bool
+) -> NodeStatus:
+    """What a node's ``status`` shows: an admin's intent (maintenance, offline, ...)
+    holds until an admin changes it, as ``spec.unschedulable`` does for a Kubernetes
+    node; underneath, a node whose heartbeats stopped is offline, else it is what it
+    reports (active by default)."""
+    if admin is not None:
+        return admin
+    if not alive:
+        return NodeStatus.OFFLINE
+    return reported or NodeStatus.ACTIVE

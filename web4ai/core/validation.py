@@ -266,6 +266,8 @@ HEARTBEAT: Schema = {
 
 STATUS_UPDATE: Schema = {"status": Field(one_of(*NODE_STATUSES), required=True)}
 
+DRAIN: Schema = {"deadline": Field(number(0, 604800))}  # seconds from now
+
 REQUIREMENTS: Schema = {
     "capabilities": Field(string_list(256, 128)),
     "min_cpu": Field(number(0, 100)),

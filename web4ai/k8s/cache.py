@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from kubernetes_asyncio import client
 
 from web4ai.core.config import Settings, settings_from_spec
-from web4ai.core.model import Node, TaskStatus
+from web4ai.core.model import Node, TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.watching import LEASES, Body, Informer, Resource
 
@@ -102,7 +102,7 @@ class ClusterState:
         counts: Counter[str] = Counter()
         for body in self.tasks.store.values():
             node = res.task_node(body)
-            if node and res.task_status(body).bound:
+            if node and res.task_phase(body).bound:
                 counts[node] += 1
         return counts
 
@@ -116,8 +116,8 @@ class ClusterState:
             views[node_id] = res.node_from_body(body, counts[node_id])
         return views
 
-    def tasks_with(self, *statuses: TaskStatus) -> list[Body]:
-        return [b for b in self.tasks.store.values() if res.task_status(b) in statuses]
+    def tasks_with(self, *phases: TaskPhase) -> list[Body]:
+        return [b for b in self.tasks.store.values() if res.task_phase(b) in phases]
 
     def node_by_id(self, node_id: str) -> Body | None:
         for body in self.nodes.store.values():

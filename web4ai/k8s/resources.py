@@ -4,10 +4,19 @@ the controllers write. Pure functions over dicts; no I/O."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from web4ai.core.lifecycle import after_failed_attempt
-from web4ai.core.model import Node, NodeStatus, Requirements, Task, TaskStatus, default_capacity
+from web4ai.core.model import (
+    Node,
+    NodeStatus,
+    Requirements,
+    Task,
+    TaskPhase,
+    TaskStatus,
+    default_capacity,
+    effective_node_status,
+)
 
 Body = dict[str, Any]
 
@@ -50,6 +59,78 @@ def node_status(body: Body) -> NodeStatus | None:
     return NodeStatus(value) if value else None
 
 
+def _status_field(body: Body, key: str) -> NodeStatus | None:
+    value = (body.get("status") or {}).get(key)
+    return NodeStatus(value) if value else None
+
+
+def admin_status(body: Body) -> NodeStatus | None:
+    """An admin's intent (PUT status with an admin key, drain): holds until an admin
+    changes it."""
+    return _status_field(body, "adminStatus")
+
+
+def reported_status(body: Body) -> NodeStatus | None:
+    """What the node itself reports (registration, heartbeats, its own PUT status)."""
+    return _status_field(body, "reportedStatus")
+
+
+def node_alive(body: Body) -> bool:
+    """False once liveness found the node's Lease expired (Ready=False), until the
+    next heartbeat."""
+    for c in (body.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return bool(c.get("status") != "False")
+    return True
+
+
+def node_draining(body: Body) -> Body | None:
+    """``{"requestedAt", "deadline"?}`` while an admin's drain is under way."""
+    return (body.get("status") or {}).get("draining") or None
+
+
+Keep = Literal["keep"]
+
+
+def node_status_fields(
+    body: Body,
+    now: float,
+    *,
+    admin: NodeStatus | Keep | None = "keep",
+    reported: NodeStatus | Keep | None = "keep",
+    alive: bool | None = None,
+) -> Body:
+    """The status fields that set the admin intent and/or the node's report, with the
+    effective ``status`` recomputed; ``alive`` (a sign of life or its absence)
+    flips the Ready condition."""
+    new_admin = admin_status(body) if admin == "keep" else admin
+    new_reported = reported_status(body) if reported == "keep" else reported
+    live = node_alive(body) if alive is None else alive
+    out: Body = {
+        "status": effective_node_status(
+            new_admin if isinstance(new_admin, NodeStatus) else None,
+            new_reported if isinstance(new_reported, NodeStatus) else None,
+            live,
+        ).value,
+    }
+    if admin != "keep":
+        out["adminStatus"] = new_admin.value if isinstance(new_admin, NodeStatus) else None
+    if reported != "keep":
+        out["reportedStatus"] = new_reported.value if isinstance(new_reported, NodeStatus) else None
+    if alive is not None and alive != node_alive(body):
+        out["conditions"] = set_condition(
+            (body.get("status") or {}).get("conditions"),
+            condition(
+                "Ready",
+                alive,
+                "HeartbeatReceived" if alive else "HeartbeatMissed",
+                "the node is sending heartbeats" if alive else "no heartbeat",
+                now,
+            ),
+        )
+    return out
+
+
 def node_capacity(body: Body) -> int:
     spec = body["spec"]
     return default_capacity(int(spec.get("agentsCount", 1)), spec.get("maxConcurrentTasks"))
@@ -61,7 +142,10 @@ def node_from_body(body: Body, running: int) -> Node:
     total = status.get("agentsStatus", {}).get("memory_total_mb") or meta.get("memory_total_mb")
     return Node(
         node_id=node_id(body),
-        status=node_status(body) or NodeStatus.OFFLINE,
+        # a draining node takes nothing new: the scheduler sees it in maintenance
+        status=NodeStatus.MAINTENANCE
+        if node_draining(body)
+        else node_status(body) or NodeStatus.OFFLINE,
         capacity=node_capacity(body),
         running=running,
         capabilities=frozenset(spec.get("capabilities") or ()),
@@ -78,9 +162,56 @@ def node_from_body(body: Body, running: int) -> Node:
 # -- tasks -----------------------------------------------------------------
 
 
+LEGACY_STATUS_PHASE = {  # stored before ``phase`` existed; read in place, rewritten on upgrade
+    "assigned": TaskPhase.ASSIGNED,
+    "running": TaskPhase.RUNNING,
+    "completed": TaskPhase.COMPLETED,
+    "failed": TaskPhase.FAILED,
+}
+
+
+def task_phase(body: Body) -> TaskPhase:
+    """The finer state; objects written before ``phase`` existed are read in place."""
+    status = body.get("status") or {}
+    phase = status.get("phase")
+    if phase:
+        return TaskPhase(phase)
+    legacy = LEGACY_STATUS_PHASE.get(status.get("status") or "")
+    if legacy is not None:
+        return legacy
+    return TaskPhase.RETRYING if int(status.get("retryCount", 0)) else TaskPhase.QUEUED
+
+
 def task_status(body: Body) -> TaskStatus:
-    value = (body.get("status") or {}).get("status")
-    return TaskStatus(value) if value else TaskStatus.PENDING
+    """The seed's status: pending, active, completed or failed."""
+    return task_phase(body).status
+
+
+def needs_upgrade(body: Body) -> bool:
+    """Written before ``phase`` existed (or with a legacy status value)."""
+    status = body.get("status") or {}
+    return bool(status) and (
+        not status.get("phase") or status.get("status") in ("assigned", "running")
+    )
+
+
+def phase_fields(phase: TaskPhase) -> Body:
+    return {"status": phase.status.value, "phase": phase.value}
+
+
+def upgrade_patch(body: Body) -> Body:
+    """status/phase in the current form, the current holder only in assignedNodes."""
+    phase = task_phase(body)
+    node = task_node(body)
+    return guarded(
+        body,
+        {
+            "status": {
+                **phase_fields(phase),
+                "assignedNodes": [node] if node and not phase.waiting else [],
+            }
+        },
+    )
 
 
 def task_node(body: Body) -> str | None:
@@ -110,7 +241,9 @@ def task_from_body(body: Body) -> Task:
             preferred_nodes=tuple(req.get("preferredNodes") or ()),
             exclude_nodes=frozenset(req.get("excludeNodes") or ()),
         ),
-        previous_nodes=tuple(status.get("assignedNodes") or ()),
+        previous_nodes=tuple(
+            str(a["nodeId"]) for a in status.get("attempts") or () if a.get("nodeId")
+        ),
     )
 
 
@@ -152,7 +285,6 @@ def bind_patch(body: Body, node: str, now: float) -> Body:
         *list(status.get("attempts") or []),
         {"nodeId": node, "assignedAt": format_time(now)},
     ]
-    assigned = [*list(status.get("assignedNodes") or []), node]
     conditions = set_condition(
         status.get("conditions"),
         condition("Scheduled", True, "Assigned", f"assigned to {node}", now),
@@ -161,9 +293,9 @@ def bind_patch(body: Body, node: str, now: float) -> Body:
         body,
         {
             "status": {
-                "status": TaskStatus.ASSIGNED.value,
+                **phase_fields(TaskPhase.ASSIGNED),
                 "nodeId": node,
-                "assignedNodes": assigned,
+                "assignedNodes": [node],
                 "assignedAt": format_time(now),
                 "attempts": attempts,
                 "retryCount": int(status.get("retryCount", 0)),
@@ -191,7 +323,7 @@ def unschedulable_patch(
     )
     patch: Body = {"status": {"conditions": conditions}}
     if not status.get("status"):
-        patch["status"]["status"] = TaskStatus.PENDING.value
+        patch["status"].update(phase_fields(TaskPhase.QUEUED))
     return guarded(body, patch)
 
 
@@ -200,13 +332,25 @@ def _close_attempt(status: Body, outcome: str, error: str | None, now: float) ->
     if attempts and "finishedAt" not in attempts[-1]:
         attempts[-1]["finishedAt"] = format_time(now)
         attempts[-1]["outcome"] = outcome
+        if status.get("agentId") and "agentId" not in attempts[-1]:
+            attempts[-1]["agentId"] = status["agentId"]
         if error:
-            attempts[-1]["error"] = error
+            attempts[-1]["errorMessage"] = error
     return attempts
 
 
+UNBIND: Body = {
+    "nodeId": None,
+    "agentId": None,
+    "assignedAt": None,
+    "startedAt": None,
+    "assignedNodes": [],
+}
+
+
 def attempt_failed_patch(body: Body, error: str, now: float, *, retryable: bool = True) -> Body:
-    """The current attempt failed: back to pending for a retry, or failed for good."""
+    """The current attempt failed: back to pending (``retrying``) for a retry, or
+    failed for good."""
     spec, status = body["spec"], body.get("status") or {}
     outcome = after_failed_attempt(
         int(status.get("retryCount", 0)),
@@ -215,28 +359,115 @@ def attempt_failed_patch(body: Body, error: str, now: float, *, retryable: bool 
         retryable=retryable,
     )
     new: Body = {
-        "status": outcome.status.value,
+        **phase_fields(outcome.phase),
         "retryCount": outcome.retry_count,
         "errorMessage": outcome.error,
         "attempts": _close_attempt(status, "failed", error, now),
     }
-    if outcome.status is TaskStatus.PENDING:
-        new.update({"nodeId": None, "agentId": None, "assignedAt": None, "startedAt": None})
+    if outcome.phase.waiting:
+        new.update(UNBIND)
     else:
         new["completedAt"] = format_time(now)
     return guarded(body, {"status": new})
+
+
+def requeue_patch(body: Body, reason: str, now: float) -> Body:
+    """Back to pending without charging a retry (the task did nothing wrong)."""
+    status = body.get("status") or {}
+    return guarded(
+        body,
+        {
+            "status": {
+                **phase_fields(TaskPhase.RETRYING),
+                **UNBIND,
+                "errorMessage": reason,
+                "attempts": _close_attempt(status, "requeued", reason, now),
+            }
+        },
+    )
+
+
+def start_patch(body: Body, agent_id: str | None, now: float) -> Body:
+    """The node took the task: running."""
+    status: Body = {**phase_fields(TaskPhase.RUNNING), "startedAt": format_time(now)}
+    if agent_id is not None:
+        status["agentId"] = agent_id
+    attempts = [dict(a) for a in (body.get("status") or {}).get("attempts") or []]
+    if attempts:
+        attempts[-1]["startedAt"] = format_time(now)
+        if agent_id is not None:
+            attempts[-1]["agentId"] = agent_id
+        status["attempts"] = attempts
+    return guarded(body, {"status": status})
+
+
+def cancel_patch(body: Body, by: str, now: float) -> Body:
+    """Cancelled: failed for good with phase ``cancelled``; the node holding it learns
+    of it on its next poll or heartbeat."""
+    status = body.get("status") or {}
+    message = f"cancelled by {by}"
+    return guarded(
+        body,
+        {
+            "status": {
+                **phase_fields(TaskPhase.CANCELLED),
+                "errorMessage": message,
+                "completedAt": format_time(now),
+                "attempts": _close_attempt(status, "cancelled", message, now),
+            }
+        },
+    )
+
+
+def retry_patch(body: Body, now: float) -> Body:
+    """A failed task queued again, from scratch: retries, result and error cleared,
+    the callback due again; the attempts keep the history."""
+    return guarded(
+        body,
+        {
+            "status": {
+                **phase_fields(TaskPhase.QUEUED),
+                **UNBIND,
+                "retryCount": 0,
+                "errorMessage": None,
+                "result": None,
+                "executionTime": None,
+                "performanceMetrics": None,
+                "completedAt": None,
+                "callbackDelivered": None,
+                "conditions": set_condition(
+                    (body.get("status") or {}).get("conditions"),
+                    condition("Scheduled", False, "Retried", "queued again by a retry", now),
+                ),
+            }
+        },
+    )
+
+
+def attempt_public(attempt: Body) -> Body:
+    return {
+        "node_id": attempt.get("nodeId"),
+        "agent_id": attempt.get("agentId"),
+        "assigned_at": parse_time(attempt.get("assignedAt")),
+        "started_at": parse_time(attempt.get("startedAt")),
+        "finished_at": parse_time(attempt.get("finishedAt")),
+        "outcome": attempt.get("outcome"),
+        "error_message": attempt.get("errorMessage") or attempt.get("error"),
+    }
 
 
 def task_public(body: Body) -> Body:
     """A task as the API shows it (GET /tasks/{id}, callbacks)."""
     spec, status = body["spec"], body.get("status") or {}
     req = spec.get("requirements") or {}
+    phase, node = task_phase(body), task_node(body)
     out: Body = {
         "task_id": spec["taskId"],
         "task_type": spec["taskType"],
-        "status": task_status(body).value,
+        "status": phase.status.value,
+        "phase": phase.value,
         "priority": spec.get("priority", 3),
-        "assigned_nodes": list(status.get("assignedNodes") or []),
+        "assigned_nodes": [node] if node and not phase.waiting else [],
         "created_at": submitted_at(body),
         "timeout": spec.get("timeout", 300),
         "max_retries": spec.get("maxRetries", 3),
@@ -256,6 +487,7 @@ def task_public(body: Body) -> Body:
         },
         "input_data": spec.get("inputData") or {},
         "metadata": spec.get("metadata") or {},
+        "attempts": [attempt_public(a) for a in status.get("attempts") or []],
     }
     optional = {
         "deadline": spec.get("deadline"),
@@ -279,7 +511,7 @@ def completed_patch(body: Body, now: float) -> Body:
         body,
         {
             "status": {
-                "status": TaskStatus.COMPLETED.value,
+                **phase_fields(TaskPhase.COMPLETED),
                 "completedAt": format_time(now),
                 "errorMessage": None,
                 "attempts": _close_attempt(status, "completed", None, now),

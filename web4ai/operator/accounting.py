@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from web4ai.core.lifecycle import reliability_score
-from web4ai.core.model import NodeStatus, TaskStatus
+from web4ai.core.model import NodeStatus, TaskPhase, TaskStatus
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.watching import Body
@@ -123,7 +123,9 @@ class Accounting:
         now = self.clock()
         retention = self.state.settings().task_retention
         expired: list[Body] = []
-        for body in self.state.tasks_with(TaskStatus.COMPLETED, TaskStatus.FAILED):
+        for body in self.state.tasks_with(
+            TaskPhase.COMPLETED, TaskPhase.FAILED, TaskPhase.CANCELLED
+        ):
             done = res.parse_time((body.get("status") or {}).get("completedAt"))
             if done is not None and now - done >= retention and res.name_of(body) not in leftover:
                 expired.append(body)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from web4ai.core.lifecycle import lease_expired
-from web4ai.core.model import NodeStatus, TaskStatus
+from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.writing import Writer
@@ -29,54 +29,86 @@ class Liveness:
     async def run_once(self) -> None:
         now = self.clock()
         interval = self.state.settings().heartbeat_interval
-        # 1. Nodes whose lease expired go offline, with an Event.
+        # 1. Nodes whose lease expired are no longer Ready: offline, unless an admin's
+        #    intent (maintenance, offline) holds their status, with an Event.
         for body in list(self.state.nodes.store.values()):
-            status = res.node_status(body)
-            if status is NodeStatus.OFFLINE or body["metadata"].get("deletionTimestamp"):
+            if not res.node_alive(body) or body["metadata"].get("deletionTimestamp"):
                 continue
             renewed = self.state.lease_renewed(body)
             if not lease_expired(renewed, interval, now):
                 continue
-            patch = res.guarded(
-                body,
-                {
-                    "status": {
-                        "status": NodeStatus.OFFLINE.value,
-                        "conditions": res.set_condition(
-                            (body.get("status") or {}).get("conditions"),
-                            res.condition(
-                                "Ready",
-                                False,
-                                "HeartbeatMissed",
-                                f"no heartbeat for {now - (renewed or now):.0f}s "
-                                f"(3 x heartbeat_interval {interval:g}s)",
-                                now,
-                            ),
-                        ),
-                    }
-                },
+            fields = res.node_status_fields(body, now, alive=False)
+            fields["conditions"] = res.set_condition(
+                (body.get("status") or {}).get("conditions"),
+                res.condition(
+                    "Ready",
+                    False,
+                    "HeartbeatMissed",
+                    f"no heartbeat for {now - (renewed or now):.0f}s "
+                    f"(3 x heartbeat_interval {interval:g}s)",
+                    now,
+                ),
             )
+            patch = res.guarded(body, {"status": fields})
             result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
             if result is not None:
                 self.state.record_node(result)
                 log.info("node %s is offline (lease expired)", res.node_id(body))
                 if self.on_node_failure:
                     self.on_node_failure(res.node_id(body))
-        # 2. Tasks bound to offline or deleted nodes go back to pending.
+        # 2. Tasks bound to lost (not Ready), offline or deleted nodes go back to pending.
         lost = {
             res.node_id(b)
             for b in self.state.nodes.store.values()
-            if res.node_status(b) in REQUEUE_FROM or b["metadata"].get("deletionTimestamp")
+            if res.node_status(b) in REQUEUE_FROM
+            or not res.node_alive(b)
+            or b["metadata"].get("deletionTimestamp")
         }
         known = {res.node_id(b) for b in self.state.nodes.store.values()}
-        for body in self.state.tasks_with(TaskStatus.ASSIGNED, TaskStatus.RUNNING):
+        for body in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING):
             node = res.task_node(body)
             if node in lost or node not in known:
                 await self._requeue(body, now)
-        # 3. Deleted nodes: once their tasks are requeued, drop the Lease and the finalizer.
+        # 3. Drains: park a node once its tasks are done; requeue what runs past the
+        #    deadline.
+        for body in list(self.state.nodes.store.values()):
+            if res.node_draining(body) and not body["metadata"].get("deletionTimestamp"):
+                await self._drain(body, now)
+        # 4. Deleted nodes: once their tasks are requeued, drop the Lease and the finalizer.
         for body in list(self.state.nodes.store.values()):
             if body["metadata"].get("deletionTimestamp"):
                 await self._finalize(body)
+
+    async def _drain(self, body: res.Body, now: float) -> None:
+        node = res.node_id(body)
+        drain = res.node_draining(body) or {}
+        held = [
+            t
+            for t in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING)
+            if res.task_node(t) == node
+        ]
+        deadline = drain.get("deadline")
+        if held and deadline is not None and now >= float(deadline):
+            for task in held:
+                patch = res.requeue_patch(task, f"node {node} drained (deadline passed)", now)
+                result = await self.writer.patch(res.TASKS, res.name_of(task), patch, status=True)
+                if result is not None:
+                    self.state.record_task(result)
+            return  # parked on the next pass, once the requeues are seen
+        if held:
+            return
+        fields = res.node_status_fields(body, now, admin=NodeStatus.MAINTENANCE)
+        fields["draining"] = None
+        fields["conditions"] = res.set_condition(
+            fields.get("conditions") or (body.get("status") or {}).get("conditions"),
+            res.condition("Drained", True, "Drained", "drained; in maintenance", now),
+        )
+        result = await self.writer.patch(
+            res.NODES, res.name_of(body), res.guarded(body, {"status": fields}), status=True
+        )
+        if result is not None:
+            self.state.record_node(result)
+            log.info("node %s drained; now in maintenance", node)
 
     async def _requeue(self, body: res.Body, now: float) -> None:
         patch = res.attempt_failed_patch(body, NODE_LOST, now)
@@ -91,7 +123,7 @@ class Liveness:
         node = res.node_id(body)
         if any(
             res.task_node(t) == node
-            for t in self.state.tasks_with(TaskStatus.ASSIGNED, TaskStatus.RUNNING)
+            for t in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING)
         ):
             return  # requeued first; the next pass sees them pending
         await self.writer.delete_lease(res.name_of(body))

@@ -25,6 +25,7 @@ from web4ai.operator.leader import LeaderElector
 from web4ai.operator.liveness import Liveness
 from web4ai.operator.scheduler import Scheduler
 from web4ai.operator.timekeeping import Timekeeper
+from web4ai.operator.upgrading import Upgrader
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Operator:
     timekeeper: Timekeeper = field(init=False)
     callbacks: CallbackSender = field(init=False)
     accounting: Accounting = field(init=False)
+    upgrader: Upgrader = field(init=False)
     retire_every: float = 5.0
     passes: int = 0
     _retired_at: float = 0.0
@@ -77,6 +79,7 @@ class Operator:
         self.timekeeper = Timekeeper(self.state, self.writer, self.clock)
         self.callbacks = CallbackSender(self.state, self.writer, self.clock)
         self.accounting = Accounting(self.state, self.writer, self.clock)
+        self.upgrader = Upgrader(self.state, self.writer)
         self.state.on_task_change.append(self._task_changed)
         self.state.on_task_change.append(self.accounting.task_changed)
         self.state.on_node_change.append(self.accounting.node_changed)
@@ -133,6 +136,7 @@ class Operator:
                 term = self.leader.term
                 self.accounting.reset()
                 self.callbacks.scan()  # settle what a previous leader left
+                await self.upgrader.run_once()  # objects an earlier version wrote
             try:
                 # clocks and leases need a look every tick, not on every watch event
                 if self.clock() - self._housekept >= self.options.tick:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from web4ai.core.model import Algorithm, Node, Task, TaskStatus
+from web4ai.core.model import Algorithm, Node, Task, TaskPhase
 from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, only_capacity, pick_node
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
@@ -59,7 +59,7 @@ class Scheduler:
         pending = sorted(
             (
                 b
-                for b in self.state.tasks_with(TaskStatus.PENDING)
+                for b in self.state.tasks_with(TaskPhase.QUEUED, TaskPhase.RETRYING)
                 if not b["metadata"].get("deletionTimestamp")
             ),
             key=lambda b: self.task(b).order,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from web4ai.core.lifecycle import attempt_timed_out, past_deadline
-from web4ai.core.model import TaskStatus
+from web4ai.core.model import TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.writing import Writer
@@ -21,7 +21,7 @@ class Timekeeper:
     async def run_once(self) -> None:
         now = self.clock()
         for body in self.state.tasks_with(
-            TaskStatus.PENDING, TaskStatus.ASSIGNED, TaskStatus.RUNNING
+            TaskPhase.QUEUED, TaskPhase.RETRYING, TaskPhase.ASSIGNED, TaskPhase.RUNNING
         ):
             spec, status = body["spec"], body.get("status") or {}
             patch = None
@@ -29,7 +29,7 @@ class Timekeeper:
                 patch = res.attempt_failed_patch(
                     body, f"deadline {spec['deadline']} passed", now, retryable=False
                 )
-            elif res.task_status(body).bound and attempt_timed_out(
+            elif res.task_phase(body).bound and attempt_timed_out(
                 res.parse_time(status.get("assignedAt")), float(spec.get("timeout", 300)), now
             ):
                 patch = res.attempt_failed_patch(
