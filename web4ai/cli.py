@@ -22,6 +22,7 @@ from typing import Any
 from web4ai.client import Client, Web4AIError
 from web4ai.client.errors import TERMINAL
 from web4ai.core.configdoc import CONFIG_TEMPLATE
+from web4ai.core.model import TaskPhase
 
 
 def emit(data: Any, output: str, table: Sequence[Sequence[str]] | None = None) -> None:
@@ -109,18 +110,43 @@ def tasks_command(args: argparse.Namespace, client: Client) -> int:
         emit(
             tasks,
             args.output,
-            [("TASK", "STATUS", "NODE", "ERROR")]
+            [("TASK", "STATUS", "PHASE", "NODE", "ERROR")]
             + [
-                (t["task_id"], t["status"], str(t.get("node_id")), t.get("error_message", ""))
+                (
+                    t["task_id"],
+                    t["status"],
+                    str(t.get("phase")),
+                    str(t.get("node_id")),
+                    t.get("error_message", ""),
+                )
                 for t in tasks
             ],
         )
         return 0 if all(t["status"] == "completed" for t in tasks) else 1
-    listing = client.list_tasks(args.status, args.limit, args.offset)
-    rows = [("TASK", "GROUP", "TYPE", "NODE")]
+    if args.action in ("cancel", "retry"):
+        if not args.ids:
+            raise SystemExit(f"web4ai tasks {args.action} needs a TASK_ID")
+        act = client.cancel if args.action == "cancel" else client.retry
+        done = [act(i) for i in args.ids]
+        emit(
+            done,
+            args.output,
+            [("TASK", "STATUS", "PHASE")]
+            + [(t["task_id"], t["status"], str(t.get("phase"))) for t in done],
+        )
+        return 0
+    listing = client.list_tasks(args.status, args.limit, args.offset, args.phase)
+    rows = [("TASK", "STATUS", "PHASE", "TYPE", "NODE")]
     for group, items in listing["tasks"].items():
         rows += [
-            (t["task_id"], group, str(t.get("task_type")), str(t.get("node_id"))) for t in items
+            (
+                t["task_id"],
+                group,
+                str(t.get("phase")),
+                str(t.get("task_type")),
+                str(t.get("node_id")),
+            )
+            for t in items
         ]
     emit(listing, args.output, rows)
     return 0
@@ -154,6 +180,17 @@ def nodes_command(args: argparse.Namespace, client: Client) -> int:
             node, args.output, [("FIELD", "VALUE")] + [(k, json.dumps(v)) for k, v in node.items()]
         )
         return 0
+    if args.action == "drain":
+        result = client.drain(args.node_id, args.deadline)
+        emit(
+            result,
+            args.output,
+            [
+                ("NODE", "RUNNING", "DEADLINE"),
+                (args.node_id, str(result["tasks_running"]), str(result.get("deadline"))),
+            ],
+        )
+        return 0
     status = "maintenance" if args.action == "maintenance" else "active"
     result = client.set_node_status(args.node_id, status)
     emit(
@@ -182,8 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("api", "operator", "node"):
         sub.add_parser(name, add_help=False, help=f"run the {name}")
     t = sub.add_parser("tasks", help="submit, get, wait for and list tasks")
-    t.add_argument("action", choices=["submit", "get", "wait", "list"])
-    t.add_argument("ids", nargs="*", help="task ids (get, wait) or the task type (submit)")
+    t.add_argument("action", choices=["submit", "get", "wait", "list", "cancel", "retry"])
+    t.add_argument(
+        "ids", nargs="*", help="task ids (get, wait, cancel, retry) or the task type (submit)"
+    )
     t.add_argument("--input", type=json_arg, help="input_data as JSON")
     t.add_argument("--requirements", type=json_arg, help="requirements as JSON")
     t.add_argument("--priority", type=int)
@@ -195,11 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--wait", action="store_true", help="wait for the submitted tasks")
     t.add_argument("--wait-timeout", type=float, default=300.0)
     t.add_argument("--status", choices=["pending", "active", "completed", "failed"])
+    t.add_argument("--phase", choices=[p.value for p in TaskPhase])
     t.add_argument("--limit", type=int, default=50)
     t.add_argument("--offset", type=int, default=0)
     n = sub.add_parser("nodes", help="list and manage nodes")
-    n.add_argument("action", choices=["list", "get", "maintenance", "activate"])
+    n.add_argument("action", choices=["list", "get", "maintenance", "activate", "drain"])
     n.add_argument("node_id", nargs="?")
+    n.add_argument(
+        "--deadline", type=float, help="drain: requeue tasks still running after SECONDS"
+    )
     return p
 
 

@@ -15,7 +15,12 @@ def parse_args(argv: list[str] | None = None) -> ApiOptions:
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     p.add_argument("--host", default=os.environ.get("WEB4AI_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("WEB4AI_PORT", "9000")))
-    p.add_argument("--ws-port", type=int, default=int(os.environ.get("WEB4AI_WS_PORT", "9001")))
+    p.add_argument(
+        "--ws-port",
+        type=int,
+        default=int(os.environ["WEB4AI_WS_PORT"]) if os.environ.get("WEB4AI_WS_PORT") else None,
+        help="port of the websockets server (default: the config's websocket.port, 9001)",
+    )
     p.add_argument(
         "--public-ws-url",
         default=os.environ.get("WEB4AI_PUBLIC_WS_URL"),

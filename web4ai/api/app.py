@@ -84,7 +84,9 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
 async def _network_status(ctx: ApiContext) -> None:
     while True:
         await asyncio.sleep(NETWORK_STATUS_EVERY)
-        if ctx.hub.connected:
+        if ctx.hub.connected and not ctx.state.settings().websocket_enabled:
+            await ctx.hub.close_all(1001, "WebSocket updates are disabled")
+        elif ctx.hub.connected:
             ctx.hub.publish("network_status", status_data(ctx)["data"])
 
 

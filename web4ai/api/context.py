@@ -45,6 +45,7 @@ class ApiContext:
     limiter: RateLimiter
     websocket_url: str
     version: str
+    ws_port: int = 9001  # where the websockets server listens (websocket.port at start)
     status_refresh: float = 30.0  # heartbeats write node status at least this often
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
     memo: dict[Hashable, tuple[Hashable, Any]] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from typing import Any
 
 from web4ai.core.config import Settings
 from web4ai.core.model import NodeStatus, TaskPhase
+from web4ai.core.recommending import recommendations as compute_recommendations
 from web4ai.core.scheduling import SCHEDULABLE, wrr_weight
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
@@ -195,81 +196,18 @@ def node_weights(state: ClusterState) -> dict[str, float]:
     return weights
 
 
-def recommendations(
-    state: ClusterState,
-    settings: Settings,
-    summary: Body,
-    min_nodes: int,
-    target_response_ms: float = 150.0,
-) -> list[Body]:
-    """Advice computed from the nodes' real metrics against the configured thresholds."""
-    recs: list[Body] = []
-    overloaded, underloaded, unhealthy = [], [], []
-    for body in state.nodes.store.values():
-        s = body.get("status") or {}
-        node_id, status = body["spec"]["nodeId"], s.get("status")
-        if status in ("offline", "error"):
-            unhealthy.append(node_id)
-            continue
-        cpu, mem = float(s.get("cpuUsage", 0)), float(s.get("memoryUsage", 0))
-        if cpu >= settings.thresholds.cpu or mem >= settings.thresholds.memory:
-            overloaded.append(node_id)
-        elif (
-            status == "active"
-            and cpu < settings.thresholds.cpu / 2
-            and (mem < settings.thresholds.memory / 2)
-        ):
-            underloaded.append(node_id)
-    response = summary["average_response_time"]
-    if overloaded or response > target_response_ms:
-        recs.append(
-            {
-                "type": "load_rebalancing",
-                "priority": "high" if len(overloaded) > summary["total_nodes"] / 2 else "medium",
-                "description": (
-                    f"{len(overloaded)} node(s) over the cpu/memory thresholds"
-                    if overloaded
-                    else "High response times detected, rebalance load"
-                ),
-                "details": {
-                    "current_avg_response_time": response,
-                    "target_response_time": target_response_ms,
-                    "cpu_threshold": settings.thresholds.cpu,
-                    "memory_threshold": settings.thresholds.memory,
-                    "overloaded_nodes": sorted(overloaded),
-                    "underloaded_nodes": sorted(underloaded),
-                },
-            }
-        )
-    util = summary["network_utilization"]
-    if util > 0.8:
-        action, prio, text = "scale_up", "high", "Network utilization is high, add nodes"
-    elif util < 0.3 and summary["active_nodes"] > max(min_nodes, 1):
-        action, prio, text = (
-            "scale_down",
-            "low",
-            "Network utilization is low, nodes could be removed",
-        )
-    else:
-        action, prio, text = "maintain", "low", "Network utilization is optimal, no scaling needed"
-    recs.append(
-        {
-            "type": "auto_scaling",
-            "priority": prio,
-            "description": text,
-            "details": {"current_utilization": util, "target_utilization": 0.7, "action": action},
-        }
+def recommendations(state: ClusterState, settings: Settings, summary: Body) -> list[Body]:
+    """Advice from the nodes' real metrics against the configured targets; none while
+    ``performance.monitoring_enabled`` is off."""
+    if not settings.monitoring_enabled:
+        return []
+    return compute_recommendations(
+        list(state.node_views().values()),
+        settings.thresholds,
+        settings.targets,
+        avg_response_ms=summary["average_response_time"],
+        utilization=summary["network_utilization"],
     )
-    if unhealthy:
-        recs.append(
-            {
-                "type": "node_health",
-                "priority": "high",
-                "description": f"{len(unhealthy)} node(s) offline or in error",
-                "details": {"nodes": sorted(unhealthy)},
-            }
-        )
-    return recs
 
 
 def task_entry(body: Body) -> Body:

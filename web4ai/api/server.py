@@ -37,7 +37,7 @@ class ApiOptions:
     kubeconfig: str | None = None
     host: str = "127.0.0.1"
     port: int = 9000
-    ws_port: int = 9001
+    ws_port: int | None = None  # None: the config's websocket.port
     public_ws_url: str | None = None
     config_file: str | None = None
 
@@ -97,6 +97,8 @@ async def apply_config_file(ctx: ApiContext, path: str) -> None:
 
 async def websocket_9001(ctx: ApiContext, host: str, port: int) -> asyncio.AbstractServer:
     def admit(connection: ServerConnection, request: Request) -> Response | None:
+        if not ctx.state.settings().websocket_enabled:
+            return connection.respond(503, "WebSocket updates are disabled (websocket.enabled)\n")
         if ctx.hub.full():
             return connection.respond(503, "Too many WebSocket connections\n")
         return None
@@ -126,7 +128,6 @@ async def websocket_9001(ctx: ApiContext, host: str, port: int) -> asyncio.Abstr
 async def run(options: ApiOptions, stop: asyncio.Event) -> None:
     api = await api_client(options.kubeconfig)
     state = ClusterState(api, options.namespace)
-    ws_url = options.public_ws_url or f"ws://{options.host}:{options.ws_port}"
     ctx = ApiContext(
         state=state,
         writer=Writer(api, options.namespace),
@@ -137,7 +138,7 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         clock=time.time,
         stats=ApiStats(time.time()),
         limiter=RateLimiter(6000),
-        websocket_url=ws_url,
+        websocket_url="",
         version=web4ai.__version__,
     )
     app = create_app(ctx)
@@ -151,9 +152,13 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         generated = await ctx.keys.ensure_admin(os.environ.get("WEB4AI_API_KEY"))
         if generated:
             print(f"Admin API key: {generated}", flush=True)
+        configured = (state.settings_spec().get("websocket") or {}).get("port", 9001)
+        ctx.ws_port = options.ws_port or int(configured)
+        ws_url = options.public_ws_url or f"ws://{options.host}:{ctx.ws_port}"
+        ctx.websocket_url = ws_url
         site = web.TCPSite(runner, options.host, options.port)
         await site.start()
-        ws_server = await websocket_9001(ctx, options.host, options.ws_port)
+        ws_server = await websocket_9001(ctx, options.host, ctx.ws_port)
         log.info("API on http://%s:%d, WebSocket on %s", options.host, options.port, ws_url)
         print(f"API ready on http://{options.host}:{options.port}/api/v1", flush=True)
         await stop.wait()

@@ -126,7 +126,7 @@ async def performance(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     now = ctx.clock()
     s = summary(ctx, now)
-    min_nodes = int((ctx.state.settings_spec().get("network") or {}).get("minNodes", 1))
+    settings = ctx.state.settings()
     return web.json_response(
         {
             "success": True,
@@ -135,7 +135,9 @@ async def performance(request: web.Request) -> web.Response:
                 "network_utilization": s["network_utilization"],
                 "avg_response_time": s["average_response_time"],
                 "task_throughput": s["throughput_per_minute"],
-                "recommendations": recommendations(ctx.state, ctx.state.settings(), s, min_nodes),
+                "monitoring_enabled": settings.monitoring_enabled,
+                "optimization_enabled": settings.optimization_enabled,
+                "recommendations": recommendations(ctx.state, settings, s),
             },
         }
     )
@@ -145,13 +147,21 @@ async def performance(request: web.Request) -> web.Response:
 async def websocket_info(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     ws = ctx.state.settings_spec().get("websocket") or {}
+    configured = int(ws.get("port", ctx.ws_port))
     return web.json_response(
         {
             "success": True,
             "websocket": {
-                "enabled": bool(ws.get("enabled", True)),
+                "enabled": ctx.state.settings().websocket_enabled,
                 "url": ctx.websocket_url,
+                "urls": [
+                    ctx.websocket_url,
+                    str(request.url.with_path("/api/v1/ws")).replace("http", "ws", 1),
+                ],
                 "path": "/api/v1/ws",
+                "port": ctx.ws_port,
+                "configured_port": configured,
+                "restart_required": configured != ctx.ws_port,
                 "connected_clients": ctx.hub.connected,
                 "max_connections": int(ws.get("maxConnections", 100)),
             },
@@ -238,13 +248,16 @@ async def put_config(request: web.Request) -> web.Response:
     if result is None:
         raise ApiError(409, "The configuration changed meanwhile; retry", "CONFLICT")
     ctx.state.record_orchestrator(result)
-    return web.json_response(
-        {
-            "success": True,
-            "message": "Configuration updated",
-            "config": spec_to_config(result.get("spec")),
-        }
-    )
+    body: dict[str, Any] = {
+        "success": True,
+        "message": "Configuration updated",
+        "config": spec_to_config(result.get("spec")),
+    }
+    port = (update.get("websocket") or {}).get("port")
+    if port is not None and port != ctx.ws_port:
+        body["message"] += "; websocket.port applies at the next start of the API"
+        body["restart_required"] = ["websocket.port"]
+    return web.json_response(body)
 
 
 def initial_status(ctx: ApiContext) -> str:
@@ -254,6 +267,12 @@ def initial_status(ctx: ApiContext) -> str:
 @routes.get("/api/v1/ws", name="ws")
 async def websocket(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
+    if not ctx.state.settings().websocket_enabled:
+        raise ApiError(
+            503,
+            "WebSocket updates are disabled; PUT /api/v1/config websocket.enabled: true",
+            "WEBSOCKET_DISABLED",
+        )
     if ctx.hub.full():
         raise ApiError(
             503,

@@ -80,12 +80,26 @@ class AsyncClient:
             await asyncio.sleep(poll)
 
     async def list_tasks(
-        self, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        phase: str | None = None,
     ) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if status:
             params["status"] = status
+        if phase:
+            params["phase"] = phase
         return await self.request("GET", "/tasks", params=params)
+
+    async def cancel(self, task_id: str) -> dict[str, Any]:
+        """End the task: failed, phase cancelled; its node stops the executor."""
+        return dict((await self.request("POST", f"/tasks/{task_id}/cancel"))["task"])
+
+    async def retry(self, task_id: str) -> dict[str, Any]:
+        """Queue a failed task again, with its retries reset."""
+        return dict((await self.request("POST", f"/tasks/{task_id}/retry"))["task"])
 
     # -- nodes ---------------------------------------------------------------
 
@@ -97,3 +111,9 @@ class AsyncClient:
 
     async def set_node_status(self, node_id: str, status: str) -> dict[str, Any]:
         return await self.request("PUT", f"/nodes/{node_id}/status", {"status": status})
+
+    async def drain(self, node_id: str, deadline: float | None = None) -> dict[str, Any]:
+        """No new tasks; running ones finish (requeued after ``deadline`` seconds); then
+        the node goes to maintenance."""
+        body = {} if deadline is None else {"deadline": deadline}
+        return await self.request("POST", f"/nodes/{node_id}/drain", body)

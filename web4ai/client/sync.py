@@ -47,9 +47,22 @@ class Client:
         return dict(self._run(self._client.wait(task_id, timeout, poll)))
 
     def list_tasks(
-        self, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        phase: str | None = None,
     ) -> dict[str, Any]:
-        return dict(self._run(self._client.list_tasks(status, limit, offset)))
+        return dict(self._run(self._client.list_tasks(status, limit, offset, phase)))
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        return dict(self._run(self._client.cancel(task_id)))
+
+    def retry(self, task_id: str) -> dict[str, Any]:
+        return dict(self._run(self._client.retry(task_id)))
+
+    def drain(self, node_id: str, deadline: float | None = None) -> dict[str, Any]:
+        return dict(self._run(self._client.drain(node_id, deadline)))
 
     def list_nodes(self) -> dict[str, Any]:
         return dict(self._run(self._client.list_nodes()))

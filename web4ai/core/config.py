@@ -10,6 +10,7 @@ from typing import Any
 
 from web4ai.core import validation as v
 from web4ai.core.model import Algorithm, Thresholds
+from web4ai.core.recommending import Targets
 
 _CAMEL_RE = re.compile(r"_([a-z0-9])")
 _SNAKE_RE = re.compile(r"([A-Z])")
@@ -51,6 +52,12 @@ class Settings:
     algorithm: Algorithm = Algorithm.WEIGHTED_ROUND_ROBIN
     thresholds: Thresholds = field(default_factory=Thresholds)
     allow_private_callbacks: bool = False
+    auto_discovery: bool = True
+    discovery_endpoints: tuple[str, ...] = ()
+    monitoring_enabled: bool = True
+    optimization_enabled: bool = True
+    targets: Targets = field(default_factory=Targets)
+    websocket_enabled: bool = True
 
 
 def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
@@ -59,6 +66,7 @@ def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
     net = spec.get("network") or {}
     perf = spec.get("performance") or {}
     sec = spec.get("security") or {}
+    ws = spec.get("websocket") or {}
     default = Settings()
     return Settings(
         paused=bool(spec.get("paused", False)),
@@ -70,6 +78,19 @@ def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
             memory=float(perf.get("memoryThreshold", default.thresholds.memory)),
         ),
         allow_private_callbacks=bool(sec.get("allowPrivateCallbacks", False)),
+        auto_discovery=bool(orch.get("autoDiscovery", default.auto_discovery)),
+        discovery_endpoints=tuple(net.get("discoveryEndpoints") or ()),
+        monitoring_enabled=bool(perf.get("monitoringEnabled", default.monitoring_enabled)),
+        optimization_enabled=bool(perf.get("optimizationEnabled", default.optimization_enabled)),
+        targets=Targets(
+            response_time_ms=float(
+                perf.get("targetResponseTimeMs", default.targets.response_time_ms)
+            ),
+            utilization=float(perf.get("targetUtilization", default.targets.utilization)),
+            min_nodes=int(net.get("minNodes", default.targets.min_nodes)),
+            max_nodes=int(net.get("maxNodes", default.targets.max_nodes)),
+        ),
+        websocket_enabled=bool(ws.get("enabled", default.websocket_enabled)),
     )
 
 
@@ -96,6 +117,8 @@ CONFIG_SCHEMA: dict[str, v.Schema] = {
         "optimization_enabled": v.Field(v.boolean),
         "cpu_threshold": v.Field(v.number(0, 100)),
         "memory_threshold": v.Field(v.number(0, 100)),
+        "target_response_time_ms": v.Field(v.number(1, 3_600_000)),
+        "target_utilization": v.Field(v.number(0.01, 1)),
     },
     "security": {
         "api_key_required": v.Field(v.boolean),

@@ -14,22 +14,26 @@ orchestrator:
   port: 9000                     # informational: the API port
   heartbeat_interval: 30         # seconds; a node silent for 3 x this goes offline (1..3600)
   task_timeout: 300              # default seconds from assignment to failure of an attempt
-  auto_discovery: true           # informational, kept for compatibility
+  auto_discovery: true           # probe network.discovery_endpoints every heartbeat_interval
+                                 # and send unregistered nodes a join (URL + node key)
   task_retention: 3600           # seconds a finished task is kept before it is deleted
 
 network:
-  discovery_endpoints: []        # informational list of node URLs
+  discovery_endpoints: []        # URLs of nodes started with `web4ai node --listen`
+                                 # (set by an admin; private addresses are allowed)
   load_balance_algorithm: weighted_round_robin
                                  # round_robin | weighted_round_robin | least_connections
                                  # | resource_aware | latency_optimized
   max_nodes: 100                 # registrations beyond this answer 409 MAX_NODES_REACHED
-  min_nodes: 1                   # below this, /metrics/performance never suggests scaling down
+  min_nodes: 1                   # auto_scaling advice stays within min_nodes..max_nodes
 
 performance:
-  monitoring_enabled: true
-  optimization_enabled: true
+  monitoring_enabled: true       # false: no metrics history, no recommendations
+  optimization_enabled: true     # true: the scheduler prefers underloaded nodes
   cpu_threshold: 80              # percent; nodes at or above get no new tasks
   memory_threshold: 85           # percent; nodes at or above get no new tasks
+  target_response_time_ms: 150   # load_rebalancing advice above this average
+  target_utilization: 0.7        # auto_scaling aims at this share of busy slots
 
 security:
   api_key_required: true         # Bearer keys, stored hashed in the Secret web4ai-api-keys
@@ -38,7 +42,8 @@ security:
   allow_private_callbacks: false # allow callbacks to link-local / metadata addresses
 
 websocket:
-  enabled: true
-  port: 9001                     # the websockets server; /api/v1/ws serves the same stream
+  enabled: true                  # false: port 9001 refuses, /api/v1/ws answers 503
+  port: 9001                     # the websockets server (applies at the next API start);
+                                 # /api/v1/ws serves the same stream
   max_connections: 100
 """

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from web4ai.core.model import Algorithm, Node, NodeStatus, Task, Thresholds
+from web4ai.core.recommending import underloaded
 
 SCHEDULABLE = (NodeStatus.ACTIVE, NodeStatus.DEGRADED)
 
@@ -158,7 +159,12 @@ class Decision:
 
 
 def pick_node(
-    task: Task, nodes: Sequence[Node], thresholds: Thresholds, balancer: Balancer
+    task: Task,
+    nodes: Sequence[Node],
+    thresholds: Thresholds,
+    balancer: Balancer,
+    *,
+    optimize: bool = False,
 ) -> Decision:
     """Pick a node for ``task``:
 
@@ -168,7 +174,9 @@ def pick_node(
     3. among those, the task's preferred nodes win when any fits;
     4. a retried task goes to a node it has not run on, else to one other than
        its last, when one fits;
-    5. the balancer picks among what is left.
+    5. with ``optimize`` (performance.optimization_enabled), underloaded nodes
+       (under half of both thresholds) win when any is left;
+    6. the balancer picks among what is left.
     """
     fits: list[Node] = []
     reasons: list[str] = []
@@ -191,4 +199,6 @@ def pick_node(
             or [n for n in pool if n.node_id != last]
             or pool
         )
+    if optimize:
+        pool = [n for n in pool if underloaded(n, thresholds)] or pool
     return Decision(balancer.pick(pool).node_id)

@@ -28,6 +28,7 @@ class NodeAgent:
     config: NodeConfig
     executors: dict[str, Executor] = field(default_factory=load_executors)
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    cancelled: set[str] = field(default_factory=set)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     completed: int = 0
     failed: int = 0
@@ -125,13 +126,22 @@ class NodeAgent:
             body["network_latency"] = self.latency_ms
         t0 = time.monotonic()
         try:
-            await self.client.request("POST", f"{self.node}/heartbeat", body)
+            reply = await self.client.request("POST", f"{self.node}/heartbeat", body)
         except Web4AIError as exc:
             if exc.code == "NODE_NOT_FOUND":
                 await self.register()
                 return
             raise
         self.latency_ms = round((time.monotonic() - t0) * 1000, 2)
+        self.stop_cancelled(reply.get("cancelled_tasks") or [])
+
+    def stop_cancelled(self, task_ids: list[str]) -> None:
+        """Stop the executors of tasks the orchestrator cancelled."""
+        for task_id in task_ids:
+            job = self.running.get(task_id)
+            if job is not None and task_id not in self.cancelled:
+                self.cancelled.add(task_id)
+                job.cancel()
 
     async def heartbeats(self) -> None:
         while True:
@@ -150,6 +160,7 @@ class NodeAgent:
                     "GET", f"{self.node}/tasks", params={"wait": self.config.poll_wait}
                 ),
             )
+            self.stop_cancelled(body.get("cancelled_tasks") or [])
             if self.draining.is_set():
                 break
             for task in body.get("tasks", []):
@@ -209,7 +220,12 @@ class NodeAgent:
                 self.failed += 1
             result["execution_time"] = round(time.monotonic() - started, 6)
             await self.report(task_id, result)
+        except asyncio.CancelledError:
+            if task_id not in self.cancelled:
+                raise  # shutting down: drain() reports it
+            log.info("task %s was cancelled by the orchestrator; executor stopped", task_id)
         finally:
+            self.cancelled.discard(task_id)
             self.running.pop(task_id, None)
             self.slots.release()
 

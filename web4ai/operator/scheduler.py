@@ -81,7 +81,13 @@ class Scheduler:
         }
         for body in pending:
             task = self.task(body)
-            decision = pick_node(task, list(open_nodes.values()), settings.thresholds, balancer)
+            decision = pick_node(
+                task,
+                list(open_nodes.values()),
+                settings.thresholds,
+                balancer,
+                optimize=settings.optimization_enabled,
+            )
             if decision.node_id is None:
                 # explain against every node, not only the open ones
                 message = (
