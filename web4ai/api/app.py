@@ -14,7 +14,7 @@ from web4ai.api import nodes, system, tasks
 from web4ai.api.auth import ANONYMOUS, PRINCIPAL_KEY, authorize
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import MAX_BODY, ApiError, error_middleware, too_large
-from web4ai.api.events import on_node, on_task
+from web4ai.api.events import on_node, on_orchestrator, on_task
 from web4ai.api.openapi import openapi_routes
 from web4ai.api.system import status_data
 
@@ -104,6 +104,7 @@ async def background(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CONTEXT]
     ctx.state.on_task_change.append(lambda new, old: on_task(ctx, new, old))
     ctx.state.on_node_change.append(lambda new, old: on_node(ctx, new, old))
+    ctx.state.on_orchestrator_change.append(lambda new, old: on_orchestrator(ctx, new, old))
     jobs = [asyncio.create_task(i.run()) for i in ctx.state.informers]
     jobs += [asyncio.create_task(_network_status(ctx)), asyncio.create_task(_reload_keys(ctx))]
     yield

@@ -13,22 +13,21 @@ themselves are never stored.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.k8s.apikeys import SECRET_NAME, digest, entry, new_key, store_entry
+
 log = logging.getLogger(__name__)
 
 PRINCIPAL_KEY = "web4ai.principal"  # the request key of the authenticated Principal
 
 ROLES = ("admin", "read-only", "node")
-SECRET_NAME = "web4ai-api-keys"
 
 
 @dataclass(frozen=True)
@@ -39,21 +38,6 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous", "admin")  # when api_key_required is false
-
-
-def digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_key() -> str:
-    return "w4a_" + secrets.token_urlsafe(32)
-
-
-def entry(role: str, node_id: str | None, key: str) -> str:
-    doc = {"sha256": digest(key), "role": role}
-    if node_id:
-        doc["node_id"] = node_id
-    return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
 @dataclass
@@ -92,29 +76,8 @@ class KeyStore:
 
     async def add(self, name: str, role: str, key: str, node_id: str | None = None) -> None:
         """Store a key's hash under ``name`` (creating the Secret if needed)."""
-        core = client.CoreV1Api(self.api)
-        value = entry(role, node_id, key)
-        if await self._read() is None:
-            try:
-                await core.create_namespaced_secret(
-                    self.namespace,
-                    {
-                        "metadata": {
-                            "name": self.secret_name,
-                            "labels": {"app.kubernetes.io/part-of": "web4ai"},
-                        },
-                        "type": "Opaque",
-                        "data": {name: value},
-                    },
-                )
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-            else:
-                await self.reload()
-                return
-        await core.patch_namespaced_secret(
-            self.secret_name, self.namespace, {"data": {name: value}}
+        await store_entry(
+            self.api, self.namespace, name, entry(role, node_id, key), self.secret_name
         )
         await self.reload()
 

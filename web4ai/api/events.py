@@ -31,6 +31,21 @@ def on_task(ctx: ApiContext, new: Body, old: Body | None) -> None:
         ctx.hub.publish(TASK_MESSAGES[after], res.task_public(new))
 
 
+def on_orchestrator(ctx: ApiContext, new: Body, old: Body | None) -> None:
+    """``node_discovered`` for each endpoint whose probe newly found a node to join."""
+    if not ctx.state.orchestrators.synced.is_set():
+        return
+
+    def joined(body: Body | None) -> dict[str, str]:
+        found = ((body or {}).get("status") or {}).get("discovery") or []
+        return {d["endpoint"]: d.get("nodeId", "") for d in found if d.get("state") == "joined"}
+
+    before = joined(old)
+    for endpoint, node_id in joined(new).items():
+        if before.get(endpoint) != node_id:
+            ctx.hub.publish("node_discovered", {"endpoint": endpoint, "node_id": node_id})
+
+
 def on_node(ctx: ApiContext, new: Body, old: Body | None) -> None:
     if not ctx.state.nodes.synced.is_set():
         return

@@ -160,6 +160,9 @@ def status_document(
     s: Body,
 ) -> Body:
     """The /status document around a ``network_summary`` ``s``."""
+    settings = state.settings()
+    orch = state.orchestrators.store.get(res.ORCHESTRATOR_NAME) or {}
+    probes = (orch.get("status") or {}).get("discovery") or []
     return {
         "success": True,
         "data": {
@@ -175,6 +178,19 @@ def status_document(
             },
             "agents": {"total": s["total_agents"], "by_node": s["agents_by_node"]},
             "tasks": {**s["tasks"], "completed": s["tasks_completed"], "failed": s["tasks_failed"]},
+            "discovery": {
+                "enabled": settings.auto_discovery,
+                "endpoints": [
+                    {
+                        "endpoint": p.get("endpoint"),
+                        "state": p.get("state"),
+                        "node_id": p.get("nodeId"),
+                        "message": p.get("message"),
+                        "last_probe": res.parse_time(p.get("lastProbeTime")),
+                    }
+                    for p in probes
+                ],
+            },
             "performance": {
                 "avg_cpu_usage": s["avg_cpu_usage"],
                 "avg_memory_usage": s["avg_memory_usage"],

@@ -29,6 +29,7 @@ class ClusterState:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     on_task_change: list[TaskTransition] = field(default_factory=list)
     on_node_change: list[TaskTransition] = field(default_factory=list)
+    on_orchestrator_change: list[TaskTransition] = field(default_factory=list)
     nodes: Informer = field(init=False)
     tasks: Informer = field(init=False)
     leases: Informer = field(init=False)
@@ -40,7 +41,9 @@ class ClusterState:
         self.leases = Informer(
             self.api, LEASES, self.namespace, self._changed, label_selector="web4ai.io/node-id"
         )
-        self.orchestrators = Informer(self.api, ORCHESTRATORS, self.namespace, self._changed)
+        self.orchestrators = Informer(
+            self.api, ORCHESTRATORS, self.namespace, self._orchestrator_changed
+        )
 
     @property
     def informers(self) -> list[Informer]:
@@ -61,6 +64,12 @@ class ClusterState:
             for callback in self.on_node_change:
                 callback(new, old)
 
+    def _orchestrator_changed(self, kind: str, new: Body, old: Body | None) -> None:
+        self.changed.set()
+        if kind != "DELETED":
+            for callback in self.on_orchestrator_change:
+                callback(new, old)
+
     def record_task(self, body: Body) -> None:
         """Our own write's result: into the store at once, with the same hooks as a
         watch event (the watch's later copy then shows no change)."""
@@ -74,8 +83,9 @@ class ClusterState:
             self._node_changed("MODIFIED", body, old)
 
     def record_orchestrator(self, body: Body) -> None:
-        self.orchestrators.put(body)
-        self.changed.set()
+        old = self.orchestrators.put(body)
+        if self.orchestrators.store.get(res.name_of(body)) is body:
+            self._orchestrator_changed("MODIFIED", body, old)
 
     def versions(self, *informers: Informer) -> tuple[int, ...]:
         """A key that changes whenever any of the informers' stores changes."""

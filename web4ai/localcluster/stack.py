@@ -73,7 +73,17 @@ def main(argv: list[str] | None = None) -> int:
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
         }
         children.append(
-            _spawn(["operator", "--namespace", args.namespace], args.logs / "operator.log", env)
+            _spawn(
+            [
+                "operator",
+                "--namespace",
+                args.namespace,
+                "--api-url",
+                f"http://127.0.0.1:{args.port}/api/v1",
+            ],
+            args.logs / "operator.log",
+            env,
+        )
         )
         api_args = [
             "api",

@@ -3,12 +3,59 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import signal
 import sys
 
+import web4ai
 from web4ai.node.agent import NodeAgent
-from web4ai.node.config import load_config
+from web4ai.node.config import NodeConfig, load_config
+from web4ai.node.executors import load_executors
+from web4ai.node.listening import Listener, start_listener
+
+log = logging.getLogger("web4ai.node")
+
+
+def registration_document(config: NodeConfig, executors: list[str]) -> dict[str, object]:
+    """What a discovery probe reads at ``GET /web4ai/node``."""
+    return {
+        "node_id": config.node_id,
+        "host": config.host,
+        "port": config.port,
+        "node_type": config.node_type,
+        "capabilities": config.capabilities or executors,
+        "agents_count": config.agents,
+        "version": web4ai.__version__,
+    }
+
+
+async def serve(config: NodeConfig, stop: asyncio.Event) -> None:
+    executors = load_executors()
+    runner = None
+    if config.listen:
+        listener = Listener(registration_document(config, sorted(executors)))
+        runner = await start_listener(listener, config.listen)
+        if config.orchestrator_url is None:
+            log.info("no orchestrator URL: waiting to be discovered on %s", config.listen)
+            stopping: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
+            joined: asyncio.Future[object] = listener.joined  # type: ignore[assignment]
+            await asyncio.wait({joined, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not listener.joined.done():
+                await runner.cleanup()
+                return
+            join = listener.joined.result()
+            config = dataclasses.replace(
+                config, orchestrator_url=join.orchestrator_url, api_key=join.api_key
+            )
+    try:
+        await NodeAgent(config, executors).serve(stop)
+    finally:
+        if runner is not None:
+            with contextlib.suppress(Exception):
+                await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await NodeAgent(config).serve(stop)
+        await serve(config, stop)
 
     asyncio.run(amain())
     return 0

@@ -13,7 +13,7 @@ import psutil
 
 import web4ai
 from web4ai.client import AsyncClient, Web4AIError
-from web4ai.node.config import NodeConfig
+from web4ai.node.config import DEFAULT_ORCHESTRATOR_URL, NodeConfig
 from web4ai.node.executors import ExecutionContext, Executor, TaskFailed, load_executors
 from web4ai.node.metrics import load_score, sample
 
@@ -36,7 +36,11 @@ class NodeAgent:
     started: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
-        self.client = AsyncClient(self.config.orchestrator_url, self.config.api_key, timeout=90)
+        self.client = AsyncClient(
+            self.config.orchestrator_url or DEFAULT_ORCHESTRATOR_URL,
+            self.config.api_key,
+            timeout=90,
+        )
         self.slots = asyncio.Semaphore(self.config.capacity)
         self.context = ExecutionContext(
             node_id=self.config.node_id,

@@ -20,9 +20,13 @@ def _default_node_id() -> str:
     return f"node-{host}"[:63].strip("-_.") or "node-1"
 
 
+DEFAULT_ORCHESTRATOR_URL = "http://127.0.0.1:9000/api/v1"
+
+
 @dataclass
 class NodeConfig:
-    orchestrator_url: str = "http://127.0.0.1:9000/api/v1"
+    # None: DEFAULT_ORCHESTRATOR_URL, or with ``listen``, wait to be discovered
+    orchestrator_url: str | None = None
     api_key: str | None = None
     node_id: str = field(default_factory=_default_node_id)
     host: str = "127.0.0.1"
@@ -38,6 +42,7 @@ class NodeConfig:
     inference_url: str | None = None
     inference_model: str | None = None
     inference_api_key: str | None = None
+    listen: str | None = None  # HOST:PORT of the discovery endpoint (health, join)
 
     @property
     def capacity(self) -> int:

@@ -73,12 +73,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, str | No
     p.add_argument(
         "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
+    p.add_argument(
+        "--api-url",
+        default=os.environ.get("WEB4AI_API_URL"),
+        help="the API's URL (…/api/v1) that discovered nodes are told to join",
+    )
     args = p.parse_args(argv)
     options = OperatorOptions(
         namespace=args.namespace,
         kubeconfig=args.kubeconfig,
         lease_duration=args.lease_duration,
         retry_period=args.retry_period,
+        api_url=args.api_url,
     )
     return options, args.liveness
 

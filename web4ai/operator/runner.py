@@ -21,6 +21,7 @@ from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 from web4ai.operator.accounting import Accounting
 from web4ai.operator.callbacks import CallbackSender, needs_callback
+from web4ai.operator.discovery import Discovery
 from web4ai.operator.leader import LeaderElector
 from web4ai.operator.liveness import Liveness
 from web4ai.operator.scheduler import Scheduler
@@ -40,6 +41,7 @@ class OperatorOptions:
     lease_duration: float = 15.0
     retry_period: float = 2.0
     tick: float = 0.5
+    api_url: str | None = None  # sent to discovered nodes in their join
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Operator:
     callbacks: CallbackSender = field(init=False)
     accounting: Accounting = field(init=False)
     upgrader: Upgrader = field(init=False)
+    discovery: Discovery = field(init=False)
     retire_every: float = 5.0
     passes: int = 0
     _retired_at: float = 0.0
@@ -80,6 +83,7 @@ class Operator:
         self.callbacks = CallbackSender(self.state, self.writer, self.clock)
         self.accounting = Accounting(self.state, self.writer, self.clock)
         self.upgrader = Upgrader(self.state, self.writer)
+        self.discovery = Discovery(self.state, self.writer, self.clock, self.options.api_url)
         self.state.on_task_change.append(self._task_changed)
         self.state.on_task_change.append(self.accounting.task_changed)
         self.state.on_node_change.append(self.accounting.node_changed)
@@ -101,6 +105,7 @@ class Operator:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.callbacks.close()
+        await self.discovery.close()
         await self.leader.release()
         await self.api.close()
 
@@ -143,6 +148,7 @@ class Operator:
                     self._housekept = self.clock()
                     await self.liveness.run_once()
                     await self.timekeeper.run_once()
+                    self.discovery.tick()  # probes run in the background
                 await self.scheduler.run_once()
                 await self.accounting.flush()
                 if self.clock() - self._retired_at >= self.retire_every:
