@@ -158,7 +158,7 @@ async def bench_ours(
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
         preexec_fn=die_with_parent,
     )
-    rec = Recorder(lambda raw: (raw.get("status") or {}).get("status") == "assigned")
+    rec = Recorder(lambda raw: (raw.get("status") or {}).get("phase") == "assigned")
     rec.expected = tasks
     watcher = asyncio.create_task(
         rec.run(co.list_namespaced_custom_object, GROUP, VERSION, ns, TASKS)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 
-from tests.integration.helpers import ApiProcess, OperatorProcess, chart_identities
+from tests.integration.helpers import ApiProcess, OperatorProcess, chart_identities, free_port
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 from web4ai.localcluster.binaries import binary
@@ -104,8 +104,11 @@ async def stack(
     # The operator and the API run as the chart's ServiceAccounts, with tokens issued
     # by the API server: the whole suite proves the chart's RBAC is enough.
     identities = chart_identities(cluster.kubeconfig, ns, logs)
-    operator = OperatorProcess(identities["operator"], ns, logs / "operator.log")
-    server = ApiProcess(identities["api"], ns, logs / "api.log", ADMIN_KEY)
+    port = free_port()
+    operator = OperatorProcess(
+        identities["operator"], ns, logs / "operator.log", f"http://127.0.0.1:{port}/api/v1"
+    )
+    server = ApiProcess(identities["api"], ns, logs / "api.log", ADMIN_KEY, port=port)
     try:
         await server.wait_ready()
         yield Stack(ns, server, operator, {"Authorization": f"Bearer {ADMIN_KEY}"}, identities)

@@ -108,7 +108,7 @@ async def test_killing_a_node_mid_task_retries_it_elsewhere(
 
             async def running_on_victim() -> bool:
                 t = await client.get(task_id)
-                return bool(t["status"] == "running" and t["node_id"] == "victim")
+                return bool(t["phase"] == "running" and t["node_id"] == "victim")
 
             await eventually(running_on_victim, within=60)
             victim.stop(signal.SIGKILL)

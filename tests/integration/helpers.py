@@ -209,7 +209,9 @@ class ManagedProcess:
 class OperatorProcess(ManagedProcess):
     """``python -m web4ai.operator`` as a real process."""
 
-    def __init__(self, kubeconfig: str, namespace: str, log_path: Path) -> None:
+    def __init__(
+        self, kubeconfig: str, namespace: str, log_path: Path, api_url: str | None = None
+    ) -> None:
         self.log_path = log_path
         self.log = log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -225,6 +227,7 @@ class OperatorProcess(ManagedProcess):
                 "3",
                 "--retry-period",
                 "0.5",
+                *(["--api-url", api_url] if api_url else []),
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -44,13 +44,19 @@ async def test_the_complete_node_lifecycle_example(http: Http) -> None:
         "success": True,
         "node_id": "my-node-001",
         "message": "Node my-node-001 registered successfully",
+        "heartbeat_interval": 30.0,  # an addition: the interval the node should use
     }
     # 2. Send heartbeat
     status, body = await http.post(
         "/nodes/my-node-001/heartbeat",
         {"status": "active", "cpu_usage": 25.5, "memory_usage": 45.2, "load_score": 0.35},
     )
-    assert status == 200 and body == {"success": True, "message": "Heartbeat updated"}
+    assert status == 200 and body == {
+        "success": True,
+        "message": "Heartbeat updated",
+        "heartbeat_interval": 30.0,
+        "cancelled_tasks": [],  # additions: tasks whose executors the node should stop
+    }
     # 3. Check node status
     status, body = await http.get("/nodes/my-node-001")
     assert status == 200
@@ -78,10 +84,11 @@ async def test_the_complete_node_lifecycle_example(http: Http) -> None:
     # 5. Monitor task progress
     async def assigned() -> dict[str, Any] | None:
         _, b = await http.get(f"/tasks/{task_id}")
-        return b["task"] if b["task"]["status"] == "assigned" else None
+        return b["task"] if b["task"]["status"] == "active" else None
 
     task = await eventually(assigned)
-    assert task["node_id"] == "my-node-001"
+    assert task["node_id"] == "my-node-001" and task["phase"] == "assigned"
+    assert task["assigned_nodes"] == ["my-node-001"]
     assert task["input_data"] == {"prompt": "Hello world"}
     # 6. Put node in maintenance
     status, body = await http.put("/nodes/my-node-001/status", {"status": "maintenance"})
@@ -158,7 +165,8 @@ async def test_task_submission_listing_and_errors(http: Http) -> None:
         )
     status, body = await http.get("/tasks?status=pending&limit=2&offset=1")
     assert status == 200
-    assert set(body["tasks"]) == {"pending"}
+    assert set(body["tasks"]) == {"pending", "active", "completed", "failed"}
+    assert body["tasks"]["active"] == body["tasks"]["completed"] == body["tasks"]["failed"] == []
     assert len(body["tasks"]["pending"]) == 2
     assert body["summary"]["pending_count"] >= 3
     status, body = await http.get("/tasks")
@@ -375,7 +383,10 @@ async def test_node_protocol_long_poll_start_result(http: Http, stack: Stack) ->
     status, body = await http.post(
         "/tasks/proto-task/start", {"node_id": "proto-1", "agent_id": "agent_001"}
     )
-    assert status == 200 and body["task"]["status"] == "running"
+    assert status == 200 and (body["task"]["status"], body["task"]["phase"]) == (
+        "active",
+        "running",
+    )
     status, body = await http.get("/nodes/proto-1/tasks")
     assert "proto-task" not in [t["task_id"] for t in body["tasks"]]  # started: not offered
     status, body = await http.post(

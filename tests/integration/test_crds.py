@@ -239,7 +239,7 @@ async def test_kubectl_printer_columns(
         namespace,
         "web4aitasks",
         "task-001",
-        {"status": {"status": "running", "nodeId": "node-001", "retryCount": 1}},
+        {"status": {"status": "active", "phase": "running", "nodeId": "node-001", "retryCount": 1}},
         status=True,
     )
 
@@ -249,8 +249,8 @@ async def test_kubectl_printer_columns(
     assert rows[1][5].endswith(("d", "y"))  # an age, e.g. "331d"
 
     rows = table(cluster.kubectl("get", "web4aitasks", "-n", namespace).stdout)
-    assert rows[0] == ["NAME", "TYPE", "PRIORITY", "STATUS", "NODE", "RETRIES", "AGE"]
-    assert rows[1][:6] == ["task-001", "ai_inference", "2", "running", "node-001", "1"]
+    assert rows[0] == ["NAME", "TYPE", "PRIORITY", "STATUS", "PHASE", "NODE", "RETRIES", "AGE"]
+    assert rows[1][:7] == ["task-001", "ai_inference", "2", "active", "running", "node-001", "1"]
 
     # short names and the category
     assert "node-001" in cluster.kubectl("get", "w4n", "-n", namespace).stdout

@@ -73,7 +73,7 @@ async def test_killing_the_leader_mid_stream_loses_nothing_and_binds_nothing_twi
                     obj = event["object"]
                     rv = obj["metadata"]["resourceVersion"]
                     status = obj.get("status") or {}
-                    entry = (status.get("status", "pending"), status.get("nodeId"))
+                    entry = (status.get("phase", "queued"), status.get("nodeId"))
                     seen = history[obj["metadata"]["name"]]
                     if not seen or seen[-1] != entry:
                         seen.append(entry)

@@ -20,7 +20,7 @@ from tests.integration.helpers import (
 
 async def assigned_to(api: client.ApiClient, ns: str, task_id: str) -> str | None:
     status = await task_status(api, ns, task_id)
-    return status.get("nodeId") if status.get("status") == "assigned" else None
+    return status.get("nodeId") if status.get("phase") == "assigned" else None
 
 
 async def test_priority_order_with_a_single_free_slot(

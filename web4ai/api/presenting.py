@@ -33,6 +33,9 @@ def node_public(body: Body, state: ClusterState, *, detailed: bool = False) -> B
         "port": spec.get("port", 8090),
         "node_type": spec.get("nodeType", "generic"),
         "status": status.get("status", NodeStatus.OFFLINE.value),
+        "admin_status": status.get("adminStatus"),
+        "reported_status": status.get("reportedStatus"),
+        "draining": bool(status.get("draining")),
         "capabilities": list(spec.get("capabilities") or []),
         "agents_count": spec.get("agentsCount", 1),
         "max_concurrent_tasks": res.node_capacity(body),
@@ -46,6 +49,8 @@ def node_public(body: Body, state: ClusterState, *, detailed: bool = False) -> B
         "location": spec.get("location"),
         "uptime": status.get("uptime"),
     }
+    if status.get("draining"):
+        out["drain_deadline"] = (status.get("draining") or {}).get("deadline")
     if detailed:
         node = spec["nodeId"]
         tasks = [t for t in state.tasks.store.values() if res.task_node(t) == node]

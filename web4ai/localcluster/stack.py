@@ -74,16 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         }
         children.append(
             _spawn(
-            [
-                "operator",
-                "--namespace",
-                args.namespace,
-                "--api-url",
-                f"http://127.0.0.1:{args.port}/api/v1",
-            ],
-            args.logs / "operator.log",
-            env,
-        )
+                [
+                    "operator",
+                    "--namespace",
+                    args.namespace,
+                    "--api-url",
+                    f"http://127.0.0.1:{args.port}/api/v1",
+                ],
+                args.logs / "operator.log",
+                env,
+            )
         )
         api_args = [
             "api",

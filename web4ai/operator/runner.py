@@ -86,6 +86,7 @@ class Operator:
         self.discovery = Discovery(self.state, self.writer, self.clock, self.options.api_url)
         self.state.on_task_change.append(self._task_changed)
         self.state.on_task_change.append(self.accounting.task_changed)
+        self.state.on_task_change.append(self.upgrader.task_changed)
         self.state.on_node_change.append(self.accounting.node_changed)
 
     @classmethod
@@ -141,7 +142,7 @@ class Operator:
                 term = self.leader.term
                 self.accounting.reset()
                 self.callbacks.scan()  # settle what a previous leader left
-                await self.upgrader.run_once()  # objects an earlier version wrote
+                self.upgrader.note_all()  # objects an earlier version wrote
             try:
                 # clocks and leases need a look every tick, not on every watch event
                 if self.clock() - self._housekept >= self.options.tick:
@@ -149,6 +150,7 @@ class Operator:
                     await self.liveness.run_once()
                     await self.timekeeper.run_once()
                     self.discovery.tick()  # probes run in the background
+                await self.upgrader.run_once()
                 await self.scheduler.run_once()
                 await self.accounting.flush()
                 if self.clock() - self._retired_at >= self.retire_every:

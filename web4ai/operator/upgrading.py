@@ -1,14 +1,18 @@
 """In-place upgrade of objects written by an earlier version: tasks stored with the
 old status words (``assigned``/``running``) or without ``phase`` get the seed's
-status, a phase and the current holder in ``assignedNodes``."""
+status, a phase and the current holder in ``assignedNodes``.
+
+Every replica notes such tasks as the watch shows them; the leader upgrades what
+it noted, and everything on a new term (a previous leader may have noted more)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 
 log = logging.getLogger(__name__)
@@ -18,22 +22,33 @@ log = logging.getLogger(__name__)
 class Upgrader:
     state: ClusterState
     writer: Writer
+    noted: set[str] = field(default_factory=set)
+
+    def task_changed(self, new: Body, old: Body | None) -> None:
+        if res.needs_upgrade(new):
+            self.noted.add(res.name_of(new))
+
+    def note_all(self) -> None:
+        self.noted = {n for n, b in self.state.tasks.store.items() if res.needs_upgrade(b)}
 
     async def run_once(self) -> int:
-        """One guarded write per object that needs it; returns how many were upgraded.
-        A conflict leaves the object for the next round (its writer may upgrade it)."""
+        """One guarded write per noted object; returns how many were upgraded. An
+        object that fails stays noted for the next pass."""
         upgraded = 0
-        for body in list(self.state.tasks.store.values()):
-            if not res.needs_upgrade(body):
+        for name in list(self.noted):
+            body = self.state.tasks.store.get(name)
+            if body is None or not res.needs_upgrade(body):
+                self.noted.discard(name)
                 continue
             try:
                 result = await self.writer.patch(
-                    res.TASKS, res.name_of(body), res.upgrade_patch(body), status=True
+                    res.TASKS, name, res.upgrade_patch(body), status=True
                 )
             except Exception:
-                log.exception("could not upgrade task %s", res.name_of(body))
+                log.exception("could not upgrade task %s", name)
                 continue
             if result is not None:
+                self.noted.discard(name)
                 self.state.record_task(result)
                 upgraded += 1
         if upgraded:
