@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 import websockets
+import websockets.exceptions
 from kubernetes_asyncio import client
 
 from tests.conftest import Stack
@@ -316,7 +317,12 @@ async def test_tasks_written_by_an_earlier_version_upgrade_in_place(
         "apiVersion": f"{res.GROUP}/{res.VERSION}",
         "kind": "Web4AITask",
         "metadata": {"name": "legacy-task", "labels": {"web4ai.io/task-id": "legacy-task"}},
-        "spec": {"taskId": "legacy-task", "taskType": "test_task"},
+        # fits no node: nothing binds it before the legacy status is written
+        "spec": {
+            "taskId": "legacy-task",
+            "taskType": "test_task",
+            "requirements": {"capabilities": ["cap-nobody-has"]},
+        },
     }
     await co(api).create_namespaced_custom_object(res.GROUP, res.VERSION, ns, res.TASKS, body)
     await co(api).patch_namespaced_custom_object_status(

@@ -110,6 +110,8 @@ async def test_valid_objects_are_stored_with_defaults(
         "optimizationEnabled": True,
         "cpuThreshold": 80,
         "memoryThreshold": 85,
+        "targetResponseTimeMs": 150,
+        "targetUtilization": 0.7,
     }
 
     read = await objects(api).get_namespaced_custom_object(

@@ -79,7 +79,7 @@ async def test_lease_expiry_makes_the_node_offline_and_moves_its_task(
     assert status["retryCount"] == 1
     assert [a["nodeId"] for a in status["attempts"]] == ["doomed", "survivor"]
     assert status["assignedNodes"] == ["survivor"]  # the current holder, not a history
-    assert status["attempts"][0]["error"] == "Node became unavailable"
+    assert status["attempts"][0]["errorMessage"] == "Node became unavailable"
     node = await co(api).get_namespaced_custom_object(GROUP, VERSION, namespace, NODES, "doomed")
     assert node["status"]["status"] == "offline"
     ready = {c["type"]: c for c in node["status"]["conditions"]}["Ready"]
@@ -217,7 +217,7 @@ async def test_deleting_a_node_requeues_its_tasks_and_removes_its_lease(
     await eventually(gone, within=20)
     status = await task_status(api, namespace, "orphan")
     assert status["status"] == "pending"
-    assert status["attempts"][0]["error"] == "Node became unavailable"
+    assert status["attempts"][0]["errorMessage"] == "Node became unavailable"
     with pytest.raises(ApiException) as info:
         await client.CoordinationV1Api(api).read_namespaced_lease(
             identity(IdKind.NODE, "leaving").name, namespace

@@ -100,6 +100,14 @@ def test_legacy_objects_read_in_place_and_upgrade() -> None:
     waiting = task({"status": "pending", "retryCount": 2})
     assert res.task_phase(waiting) is TaskPhase.RETRYING
     assert not res.needs_upgrade(task())  # no status at all yet: nothing to upgrade
+    # a writer that knows only the status (kubectl patch, an old replica) wins
+    mixed = task({"status": "completed", "phase": "assigned", "nodeId": "n1"})
+    assert res.task_phase(mixed) is TaskPhase.COMPLETED and res.needs_upgrade(mixed)
+    cancelled = task({"status": "failed", "phase": "cancelled"})
+    assert res.task_phase(cancelled) is TaskPhase.CANCELLED
+    assert not res.needs_upgrade(cancelled)
+    started = task({"status": "active", "startedAt": "2026-01-01T00:00:00Z"})
+    assert res.task_phase(started) is TaskPhase.RUNNING
 
 
 def node(**status: Any) -> dict[str, Any]:

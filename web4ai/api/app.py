@@ -54,7 +54,11 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
     if security.get("apiKeyRequired", True):
         header = request.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
-        found = ctx.keys.authenticate(key.strip()) if scheme.lower() == "bearer" else None
+        found = (
+            await ctx.keys.authenticate_fresh(key.strip(), ctx.clock())
+            if scheme.lower() == "bearer" and key.strip()
+            else None
+        )
         if found is None:
             raise ApiError(
                 401,

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 PRINCIPAL_KEY = "web4ai.principal"  # the request key of the authenticated Principal
 
 ROLES = ("admin", "read-only", "node")
+RELOAD_ON_MISS = 1.0  # seconds between re-reads of the key Secret on unknown keys
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,23 @@ class KeyStore:
     namespace: str
     secret_name: str = SECRET_NAME
     by_digest: dict[str, Principal] = field(default_factory=dict)
+    reloaded_at: float = float("-inf")
 
     def authenticate(self, key: str) -> Principal | None:
         return self.by_digest.get(digest(key))
+
+    async def authenticate_fresh(self, key: str, now: float) -> Principal | None:
+        """``authenticate``, re-reading the Secret (at most once a second) on a miss:
+        a key minted a moment ago (a discovered node's) works at once."""
+        found = self.authenticate(key)
+        if found is None and now - self.reloaded_at >= RELOAD_ON_MISS:
+            self.reloaded_at = now
+            try:
+                await self.reload()
+            except Exception as exc:
+                log.warning("could not reload API keys: %s", exc)
+            found = self.authenticate(key)
+        return found
 
     async def _read(self) -> dict[str, str] | None:
         try:

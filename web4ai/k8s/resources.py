@@ -165,20 +165,25 @@ def node_from_body(body: Body, running: int) -> Node:
 LEGACY_STATUS_PHASE = {  # stored before ``phase`` existed; read in place, rewritten on upgrade
     "assigned": TaskPhase.ASSIGNED,
     "running": TaskPhase.RUNNING,
-    "completed": TaskPhase.COMPLETED,
-    "failed": TaskPhase.FAILED,
 }
 
 
 def task_phase(body: Body) -> TaskPhase:
-    """The finer state; objects written before ``phase`` existed are read in place."""
+    """The finer state. ``status.status`` is the authority when the two disagree (a
+    writer that knows only the status, or objects written before ``phase`` existed,
+    whose ``assigned``/``running`` words are read in place)."""
     status = body.get("status") or {}
+    value = status.get("status") or "pending"
     phase = status.get("phase")
-    if phase:
+    if phase and value not in LEGACY_STATUS_PHASE and TaskPhase(phase).status.value == value:
         return TaskPhase(phase)
-    legacy = LEGACY_STATUS_PHASE.get(status.get("status") or "")
+    legacy = LEGACY_STATUS_PHASE.get(value)
     if legacy is not None:
         return legacy
+    if value == TaskStatus.ACTIVE.value:
+        return TaskPhase.RUNNING if status.get("startedAt") else TaskPhase.ASSIGNED
+    if value in (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value):
+        return TaskPhase(value)
     return TaskPhase.RETRYING if int(status.get("retryCount", 0)) else TaskPhase.QUEUED
 
 
@@ -188,11 +193,10 @@ def task_status(body: Body) -> TaskStatus:
 
 
 def needs_upgrade(body: Body) -> bool:
-    """Written before ``phase`` existed (or with a legacy status value)."""
+    """Written before ``phase`` existed, with a legacy status word, or with a phase
+    that disagrees with the status."""
     status = body.get("status") or {}
-    return bool(status) and (
-        not status.get("phase") or status.get("status") in ("assigned", "running")
-    )
+    return bool(status) and status.get("phase") != task_phase(body).value
 
 
 def phase_fields(phase: TaskPhase) -> Body:

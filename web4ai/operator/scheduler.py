@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from web4ai.core.model import Algorithm, Node, Task, TaskPhase
+from web4ai.core.recommending import overloaded
 from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, only_capacity, pick_node
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
@@ -75,7 +76,12 @@ class Scheduler:
         now = self.clock()
         binds: list[tuple[Body, str]] = []
         unschedulable: list[tuple[Body, str]] = []
-        # 3. Decide in order; a slot taken by one decision is gone for the next.
+        # 3. Decide in order; a slot taken by one decision is gone for the next. With
+        #    optimization on and a node over the thresholds (the load_rebalancing
+        #    advice), underloaded nodes are preferred.
+        rebalance = settings.optimization_enabled and any(
+            v.status in SCHEDULABLE and overloaded(v, settings.thresholds) for v in views.values()
+        )
         open_nodes: dict[str, Node] = {
             k: v for k, v in views.items() if v.status in SCHEDULABLE and v.free_slots > 0
         }
@@ -86,7 +92,7 @@ class Scheduler:
                 list(open_nodes.values()),
                 settings.thresholds,
                 balancer,
-                optimize=settings.optimization_enabled,
+                optimize=rebalance,
             )
             if decision.node_id is None:
                 # explain against every node, not only the open ones
