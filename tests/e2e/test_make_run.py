@@ -127,6 +127,40 @@ def test_make_run_getting_started_and_ctrl_c(tmp_path: Path) -> None:
         assert waited.returncode == 0, waited.stdout + waited.stderr
         assert '"status": "completed"' in waited.stdout
         assert '"Hello, Web4AI!"' in waited.stdout
+        # the seed's node lifecycle, step 6: the registered example node (no process
+        # behind it) goes to maintenance; its heartbeat saying "active" does not undo it
+        r = requests.put(
+            f"{base}/nodes/test-node-001/status",
+            headers=h,
+            timeout=10,
+            json={"status": "maintenance"},
+        )
+        assert r.status_code == 200 and r.json()["new_status"] == "maintenance"
+        requests.post(
+            f"{base}/nodes/test-node-001/heartbeat",
+            headers=h,
+            timeout=10,
+            json={"status": "active", "cpu_usage": 25.5, "memory_usage": 45.2, "load_score": 0.35},
+        )
+        node = requests.get(f"{base}/nodes/test-node-001", headers=h, timeout=10).json()["node"]
+        assert node["status"] == "maintenance"
+        # a poll loop written from the seed alone: wait for active, then completed
+        r = requests.post(
+            f"{base}/tasks",
+            headers=h,
+            timeout=10,
+            json={"task_type": "test_task", "input_data": {"sleep_seconds": 2}},
+        )
+        polled = r.json()["task_id"]
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not seen or seen[-1] != "completed"):
+            got = requests.get(f"{base}/tasks/{polled}", headers=h, timeout=10).json()
+            if not seen or seen[-1] != got["task"]["status"]:
+                seen.append(got["task"]["status"])
+            time.sleep(0.2)
+        assert seen[-1] == "completed" and "active" in seen, seen
+        assert set(seen) <= {"pending", "active", "completed"}, seen
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         try:
