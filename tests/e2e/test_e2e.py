@@ -117,7 +117,8 @@ async def test_killing_a_node_mid_task_retries_it_elsewhere(
         assert task["status"] == "completed"
         assert task["node_id"] != "victim"
         assert task["retry_count"] == 1
-        assert task["assigned_nodes"][0] == "victim"
+        assert task["assigned_nodes"] == [task["node_id"]]  # the current holder only
+        assert task["attempts"][0]["node_id"] == "victim"  # the history
     finally:
         victim.stop()
 
