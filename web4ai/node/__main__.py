@@ -35,7 +35,8 @@ async def serve(config: NodeConfig, stop: asyncio.Event) -> None:
     executors = load_executors()
     runner = None
     if config.listen:
-        listener = Listener(registration_document(config, sorted(executors)))
+        usable = sorted(e for e in executors if e != "ai_inference" or config.inference_url)
+        listener = Listener(registration_document(config, usable))
         runner = await start_listener(listener, config.listen)
         if config.orchestrator_url is None:
             log.info("no orchestrator URL: waiting to be discovered on %s", config.listen)

@@ -49,6 +49,13 @@ class NodeAgent:
             inference_api_key=self.config.inference_api_key,
         )
 
+    def usable_executors(self) -> list[str]:
+        """The executors this node can run as configured: ``ai_inference`` needs an
+        inference endpoint, so a node without one does not claim it."""
+        return sorted(
+            name for name in self.executors if name != "ai_inference" or self.config.inference_url
+        )
+
     @property
     def node(self) -> str:
         return f"/nodes/{self.config.node_id}"
@@ -85,7 +92,7 @@ class NodeAgent:
             "host": cfg.host,
             "port": cfg.port,
             "node_type": cfg.node_type,
-            "capabilities": cfg.capabilities or sorted(self.executors),
+            "capabilities": cfg.capabilities or self.usable_executors(),
             "agents_count": cfg.agents,
             "max_concurrent_tasks": cfg.capacity,
             "version": web4ai.__version__,
@@ -97,7 +104,7 @@ class NodeAgent:
                 {
                     "agent_id": f"{cfg.node_id}-agent-{i}",
                     "agent_type": "worker",
-                    "capabilities": sorted(self.executors),
+                    "capabilities": self.usable_executors(),
                 }
                 for i in range(cfg.agents)
             ],
