@@ -10,7 +10,7 @@ import signal
 import sys
 
 import web4ai
-from web4ai.node.agent import NodeAgent
+from web4ai.node.agent import NodeAgent, usable_executors
 from web4ai.node.config import NodeConfig, load_config
 from web4ai.node.executors import load_executors
 from web4ai.node.listening import Listener, start_listener
@@ -35,8 +35,7 @@ async def serve(config: NodeConfig, stop: asyncio.Event) -> None:
     executors = load_executors()
     runner = None
     if config.listen:
-        usable = sorted(e for e in executors if e != "ai_inference" or config.inference_url)
-        listener = Listener(registration_document(config, usable))
+        listener = Listener(registration_document(config, usable_executors(executors, config)))
         runner = await start_listener(listener, config.listen)
         if config.orchestrator_url is None:
             log.info("no orchestrator URL: waiting to be discovered on %s", config.listen)

@@ -23,6 +23,12 @@ MAX_BACKOFF = 30.0
 DRAIN_CALL_TIMEOUT = 5.0
 
 
+def usable_executors(executors: dict[str, Executor], config: NodeConfig) -> list[str]:
+    """The executors a node can run as configured: ``ai_inference`` needs an
+    inference endpoint, so a node without one does not claim it."""
+    return sorted(name for name in executors if name != "ai_inference" or config.inference_url)
+
+
 @dataclass
 class NodeAgent:
     config: NodeConfig
@@ -50,11 +56,7 @@ class NodeAgent:
         )
 
     def usable_executors(self) -> list[str]:
-        """The executors this node can run as configured: ``ai_inference`` needs an
-        inference endpoint, so a node without one does not claim it."""
-        return sorted(
-            name for name in self.executors if name != "ai_inference" or self.config.inference_url
-        )
+        return usable_executors(self.executors, self.config)
 
     @property
     def node(self) -> str:
