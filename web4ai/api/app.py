@@ -10,17 +10,20 @@ from typing import Any
 
 from aiohttp import web
 
-from web4ai.api import nodes, system, tasks
+from web4ai.api import nodes, system, tasks, ui
 from web4ai.api.auth import ANONYMOUS, PRINCIPAL_KEY, authorize
+from web4ai.api.bearer import bearer_key
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import MAX_BODY, ApiError, error_middleware, too_large
 from web4ai.api.events import on_node, on_orchestrator, on_task
+from web4ai.api.history import sample_forever, sample_of
 from web4ai.api.openapi import openapi_routes
-from web4ai.api.system import status_data
+from web4ai.api.system import status_data, summary
 
 log = logging.getLogger(__name__)
 
-OPEN_ROUTES = {"health", "index", "openapi"}
+# whoami answers without a key too (the dashboard's sign-in asks it what a key is)
+OPEN_ROUTES = {"health", "index", "dashboard", "openapi", "whoami"}
 NETWORK_STATUS_EVERY = 5.0
 APP_MAX_BODY = 64 * 1024 * 1024  # the hard cap; the configured limit is checked per request
 
@@ -52,13 +55,8 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return await handler(request)  # type: ignore[no-any-return]
     principal = ANONYMOUS
     if security.get("apiKeyRequired", True):
-        header = request.headers.get("Authorization", "")
-        scheme, _, key = header.partition(" ")
-        found = (
-            await ctx.keys.authenticate_fresh(key.strip(), ctx.clock())
-            if scheme.lower() == "bearer" and key.strip()
-            else None
-        )
+        key = bearer_key(request, route)
+        found = await ctx.keys.authenticate_fresh(key, ctx.clock()) if key else None
         if found is None:
             raise ApiError(
                 401,
@@ -94,6 +92,17 @@ async def _network_status(ctx: ApiContext) -> None:
             ctx.hub.publish("network_status", status_data(ctx)["data"])
 
 
+async def _sample_history(ctx: ApiContext) -> None:
+    """Feed the metrics history from the watch cache once it is synced."""
+    await ctx.state.wait_synced()
+
+    def take() -> dict[str, Any]:
+        now = ctx.clock()
+        return sample_of(summary(ctx, now), now)
+
+    await sample_forever(ctx.history, take)
+
+
 async def _reload_keys(ctx: ApiContext) -> None:
     while True:
         await asyncio.sleep(10)
@@ -111,6 +120,7 @@ async def background(app: web.Application) -> AsyncIterator[None]:
     ctx.state.on_orchestrator_change.append(lambda new, old: on_orchestrator(ctx, new, old))
     jobs = [asyncio.create_task(i.run()) for i in ctx.state.informers]
     jobs += [asyncio.create_task(_network_status(ctx)), asyncio.create_task(_reload_keys(ctx))]
+    jobs.append(asyncio.create_task(_sample_history(ctx)))
     yield
     await ctx.hub.close_all(1001, "server shutting down")  # GOING_AWAY
     for job in jobs:
@@ -130,5 +140,6 @@ def create_app(ctx: ApiContext) -> web.Application:
     app.add_routes(nodes.routes)
     app.add_routes(tasks.routes)
     app.add_routes(openapi_routes())
+    app.add_routes(ui.routes)
     app.cleanup_ctx.append(background)
     return app

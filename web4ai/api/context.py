@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from web4ai.api.auth import KeyStore
+from web4ai.api.history import History
 from web4ai.api.hub import Hub
 from web4ai.core.ratelimit import RateLimiter
 from web4ai.k8s import resources as res
@@ -49,6 +50,7 @@ class ApiContext:
     status_refresh: float = 30.0  # heartbeats write node status at least this often
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
     memo: dict[Hashable, tuple[Hashable, Any]] = field(default_factory=dict)
+    history: History = field(default_factory=History)
 
     def memoized(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()``, reused while ``version`` (the stores' versions) is unchanged:

@@ -14,7 +14,7 @@ from web4ai.api.auth import PRINCIPAL_KEY, Principal
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
 from web4ai.api.params import id_param
-from web4ai.api.presenting import node_public
+from web4ai.api.presenting import node_counters, node_public
 from web4ai.core import validation as v
 from web4ai.core.ids import IdKind, identity
 from web4ai.core.model import NodeStatus, TaskPhase
@@ -44,8 +44,9 @@ async def list_nodes(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
 
     def render() -> bytes:
+        counts = ctx.state.bound_counts()
         nodes = {
-            res.node_id(b): node_public(b, ctx.state)
+            res.node_id(b): node_public(b, ctx.state) | node_counters(b, counts[res.node_id(b)])
             for b in ctx.state.nodes.store.values()
             if not b["metadata"].get("deletionTimestamp")
         }
@@ -58,7 +59,7 @@ async def list_nodes(request: web.Request) -> web.Response:
             }
         )
 
-    version = ctx.state.versions(ctx.state.nodes, ctx.state.leases)
+    version = ctx.state.versions(ctx.state.nodes, ctx.state.leases, ctx.state.tasks)
     return json_body(ctx.memoized("nodes", version, render))
 
 

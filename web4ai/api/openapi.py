@@ -53,6 +53,14 @@ QUERIES: dict[str, list[dict[str, Any]]] = {
             "schema": {"type": "integer", "minimum": 0, "default": 0},
         },
     ],
+    "metrics_history": [
+        {
+            "name": "window",
+            "in": "query",
+            "description": "seconds of history to return (the buffer keeps one hour)",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 900},
+        }
+    ],
     "node_tasks": [
         {
             "name": "wait",
@@ -75,7 +83,7 @@ ERROR = {
         },
     },
 }
-PUBLIC = {"health", "index", "openapi"}
+PUBLIC = {"health", "index", "dashboard", "openapi", "whoami"}
 
 
 def operation(route: web.AbstractRoute, path: str) -> dict[str, Any]:
@@ -118,6 +126,11 @@ def operation(route: web.AbstractRoute, path: str) -> dict[str, Any]:
         op["responses"]["200"] = {
             "description": "HTML page",
             "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    if name == "dashboard":
+        op["responses"]["200"] = {
+            "description": "A static file of the dashboard (JavaScript, CSS, SVG)",
+            "content": {"text/javascript": {"schema": {"type": "string"}}},
         }
     return op
 

@@ -317,3 +317,14 @@ def task_listing(
         "limit": limit,
         "offset": offset,
     }
+
+
+def node_counters(body: Body, running: int) -> Body:
+    """The per-node task counters and reliability the dashboard's node list shows."""
+    status = body.get("status") or {}
+    return {
+        "reliability_score": float(status.get("reliabilityScore", 1.0)),
+        "tasks_completed": int(status.get("tasksCompleted", 0)),
+        "tasks_failed": int(status.get("tasksFailed", 0)),
+        "tasks_running": running,
+    }

@@ -9,6 +9,8 @@ import psutil
 from aiohttp import WSCloseCode, WSMsgType, web
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.api.auth import ANONYMOUS
+from web4ai.api.bearer import WS_SUBPROTOCOL, bearer_key
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, now_iso, read_json
 from web4ai.api.hub import message
@@ -19,6 +21,7 @@ from web4ai.api.presenting import (
     recommendations,
     status_document,
 )
+from web4ai.api.tasks import int_query
 from web4ai.core.config import (
     config_to_spec,
     deep_merge,
@@ -139,6 +142,44 @@ async def performance(request: web.Request) -> web.Response:
                 "optimization_enabled": settings.optimization_enabled,
                 "recommendations": recommendations(ctx.state, settings, s),
             },
+        }
+    )
+
+
+@routes.get("/api/v1/metrics/history", name="metrics_history")
+async def metrics_history(request: web.Request) -> web.Response:
+    """Recent samples of the headline numbers (a bounded in-memory ring buffer)."""
+    ctx = request.app[CONTEXT]
+    history = ctx.history
+    window = int_query(request, "window", 900, 1, int(history.retention))
+    return web.json_response(
+        {
+            "success": True,
+            "interval": history.every,
+            "window": window,
+            "samples": history.window(window, ctx.clock()),
+        }
+    )
+
+
+@routes.get("/api/v1/whoami", name="whoami")
+async def whoami(request: web.Request) -> web.Response:
+    """The caller's key: valid or not, its name and role (the dashboard's sign-in).
+    Answers without a key too, with ``authenticated: false``."""
+    ctx = request.app[CONTEXT]
+    required = bool((ctx.state.settings_spec().get("security") or {}).get("apiKeyRequired", True))
+    key = bearer_key(request, "whoami")
+    principal = ctx.keys.authenticate(key) if key is not None else None
+    if not required:
+        principal = principal or ANONYMOUS
+    return web.json_response(
+        {
+            "success": True,
+            "api_key_required": required,
+            "authenticated": principal is not None,
+            "name": principal.name if principal else None,
+            "role": principal.role if principal else None,
+            "node_id": principal.node_id if principal else None,
         }
     )
 
@@ -280,7 +321,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             "TOO_MANY_CONNECTIONS",
             max_connections=ctx.hub.max_connections(),
         )
-    ws = web.WebSocketResponse(heartbeat=30)
+    # Browsers authenticate with a subprotocol entry (see app.bearer_key); only the
+    # real subprotocol is echoed back.
+    ws = web.WebSocketResponse(heartbeat=30, protocols=(WS_SUBPROTOCOL,))
     await ws.prepare(request)
 
     async def send(text: str) -> None:
@@ -302,20 +345,3 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not ws.closed:
         await ws.close(code=WSCloseCode.GOING_AWAY)
     return ws
-
-
-INDEX = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Web4AI Orchestrator</title></head>
-<body><h1>Web4AI Orchestrator</h1>
-<p>The dashboard comes in its own release. Meanwhile:</p>
-<ul>
-<li><a href="/api/v1/health">Health</a></li>
-<li><a href="/api/v1/status">Status</a></li>
-<li><a href="/api/v1/openapi.json">OpenAPI document</a></li>
-</ul></body></html>
-"""
-
-
-@routes.get("/", name="index")
-async def index(request: web.Request) -> web.Response:
-    return web.Response(text=INDEX, content_type="text/html")

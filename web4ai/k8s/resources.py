@@ -503,6 +503,7 @@ def task_public(body: Body) -> Body:
         "result": status.get("result"),
         "error_message": status.get("errorMessage"),
         "performance_metrics": status.get("performanceMetrics"),
+        "conditions": status.get("conditions"),  # why a pending task waits (scheduler)
     }
     out.update({k: v for k, v in optional.items() if v is not None})
     return out
