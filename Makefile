@@ -47,8 +47,12 @@ fmt: venv ## Format the code with ruff
 test-unit: venv ## Unit tests only (no cluster)
 	$(RUN_ENV) $(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
+.PHONY: browser
+browser: ## Install Debian's chromium for the browser tests (apt, when root)
+	hack/install-browser.sh
+
 .PHONY: test
-test: tools venv lint ## Everything: lint, unit, integration (real control plane); checks no process leaks
+test: tools venv lint browser ## Everything: lint, unit, integration, browser (real control plane); checks no process leaks
 	run_id=$$$$-$$RANDOM; \
 	WEB4AI_RUN_ID=$$run_id $(RUN_ENV) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	hack/check-leaks.sh $$run_id || rc=1; exit $$rc
@@ -64,6 +68,10 @@ bench-scheduler: tools venv ## Benchmark: our scheduler vs kube-scheduler (1000 
 .PHONY: bench-api
 bench-api: tools venv ## Benchmark: API reads, heartbeats vs raw Lease writes, RSS, WebSocket fan-out
 	$(RUN_ENV) $(PY) -m bench.api $(BENCH_ARGS)
+
+.PHONY: bench-dashboard
+bench-dashboard: tools venv browser ## Benchmark: dashboard first render, bytes, main-thread time per WebSocket update (1000 nodes, 10000 tasks)
+	$(RUN_ENV) $(PY) -m bench.dashboard $(BENCH_ARGS)
 
 .PHONY: bench-e2e
 bench-e2e: tools venv ## Benchmark: tasks/s REST submit -> completed with 3 and 20 nodes
