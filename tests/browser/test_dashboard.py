@@ -105,9 +105,8 @@ async def test_a_node_registered_through_rest_appears_without_reload(
     await row.wait_for(timeout=2000)  # the acceptance: within 2 s, without a reload
     # sort and filter
     await dash.page.fill("#node-filter", "browser-new")
-    await dash.page.wait_for_function(
-        "document.querySelectorAll('#nodes-table tbody tr').length === 1"
-    )
+    await dash.page.locator("#nodes-table tbody tr").nth(1).wait_for(state="detached")
+    assert await dash.page.locator("#nodes-table tbody tr").count() == 1
     await dash.page.fill("#node-filter", "")
     rest(stack, "DELETE", "/nodes/browser-new-node")
 

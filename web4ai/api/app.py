@@ -40,6 +40,25 @@ async def stats_middleware(request: web.Request, handler: Any) -> web.StreamResp
     return response
 
 
+COMPRESS_ABOVE = 4096  # bytes
+
+
+@web.middleware
+async def compression_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """gzip large JSON answers for clients that accept it (the dashboard's /nodes at
+    1,000 nodes shrinks about tenfold); the dashboard's files come pre-compressed."""
+    response: web.StreamResponse = await handler(request)
+    if (
+        isinstance(response, web.Response)
+        and response.content_type == "application/json"
+        and response.body is not None
+        and len(response.body) > COMPRESS_ABOVE  # type: ignore[arg-type]
+        and "gzip" in request.headers.get("Accept-Encoding", "")
+    ):
+        response.enable_compression(web.ContentCoding.gzip)
+    return response
+
+
 @web.middleware
 async def access_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Body limit, API key, role and rate limit, in that order."""
@@ -132,7 +151,12 @@ async def background(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(ctx: ApiContext) -> web.Application:
     app = web.Application(
-        middlewares=[stats_middleware, error_middleware, access_middleware],
+        middlewares=[
+            stats_middleware,
+            compression_middleware,
+            error_middleware,
+            access_middleware,
+        ],
         client_max_size=APP_MAX_BODY,
     )
     app[CONTEXT] = ctx

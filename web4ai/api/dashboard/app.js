@@ -48,6 +48,14 @@ function invalidate(view) {
   }, wait);
 }
 const invalidateAll = () => Object.keys(views).forEach(invalidate);
+function renderNow(view) {
+  // a navigation or a user's action: render at once (the 1/s limit is for live updates)
+  clearTimeout(pending[view]);
+  pending[view] = null;
+  if (view !== state.view || document.hidden || !state.role) return;
+  lastRender[view] = performance.now();
+  views[view].render();
+}
 
 function toast(text, bad = false) {
   const el = document.createElement("div");
@@ -102,7 +110,6 @@ views.overview = {
     state.history = h.samples || [];
     state.recs = (perf.performance_analysis || {}).recommendations || [];
     if (!state.status) state.status = (await get("api/v1/status")).data;
-    invalidate("overview");
   },
   render() {
     const d = state.status;
@@ -266,7 +273,7 @@ async function nodeAction(id, act) {
 // ---------------------------------------------------------------- tasks
 const PAGE = 50;
 const BIG = 1000;
-async function loadTasks() {
+async function loadTasks(userAction = true) {
   const status = $("#task-status").value, phase = $("#task-phase").value, q = $("#task-search").value.trim();
   const off = state.tasks.offset;
   const filtered = phase || q;
@@ -288,7 +295,8 @@ async function loadTasks() {
   const total = filtered ? rows.length : status ? r.summary?.[`${status}_count`] ?? rows.length : Object.values(r.summary || {}).reduce((a, b) => a + b, 0);
   if (filtered || !status) rows = rows.slice(off, off + PAGE);
   state.tasks = { rows, summary: r.summary || {}, offset: off, total, loading: false };
-  invalidate("tasks");
+  if (userAction) renderNow("tasks");
+  else invalidate("tasks");
 }
 views.tasks = {
   load: loadTasks,
@@ -421,8 +429,6 @@ views.network = {
 views.config = {
   async load() {
     state.config = (await get("api/v1/config")).config;
-    lastRender.config = -1e9;
-    invalidate("config");
   },
   render() {
     const d = state.status;
@@ -468,8 +474,7 @@ async function saveConfig(ev) {
     state.config = r.config;
     form.dataset.rendered = "";
     document.activeElement?.blur();
-    lastRender.config = -1e9;
-    invalidate("config");
+    renderNow("config");
     toast("Configuration saved");
   } catch (e) {
     const errors = e instanceof ApiError ? e.details.errors || [] : [];
@@ -542,7 +547,7 @@ function tick() {
   if (document.hidden) return;
   if (tasksStale && state.view === "tasks" && !state.tasks.loading) {
     tasksStale = false;
-    loadTasks().catch(() => { state.tasks.loading = false; });
+    loadTasks(false).catch(() => { state.tasks.loading = false; });
   }
   if (drawerStale) { drawerStale = false; refreshDrawer(); }
 }
@@ -589,8 +594,8 @@ function show(view) {
   state.view = view;
   for (const s of $$(".view[data-view]")) s.hidden = s.dataset.view !== view;
   $$("#tabs a").forEach((a) => (a.dataset.view === view ? a.setAttribute("aria-current", "page") : a.removeAttribute("aria-current")));
-  views[view].load().catch((e) => toast(errText(e), true));
-  invalidate(view);
+  renderNow(view);
+  views[view].load().then(() => renderNow(view), (e) => toast(errText(e), true));
 }
 
 // ---------------------------------------------------------------- sign-in
@@ -621,8 +626,8 @@ async function enter(who) {
   $("#signout").hidden = !who.api_key_required;
   $("#who").textContent = `${who.name} (${who.role})`;
   for (const el of $$(".control")) el.hidden = !isAdmin();
-  await startLive();
   show(location.hash.slice(1) || "overview");
+  await startLive();
 }
 async function boot() {
   const who = await identify(getKey()).catch(() => null);
@@ -665,13 +670,12 @@ function wire() {
   document.addEventListener("visibilitychange", () => { if (!document.hidden && state.role) { views[state.view].load().catch(() => {}); invalidateAll(); } });
   // nodes
   $("#node-filter").addEventListener("input", () => invalidate("nodes"));
-  $("#node-status").addEventListener("change", () => { lastRender.nodes = -1e9; invalidate("nodes"); });
+  $("#node-status").addEventListener("change", () => renderNow("nodes"));
   const sortBy = (th) => {
     const k = th.dataset.sort;
     nodeSort.dir = nodeSort.key === k ? -nodeSort.dir : 1;
     nodeSort.key = k;
-    lastRender.nodes = -1e9;
-    invalidate("nodes");
+    renderNow("nodes");
   };
   for (const th of $$("#nodes-table th[data-sort]")) {
     th.addEventListener("click", () => sortBy(th));
@@ -718,8 +722,8 @@ function wire() {
     $("#events-pause").setAttribute("aria-pressed", String(state.eventsPaused));
     if (!state.eventsPaused) invalidate("events");
   });
-  $("#events-clear").addEventListener("click", () => { state.events = []; lastRender.events = -1e9; invalidate("events"); });
-  $("#events-type").addEventListener("change", () => { lastRender.events = -1e9; invalidate("events"); });
+  $("#events-clear").addEventListener("click", () => { state.events = []; renderNow("events"); });
+  $("#events-type").addEventListener("change", () => renderNow("events"));
   // config and control
   $("#config-form").addEventListener("submit", saveConfig);
   $("#ctl-stop").addEventListener("click", () => control("stop"));
