@@ -32,8 +32,8 @@ export function lineChart(host, times, series, { max = null, unit = "" } = {}) {
   svg("text", { class: "axis-label", x: 2, y: T + 8 }, root).textContent = fmt(hi) + unit;
   svg("text", { class: "axis-label", x: 2, y: H - B }, root).textContent = "0";
   if (times.length) {
-    const span = Math.round((t1 - t0) / 60);
-    svg("text", { class: "axis-label", x: L, y: H - 3 }, root).textContent = `-${span} min`;
+    const span = t1 - t0;
+    svg("text", { class: "axis-label", x: L, y: H - 3 }, root).textContent = span < 120 ? `-${Math.round(span)} s` : `-${Math.round(span / 60)} min`;
     svg("text", { class: "axis-label", x: W - R - 22, y: H - 3 }, root).textContent = "now";
   }
   series.forEach((s, i) => {
