@@ -59,7 +59,7 @@ async def test_versions_of_playwright_and_chromium(browser: Any) -> None:
             importlib.metadata.distribution("playwright").locate_file(
                 "playwright/driver/package/browsers.json"
             )
-        ).read_text()  # type: ignore[attr-defined]
+        ).read_text()
     )
     wanted = next(b["browserVersion"] for b in bundled["browsers"] if b["name"] == "chromium")
     print(f"playwright {pw} bundles chromium {wanted}")

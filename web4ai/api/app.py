@@ -119,7 +119,7 @@ async def _sample_history(ctx: ApiContext) -> None:
         now = ctx.clock()
         return sample_of(summary(ctx, now), now)
 
-    await sample_forever(ctx.history, take)
+    await sample_forever(ctx.history, take, lambda: ctx.state.settings().monitoring_enabled)
 
 
 async def _reload_keys(ctx: ApiContext) -> None:

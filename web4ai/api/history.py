@@ -59,8 +59,10 @@ class History:
         return out
 
 
-async def sample_forever(history: History, take: Any) -> None:
-    """Call ``take()`` (which returns a sample) every ``history.every`` seconds."""
+async def sample_forever(history: History, take: Any, enabled: Any) -> None:
+    """Add ``take()`` (a sample) every ``history.every`` seconds while ``enabled()``
+    (``performance.monitoring_enabled``)."""
     while True:
-        history.add(take())
+        if enabled():
+            history.add(take())
         await asyncio.sleep(history.every)
