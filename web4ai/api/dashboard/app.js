@@ -151,6 +151,8 @@ function recDetails(d) {
 
 // ---------------------------------------------------------------- nodes
 const nodeSort = { key: "node_id", dir: 1 };
+const NODE_PAGE = 100; // rows drawn at once: a 1,000-node table stays cheap to redraw
+let nodeOffset = 0;
 function upsertNode(n) {
   const old = state.nodes.get(n.node_id) || {};
   const merged = { ...old, ...n };
@@ -183,6 +185,12 @@ views.nodes = {
     const val = (n) => (key === "heartbeat_age" ? age(n.last_heartbeat) ?? 1e12 : n[key] ?? "");
     rows.sort((a, b) => (val(a) < val(b) ? -dir : val(a) > val(b) ? dir : 0));
     $("#node-count").textContent = `${rows.length} of ${state.nodes.size} nodes`;
+    if (nodeOffset >= rows.length) nodeOffset = Math.max(0, Math.floor((rows.length - 1) / NODE_PAGE) * NODE_PAGE);
+    const total = rows.length;
+    rows = rows.slice(nodeOffset, nodeOffset + NODE_PAGE);
+    $("#node-page").textContent = total > NODE_PAGE ? `${nodeOffset + 1}–${nodeOffset + rows.length} of ${total}` : "";
+    $("#node-prev").disabled = nodeOffset === 0;
+    $("#node-next").disabled = nodeOffset + NODE_PAGE >= total;
     $("#nodes-table tbody").innerHTML = rows.map((n) => {
       const a = age(n.last_heartbeat);
       const cls = a === null || a > DEAD_AFTER ? "dead" : a > STALE_AFTER ? "stale" : "";
@@ -669,8 +677,10 @@ function wire() {
   window.addEventListener("hashchange", () => state.role && show(location.hash.slice(1)));
   document.addEventListener("visibilitychange", () => { if (!document.hidden && state.role) { views[state.view].load().catch(() => {}); invalidateAll(); } });
   // nodes
-  $("#node-filter").addEventListener("input", () => invalidate("nodes"));
-  $("#node-status").addEventListener("change", () => renderNow("nodes"));
+  $("#node-filter").addEventListener("input", () => { nodeOffset = 0; invalidate("nodes"); });
+  $("#node-prev").addEventListener("click", () => { nodeOffset = Math.max(0, nodeOffset - NODE_PAGE); renderNow("nodes"); });
+  $("#node-next").addEventListener("click", () => { nodeOffset += NODE_PAGE; renderNow("nodes"); });
+  $("#node-status").addEventListener("change", () => { nodeOffset = 0; renderNow("nodes"); });
   const sortBy = (th) => {
     const k = th.dataset.sort;
     nodeSort.dir = nodeSort.key === k ? -nodeSort.dir : 1;
