@@ -168,6 +168,10 @@ async def test_cancel_and_retry_from_the_page_take_effect(dash: Dash, stack: Sta
     await dash.sign_in()
     await dash.page.fill("#task-search", task_id)
     await dash.page.click(f'#tasks-table tr[data-task="{task_id}"]')
+    # why it waits: the scheduler's condition, shown while pending
+    await dash.page.wait_for_selector(
+        "#drawer-body .banner:has-text('nobody-has-this')", timeout=30_000
+    )
     await dash.page.click("#drawer-body [data-act=cancel]")
     await dash.confirm()
 

@@ -170,6 +170,17 @@ async def whoami(request: web.Request) -> web.Response:
     required = bool((ctx.state.settings_spec().get("security") or {}).get("apiKeyRequired", True))
     key = bearer_key(request, "whoami")
     principal = ctx.keys.authenticate(key) if key is not None else None
+    if key is not None and principal is None:
+        # guessing keys here costs what it costs on any route: the client's rate limit
+        retry = ctx.limiter.check(request.remote or "unknown", ctx.clock())
+        if retry > 0:
+            raise ApiError(
+                429,
+                "Too many requests",
+                "RATE_LIMITED",
+                headers={"Retry-After": str(max(1, round(retry + 0.5)))},
+                retry_after=round(retry, 3),
+            )
     if not required:
         principal = principal or ANONYMOUS
     return web.json_response(

@@ -571,6 +571,7 @@ async function poll() {
       tasksStale = true;
     }
     if (state.view === "nodes" || state.view === "network") await loadNodes();
+    else if (state.drawer) await refreshDrawer(); // e.g. the scheduler's condition of a pending task
     if (state.view === "overview" && Date.now() - (state.recsAt || 0) > 30000) {
       state.recsAt = Date.now();
       state.recs = ((await get("api/v1/metrics/performance")).performance_analysis || {}).recommendations || [];
