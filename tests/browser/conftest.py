@@ -4,6 +4,7 @@ reason; with WEB4AI_REQUIRE_BROWSER=1 (CI) they fail instead."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -114,3 +115,62 @@ def shot_path(name: str) -> Path:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+@pytest.fixture
+async def prefixed(stack: Stack) -> AsyncIterator[str]:
+    """The API behind a path prefix, as an ingress that strips ``/web4ai`` serves it:
+    a small real reverse proxy (HTTP and WebSocket). Yields the page's URL."""
+    import aiohttp
+    from aiohttp import web
+
+    upstream = stack.api.base.removesuffix("/api/v1")
+    session = aiohttp.ClientSession(auto_decompress=False)
+    hop = {"host", "connection", "upgrade", "transfer-encoding", "keep-alive"}
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        tail = "/" + request.match_info["tail"]
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            protocols = [
+                p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            ]
+            async with session.ws_connect(
+                upstream.replace("http", "ws", 1) + tail, protocols=protocols
+            ) as back:
+                front = web.WebSocketResponse(protocols=[back.protocol] if back.protocol else [])
+                await front.prepare(request)
+
+                async def down() -> None:
+                    async for msg in back:
+                        await front.send_str(msg.data)
+                    await front.close()
+
+                pump = asyncio.ensure_future(down())
+                async for msg in front:
+                    await back.send_str(msg.data)
+                pump.cancel()
+                return front
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in hop}
+        async with session.request(
+            request.method,
+            upstream + tail + (f"?{request.query_string}" if request.query_string else ""),
+            headers=headers,
+            data=await request.read(),
+            allow_redirects=False,
+        ) as r:
+            body = await r.read()
+            out = {k: v for k, v in r.headers.items() if k.lower() not in hop | {"content-length"}}
+            return web.Response(status=r.status, body=body, headers=out)
+
+    app = web.Application()
+    app.router.add_route("*", "/web4ai/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/web4ai/"
+    finally:
+        await session.close()
+        await runner.cleanup()

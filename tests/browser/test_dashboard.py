@@ -16,7 +16,7 @@ import requests
 from kubernetes_asyncio import client
 
 from tests.browser.conftest import Dash, chromium_path, shot_path
-from tests.conftest import Stack
+from tests.conftest import ADMIN_KEY, Stack
 from tests.integration.helpers import eventually
 from web4ai.api.auth import KeyStore
 
@@ -285,3 +285,46 @@ async def test_stop_and_start_from_the_page(dash: Dash, stack: Stack) -> None:
     await dash.page.click("#ctl-start")
     await dash.confirm()
     await wait_rest(lambda: not rest(stack, "GET", "/status")["data"]["paused"])
+
+
+async def test_the_page_works_under_a_path_prefix(browser: Any, prefixed: str) -> None:
+    """Behind an ingress that serves it under /web4ai/: every URL is relative."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    seen: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    page.on("websocket", lambda ws: seen.append(ws.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        await page.goto(prefixed)
+        await page.fill("#signin-key", ADMIN_KEY)
+        await page.click("#signin-form button[type=submit]")
+        await page.wait_for_selector("#tiles .tile")
+        await page.wait_for_selector("#conn[data-state=live]")
+        await page.click('#tabs a[data-view="nodes"]')
+        await page.wait_for_selector('#nodes-table tr[data-node="e2e-node-0"]')
+    finally:
+        await context.close()
+    assert errors == []
+    assert all("/web4ai/" in u for u in seen), seen
+
+
+async def test_without_a_websocket_the_page_polls(dash: Dash, stack: Stack) -> None:
+    rest(stack, "PUT", "/config", {"websocket": {"enabled": False}})
+    try:
+        await dash.open("/#nodes")
+        await dash.sign_in()
+        await dash.page.wait_for_selector("#conn[data-state=polling]")
+        rest(
+            stack,
+            "POST",
+            "/nodes/browser-polled-node/register",
+            {"host": "10.0.0.8", "port": 8090, "capabilities": ["task_execution"]},
+        )
+        await dash.page.wait_for_selector(
+            '#nodes-table tr[data-node="browser-polled-node"]', timeout=20_000
+        )
+    finally:
+        rest(stack, "PUT", "/config", {"websocket": {"enabled": True}})
+        rest(stack, "DELETE", "/nodes/browser-polled-node")
