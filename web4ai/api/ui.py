@@ -47,7 +47,7 @@ class Asset:
 
 def load_assets(root: Path = DASHBOARD_DIR) -> dict[str, Asset]:
     assets: dict[str, Asset] = {}
-    for path in sorted(root.iterdir()):
+    for path in sorted(root.iterdir() if root.is_dir() else ()):
         if not path.is_file() or path.suffix not in TYPES:
             continue
         body = path.read_bytes()
