@@ -25,13 +25,15 @@ REQUIRE = os.environ.get("WEB4AI_REQUIRE_BROWSER") == "1"
 
 
 def chromium_path() -> str | None:
-    return os.environ.get("WEB4AI_CHROMIUM") or shutil.which("chromium")
+    """Debian's chromium, or the one WEB4AI_CHROMIUM names."""
+    path = os.environ.get("WEB4AI_CHROMIUM") or shutil.which("chromium")
+    return path if path and os.path.exists(path) else None
 
 
 def unavailable(reason: str) -> None:
     if REQUIRE:
-        pytest.fail(f"{reason} (WEB4AI_REQUIRE_BROWSER=1)")
-    pytest.skip(reason)
+        pytest.fail(f"browser tests cannot run: {reason} (WEB4AI_REQUIRE_BROWSER=1)")
+    pytest.skip(f"browser tests skipped: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -39,13 +41,13 @@ async def browser() -> AsyncIterator[Any]:
     path = chromium_path()
     if path is None:
         unavailable(
-            "browser tests skipped: chromium is not installed "
+            "chromium is not installed "
             "(hack/install-browser.sh, or as root: apt-get install chromium)"
         )
     try:
         from playwright.async_api import async_playwright
     except ImportError:
-        unavailable("browser tests skipped: playwright is not installed (make venv)")
+        unavailable("playwright is not installed (make venv)")
     async with async_playwright() as pw:
         b = await pw.chromium.launch(
             executable_path=path, chromium_sandbox=False, args=["--disable-gpu"]
