@@ -169,8 +169,8 @@ async def whoami(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     required = bool((ctx.state.settings_spec().get("security") or {}).get("apiKeyRequired", True))
     key = bearer_key(request, "whoami")
-    principal = ctx.keys.authenticate(key) if key is not None else None
-    if key is not None and principal is None:
+    principal = await ctx.keys.authenticate_fresh(key, ctx.clock()) if key else None
+    if key and principal is None:
         # guessing keys here costs what it costs on any route: the client's rate limit
         retry = ctx.limiter.check(request.remote or "unknown", ctx.clock())
         if retry > 0:
