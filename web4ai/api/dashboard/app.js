@@ -373,7 +373,6 @@ async function taskAction(id, act) {
   loadTasks().catch(() => {});
 }
 function submitForm() {
-  const f = $("#submit-form");
   const err = $("#f-error");
   err.textContent = "";
   const type = $("#f-type").value.trim();
@@ -393,8 +392,16 @@ function submitForm() {
   if (!Number.isInteger(timeout) || timeout < 1) { err.textContent = "Timeout must be a positive whole number of seconds."; return null; }
   const body = { task_type: type, priority: Number($("#f-priority").value), input_data: input, timeout };
   const caps = $("#f-caps").value.split(",").map((s) => s.trim()).filter(Boolean);
-  if (caps.length) body.requirements = { capabilities: caps };
-  void f;
+  const req = {};
+  if (caps.length) req.capabilities = caps;
+  for (const [id, key] of [["#f-mincpu", "min_cpu"], ["#f-minmem", "min_memory"]]) {
+    const raw = $(id).value.trim();
+    if (!raw) continue;
+    const v = Number(raw);
+    if (!Number.isFinite(v) || v < 0 || v > 100) { err.textContent = `${key.replace("_", " ")} must be a number from 0 to 100.`; $(id).focus(); return null; }
+    req[key] = v;
+  }
+  if (Object.keys(req).length) body.requirements = req;
   return body;
 }
 
