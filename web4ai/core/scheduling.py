@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from web4ai.core.limits import CONDITION_MESSAGE_MAX, summarise, truncate
 from web4ai.core.model import Algorithm, Node, NodeStatus, Task, Thresholds
 from web4ai.core.recommending import underloaded
 
@@ -31,7 +32,9 @@ def unfit_reason(task: Task, node: Node, thresholds: Thresholds) -> str | None:
         return "at capacity"
     missing = req.capabilities - node.capabilities
     if missing:
-        return "missing capabilities " + ",".join(sorted(missing))
+        if len(missing) <= 3:
+            return "missing capabilities " + ",".join(sorted(missing))
+        return "missing " + summarise("capabilities", missing)
     if node.cpu_usage >= thresholds.cpu:
         return "over the cpu threshold"
     if node.memory_usage >= thresholds.memory:
@@ -55,7 +58,7 @@ def unschedulable_message(total: int, reasons: Sequence[str]) -> str:
     parts = [
         f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
-    return f"0/{total} nodes fit: " + ", ".join(parts)
+    return truncate(f"0/{total} nodes fit: " + ", ".join(parts), CONDITION_MESSAGE_MAX)
 
 
 def only_capacity(message: str) -> bool:

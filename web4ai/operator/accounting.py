@@ -13,6 +13,7 @@ from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
+from web4ai.operator.isolation import Isolation
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Accounting:
     clock: Callable[[], float]
     deltas: dict[str, list[int]] = field(default_factory=dict)  # node id -> [completed, failed]
     events: list[tuple[Body, str, str, bool]] = field(default_factory=list)
+    guard: Isolation = field(default_factory=Isolation)
 
     # -- observing (sync, from watch events and our own writes) -------------
 
@@ -80,34 +82,49 @@ class Accounting:
     async def flush(self) -> None:
         events, self.events = self.events, []
         for involved, reason, message, warning in events:
-            await self.writer.event(involved, reason, message, warning=warning)
-        for node_id, (completed, failed) in list(self.deltas.items()):
+            # best effort: an event that cannot be posted is logged, not retried
+            await self.guard.run(
+                "event",
+                res.name_of(involved),
+                self.writer.event,
+                involved,
+                reason,
+                message,
+                warning=warning,
+            )
+        for node_id in list(self.deltas):
             body = self.state.node_by_id(node_id)
             if body is None:
                 del self.deltas[node_id]
                 continue
-            status = body.get("status") or {}
-            total_c = int(status.get("tasksCompleted", 0)) + completed
-            total_f = int(status.get("tasksFailed", 0)) + failed
-            patch = res.guarded(
-                body,
-                {
-                    "status": {
-                        "tasksCompleted": total_c,
-                        "tasksFailed": total_f,
-                        "reliabilityScore": reliability_score(total_c, total_f),
-                    }
-                },
-            )
-            result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
-            if result is not None:  # else a heartbeat came first: retry on the next pass
-                # subtract what was written: more may have arrived during the await
-                left = self.deltas[node_id]
-                left[0] -= completed
-                left[1] -= failed
-                if left == [0, 0]:
-                    del self.deltas[node_id]
-                self.state.record_node(result)
+            await self.guard.run("counters", res.name_of(body), self._count, node_id, body)
+
+    async def _count(self, node_id: str, body: Body) -> None:
+        completed, failed = self.deltas[node_id]
+        status = body.get("status") or {}
+        total_c = int(status.get("tasksCompleted", 0)) + completed
+        total_f = int(status.get("tasksFailed", 0)) + failed
+        patch = res.guarded(
+            body,
+            {
+                "status": {
+                    "tasksCompleted": total_c,
+                    "tasksFailed": total_f,
+                    "reliabilityScore": reliability_score(total_c, total_f),
+                }
+            },
+        )
+        result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
+        if result is not None:  # else a heartbeat came first: retry on the next pass
+            # subtract what was written: more may have arrived during the await
+            left = self.deltas.get(node_id)
+            if left is None:  # reset (a new term) meanwhile
+                return
+            left[0] -= completed
+            left[1] -= failed
+            if left == [0, 0]:
+                del self.deltas[node_id]
+            self.state.record_node(result)
 
     async def retire(self) -> int:
         """Delete tasks finished longer than the retention ago, counting them exactly once:
@@ -119,7 +136,7 @@ class Accounting:
         status = orch.get("status") or {}
         leftover = [n for n in status.get("retiring") or [] if n in self.state.tasks.store]
         for name in leftover:
-            await self.writer.delete(res.TASKS, name)
+            await self.guard.run("retire", name, self.writer.delete, res.TASKS, name)
         now = self.clock()
         retention = self.state.settings().task_retention
         expired: list[Body] = []
@@ -152,6 +169,6 @@ class Accounting:
         if result is None:
             return 0
         self.state.record_orchestrator(result)
-        for body in expired:
-            await self.writer.delete(res.TASKS, res.name_of(body))
+        for name in (res.name_of(b) for b in expired):
+            await self.guard.run("retire", name, self.writer.delete, res.TASKS, name)
         return len(expired)

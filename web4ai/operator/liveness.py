@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.writing import Writer
+from web4ai.operator.isolation import Isolation
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class Liveness:
     writer: Writer
     clock: Callable[[], float]
     on_node_failure: Callable[[str], None] | None = None
+    guard: Isolation = field(default_factory=Isolation)
 
     async def run_once(self) -> None:
         now = self.clock()
@@ -50,7 +52,10 @@ class Liveness:
                 ),
             )
             patch = res.guarded(body, {"status": fields})
-            result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
+            name = res.name_of(body)
+            result = await self.guard.run(
+                "offline", name, self.writer.patch, res.NODES, name, patch, status=True
+            )
             if result is not None:
                 self.state.record_node(result)
                 log.info("node %s is offline (lease expired)", res.node_id(body))
@@ -68,16 +73,16 @@ class Liveness:
         for body in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING):
             node = res.task_node(body)
             if node in lost or node not in known:
-                await self._requeue(body, now)
+                await self.guard.run("requeue", res.name_of(body), self._requeue, body, now)
         # 3. Drains: park a node once its tasks are done; requeue what runs past the
         #    deadline.
         for body in list(self.state.nodes.store.values()):
             if res.node_draining(body) and not body["metadata"].get("deletionTimestamp"):
-                await self._drain(body, now)
+                await self.guard.run("drain", res.name_of(body), self._drain, body, now)
         # 4. Deleted nodes: once their tasks are requeued, drop the Lease and the finalizer.
         for body in list(self.state.nodes.store.values()):
             if body["metadata"].get("deletionTimestamp"):
-                await self._finalize(body)
+                await self.guard.run("finalize", res.name_of(body), self._finalize, body)
 
     async def _drain(self, body: res.Body, now: float) -> None:
         node = res.node_id(body)

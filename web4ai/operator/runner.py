@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -22,6 +21,7 @@ from web4ai.k8s.writing import Writer
 from web4ai.operator.accounting import Accounting
 from web4ai.operator.callbacks import CallbackSender, needs_callback
 from web4ai.operator.discovery import Discovery
+from web4ai.operator.isolation import Isolation
 from web4ai.operator.leader import LeaderElector
 from web4ai.operator.liveness import Liveness
 from web4ai.operator.scheduler import Scheduler
@@ -59,6 +59,7 @@ class Operator:
     accounting: Accounting = field(init=False)
     upgrader: Upgrader = field(init=False)
     discovery: Discovery = field(init=False)
+    guard: Isolation = field(init=False)
     retire_every: float = 5.0
     passes: int = 0
     _retired_at: float = 0.0
@@ -77,11 +78,12 @@ class Operator:
             lease_duration=self.options.lease_duration,
             retry_period=self.options.retry_period,
         )
-        self.scheduler = Scheduler(self.state, self.writer, self.clock)
-        self.liveness = Liveness(self.state, self.writer, self.clock)
-        self.timekeeper = Timekeeper(self.state, self.writer, self.clock)
+        self.guard = Isolation(self.clock)
+        self.scheduler = Scheduler(self.state, self.writer, self.clock, guard=self.guard)
+        self.liveness = Liveness(self.state, self.writer, self.clock, guard=self.guard)
+        self.timekeeper = Timekeeper(self.state, self.writer, self.clock, guard=self.guard)
         self.callbacks = CallbackSender(self.state, self.writer, self.clock)
-        self.accounting = Accounting(self.state, self.writer, self.clock)
+        self.accounting = Accounting(self.state, self.writer, self.clock, guard=self.guard)
         self.upgrader = Upgrader(self.state, self.writer)
         self.discovery = Discovery(self.state, self.writer, self.clock, self.options.api_url)
         self.state.on_task_change.append(self._task_changed)
@@ -143,23 +145,25 @@ class Operator:
                 self.accounting.reset()
                 self.callbacks.scan()  # settle what a previous leader left
                 self.upgrader.note_all()  # objects an earlier version wrote
+            await self._pass()
+
+    async def _pass(self) -> None:
+        """One reconcile pass. Each step handles its objects one by one (see
+        ``Isolation``); a step that fails as a whole is logged and backs off on its
+        own, and never stops the steps after it."""
+        # clocks and leases need a look every tick, not on every watch event
+        if self.clock() - self._housekept >= self.options.tick:
+            self._housekept = self.clock()
+            await self.guard.run("step", "liveness", self.liveness.run_once)
+            await self.guard.run("step", "timekeeping", self.timekeeper.run_once)
             try:
-                # clocks and leases need a look every tick, not on every watch event
-                if self.clock() - self._housekept >= self.options.tick:
-                    self._housekept = self.clock()
-                    await self.liveness.run_once()
-                    await self.timekeeper.run_once()
-                    self.discovery.tick()  # probes run in the background
-                await self.upgrader.run_once()
-                await self.scheduler.run_once()
-                await self.accounting.flush()
-                if self.clock() - self._retired_at >= self.retire_every:
-                    self._retired_at = self.clock()
-                    await self.accounting.retire()
-                self.passes += 1
-            except asyncio.CancelledError:
-                raise
+                self.discovery.tick()  # probes run in the background
             except Exception:
-                log.exception("reconcile pass failed; retrying")
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.sleep(1.0)
+                log.exception("discovery tick failed")
+        await self.guard.run("step", "upgrade", self.upgrader.run_once)
+        await self.guard.run("step", "scheduling", self.scheduler.run_once)
+        await self.guard.run("step", "accounting", self.accounting.flush)
+        if self.clock() - self._retired_at >= self.retire_every:
+            self._retired_at = self.clock()
+            await self.guard.run("step", "retention", self.accounting.retire)
+        self.passes += 1

@@ -14,6 +14,7 @@ from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
+from web4ai.operator.isolation import Isolation
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class Scheduler:
     writer: Writer
     clock: Callable[[], float]
     max_in_flight: int = 32
+    guard: Isolation = field(default_factory=Isolation)
     bound: int = 0
     _algorithm: Algorithm | None = None
     _balancer: Balancer | None = None
@@ -41,6 +43,19 @@ class Scheduler:
             hit = (version, res.task_from_body(body))
             self._parsed[name] = hit
         return hit[1]
+
+    def _parsable(self, body: Body) -> bool:
+        """Whether the task can be read; one that cannot is logged and left alone."""
+        try:
+            self.task(body)
+        except Exception as exc:
+            name = res.name_of(body)
+            if self.guard.ready("parse", name):
+                self.guard.errors["parse"] += 1
+                delay = self.guard.backoff.failed(f"parse/{name}")
+                log.warning("cannot read task %s (next look in %.0fs): %r", name, delay, exc)
+            return False
+        return True
 
     def balancer(self, algorithm: Algorithm) -> Balancer:
         """The balancer of the configured algorithm; a change applies to the next decision."""
@@ -62,6 +77,8 @@ class Scheduler:
                 b
                 for b in self.state.tasks_with(TaskPhase.QUEUED, TaskPhase.RETRYING)
                 if not b["metadata"].get("deletionTimestamp")
+                and self.guard.ready("bind", res.name_of(b))  # backing off after a failure
+                and self._parsable(b)
             ),
             key=lambda b: self.task(b).order,
         )
@@ -129,9 +146,14 @@ class Scheduler:
         limit = asyncio.Semaphore(self.max_in_flight)
 
         async def bind(body: Body, node_id: str) -> bool:
+            name = res.name_of(body)
             async with limit:
-                result = await self.writer.patch(
-                    res.TASKS, res.name_of(body), res.bind_patch(body, node_id, now), status=True
+                result = await self.guard.run(
+                    "bind",
+                    name,
+                    lambda: self.writer.patch(
+                        res.TASKS, name, res.bind_patch(body, node_id, now), status=True
+                    ),
                 )
             if result is None:
                 return False  # someone acted first; the watch brings the new version
@@ -151,7 +173,9 @@ class Scheduler:
         return res.unschedulable_patch(body, message, now, reason)
 
     async def _explain(self, name: str, patch: Body, now: float) -> None:
-        result = await self.writer.patch(res.TASKS, name, patch, status=True)
+        result = await self.guard.run(
+            "explain", name, lambda: self.writer.patch(res.TASKS, name, patch, status=True)
+        )
         self._condition_written[name] = now
         if result is not None:
             self.state.record_task(result)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from web4ai.core.lifecycle import attempt_timed_out, past_deadline
 from web4ai.core.model import TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.writing import Writer
+from web4ai.operator.isolation import Isolation
 
 
 @dataclass
@@ -17,27 +18,31 @@ class Timekeeper:
     state: ClusterState
     writer: Writer
     clock: Callable[[], float]
+    guard: Isolation = field(default_factory=Isolation)
 
     async def run_once(self) -> None:
         now = self.clock()
         for body in self.state.tasks_with(
             TaskPhase.QUEUED, TaskPhase.RETRYING, TaskPhase.ASSIGNED, TaskPhase.RUNNING
         ):
-            spec, status = body["spec"], body.get("status") or {}
-            patch = None
-            if past_deadline(spec.get("deadline"), now):
-                patch = res.attempt_failed_patch(
-                    body, f"deadline {spec['deadline']} passed", now, retryable=False
-                )
-            elif res.task_phase(body).bound and attempt_timed_out(
-                res.parse_time(status.get("assignedAt")), float(spec.get("timeout", 300)), now
-            ):
-                patch = res.attempt_failed_patch(
-                    body,
-                    f"timed out after {spec.get('timeout', 300)}s on {status.get('nodeId')}",
-                    now,
-                )
-            if patch is not None:
-                result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
-                if result is not None:
-                    self.state.record_task(result)
+            await self.guard.run("timekeeping", res.name_of(body), self._one, body, now)
+
+    async def _one(self, body: res.Body, now: float) -> None:
+        spec, status = body["spec"], body.get("status") or {}
+        patch = None
+        if past_deadline(spec.get("deadline"), now):
+            patch = res.attempt_failed_patch(
+                body, f"deadline {spec['deadline']} passed", now, retryable=False
+            )
+        elif res.task_phase(body).bound and attempt_timed_out(
+            res.parse_time(status.get("assignedAt")), float(spec.get("timeout", 300)), now
+        ):
+            patch = res.attempt_failed_patch(
+                body,
+                f"timed out after {spec.get('timeout', 300)}s on {status.get('nodeId')}",
+                now,
+            )
+        if patch is not None:
+            result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
+            if result is not None:
+                self.state.record_task(result)

@@ -1,0 +1,49 @@
+"""Bounded text and summaries (pure)."""
+
+from __future__ import annotations
+
+from web4ai.core.backoff import Backoff
+from web4ai.core.limits import CONDITION_MESSAGE_MAX, summarise, truncate
+from web4ai.core.model import Node, NodeStatus, Requirements, Task, Thresholds
+from web4ai.core.scheduling import RoundRobin, pick_node
+
+
+def test_truncate_keeps_short_text_and_marks_cuts() -> None:
+    assert truncate("abc", 10) == "abc"
+    cut = truncate("x" * 100, 50)
+    assert len(cut) == 50
+    assert cut.endswith("... [truncated 79 characters]")
+    assert cut.startswith("x" * 21)
+    assert len(truncate("y" * 10, 3)) == 3
+
+
+def test_summarise_says_how_many_and_the_first_few() -> None:
+    assert summarise("capabilities", ["c", "a", "b", "d"]) == "4 capabilities: a, b, c, ..."
+    assert summarise("capabilities", ["a"]) == "1 capability: a"
+    long = summarise("capabilities", ["z" * 500])
+    assert len(long) < 120
+
+
+def test_the_unschedulable_explanation_of_256_long_capabilities_fits_a_condition() -> None:
+    caps = frozenset(f"{i:03d}" + "c" * 125 for i in range(256))
+    node = Node("n", NodeStatus.ACTIVE, 2, capabilities=frozenset({"000" + "c" * 125}))
+    task = Task("t", "t", 3, 0.0, Requirements(capabilities=caps))
+    decision = pick_node(task, [node], Thresholds(80, 85), RoundRobin())
+    assert decision.node_id is None and decision.message is not None
+    assert decision.message.startswith("0/1 nodes fit: 1 missing 255 capabilities: 001ccc")
+    assert decision.message.endswith(", ...")
+    assert len(decision.message) < 400 < CONDITION_MESSAGE_MAX
+
+
+def test_backoff_doubles_per_object_and_forgets_on_success() -> None:
+    now = [100.0]
+    b = Backoff(lambda: now[0], base=1.0, cap=8.0)
+    assert b.ready("a")
+    assert [b.failed("a") for _ in range(5)] == [1.0, 2.0, 4.0, 8.0, 8.0]
+    assert not b.ready("a") and b.ready("b")  # one object's failures are its own
+    now[0] += 8.0
+    assert b.ready("a")
+    b.succeeded("a")
+    assert b.failures("a") == 0 and b.failed("a") == 1.0
+    b.forget_except(set())
+    assert len(b) == 0

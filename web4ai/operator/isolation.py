@@ -1,0 +1,70 @@
+"""Failure isolation: every controller step handles each object on its own.
+
+An error on one object (a 422, a 5xx, a timeout, any exception) is logged with the
+object's name, counted, and retried with per-object exponential backoff; it never
+aborts the pass for the other objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from web4ai.core.backoff import Backoff
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        return f"HTTP {exc.status} {exc.reason}: {str(exc.body)[:300]}"
+    return f"{type(exc).__name__}: {exc}"[:400]
+
+
+@dataclass
+class Isolation:
+    clock: Callable[[], float] = time.time
+    backoff: Backoff = field(init=False)
+    errors: Counter[str] = field(default_factory=Counter)  # step -> failures
+    skipped: Counter[str] = field(default_factory=Counter)  # step -> tries put off
+
+    def __post_init__(self) -> None:
+        self.backoff = Backoff(self.clock, base=1.0, cap=60.0)
+
+    def ready(self, step: str, name: str) -> bool:
+        return self.backoff.ready(f"{step}/{name}")
+
+    async def run(
+        self, step: str, name: str, call: Callable[..., Awaitable[T]], *args: Any, **kw: Any
+    ) -> T | None:
+        """``call(*args, **kw)``, or None when it failed or ``name`` is backing off in ``step``."""
+        key = f"{step}/{name}"
+        if not self.backoff.ready(key):
+            self.skipped[step] += 1
+            return None
+        try:
+            result = await call(*args, **kw)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.errors[step] += 1
+            delay = self.backoff.failed(key)
+            log.warning(
+                "%s failed on %s (failure %d, next try in %.0fs): %s",
+                step,
+                name,
+                self.backoff.failures(key),
+                delay,
+                describe(exc),
+            )
+            return None
+        self.backoff.succeeded(key)
+        return result
