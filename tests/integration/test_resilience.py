@@ -9,7 +9,7 @@ import pytest
 from kubernetes_asyncio import client
 
 from tests.conftest import Stack
-from tests.integration.apiclient import Http
+from tests.integration.apiclient import Http, assert_error
 from tests.integration.helpers import co, eventually
 from web4ai.k8s.resources import GROUP, TASKS, VERSION
 
@@ -81,3 +81,29 @@ async def test_a_task_with_256_long_capabilities_does_not_jam_the_operator(
     await eventually(counted)
     _, b = await http.get("/tasks/jammer")
     assert b["task"]["status"] == "pending"
+
+
+async def test_inputs_that_would_not_fit_an_object_are_refused_up_front(http: Http) -> None:
+    # item 2: every list, string and size the API accepts makes an object etcd stores
+    big = {"blob": "x" * (600 * 1024)}
+    status, body = await http.post("/tasks", {"task_type": "t", "input_data": big})
+    assert_error(status, body, 400, "INVALID_REQUEST")
+    assert body["details"]["errors"][0]["field"] == "input_data"
+    caps = ["c" * 128] * 256
+    status, body = await http.post(
+        "/nodes/fat-node/register",
+        {"host": "h", "agents": [{"agent_id": f"a{i}", "capabilities": caps} for i in range(64)]},
+    )
+    assert_error(status, body, 400, "INVALID_REQUEST")
+    # the largest accepted submission is stored and schedulable
+    near = {"blob": "y" * (500 * 1024)}
+    status, body = await http.post(
+        "/tasks",
+        {
+            "task_id": "largest",
+            "task_type": "t",
+            "input_data": near,
+            "requirements": {"capabilities": caps[:1], "exclude_nodes": ["n" * 63] * 1024},
+        },
+    )
+    assert status == 200, body

@@ -21,13 +21,21 @@ CAPABILITIES_MAX = 256
 NODE_LIST_MAX = 1024  # preferred_nodes, exclude_nodes
 AGENTS_MAX = 1024
 
+# Sizes (bytes as compact JSON). An object is stored whole in etcd, whose default
+# request limit is 1.5 MiB: spec and status together must stay below it.
+INPUT_DATA_MAX_BYTES = 512 * 1024
+METADATA_MAX_BYTES = 64 * 1024  # task metadata, node metadata, agents_status, metrics
+AGENTS_MAX_BYTES = 256 * 1024
+RESULT_MAX_BYTES = 384 * 1024
+OBJECT_MAX_BYTES = 1536 * 1024  # etcd's default --max-request-bytes
+
 # Status text (metav1.Condition limits, and our own for error text)
 CONDITION_REASON_MAX = 1024
 CONDITION_MESSAGE_MAX = 32768
+EXPLANATION_MAX = 4096  # what the operator writes into a condition's message
 ERROR_MESSAGE_MAX = 32768
-ATTEMPT_ERROR_MAX = 4096
+ATTEMPT_ERROR_MAX = 1024
 ATTEMPTS_MAX = 101  # max_retries (100) + 1
-TEXT_RESULT_MAX = 1_000_000
 
 # Numbers
 PRIORITY_MIN, PRIORITY_MAX = 1, 5

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from web4ai.core.limits import CONDITION_MESSAGE_MAX, summarise, truncate
+from web4ai.core.limits import EXPLANATION_MAX, summarise, truncate
 from web4ai.core.model import Algorithm, Node, NodeStatus, Task, Thresholds
 from web4ai.core.recommending import underloaded
 
@@ -58,7 +58,7 @@ def unschedulable_message(total: int, reasons: Sequence[str]) -> str:
     parts = [
         f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
-    return truncate(f"0/{total} nodes fit: " + ", ".join(parts), CONDITION_MESSAGE_MAX)
+    return truncate(f"0/{total} nodes fit: " + ", ".join(parts), EXPLANATION_MAX)
 
 
 def only_capacity(message: str) -> bool:

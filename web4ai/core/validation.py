@@ -3,11 +3,13 @@ message per field. Pure: takes parsed JSON, returns values or FieldErrors."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from web4ai.core import limits as lim
 from web4ai.core.callbacks import url_problem
 from web4ai.core.ids import IdKind, InvalidId, validate_id
 from web4ai.core.model import NodeStatus
@@ -109,6 +111,28 @@ def obj(v: Any) -> dict[str, Any]:
     return v
 
 
+def json_size(v: Any) -> int:
+    """Bytes of ``v`` as compact JSON (how it is stored)."""
+    return len(json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _fits(v: Any, max_bytes: int) -> None:
+    size = json_size(v)
+    if size > max_bytes:
+        raise Invalid(f"must be at most {max_bytes} bytes as JSON (is {size})")
+
+
+def sized_obj(max_bytes: int) -> Checker:
+    @with_schema({"type": "object", "additionalProperties": True})
+    def check(v: Any) -> dict[str, Any]:
+        if not isinstance(v, dict):
+            raise Invalid("must be an object")
+        _fits(v, max_bytes)
+        return v
+
+    return check
+
+
 def string_list(max_items: int = 256, max_len: int = 253) -> Checker:
     item = string(max_len, 1)
 
@@ -154,7 +178,7 @@ def ident(kind: IdKind) -> Checker:
     return check
 
 
-@with_schema({"type": "string", "format": "uri", "maxLength": 2048})
+@with_schema({"type": "string", "format": "uri", "maxLength": lim.CALLBACK_URL_MAX})
 def callback_url(v: Any) -> str:
     problem = url_problem(v)
     if problem:
@@ -223,30 +247,32 @@ def nested(schema: Schema, name: str) -> Checker:
 NODE_STATUSES = tuple(s.value for s in NodeStatus)
 
 AGENT = {
-    "agent_id": Field(string(253, 1), required=True),
-    "agent_type": Field(string(128)),
-    "capabilities": Field(string_list()),
-    "specialized_models": Field(string_list()),
+    "agent_id": Field(string(lim.LONG_NAME_MAX, 1), required=True),
+    "agent_type": Field(string(lim.NAME_MAX)),
+    "capabilities": Field(string_list(lim.CAPABILITIES_MAX, lim.LONG_NAME_MAX)),
+    "specialized_models": Field(string_list(lim.CAPABILITIES_MAX, lim.LONG_NAME_MAX)),
 }
 
 
-@with_schema({"type": "array", "maxItems": 1024, "items": object_schema(AGENT)})
+@with_schema({"type": "array", "maxItems": lim.AGENTS_MAX, "items": object_schema(AGENT)})
 def agents(v: Any) -> list[dict[str, Any]]:
-    if not isinstance(v, list) or len(v) > 1024:
-        raise Invalid("must be a list of at most 1024 agents")
-    return [validate(a, AGENT, prefix=f"agents[{i}].") for i, a in enumerate(v)]
+    if not isinstance(v, list) or len(v) > lim.AGENTS_MAX:
+        raise Invalid(f"must be a list of at most {lim.AGENTS_MAX} agents")
+    out = [validate(a, AGENT, prefix=f"agents[{i}].") for i, a in enumerate(v)]
+    _fits(out, lim.AGENTS_MAX_BYTES)
+    return out
 
 
 REGISTRATION: Schema = {
-    "host": Field(string(253, 1), required=True),
+    "host": Field(string(lim.LONG_NAME_MAX, 1), required=True),
     "port": Field(integer(1, 65535)),
-    "node_type": Field(string(128)),
-    "capabilities": Field(string_list(256, 128)),
+    "node_type": Field(string(lim.NAME_MAX)),
+    "capabilities": Field(string_list(lim.CAPABILITIES_MAX, lim.NAME_MAX)),
     "agents_count": Field(integer(0, 100000)),
     "max_concurrent_tasks": Field(integer(1, 100000)),
-    "version": Field(string(128)),
-    "location": Field(string(253)),
-    "metadata": Field(obj),
+    "version": Field(string(lim.NAME_MAX)),
+    "location": Field(string(lim.LONG_NAME_MAX)),
+    "metadata": Field(sized_obj(lim.METADATA_MAX_BYTES)),
     "agents": Field(agents),
 }
 
@@ -260,7 +286,7 @@ HEARTBEAT: Schema = {
     "network_latency": Field(number(0)),
     "memory_total_mb": Field(number(0)),
     "uptime": Field(number(0)),
-    "agents_status": Field(obj),
+    "agents_status": Field(sized_obj(lim.METADATA_MAX_BYTES)),
     "timestamp": Field(timestamp),
 }
 
@@ -269,24 +295,24 @@ STATUS_UPDATE: Schema = {"status": Field(one_of(*NODE_STATUSES), required=True)}
 DRAIN: Schema = {"deadline": Field(number(0, 604800))}  # seconds from now
 
 REQUIREMENTS: Schema = {
-    "capabilities": Field(string_list(256, 128)),
+    "capabilities": Field(string_list(lim.CAPABILITIES_MAX, lim.NAME_MAX)),
     "min_cpu": Field(number(0, 100)),
     "min_memory": Field(number(0)),
-    "preferred_nodes": Field(string_list(1024, 63)),
-    "exclude_nodes": Field(string_list(1024, 63)),
+    "preferred_nodes": Field(string_list(lim.NODE_LIST_MAX, lim.ID_MAX)),
+    "exclude_nodes": Field(string_list(lim.NODE_LIST_MAX, lim.ID_MAX)),
 }
 
 TASK: Schema = {
     "task_id": Field(ident(IdKind.TASK)),
-    "task_type": Field(string(128, 1), required=True),
-    "priority": Field(integer(1, 5)),
+    "task_type": Field(string(lim.NAME_MAX, 1), required=True),
+    "priority": Field(integer(lim.PRIORITY_MIN, lim.PRIORITY_MAX)),
     "requirements": Field(nested(REQUIREMENTS, "requirements")),
-    "input_data": Field(obj),
-    "timeout": Field(integer(1, 604800)),
-    "max_retries": Field(integer(0, 100)),
+    "input_data": Field(sized_obj(lim.INPUT_DATA_MAX_BYTES)),
+    "timeout": Field(integer(lim.TIMEOUT_MIN, lim.TIMEOUT_MAX)),
+    "max_retries": Field(integer(lim.RETRIES_MIN, lim.RETRIES_MAX)),
     "deadline": Field(number(0)),
     "callback_url": Field(callback_url),
-    "metadata": Field(obj),
+    "metadata": Field(sized_obj(lim.METADATA_MAX_BYTES)),
 }
 
 TASK_START: Schema = {
@@ -300,5 +326,5 @@ TASK_RESULT: Schema = {
     "result": Field(with_schema({})(lambda v: v)),
     "error_message": Field(string(32768)),
     "execution_time": Field(number(0)),
-    "performance_metrics": Field(obj),
+    "performance_metrics": Field(sized_obj(lim.METADATA_MAX_BYTES)),
 }

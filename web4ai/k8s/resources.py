@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from web4ai.core.lifecycle import after_failed_attempt
-from web4ai.core.limits import CONDITION_MESSAGE_MAX, CONDITION_REASON_MAX, truncate
+from web4ai.core.limits import CONDITION_REASON_MAX, EXPLANATION_MAX, truncate
 from web4ai.core.model import (
     Node,
     NodeStatus,
@@ -264,7 +264,7 @@ def condition(ctype: str, status: bool, reason: str, message: str, now: float) -
         "type": ctype,
         "status": "True" if status else "False",
         "reason": truncate(reason, CONDITION_REASON_MAX),
-        "message": truncate(message, CONDITION_MESSAGE_MAX),
+        "message": truncate(message, EXPLANATION_MAX),
         "lastTransitionTime": format_time(now),
     }
 
