@@ -8,7 +8,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from web4ai.core.ids import IdKind, identity
+from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.k8s.resources import GROUP, NODE_FINALIZER, NODES, VERSION, format_time
 
 
@@ -68,7 +68,7 @@ async def create_node(
     await client.CoordinationV1Api(api).create_namespaced_lease(
         ns,
         {
-            "metadata": {"name": ident.name, "labels": ident.labels},
+            "metadata": {"name": node_lease_name(ident.name), "labels": ident.labels},
             "spec": {
                 "holderIdentity": node_id,
                 "renewTime": now,

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from web4ai.core.ids import IdKind, identity
+from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.k8s.resources import (
     GROUP,
     NODE_FINALIZER,
@@ -126,12 +126,16 @@ async def renew_lease(api: client.ApiClient, ns: str, node_id: str) -> None:
         "renewTime": format_time(time.time()),
     }
     try:
-        await coord.patch_namespaced_lease(ident.name, ns, {"spec": spec})
+        await coord.patch_namespaced_lease(node_lease_name(ident.name), ns, {"spec": spec})
     except ApiException as exc:
         if exc.status != 404:
             raise
         await coord.create_namespaced_lease(
-            ns, {"metadata": {"name": ident.name, "labels": ident.labels}, "spec": spec}
+            ns,
+            {
+                "metadata": {"name": node_lease_name(ident.name), "labels": ident.labels},
+                "spec": spec,
+            },
         )
 
 

@@ -25,7 +25,7 @@ from tests.integration.helpers import (
     renew_lease,
     task_status,
 )
-from web4ai.core.ids import IdKind, identity
+from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.k8s.resources import GROUP, NODES, VERSION
 
 
@@ -220,7 +220,7 @@ async def test_deleting_a_node_requeues_its_tasks_and_removes_its_lease(
     assert status["attempts"][0]["errorMessage"] == "Node became unavailable"
     with pytest.raises(ApiException) as info:
         await client.CoordinationV1Api(api).read_namespaced_lease(
-            identity(IdKind.NODE, "leaving").name, namespace
+            node_lease_name(identity(IdKind.NODE, "leaving").name), namespace
         )
     assert info.value.status == 404
 

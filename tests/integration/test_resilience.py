@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.conftest import Stack
 from tests.integration.apiclient import Http, assert_error
@@ -107,3 +108,94 @@ async def test_inputs_that_would_not_fit_an_object_are_refused_up_front(http: Ht
         },
     )
     assert status == 200, body
+
+
+async def read_lease(api: client.ApiClient, ns: str, name: str) -> dict[str, Any] | None:
+    try:
+        lease = await client.CoordinationV1Api(api).read_namespaced_lease(name, ns)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return dict(api.sanitize_for_serialization(lease))
+
+
+async def test_a_node_named_like_the_leader_lease_cannot_disturb_leadership(
+    http: Http, stack: Stack, api: client.ApiClient
+) -> None:
+    # item 3: heartbeats of node "web4ai-operator" used to merge-patch the leader Lease
+    ns = stack.namespace
+
+    async def leader() -> str | None:
+        lease = await read_lease(api, ns, "web4ai-operator")
+        return None if lease is None else lease["spec"].get("holderIdentity")
+
+    holder = await eventually(leader)
+    before = await read_lease(api, ns, "web4ai-operator")
+    assert before is not None
+    for node in ("web4ai-operator", "kube-scheduler"):
+        status, body = await http.post(f"/nodes/{node}/register", {"host": "127.0.0.1"})
+        assert status == 200, body
+        for _ in range(3):
+            status, body = await http.post(f"/nodes/{node}/heartbeat", {"status": "active"})
+            assert status == 200, body
+    after = await read_lease(api, ns, "web4ai-operator")
+    assert after is not None and after["spec"]["holderIdentity"] == holder
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    own = await read_lease(api, ns, "web4ai-node-web4ai-operator")
+    assert own is not None
+    assert own["metadata"]["labels"] == {"web4ai.io/node-id": "web4ai-operator"}
+    # the operator still leads: a task is assigned to the node
+    status, body = await http.post(
+        "/tasks",
+        {
+            "task_id": "leader-still-works",
+            "task_type": "t",
+            "requirements": {"preferred_nodes": ["web4ai-operator"]},
+        },
+    )
+    assert status == 200, body
+    done = await run_one(http, "web4ai-operator", "leader-still-works")
+    assert done["status"] == "completed"
+    # deleting the node deletes its own Lease, never the leader's
+    status, body = await http.delete("/nodes/web4ai-operator")
+    assert status == 200, body
+
+    async def own_lease_gone() -> bool:
+        return await read_lease(api, ns, "web4ai-node-web4ai-operator") is None
+
+    await eventually(own_lease_gone)
+    after = await read_lease(api, ns, "web4ai-operator")
+    assert after is not None and after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert after["spec"]["holderIdentity"] == holder
+
+
+async def test_a_lease_that_is_not_the_nodes_is_never_written(
+    http: Http, stack: Stack, api: client.ApiClient
+) -> None:
+    ns = stack.namespace
+    foreign = {"metadata": {"name": "web4ai-node-squatted"}, "spec": {"holderIdentity": "other"}}
+    await client.CoordinationV1Api(api).create_namespaced_lease(ns, foreign)
+    status, body = await http.post("/nodes/squatted/register", {"host": "127.0.0.1"})
+    assert_error(status, body, 409, "CONFLICT")
+    lease = await read_lease(api, ns, "web4ai-node-squatted")
+    assert lease is not None and lease["spec"]["holderIdentity"] == "other"
+
+
+async def test_old_node_leases_move_to_the_owned_names_on_upgrade(
+    http: Http, stack: Stack, api: client.ApiClient
+) -> None:
+    ns = stack.namespace
+    status, body = await http.post("/nodes/upgraded/register", {"host": "127.0.0.1"})
+    assert status == 200, body
+    old = {
+        "metadata": {"name": "upgraded", "labels": {"web4ai.io/node-id": "upgraded"}},
+        "spec": {"holderIdentity": "upgraded", "leaseDurationSeconds": 90},
+    }
+    await client.CoordinationV1Api(api).create_namespaced_lease(ns, old)
+
+    async def moved() -> bool:
+        return await read_lease(api, ns, "upgraded") is None
+
+    await eventually(moved)
+    assert await read_lease(api, ns, "web4ai-node-upgraded") is not None

@@ -121,3 +121,13 @@ def test_new_task_ids_are_valid_names() -> None:
 def test_labels_missing() -> None:
     assert id_from_labels(IdKind.NODE, None) is None
     assert id_from_labels(IdKind.NODE, {"other": "x"}) is None
+
+
+def test_node_leases_live_in_their_own_name_space() -> None:
+    from web4ai.core.ids import node_lease_name
+
+    for node in ("web4ai-operator", "kube-scheduler", "web4ai", "Web4AI_Node.1"):
+        name = node_lease_name(object_name(IdKind.NODE, node))
+        assert name.startswith("web4ai-node-")
+        assert name not in ("web4ai-operator", "kube-scheduler", "web4ai")
+        assert len(name) <= 253 and name == name.lower()

@@ -16,7 +16,7 @@ from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
 from web4ai.api.params import id_param
 from web4ai.api.presenting import node_counters, node_public
 from web4ai.core import validation as v
-from web4ai.core.ids import IdKind, identity
+from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.watching import Body
@@ -104,7 +104,11 @@ def registration_spec(node_id: str, data: dict[str, Any]) -> Body:
 
 
 async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
+    """Renew the node's own Lease (``web4ai-node-<name>``, labelled with its id). The
+    renewal is a JSON patch that first tests the label: a Lease that is not the node's
+    is never written."""
     ident = identity(IdKind.NODE, node_id)
+    name = node_lease_name(ident.name)
     interval = ctx.state.settings().heartbeat_interval
     lease_spec = {
         "holderIdentity": node_id,
@@ -113,32 +117,47 @@ async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
     }
     co = ctx.writer.objects()
     ctx.writer.writes["leases"] += 1
+    label = "/metadata/labels/" + IdKind.NODE.label.replace("~", "~0").replace("/", "~1")
+    ops = [{"op": "test", "path": label, "value": node_id}] + [
+        {"op": "add", "path": f"/spec/{k}", "value": val} for k, val in lease_spec.items()
+    ]
     try:
         await co.patch_namespaced_custom_object(
             "coordination.k8s.io",
             "v1",
             ctx.writer.namespace,
             "leases",
-            ident.name,
-            {"spec": lease_spec},
-            _content_type="application/merge-patch+json",
+            name,
+            ops,
+            _content_type="application/json-patch+json",
         )
+        return
     except ApiException as exc:
         if exc.status != 404:
+            if 400 <= exc.status < 500:
+                raise ApiError(
+                    409,
+                    f"Lease {name} exists and is not this node's",
+                    "CONFLICT",
+                    node_id=node_id,
+                ) from None
             raise
-        with contextlib.suppress(ApiException):
-            await co.create_namespaced_custom_object(
-                "coordination.k8s.io",
-                "v1",
-                ctx.writer.namespace,
-                "leases",
-                {
-                    "apiVersion": "coordination.k8s.io/v1",
-                    "kind": "Lease",
-                    "metadata": {"name": ident.name, "labels": ident.labels},
-                    "spec": {**lease_spec, "acquireTime": res.format_time(now)},
-                },
-            )
+    try:
+        await co.create_namespaced_custom_object(
+            "coordination.k8s.io",
+            "v1",
+            ctx.writer.namespace,
+            "leases",
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": name, "labels": ident.labels},
+                "spec": {**lease_spec, "acquireTime": res.format_time(now)},
+            },
+        )
+    except ApiException as exc:
+        if exc.status != 409:  # created meanwhile by a concurrent heartbeat: renewed
+            raise
 
 
 @routes.post("/api/v1/nodes/{node_id}/register", name="register")

@@ -99,6 +99,15 @@ def identity(kind: IdKind, value: object) -> ObjectIdentity:
     return ObjectIdentity(name=object_name(kind, ident), labels={kind.label: ident})
 
 
+NODE_LEASE_PREFIX = "web4ai-node-"
+
+
+def node_lease_name(node_object_name: str) -> str:
+    """The Lease of a node: in a name space of its own, so that no node id can name the
+    leader Lease or anyone else's (``web4ai-operator``, ``kube-scheduler``...)."""
+    return NODE_LEASE_PREFIX + node_object_name
+
+
 def id_from_labels(kind: IdKind, labels: dict[str, str] | None) -> str | None:
     """The id stored on an object, or None when the label is missing."""
     if not labels:

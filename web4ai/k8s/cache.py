@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from kubernetes_asyncio import client
 
 from web4ai.core.config import Settings, settings_from_spec
+from web4ai.core.ids import IdKind, node_lease_name
 from web4ai.core.model import Node, TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.watching import LEASES, Body, Informer, Resource
@@ -137,7 +138,10 @@ class ClusterState:
 
     def lease_renewed(self, node_body: Body) -> float | None:
         """The last sign of life: the Lease's renewTime or the node's lastHeartbeat."""
-        lease = self.leases.store.get(res.name_of(node_body))
+        lease = self.leases.store.get(node_lease_name(res.name_of(node_body)))
+        labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
+        if labels.get(IdKind.NODE.label) != res.node_id(node_body):
+            lease = None  # only the node's own, labelled Lease counts
         renew = res.parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
         beat = res.parse_time((node_body.get("status") or {}).get("lastHeartbeat"))
         created = res.parse_time(node_body["metadata"].get("creationTimestamp"))

@@ -70,13 +70,24 @@ class Writer:
                 return False
             raise
 
-    async def delete_lease(self, name: str) -> None:
+    async def delete_lease(self, name: str, uid: str) -> None:
+        """Delete the Lease ``name`` only if it is still the object ``uid`` we saw."""
         coord = client.CoordinationV1Api(self.api)
         self.writes["leases"] += 1
         try:
-            await coord.delete_namespaced_lease(name, self.namespace)
+            await coord.delete_namespaced_lease(
+                name, self.namespace, body=client.V1DeleteOptions(preconditions={"uid": uid})
+            )
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 409):
+                raise
+
+    async def create_lease(self, body: Body) -> None:
+        self.writes["leases"] += 1
+        try:
+            await client.CoordinationV1Api(self.api).create_namespaced_lease(self.namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:
                 raise
 
     async def event(

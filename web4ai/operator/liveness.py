@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from web4ai.core.ids import NODE_LEASE_PREFIX, IdKind, InvalidId, node_lease_name, object_name
 from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.k8s import resources as res
@@ -79,6 +80,10 @@ class Liveness:
         for body in list(self.state.nodes.store.values()):
             if res.node_draining(body) and not body["metadata"].get("deletionTimestamp"):
                 await self.guard.run("drain", res.name_of(body), self._drain, body, now)
+        # 3b. Leases of the old naming (the node's object name) move to web4ai-node-<name>.
+        for lease in list(self.state.leases.store.values()):
+            if not res.name_of(lease).startswith(NODE_LEASE_PREFIX):
+                await self.guard.run("migrate-lease", res.name_of(lease), self._migrate, lease)
         # 4. Deleted nodes: once their tasks are requeued, drop the Lease and the finalizer.
         for body in list(self.state.nodes.store.values()):
             if body["metadata"].get("deletionTimestamp"):
@@ -115,6 +120,31 @@ class Liveness:
             self.state.record_node(result)
             log.info("node %s drained; now in maintenance", node)
 
+    async def _migrate(self, lease: res.Body) -> None:
+        """An upgrade from the days when a node's Lease had the node's own name: copy it
+        to the owned name, then delete the old one (by UID). Only a node's Lease moves:
+        labelled, held by that node, named as that node's object."""
+        meta, spec = lease["metadata"], lease.get("spec") or {}
+        node = (meta.get("labels") or {}).get(IdKind.NODE.label)
+        try:
+            own_name = node is not None and object_name(IdKind.NODE, node) == meta["name"]
+        except InvalidId:
+            own_name = False
+        if not own_name or spec.get("holderIdentity") != node:
+            return
+        new_name = node_lease_name(meta["name"])
+        if new_name not in self.state.leases.store:
+            await self.writer.create_lease(
+                {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": new_name, "labels": dict(meta.get("labels") or {})},
+                    "spec": {k: v for k, v in spec.items() if v is not None},
+                }
+            )
+        await self.writer.delete_lease(meta["name"], meta["uid"])
+        log.info("moved the Lease of node %s to %s", node, new_name)
+
     async def _requeue(self, body: res.Body, now: float) -> None:
         patch = res.attempt_failed_patch(body, NODE_LOST, now)
         result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
@@ -131,7 +161,11 @@ class Liveness:
             for t in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING)
         ):
             return  # requeued first; the next pass sees them pending
-        await self.writer.delete_lease(res.name_of(body))
+        lease_name = node_lease_name(res.name_of(body))
+        lease = self.state.leases.store.get(lease_name)
+        labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
+        if lease is not None and labels.get(IdKind.NODE.label) == node:
+            await self.writer.delete_lease(lease_name, lease["metadata"]["uid"])
         remaining = [f for f in finalizers if f != res.NODE_FINALIZER]
         await self.writer.patch(
             res.NODES, res.name_of(body), res.guarded(body, {"metadata": {"finalizers": remaining}})
