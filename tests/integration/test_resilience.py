@@ -199,3 +199,66 @@ async def test_old_node_leases_move_to_the_owned_names_on_upgrade(
 
     await eventually(moved)
     assert await read_lease(api, ns, "web4ai-node-upgraded") is not None
+
+
+async def test_retention_never_deletes_a_new_task_that_reuses_a_retired_id(
+    http: Http, stack: Stack
+) -> None:
+    # item 3 of the issue: status.retiring held names, never cleared, deleted without UID
+    node = "retention-node"
+    status, body = await http.post(
+        f"/nodes/{node}/register", {"host": "127.0.0.1", "max_concurrent_tasks": 4}
+    )
+    assert status == 200, body
+
+    async def finished_and_retired(task_id: str) -> None:
+        status, body = await http.post(
+            "/tasks",
+            {"task_id": task_id, "task_type": "t", "requirements": {"preferred_nodes": [node]}},
+        )
+        assert status == 200, body
+        await run_one(http, node, task_id)
+
+        async def gone() -> bool:
+            status, _ = await http.get(f"/tasks/{task_id}")
+            return status == 404
+
+        await eventually(gone)
+
+    status, body = await http.put("/config", {"orchestrator": {"task_retention": 0}})
+    assert status == 200, body
+    try:
+        await finished_and_retired("reuse_x")
+        status, body = await http.put("/config", {"orchestrator": {"task_retention": 3600}})
+        assert status == 200, body
+        # the id is submitted again; the node stays away so that it stays pending
+        status, body = await http.put(f"/nodes/{node}/status", {"status": "maintenance"})
+        assert status == 200, body
+        status, body = await http.post("/tasks", {"task_id": "reuse_x", "task_type": "t"})
+        assert status == 200, body
+        # more rounds of retention run (a finished marker is retired) ...
+        status, body = await http.put("/config", {"orchestrator": {"task_retention": 0}})
+        assert status == 200, body
+        status, body = await http.put(f"/nodes/{node}/status", {"status": "active"})
+        assert status == 200, body
+        status, body = await http.post(
+            "/tasks",
+            {
+                "task_id": "reuse_marker",
+                "task_type": "t",
+                "requirements": {"preferred_nodes": [node]},
+            },
+        )
+        assert status == 200, body
+        await run_one(http, node, "reuse_marker")  # reuse_x is assigned too, never finished
+
+        async def marker_gone() -> bool:
+            status, _ = await http.get("/tasks/reuse_marker")
+            return status == 404
+
+        await eventually(marker_gone)
+    finally:
+        await http.put("/config", {"orchestrator": {"task_retention": 3600}})
+    # ... and the new reuse_x is still there
+    status, body = await http.get("/tasks/reuse_x")
+    assert status == 200, body

@@ -54,12 +54,23 @@ class Writer:
                 return None
             raise
 
-    async def delete(self, plural: str, name: str, resource_version: str | None = None) -> bool:
+    async def delete(
+        self,
+        plural: str,
+        name: str,
+        resource_version: str | None = None,
+        *,
+        uid: str | None = None,
+    ) -> bool:
+        """Delete ``name``; with ``uid`` (or ``resource_version``) only that very object."""
         co = self.objects()
         self.writes[plural] += 1
-        body: Body = {}
+        preconditions = {}
         if resource_version:
-            body = {"preconditions": {"resourceVersion": resource_version}}
+            preconditions["resourceVersion"] = resource_version
+        if uid:
+            preconditions["uid"] = uid
+        body: Body = {"preconditions": preconditions} if preconditions else {}
         try:
             await co.delete_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, plural, name, body=body

@@ -126,17 +126,26 @@ class Accounting:
                 del self.deltas[node_id]
             self.state.record_node(result)
 
+    def _still_there(self, entry: Body) -> bool:
+        """Whether the task of a retiring entry still exists as the object that was counted
+        (a new task may reuse the name: it has another UID and is not touched)."""
+        body = self.state.tasks.store.get(str(entry.get("name")))
+        return body is not None and body["metadata"].get("uid") == entry.get("uid")
+
     async def retire(self) -> int:
         """Delete tasks finished longer than the retention ago, counting them exactly once:
-        the totals and the names go into one guarded write, the deletions follow, and
-        a replica that takes over finishes a round it finds half done."""
+        the totals and the tasks (name and UID) go into one guarded write, the deletions
+        follow (each with a UID precondition), and a replica that takes over finishes a
+        round it finds half done. The list is cleared once every task of it is gone."""
         orch = self.state.orchestrators.store.get(res.ORCHESTRATOR_NAME)
         if orch is None:
             return 0
         status = orch.get("status") or {}
-        leftover = [n for n in status.get("retiring") or [] if n in self.state.tasks.store]
-        for name in leftover:
-            await self.guard.run("retire", name, self.writer.delete, res.TASKS, name)
+        leftover = [e for e in status.get("retiringTasks") or [] if self._still_there(e)]
+        if leftover:  # finish the round first; the watch shows the deletions
+            for entry in leftover:
+                await self.guard.run("retire", entry["name"], self._delete, entry)
+            return 0
         now = self.clock()
         retention = self.state.settings().task_retention
         expired: list[Body] = []
@@ -144,13 +153,22 @@ class Accounting:
             TaskPhase.COMPLETED, TaskPhase.FAILED, TaskPhase.CANCELLED
         ):
             done = res.parse_time((body.get("status") or {}).get("completedAt"))
-            if done is not None and now - done >= retention and res.name_of(body) not in leftover:
+            if done is not None and now - done >= retention:
                 expired.append(body)
             if len(expired) >= RETIRE_BATCH:
                 break
         if not expired:
+            if status.get("retiringTasks") or status.get("retiring"):
+                # the round is done: clear the list (``retiring`` held names before 0.2)
+                cleared = res.guarded(orch, {"status": {"retiringTasks": None, "retiring": None}})
+                result = await self.writer.patch(
+                    res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, cleared, status=True
+                )
+                if result is not None:
+                    self.state.record_orchestrator(result)
             return 0
         completed = sum(1 for b in expired if res.task_status(b) is TaskStatus.COMPLETED)
+        entries = [{"name": res.name_of(b), "uid": b["metadata"]["uid"]} for b in expired]
         patch = res.guarded(
             orch,
             {
@@ -159,7 +177,8 @@ class Accounting:
                     "tasksFailedTotal": int(status.get("tasksFailedTotal", 0))
                     + len(expired)
                     - completed,
-                    "retiring": [res.name_of(b) for b in expired],
+                    "retiringTasks": entries,
+                    "retiring": None,
                 }
             },
         )
@@ -169,6 +188,9 @@ class Accounting:
         if result is None:
             return 0
         self.state.record_orchestrator(result)
-        for name in (res.name_of(b) for b in expired):
-            await self.guard.run("retire", name, self.writer.delete, res.TASKS, name)
+        for entry in entries:
+            await self.guard.run("retire", entry["name"], self._delete, entry)
         return len(expired)
+
+    async def _delete(self, entry: Body) -> None:
+        await self.writer.delete(res.TASKS, entry["name"], uid=entry["uid"])
