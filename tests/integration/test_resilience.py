@@ -3,6 +3,7 @@ reproduces a reported failure through the REST API on the real control plane."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -13,6 +14,9 @@ from tests.conftest import Stack
 from tests.integration.apiclient import Http, assert_error
 from tests.integration.helpers import co, eventually
 from web4ai.k8s.resources import GROUP, TASKS, VERSION
+from web4ai.node.agent import NodeAgent
+from web4ai.node.config import NodeConfig
+from web4ai.node.executors import ExecutionContext
 
 
 @pytest.fixture
@@ -262,3 +266,80 @@ async def test_retention_never_deletes_a_new_task_that_reuses_a_retired_id(
     # ... and the new reuse_x is still there
     status, body = await http.get("/tasks/reuse_x")
     assert status == 200, body
+
+
+async def test_multi_line_error_messages_are_kept_and_long_ones_cut(http: Http) -> None:
+    # item 4: "must not contain control characters" made the node drop the result
+    node = "trace-node"
+    status, body = await http.post(
+        f"/nodes/{node}/register", {"host": "127.0.0.1", "max_concurrent_tasks": 4}
+    )
+    assert status == 200, body
+    trace = (
+        "Traceback (most recent call last):\n"
+        '  File "server.py", line 3, in <module>\n'
+        "\traise InferenceError(body)\n"
+        'InferenceError: {\n  "error": "模型过载 - überlastet"\n}\n'
+    )
+    for task_id, message in (("multi-line", trace), ("very-long", "x" * 100_000)):
+        status, body = await http.post(
+            "/tasks",
+            {
+                "task_id": task_id,
+                "task_type": "t",
+                "max_retries": 0,
+                "requirements": {"preferred_nodes": [node]},
+            },
+        )
+        assert status == 200, body
+        done = await run_one(http, node, task_id, status="failed", error_message=message)
+        assert done["status"] == "failed"
+    _, body = await http.get("/tasks/multi-line")
+    assert body["task"]["error_message"] == trace
+    _, body = await http.get("/tasks/very-long")
+    cut = body["task"]["error_message"]
+    assert len(cut) == 32768 and cut.endswith("[truncated 67264 characters]")
+
+
+async def test_the_reference_node_reports_why_when_its_result_is_refused(
+    http: Http, stack: Stack
+) -> None:
+    # the node never drops a result: a refused one becomes a failed one that says why
+    async def huge(data: dict[str, Any], ctx: ExecutionContext) -> Any:
+        return {"blob": "b" * 8192}
+
+    status, body = await http.put("/config", {"security": {"max_body_bytes": 4096}})
+    assert status == 200, body
+    config = NodeConfig(
+        orchestrator_url=stack.api.base,
+        api_key=stack.headers["Authorization"].removeprefix("Bearer "),
+        node_id="refused-node",
+        agents=1,
+        poll_wait=1,
+    )
+    agent = NodeAgent(config, executors={"huge": huge})
+    stop = asyncio.Event()
+    serving = asyncio.create_task(agent.serve(stop))
+    try:
+        status, body = await http.post(
+            "/tasks",
+            {
+                "task_id": "refused-result",
+                "task_type": "huge",
+                "max_retries": 0,
+                "requirements": {"preferred_nodes": ["refused-node"]},
+            },
+        )
+        assert status == 200, body
+
+        async def settled() -> dict[str, Any] | None:
+            _, b = await http.get("/tasks/refused-result")
+            return b["task"] if b["task"]["status"] in ("completed", "failed") else None
+
+        task = await eventually(settled)
+    finally:
+        await http.put("/config", {"security": {"max_body_bytes": 1048576}})
+        stop.set()
+        await serving
+    assert task["status"] == "failed"
+    assert "refused the node's completed result: 413" in task["error_message"]

@@ -47,3 +47,33 @@ def test_backoff_doubles_per_object_and_forgets_on_success() -> None:
     assert b.failures("a") == 0 and b.failed("a") == 1.0
     b.forget_except(set())
     assert len(b) == 0
+
+
+def test_error_text_keeps_any_unicode_and_is_cut_never_refused() -> None:
+    from web4ai.core import validation as v
+
+    trace = 'Traceback (most recent call last):\n\tFile "x.py"\nValueError: ünïcødé ✓ 🚀\r\n'
+    out = v.validate({"node_id": "n", "status": "failed", "error_message": trace}, v.TASK_RESULT)
+    assert out["error_message"] == trace
+    long = v.validate(
+        {"node_id": "n", "status": "failed", "error_message": "e" * 100_000}, v.TASK_RESULT
+    )["error_message"]
+    assert len(long) == 32768 and "[truncated" in long
+    lone = v.validate(
+        {"node_id": "n", "status": "failed", "error_message": "a\ud800b"}, v.TASK_RESULT
+    )["error_message"]
+    assert lone.startswith("a") and lone.endswith("b")
+    lone.encode("utf-8")
+
+
+def test_results_over_the_size_limit_are_kept_as_cut_json_text() -> None:
+    from web4ai.core import limits as lim
+    from web4ai.core import validation as v
+
+    small = {"answer": "42\n"}
+    assert v.bounded_result(small) == small
+    big = v.bounded_result({"rows": ["é" * 1000] * 1000})
+    assert isinstance(big, str) and big.startswith('{"rows": ["éé') and "[truncated" in big
+    assert v.json_size(big) <= lim.RESULT_MAX_BYTES
+    text = v.bounded_result("z" * 2_000_000)
+    assert v.json_size(text) <= lim.RESULT_MAX_BYTES and text.endswith("characters]")

@@ -12,6 +12,7 @@ from typing import Any
 from web4ai.core import limits as lim
 from web4ai.core.callbacks import url_problem
 from web4ai.core.ids import IdKind, InvalidId, validate_id
+from web4ai.core.limits import truncate
 from web4ai.core.model import NodeStatus
 
 Checker = Callable[[Any], Any]  # returns the clean value or raises Invalid
@@ -64,6 +65,52 @@ def string(max_len: int = 253, min_len: int = 0) -> Checker:
         return v
 
     return check
+
+
+def clean_text(v: str) -> str:
+    """``v`` as storable Unicode: lone surrogates (which JSON allows and UTF-8 does not)
+    become U+FFFD; everything else, newlines and tabs included, is kept."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return v
+
+
+def text(max_len: int) -> Checker:
+    """Free text (error messages, text results): any Unicode, newlines and tabs included;
+    longer text is cut to ``max_len`` with a marker, never refused."""
+
+    @with_schema({"type": "string", "description": f"cut to {max_len} characters with a marker"})
+    def check(v: Any) -> str:
+        if not isinstance(v, str):
+            raise Invalid("must be a string")
+        return truncate(clean_text(v), max_len)
+
+    return check
+
+
+@with_schema({"description": "any JSON; over the size limit it is kept as cut JSON text"})
+def bounded_result(v: Any) -> Any:
+    """A task's result: any JSON value. One larger than RESULT_MAX_BYTES as JSON is kept as
+    its JSON text cut to fit, with a marker, never refused."""
+    if isinstance(v, str):
+        v = clean_text(v)
+    try:
+        size = json_size(v)
+    except (TypeError, ValueError, UnicodeEncodeError):
+        v = clean_text(json.dumps(v, ensure_ascii=False, default=str))
+        size = json_size(v)
+    if size <= lim.RESULT_MAX_BYTES:
+        return v
+    as_text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    # characters are up to 4 bytes (6 when escaped); cut by characters until it fits
+    keep = lim.RESULT_MAX_BYTES // 2
+    cut = truncate(as_text, keep)
+    while json_size(cut) > lim.RESULT_MAX_BYTES:
+        keep //= 2
+        cut = truncate(as_text, keep)
+    return cut
 
 
 def integer(lo: int, hi: int) -> Checker:
@@ -323,8 +370,8 @@ TASK_START: Schema = {
 TASK_RESULT: Schema = {
     "node_id": Field(ident(IdKind.NODE), required=True),
     "status": Field(one_of("completed", "failed"), required=True),
-    "result": Field(with_schema({})(lambda v: v)),
-    "error_message": Field(string(32768)),
+    "result": Field(bounded_result),
+    "error_message": Field(text(lim.ERROR_MESSAGE_MAX)),
     "execution_time": Field(number(0)),
     "performance_metrics": Field(sized_obj(lim.METADATA_MAX_BYTES)),
 }

@@ -7,7 +7,12 @@ import datetime as dt
 from typing import Any, Literal
 
 from web4ai.core.lifecycle import after_failed_attempt
-from web4ai.core.limits import CONDITION_REASON_MAX, EXPLANATION_MAX, truncate
+from web4ai.core.limits import (
+    ATTEMPT_ERROR_MAX,
+    CONDITION_REASON_MAX,
+    EXPLANATION_MAX,
+    truncate,
+)
 from web4ai.core.model import (
     Node,
     NodeStatus,
@@ -340,7 +345,7 @@ def _close_attempt(status: Body, outcome: str, error: str | None, now: float) ->
         if status.get("agentId") and "agentId" not in attempts[-1]:
             attempts[-1]["agentId"] = status["agentId"]
         if error:
-            attempts[-1]["errorMessage"] = error
+            attempts[-1]["errorMessage"] = truncate(error, ATTEMPT_ERROR_MAX)
     return attempts
 
 

@@ -29,6 +29,15 @@ def usable_executors(executors: dict[str, Executor], config: NodeConfig) -> list
     return sorted(name for name in executors if name != "ai_inference" or config.inference_url)
 
 
+def refused_result(node_id: str, body: dict[str, Any], exc: Web4AIError) -> dict[str, Any]:
+    """The minimal failed result sent when the API refused the real one."""
+    why = f"the orchestrator refused the node's {body.get('status', '')} result: {exc}"
+    out: dict[str, Any] = {"node_id": node_id, "status": "failed", "error_message": why[:4000]}
+    if isinstance(body.get("execution_time"), int | float):
+        out["execution_time"] = body["execution_time"]
+    return out
+
+
 @dataclass
 class NodeAgent:
     config: NodeConfig
@@ -183,13 +192,23 @@ class NodeAgent:
                     self.running[task["task_id"]] = job
 
     async def report(self, task_id: str, body: dict[str, Any]) -> None:
-        try:
-            await self.retrying(
-                f"report {task_id}",
-                lambda: self.client.request("POST", f"/tasks/{task_id}/result", body),
-            )
-        except Web4AIError as exc:  # 409: the orchestrator moved the task on (timeout...)
-            log.warning("result of %s not accepted: %s", task_id, exc)
+        """Report a result; never drop it. A result the API refuses (400, 413...) is
+        replaced by a minimal failed result that says why, so the task does not wait out
+        its timeout. 404/409 mean the task is no longer ours (moved on, deleted)."""
+        send = body
+        for _ in range(2):
+            try:
+                await self.retrying(
+                    f"report {task_id}",
+                    lambda b=send: self.client.request("POST", f"/tasks/{task_id}/result", b),
+                )
+                return
+            except Web4AIError as exc:
+                if exc.status in (404, 409) or send is not body:
+                    log.warning("result of %s not accepted: %s", task_id, exc)
+                    return
+                log.warning("result of %s refused (%s); reporting a failure instead", task_id, exc)
+                send = refused_result(self.config.node_id, body, exc)
 
     async def run(self, task: dict[str, Any]) -> None:
         task_id = task["task_id"]
