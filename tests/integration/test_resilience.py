@@ -97,7 +97,7 @@ async def test_inputs_that_would_not_fit_an_object_are_refused_up_front(http: Ht
     caps = ["c" * 128] * 256
     status, body = await http.post(
         "/nodes/fat-node/register",
-        {"host": "h", "agents": [{"agent_id": f"a{i}", "capabilities": caps} for i in range(64)]},
+        {"host": "h", "agents": [{"agent_id": f"a{i}", "capabilities": caps} for i in range(16)]},
     )
     assert_error(status, body, 400, "INVALID_REQUEST")
     # the largest accepted submission is stored and schedulable
@@ -327,7 +327,7 @@ async def test_the_reference_node_reports_why_when_its_result_is_refused(
                 "task_id": "refused-result",
                 "task_type": "huge",
                 "max_retries": 0,
-                "requirements": {"preferred_nodes": ["refused-node"]},
+                "requirements": {"capabilities": ["huge"]},
             },
         )
         assert status == 200, body
