@@ -10,7 +10,7 @@ import signal
 import sys
 
 import web4ai
-from web4ai.node.agent import NodeAgent, usable_executors
+from web4ai.node.agent import AuthFailed, LoopEnded, NodeAgent, usable_executors
 from web4ai.node.config import NodeConfig, load_config
 from web4ai.node.executors import load_executors
 from web4ai.node.listening import Listener, start_listener
@@ -71,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(config, stop)
 
-    asyncio.run(amain())
+    try:
+        asyncio.run(amain())
+    except AuthFailed:
+        return 3  # logged: the credentials were refused
+    except LoopEnded:
+        return 4  # logged: a background loop ended
     return 0
 
 

@@ -38,6 +38,15 @@ def refused_result(node_id: str, body: dict[str, Any], exc: Web4AIError) -> dict
     return out
 
 
+class AuthFailed(Exception):
+    """The orchestrator refused our credentials (401/403): no retry helps; the process
+    exits non-zero so that its supervisor restarts it (with a new key, perhaps)."""
+
+
+class LoopEnded(Exception):
+    """A background loop of the agent ended; the process exits non-zero."""
+
+
 @dataclass
 class NodeAgent:
     config: NodeConfig
@@ -80,6 +89,14 @@ class NodeAgent:
             try:
                 return await call()
             except Web4AIError as exc:
+                if exc.status in (401, 403):
+                    log.error(
+                        "%s: the orchestrator refused this node's credentials (%s); "
+                        "check the API key (WEB4AI_API_KEY / --api-key). Exiting.",
+                        what,
+                        exc,
+                    )
+                    raise AuthFailed(str(exc)) from exc
                 if exc.status < 500 and exc.status != 429:
                     raise
                 log.warning("%s: %s; retrying in %.0fs", what, exc, delay)
@@ -176,12 +193,20 @@ class NodeAgent:
         while not self.draining.is_set():
             await self.slots.acquire()  # wait for a free slot before asking for work
             self.slots.release()
-            body = await self.retrying(
-                "poll",
-                lambda: self.client.request(
-                    "GET", f"{self.node}/tasks", params={"wait": self.config.poll_wait}
-                ),
-            )
+            try:
+                body = await self.retrying(
+                    "poll",
+                    lambda: self.client.request(
+                        "GET", f"{self.node}/tasks", params={"wait": self.config.poll_wait}
+                    ),
+                )
+            except Web4AIError as exc:
+                if exc.status != 404:
+                    raise
+                # unregistered (DELETE /nodes/x) or never known: register again and go on
+                log.warning("poll: %s; registering again", exc)
+                await self.register()
+                continue
             self.stop_cancelled(body.get("cancelled_tasks") or [])
             if self.draining.is_set():
                 break
@@ -305,12 +330,26 @@ class NodeAgent:
 
     async def serve(self, stop: asyncio.Event) -> None:
         await self.register()
-        workers = [asyncio.create_task(self.heartbeats()), asyncio.create_task(self.poll())]
+        workers = [
+            asyncio.create_task(self.heartbeats(), name="heartbeats"),
+            asyncio.create_task(self.poll(), name="poll"),
+        ]
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            await stop.wait()
+            # supervised: a loop that ends (crash, refused credentials) ends the process
+            done, _ = await asyncio.wait({stopping, *workers}, return_when=asyncio.FIRST_COMPLETED)
+            ended = [w for w in workers if w in done]
+            if ended and not stop.is_set():
+                loop = ended[0]
+                exc = loop.exception()
+                if isinstance(exc, AuthFailed):
+                    raise exc
+                log.error("the %s loop ended: %r; exiting", loop.get_name(), exc)
+                raise LoopEnded(f"the {loop.get_name()} loop ended: {exc!r}") from exc
             log.info("draining %d running task(s)", len(self.running))
             await self.drain()
         finally:
+            stopping.cancel()
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
