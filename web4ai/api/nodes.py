@@ -32,6 +32,30 @@ def node_id_param(request: web.Request) -> str:
     return id_param(request, IdKind.NODE)
 
 
+async def find_node_fresh(ctx: ApiContext, node_id: str) -> Body:
+    """``find_node`` for node calls: before answering 404 from the watch cache, the node
+    is re-read from the API server (another API replica may have just registered it)."""
+    try:
+        return find_node(ctx, node_id)
+    except ApiError:
+        try:
+            body: Body = await ctx.writer.objects().get_namespaced_custom_object(
+                res.GROUP,
+                res.VERSION,
+                ctx.writer.namespace,
+                res.NODES,
+                identity(IdKind.NODE, node_id).name,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
+        if body["metadata"].get("deletionTimestamp"):
+            raise
+        ctx.state.record_node(body)
+        return body
+
+
 def find_node(ctx: ApiContext, node_id: str) -> Body:
     body = ctx.state.nodes.store.get(identity(IdKind.NODE, node_id).name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -281,7 +305,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
     data = v.validate(await read_json(request), v.HEARTBEAT)
-    body = find_node(ctx, node_id)
+    body = await find_node_fresh(ctx, node_id)
     now = ctx.clock()
     await renew_lease(ctx, node_id, now)
     new = heartbeat_status(data, body, now, ctx.status_refresh)
@@ -411,7 +435,7 @@ async def node_tasks(request: web.Request) -> web.Response:
     """Node protocol: tasks assigned and not yet started; long-polls up to ``wait`` s."""
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
-    find_node(ctx, node_id)
+    await find_node_fresh(ctx, node_id)
     try:
         wait = float(request.query.get("wait", "0"))
     except ValueError:

@@ -185,14 +185,42 @@ def check_assignment(request: web.Request, body: Body, node_id: str) -> None:
         )
 
 
+async def read_task(ctx: ApiContext, task_id: str) -> Body:
+    """The task as the API server has it now (not the watch cache); 404 when gone."""
+    try:
+        body: Body = await ctx.writer.objects().get_namespaced_custom_object(
+            res.GROUP,
+            res.VERSION,
+            ctx.writer.namespace,
+            res.TASKS,
+            identity(IdKind.TASK, task_id).name,
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id) from None
+        raise
+    ctx.state.record_task(body)
+    return body
+
+
 async def guarded_update(
     ctx: ApiContext, task_id: str, check: Callable[[Body], None], build: Any
 ) -> Body:
     """Apply ``build(body) -> patch`` guarded by resourceVersion; on a conflict re-read
-    the task from the API server and ``check`` again (someone else may have acted)."""
-    body = find_task(ctx, task_id)
+    the task from the API server and ``check`` again (someone else may have acted).
+    Before answering 404 or 409 from the watch cache, the task is re-read from the API
+    server: with several API replicas this one's cache may lag behind another's write."""
+    cached = ctx.state.tasks.store.get(identity(IdKind.TASK, task_id).name)
+    body = cached if cached is not None else await read_task(ctx, task_id)
+    fresh = cached is None
     for _ in range(3):
-        check(body)
+        try:
+            check(body)
+        except ApiError as exc:
+            if fresh or exc.status not in (404, 409):
+                raise
+            body, fresh = await read_task(ctx, task_id), True
+            check(body)
         result = await ctx.writer.patch(res.TASKS, res.name_of(body), build(body), status=True)
         if result is not None:
             ctx.state.record_task(result)
