@@ -58,6 +58,10 @@ async def test_after_being_unregistered_the_node_registers_again_and_keeps_worki
         status, body = await http.post("/tasks", {**task, "task_id": "before-delete"})
         assert status == 200, body
         assert (await finished(http, "before-delete"))["status"] == "completed"
+        # the register answer told the node the orchestrator's heartbeat interval
+        _, config = await http.get("/config")
+        assert agent.heartbeat_every == config["config"]["orchestrator"]["heartbeat_interval"]
+        assert agent.heartbeat_every != agent.config.heartbeat_interval
         status, body = await http.delete("/nodes/comeback-node")
         assert status == 200, body
 

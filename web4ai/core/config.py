@@ -48,6 +48,8 @@ class Settings:
 
     paused: bool = False
     heartbeat_interval: float = 30.0
+    disruption_threshold: float = 0.55  # share of nodes silent at once that means "our fault"
+    disruption_grace_intervals: float = 2.0  # no node goes offline for this x heartbeat_interval
     task_retention: float = 3600.0
     algorithm: Algorithm = Algorithm.WEIGHTED_ROUND_ROBIN
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -71,6 +73,10 @@ def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
     return Settings(
         paused=bool(spec.get("paused", False)),
         heartbeat_interval=float(orch.get("heartbeatInterval", default.heartbeat_interval)),
+        disruption_threshold=float(orch.get("disruptionThreshold", default.disruption_threshold)),
+        disruption_grace_intervals=float(
+            orch.get("disruptionGraceIntervals", default.disruption_grace_intervals)
+        ),
         task_retention=float(orch.get("taskRetention", default.task_retention)),
         algorithm=Algorithm(net.get("loadBalanceAlgorithm", default.algorithm.value)),
         thresholds=Thresholds(
@@ -102,6 +108,8 @@ CONFIG_SCHEMA: dict[str, v.Schema] = {
         "host": v.Field(v.string(253, 1)),
         "port": v.Field(v.integer(1, 65535)),
         "heartbeat_interval": v.Field(v.integer(1, 3600)),
+        "disruption_threshold": v.Field(v.number(0, 1)),
+        "disruption_grace_intervals": v.Field(v.number(0, 100)),
         "task_timeout": v.Field(v.integer(1, 604800)),
         "auto_discovery": v.Field(v.boolean),
         "task_retention": v.Field(v.integer(0, 10 * 365 * 86400)),

@@ -13,6 +13,10 @@ orchestrator:
   host: 0.0.0.0                  # informational: where the API listens in a cluster
   port: 9000                     # informational: the API port
   heartbeat_interval: 30         # seconds; a node silent for 3 x this goes offline (1..3600)
+  disruption_threshold: 0.55     # more than this share of nodes silent at once is taken for
+                                 # an outage on our side: nobody goes offline for a while
+  disruption_grace_intervals: 2  # that while, and after a start or leader change, in
+                                 # heartbeat intervals
   task_timeout: 300              # default seconds from assignment to failure of an attempt
   auto_discovery: true           # probe network.discovery_endpoints every heartbeat_interval
                                  # and send unregistered nodes a join (URL + node key)

@@ -60,6 +60,7 @@ class NodeAgent:
     started: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
+        self.heartbeat_every = self.config.heartbeat_interval
         self.client = AsyncClient(
             self.config.orchestrator_url or DEFAULT_ORCHESTRATOR_URL,
             self.config.api_key,
@@ -139,10 +140,19 @@ class NodeAgent:
         }
         if cfg.location:
             body["location"] = cfg.location
-        await self.retrying(
+        answer = await self.retrying(
             "register", lambda: self.client.request("POST", f"{self.node}/register", body)
         )
-        log.info("registered %s at %s", cfg.node_id, cfg.orchestrator_url)
+        told = (answer or {}).get("heartbeat_interval") if isinstance(answer, dict) else None
+        if isinstance(told, int | float) and not isinstance(told, bool) and told > 0:
+            # the orchestrator's interval wins: a node slower than it would flap offline
+            self.heartbeat_every = float(told)
+        log.info(
+            "registered %s at %s (heartbeat every %gs)",
+            cfg.node_id,
+            cfg.orchestrator_url,
+            self.heartbeat_every,
+        )
 
     async def heartbeat_once(self) -> None:
         s = await sample()
@@ -185,7 +195,7 @@ class NodeAgent:
     async def heartbeats(self) -> None:
         while True:
             await self.retrying("heartbeat", self.heartbeat_once)
-            await asyncio.sleep(self.config.heartbeat_interval)
+            await asyncio.sleep(self.heartbeat_every)
 
     # -- tasks -------------------------------------------------------------------------
 

@@ -33,11 +33,13 @@ def describe(exc: BaseException) -> str:
 class Isolation:
     clock: Callable[[], float] = time.time
     backoff: Backoff = field(init=False)
+    steps: Backoff = field(init=False)  # a whole step that failed retries sooner
     errors: Counter[str] = field(default_factory=Counter)  # step -> failures
     skipped: Counter[str] = field(default_factory=Counter)  # step -> tries put off
 
     def __post_init__(self) -> None:
-        self.backoff = Backoff(self.clock, base=1.0, cap=60.0)
+        self.backoff = Backoff(self.clock, base=1.0, cap=30.0)
+        self.steps = Backoff(self.clock, base=0.5, cap=5.0)
 
     def ready(self, step: str, name: str) -> bool:
         return self.backoff.ready(f"{step}/{name}")
@@ -47,7 +49,8 @@ class Isolation:
     ) -> T | None:
         """``call(*args, **kw)``, or None when it failed or ``name`` is backing off in ``step``."""
         key = f"{step}/{name}"
-        if not self.backoff.ready(key):
+        backoff = self.steps if step == "step" else self.backoff
+        if not backoff.ready(key):
             self.skipped[step] += 1
             return None
         try:
@@ -56,15 +59,15 @@ class Isolation:
             raise
         except Exception as exc:
             self.errors[step] += 1
-            delay = self.backoff.failed(key)
+            delay = backoff.failed(key)
             log.warning(
                 "%s failed on %s (failure %d, next try in %.0fs): %s",
                 step,
                 name,
-                self.backoff.failures(key),
+                backoff.failures(key),
                 delay,
                 describe(exc),
             )
             return None
-        self.backoff.succeeded(key)
+        backoff.succeeded(key)
         return result

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from web4ai.core.disruption import DisruptionGuard
 from web4ai.core.ids import NODE_LEASE_PREFIX, IdKind, InvalidId, node_lease_name, object_name
 from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus, TaskPhase
@@ -28,13 +29,45 @@ class Liveness:
     clock: Callable[[], float]
     on_node_failure: Callable[[str], None] | None = None
     guard: Isolation = field(default_factory=Isolation)
+    disruption: DisruptionGuard = field(default_factory=DisruptionGuard)
+    _holding_logged: bool = False
+
+    def hold(self, reason: str) -> None:
+        """No node goes offline for the grace period (operator start, new leadership)."""
+        self.disruption.hold(self.clock(), reason)
+
+    def _may_mark_offline(self, now: float, interval: float) -> bool:
+        settings = self.state.settings()
+        watched = [
+            b
+            for b in self.state.nodes.store.values()
+            if res.node_alive(b) and not b["metadata"].get("deletionTimestamp")
+        ]
+        silent = sum(
+            1 for b in watched if lease_expired(self.state.lease_renewed(b), interval, now)
+        )
+        grace = settings.disruption_grace_intervals * interval
+        allowed = self.disruption.may_mark_offline(
+            silent, len(watched), now, settings.disruption_threshold, grace
+        )
+        if not allowed and silent and not self._holding_logged:
+            log.warning(
+                "disruption mode: %d/%d nodes silent, none goes offline for %.0fs (%s)",
+                silent,
+                len(watched),
+                self.disruption.holding_until(grace) - now,
+                self.disruption.reason,
+            )
+        self._holding_logged = not allowed and silent > 0
+        return allowed
 
     async def run_once(self) -> None:
         now = self.clock()
         interval = self.state.settings().heartbeat_interval
+        may_mark_offline = self._may_mark_offline(now, interval)
         # 1. Nodes whose lease expired are no longer Ready: offline, unless an admin's
         #    intent (maintenance, offline) holds their status, with an Event.
-        for body in list(self.state.nodes.store.values()):
+        for body in list(self.state.nodes.store.values()) if may_mark_offline else []:
             if not res.node_alive(body) or body["metadata"].get("deletionTimestamp"):
                 continue
             renewed = self.state.lease_renewed(body)

@@ -143,6 +143,7 @@ class Operator:
             if term != self.leader.term:  # a new term, not a renewal after a slow moment
                 term = self.leader.term
                 self.accounting.reset()
+                self.liveness.hold("operator started or became leader")
                 self.callbacks.scan()  # settle what a previous leader left
                 self.upgrader.note_all()  # objects an earlier version wrote
             await self._pass()
