@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import requests
 
 from tests.integration.helpers import REPO, free_port
@@ -161,6 +162,32 @@ def test_make_run_getting_started_and_ctrl_c(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert seen[-1] == "completed" and "active" in seen, seen
         assert set(seen) <= {"pending", "active", "completed"}, seen
+        # like a small cluster: a killed demo node is a node failure, a killed API restarts
+        kids = {" ".join(k.cmdline()[2:4]): k for k in psutil.Process(proc.pid).children()}
+        victim = next(
+            k for k in psutil.Process(proc.pid).children() if "demo-node-1" in k.cmdline()
+        )
+        api = kids["web4ai api"]
+        victim.kill()
+        api.kill()
+        deadline = time.monotonic() + 60
+        while (
+            "restarting api" not in log.read_text() or "demo-node-1 exited" not in log.read_text()
+        ):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+
+        def healthy() -> bool:
+            try:
+                return requests.get(f"{base}/health", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        while not healthy():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline + 60, log.read_text()
+            time.sleep(0.5)
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         try:

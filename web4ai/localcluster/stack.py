@@ -2,7 +2,9 @@
 
 The local control plane (or, with WEB4AI_USE_EXISTING_CLUSTER=1, the cluster
 of KUBECONFIG), the CRDs, the operator, the API on 127.0.0.1:9000/9001 and
-demo nodes, as child processes that die with this one. Ctrl-C stops them all.
+demo nodes, as child processes that die with this one. Like a small cluster, the
+operator and the API are restarted with backoff when they die, and a demo node that dies
+is a node failure the orchestrator handles. Ctrl-C stops them all.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from web4ai.k8s import crds as crds_mod
 from web4ai.localcluster.binaries import binary
 from web4ai.localcluster.controlplane import die_with_parent
+from web4ai.localcluster.supervise import Component, Supervisor
 from web4ai.localcluster.target import open_cluster, resolve_target
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     target = resolve_target()
     plane = None
     children: list[subprocess.Popen[bytes]] = []
+    sup: Supervisor | None = None
     try:
         kubeconfig, plane = open_cluster(target)
         asyncio.run(crds_mod.install_with_kubeconfig(kubeconfig, args.crds))
@@ -72,17 +76,19 @@ def main(argv: list[str] | None = None) -> int:
             "WEB4AI_URL": base,
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
         }
-        children.append(
-            _spawn(
-                [
-                    "operator",
-                    "--namespace",
-                    args.namespace,
-                    "--api-url",
-                    f"http://127.0.0.1:{args.port}/api/v1",
-                ],
-                args.logs / "operator.log",
-                env,
+        sup = Supervisor(time.monotonic, lambda m: print(f"[make run] {m}", flush=True))
+        operator_args = [
+            "operator",
+            "--namespace",
+            args.namespace,
+            "--api-url",
+            f"http://127.0.0.1:{args.port}/api/v1",
+        ]
+        sup.add(
+            Component(
+                "operator",
+                lambda: _spawn(operator_args, args.logs / "operator.log", env),
+                restart=True,
             )
         )
         api_args = [
@@ -96,22 +102,27 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if args.config:
             api_args += ["--config", args.config]
-        children.append(_spawn(api_args, args.logs / "api.log", env))
-        ready = _wait_ready(base, children[-1], stop)
+        api = sup.add(
+            Component("api", lambda: _spawn(api_args, args.logs / "api.log", env), restart=True)
+        )
+        assert api.proc is not None
+        ready = _wait_ready(base, api.proc, stop)
         for i in range(1, args.nodes + 1):
-            children.append(
-                _spawn(
-                    [
-                        "node",
-                        "--node-id",
-                        f"demo-node-{i}",
-                        "--agents",
-                        "2",
-                        "--heartbeat-interval",
-                        "5",
-                    ],
-                    args.logs / f"demo-node-{i}.log",
-                    env,
+            node_args = [
+                "node",
+                "--node-id",
+                f"demo-node-{i}",
+                "--agents",
+                "2",
+                "--heartbeat-interval",
+                "5",
+            ]
+            log = args.logs / f"demo-node-{i}.log"
+            sup.add(
+                Component(
+                    f"demo-node-{i}",
+                    lambda a=node_args, lg=log: _spawn(a, lg, env),  # type: ignore[misc]
+                    restart=False,
                 )
             )
         if ready:
@@ -133,12 +144,11 @@ Ctrl-C stops everything.""",
                 flush=True,
             )
         while not stop["now"]:
-            for child in children:
-                if child.poll() is not None:
-                    print(f"a component exited ({child.args!r}); see {args.logs}", flush=True)
-                    stop["now"] = True
+            sup.check()  # a dead node is a node failure; a dead operator/API restarts
             time.sleep(0.5)
     finally:
+        if sup is not None:
+            children = sup.running()
         for child in reversed(children):
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
