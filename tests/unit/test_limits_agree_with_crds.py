@@ -56,6 +56,7 @@ PAIRS = [
     (API_NODE, "max_concurrent_tasks", NODE, "maxConcurrentTasks"),
     (API_NODE, "version", NODE, "version"),
     (API_NODE, "location", NODE, "location"),
+    (API_NODE, "boot_id", NODE, "bootId"),
     (API_NODE, "agents", NODE, "agents"),
     (API_NODE, "agents.[].agent_id", NODE, "agents.[].agentId"),
     (API_NODE, "agents.[].agent_type", NODE, "agents.[].agentType"),

@@ -28,3 +28,35 @@ def test_newer_compares_revisions_and_tolerates_opaque_ones() -> None:
     assert newer(body("10", "a"), body("9", "b"))
     assert not newer(body("9", "a"), body("10", "b"))
     assert not newer(body("x", "a"), body("1", "b"))
+
+
+def test_the_watch_path_never_steps_back_nor_repeats() -> None:
+    seen: list[tuple[str, str]] = []
+    informer = Informer(
+        api=None,
+        resource=LEASES,
+        namespace="x",
+        on_change=lambda kind, new, old: seen.append((kind, new["status"]["status"])),
+    )
+    informer.put(body("12", "completed"))  # our own write's result came first
+    informer.apply_event("MODIFIED", body("11", "running"))  # the watch's older copy
+    informer.apply_event("MODIFIED", body("12", "completed"))  # and the same one again
+    assert informer.store["t"]["status"]["status"] == "completed"
+    assert seen == []  # no duplicate task_completed, no "running" after "completed"
+    informer.apply_event("MODIFIED", body("13", "failed"))
+    assert seen == [("MODIFIED", "failed")]
+    informer.apply_event("DELETED", body("12", "completed"))  # stale delete: ignored
+    assert "t" in informer.store
+    informer.apply_event("DELETED", body("14", "failed"))
+    assert "t" not in informer.store
+
+
+def test_the_list_path_never_steps_back() -> None:
+    informer = Informer(api=None, resource=LEASES, namespace="x")
+    informer.put(body("20", "completed"))
+    informer.apply_list([body("19", "running")], "19")  # a relist older than our write
+    assert informer.store["t"]["status"]["status"] == "completed"
+    informer.apply_list([], "19")  # missing from an older snapshot: created after it
+    assert "t" in informer.store
+    informer.apply_list([], "21")  # missing from a newer one: gone
+    assert "t" not in informer.store

@@ -105,6 +105,7 @@ def registration_spec(node_id: str, data: dict[str, Any]) -> Body:
         "version": "version",
         "location": "location",
         "metadata": "metadata",
+        "boot_id": "bootId",
     }
     for key, field in mapping.items():
         if key in data:
@@ -184,6 +185,26 @@ async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
             raise
 
 
+async def requeue_previous_incarnation(
+    ctx: ApiContext, node: Body, boot_id: str | None, now: float
+) -> None:
+    """A node that comes back as a new incarnation (another ``boot_id``) runs nothing of
+    what its previous one held: those tasks go back to the queue at once, with no retry
+    charged, instead of waiting out their timeouts."""
+    before = node["spec"].get("bootId")
+    if not boot_id or not before or before == boot_id:
+        return
+    node_id = res.node_id(node)
+    reason = f"node {node_id} restarted (boot {before} -> {boot_id})"
+    for task in ctx.state.tasks.store.values():
+        if res.task_node(task) == node_id and res.task_phase(task).bound:
+            result = await ctx.writer.patch(
+                res.TASKS, res.name_of(task), res.requeue_patch(task, reason, now), status=True
+            )
+            if result is not None:
+                ctx.state.record_task(result)
+
+
 @routes.post("/api/v1/nodes/{node_id}/register", name="register")
 async def register(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
@@ -230,6 +251,7 @@ async def register(request: web.Request) -> web.Response:
             409, "Node is being unregistered; retry shortly", "NODE_TERMINATING", node_id=node_id
         )
     else:  # re-registration replaces what the node declares
+        await requeue_previous_incarnation(ctx, existing, data.get("boot_id"), now)
         updated = await ctx.writer.patch(
             res.NODES,
             ident.name,

@@ -321,6 +321,7 @@ REGISTRATION: Schema = {
     "location": Field(string(lim.LONG_NAME_MAX)),
     "metadata": Field(sized_obj(lim.METADATA_MAX_BYTES)),
     "agents": Field(agents),
+    "boot_id": Field(string(lim.NAME_MAX, 1)),  # one per process start of the node
 }
 
 HEARTBEAT: Schema = {

@@ -90,22 +90,48 @@ class Informer:
         result = await co.list_namespaced_custom_object(
             r.group, r.version, self.namespace, r.plural, **kwargs
         )
-        items: dict[str, Body] = {i["metadata"]["name"]: i for i in result.get("items", [])}
+        list_version = str(result["metadata"]["resourceVersion"])
+        self.apply_list(result.get("items", []), list_version)
+        self.relists += 1
+        self.synced.set()
+        return list_version
+
+    def apply_list(self, listed: list[Body], list_version: str) -> None:
+        """A (re)list's snapshot into the store, never stepping back: an object we hold
+        in a later version than the snapshot (our own write, recorded meanwhile) stays."""
+        items: dict[str, Body] = {i["metadata"]["name"]: i for i in listed}
+        snapshot = {"metadata": {"resourceVersion": list_version}}
         for name in list(self.store):
-            if name not in items:
+            if name not in items and not newer(self.store[name], snapshot):
                 gone = self.store.pop(name)
                 self._emit("DELETED", gone, gone)
         for name, body in items.items():
             old = self.store.get(name)
-            if (
-                old is None
-                or old["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"]
+            if old is not None and (
+                old["metadata"]["resourceVersion"] == body["metadata"]["resourceVersion"]
+                or newer(old, body)
             ):
-                self.store[name] = body
-                self._emit("ADDED" if old is None else "MODIFIED", body, old)
-        self.relists += 1
-        self.synced.set()
-        return str(result["metadata"]["resourceVersion"])
+                continue
+            self.store[name] = body
+            self._emit("ADDED" if old is None else "MODIFIED", body, old)
+
+    def apply_event(self, kind: str, obj: Body) -> None:
+        """A watch event into the store, never stepping back: a version older than the
+        one held (our own write's result got there first) is dropped, which also drops
+        the duplicate messages its hooks would send."""
+        name = obj["metadata"]["name"]
+        old = self.store.get(name)
+        if old is not None and newer(old, obj):
+            return
+        if kind == "DELETED":
+            self.store.pop(name, None)
+        elif old is not None and old["metadata"].get("resourceVersion") == obj["metadata"].get(
+            "resourceVersion"
+        ):
+            return  # the same version again (we recorded our own write's result)
+        else:
+            self.store[name] = obj
+        self._emit(kind, obj, old)
 
     async def _watch(self, resource_version: str) -> str:
         co = client.CustomObjectsApi(self.api)
@@ -136,13 +162,7 @@ class Informer:
                 resource_version = obj["metadata"]["resourceVersion"]
                 if kind == "BOOKMARK":
                     continue
-                name = obj["metadata"]["name"]
-                old = self.store.get(name)
-                if kind == "DELETED":
-                    self.store.pop(name, None)
-                else:
-                    self.store[name] = obj
-                self._emit(kind, obj, old)
+                self.apply_event(kind, obj)
         except ApiException as exc:
             if exc.status == 410:
                 raise Gone() from exc

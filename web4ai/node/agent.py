@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,7 @@ class NodeAgent:
 
     def __post_init__(self) -> None:
         self.heartbeat_every = self.config.heartbeat_interval
+        self.boot_id = uuid.uuid4().hex  # this incarnation: a restart is a new one
         self.client = AsyncClient(
             self.config.orchestrator_url or DEFAULT_ORCHESTRATOR_URL,
             self.config.api_key,
@@ -125,6 +127,7 @@ class NodeAgent:
             "agents_count": cfg.agents,
             "max_concurrent_tasks": cfg.capacity,
             "version": web4ai.__version__,
+            "boot_id": self.boot_id,
             "metadata": {
                 "memory_total_mb": round(psutil.virtual_memory().total / 2**20, 1),
                 "executors": sorted(self.executors),

@@ -37,6 +37,15 @@ def needs_callback(body: Body) -> bool:
     )
 
 
+def port_problem(url: str) -> str | None:
+    """``http://h:99999/`` parses, but asking for its port raises: a reason, not a crash."""
+    try:
+        urlsplit(url).port  # noqa: B018 -- the property validates
+    except ValueError as exc:
+        return f"invalid callback URL {url[:200]}: {exc}"
+    return None
+
+
 async def resolve(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -103,12 +112,15 @@ class CallbackSender:
                 return
             url = body["spec"]["callbackUrl"]
             payload = res.task_public(body)
-            error = url_problem(url)
+            error = url_problem(url) or port_problem(url)
             if error is None:
                 for attempt, delay in enumerate((0.0, *self.backoff)):
                     if delay:
                         await self.sleep(delay)
-                    error = await self._post(url, payload)
+                    try:
+                        error = await self._post(url, payload)
+                    except Exception as exc:  # never unsettled: say why, do not retry
+                        error = f"refused: {type(exc).__name__}: {exc}"
                     if error is None or error.startswith("refused"):
                         break
                     log.info("callback for %s failed (try %d): %s", name, attempt + 1, error)

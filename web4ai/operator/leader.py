@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.core.election import Observation
 from web4ai.k8s.resources import format_time, parse_time
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class LeaderElector:
     term: int = 0  # +1 each time we take the lease (not when we renew it)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     _renewed_at: float = 0.0
+    _seen: Observation = field(default_factory=Observation)
 
     def leading(self) -> bool:
         """True while we hold the lease and renewed it within its duration."""
@@ -88,10 +90,20 @@ class LeaderElector:
             return True
         spec = body.get("spec") or {}
         holder = spec.get("holderIdentity")
-        renew = parse_time(spec.get("renewTime")) or 0.0
         duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
         ours = holder == self.identity
-        if not ours and holder and now - renew < duration:
+        # judged by when *we* saw the record change (client-go's observedTime), not by
+        # the renewTime another machine's clock wrote
+        self._seen.observe(
+            (
+                holder,
+                spec.get("renewTime"),
+                spec.get("leaseTransitions"),
+                body["metadata"].get("resourceVersion"),
+            ),
+            now,
+        )
+        if not ours and holder and self._seen.held_by_other(now, duration):
             return False  # held by a live leader
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if ours else 1)
         acquire = parse_time(spec.get("acquireTime")) if ours else now

@@ -133,19 +133,25 @@ class Operator:
     async def _loop(self) -> None:
         await self.state.wait_synced()
         term = 0
+        was_leading = False
         while True:
             await self._wait_for_change()
             leading = self.leader.leading()
             if self.leader.changed.is_set():
                 self.leader.changed.clear()
             if not leading:
+                was_leading = False
                 continue
             if term != self.leader.term:  # a new term, not a renewal after a slow moment
                 term = self.leader.term
                 self.accounting.reset()
                 self.liveness.hold("operator started or became leader")
-                self.callbacks.scan()  # settle what a previous leader left
                 self.upgrader.note_all()  # objects an earlier version wrote
+            if not was_leading:
+                # leadership (re)gained, in a new term or in our own: tasks that finished
+                # while we were not leading had their callbacks queued by nobody
+                self.callbacks.scan()
+                was_leading = True
             await self._pass()
 
     async def _pass(self) -> None:

@@ -1,0 +1,23 @@
+"""Leader election judges another holder by local observation time (pure)."""
+
+from __future__ import annotations
+
+from web4ai.core.election import Observation
+
+
+def test_a_record_that_stops_changing_expires_by_our_clock() -> None:
+    o = Observation()
+    # the holder's clock is an hour behind ours: its renewTime looks ancient, yet it renews
+    o.observe(("a", "2026-01-01T00:00:00Z"), 1000.0)
+    assert o.held_by_other(1000.0, 15.0)
+    o.observe(("a", "2026-01-01T00:00:02Z"), 1002.0)
+    assert o.held_by_other(1016.0, 15.0)
+    o.observe(("a", "2026-01-01T00:00:02Z"), 1017.0)  # unchanged: no renewal seen
+    assert not o.held_by_other(1017.0, 15.0)
+
+
+def test_a_holder_whose_clock_runs_ahead_does_not_keep_the_lease_forever() -> None:
+    o = Observation()
+    o.observe(("b", "2099-01-01T00:00:00Z"), 50.0)  # renewTime far in our future
+    assert o.held_by_other(64.0, 15.0)
+    assert not o.held_by_other(65.0, 15.0)
