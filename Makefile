@@ -77,6 +77,10 @@ bench-dashboard: tools venv browser ## Benchmark: dashboard first render, bytes,
 bench-e2e: tools venv ## Benchmark: tasks/s REST submit -> completed with 3 and 20 nodes
 	$(RUN_ENV) $(PY) -m bench.e2e $(BENCH_ARGS)
 
+.PHONY: chaos
+chaos: tools venv ## Chaos run: 2 operators, 2 APIs, 5 nodes, 3000 tasks; kills and an API server restart
+	$(RUN_ENV) $(PY) -m bench.chaos $(CHAOS_ARGS)
+
 .PHONY: manifests
 manifests: tools ## Regenerate helm/web4ai/crds and manifests/ from crds/ and the chart
 	WEB4AI_TOOLS_DIR=$(CACHE) hack/manifests.sh

@@ -74,6 +74,7 @@ class ControlPlane:
     server: str = field(init=False, default="")
     pki: pki_mod.Pki = field(init=False)
     _processes: list[_Process] = field(init=False, default_factory=list)
+    _etcd_url: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         # WEB4AI_RUN_ID (set by `make test`) tags the work dir so that
@@ -188,8 +189,22 @@ class ControlPlane:
         self._wait(proc, healthy)
         return url
 
-    def _start_apiserver(self, etcd_url: str) -> None:
-        port = free_port()
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver and start it again on the same port, etcd kept (chaos)."""
+        proc = next(p for p in self._processes if p.name == "kube-apiserver")
+        proc.popen.terminate()
+        try:
+            proc.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.popen.kill()
+            proc.popen.wait()
+        proc.log.close()
+        self._processes.remove(proc)
+        self._start_apiserver(self._etcd_url, int(self.server.rsplit(":", 1)[1]))
+
+    def _start_apiserver(self, etcd_url: str, port: int | None = None) -> None:
+        self._etcd_url = etcd_url
+        port = port or free_port()
         self.server = f"https://127.0.0.1:{port}"
         proc = self._spawn(
             "kube-apiserver",
