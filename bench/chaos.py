@@ -301,7 +301,7 @@ async def run(tasks: int, concurrency: int, logs: Path) -> int:
                 body = {
                     "task_id": task_id,
                     "task_type": "test_task",
-                    "input_data": {"n": i},
+                    "input_data": {"n": i, "sleep_seconds": 0.2},
                     "timeout": 60,
                     "max_retries": 5,
                     "callback_url": hook_url,
