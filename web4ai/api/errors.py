@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from web4ai.core.validation import ValidationFailed
@@ -116,9 +117,27 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
                 exc.status, message, headers={k: v for k, v in exc.headers.items() if k == "Allow"}
             )
         )
-    except Exception:
+    except Exception as exc:
+        if unavailable(exc):  # the API server is restarting or unreachable: retry later
+            log.warning("API server unavailable on %s %s: %s", request.method, request.path, exc)
+            return error_response(
+                ApiError(
+                    503,
+                    "The cluster's API server is unavailable; retry shortly",
+                    "SERVICE_UNAVAILABLE",
+                    headers={"Retry-After": "1"},
+                )
+            )
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(ApiError(500, "Internal server error"))
+
+
+def unavailable(exc: BaseException) -> bool:
+    """An outage of the API server behind us (connection refused, 5xx, timeout)."""
+    status = getattr(exc, "status", None)
+    if type(exc).__name__ == "ApiException" and isinstance(status, int):
+        return status >= 500 or status == 429
+    return isinstance(exc, aiohttp.ClientConnectionError | TimeoutError | ConnectionError)
 
 
 def json_bytes(data: Any) -> bytes:
