@@ -148,8 +148,9 @@ class NodeAgent:
         )
         told = (answer or {}).get("heartbeat_interval") if isinstance(answer, dict) else None
         if isinstance(told, int | float) and not isinstance(told, bool) and told > 0:
-            # the orchestrator's interval wins: a node slower than it would flap offline
-            self.heartbeat_every = float(told)
+            # never slower than the orchestrator's interval (it would flap offline); a node
+            # configured to beat more often keeps its own pace
+            self.heartbeat_every = min(float(told), self.config.heartbeat_interval)
         log.info(
             "registered %s at %s (heartbeat every %gs)",
             cfg.node_id,
