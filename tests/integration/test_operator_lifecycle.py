@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -178,6 +179,36 @@ async def test_callback_is_posted_on_completion_and_retried(
     assert received[0]["task_id"] == "with-hook"
     assert received[0]["status"] == "completed"
     assert received[0]["result"] == {"answer": 42}
+
+
+async def test_a_callback_of_a_task_finished_while_the_leader_was_frozen_is_sent(
+    api: client.ApiClient,
+    namespace: str,
+    operator: OperatorProcess,
+    hook_server: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """The leader freezes past its renew deadline (2/3 of the 3 s lease) while a task
+    finishes; on waking it steps down and re-wins its own Lease in the same term, and
+    the callback of the task that finished meanwhile is still sent."""
+    url, received = hook_server
+    await configure(api, namespace)
+    await add_node(api, namespace, "worker")
+    await add_task(api, namespace, "frozen-hook", callbackUrl=url)
+    await eventually(status_is(api, namespace, "frozen-hook", "assigned"))
+    operator.proc.send_signal(signal.SIGSTOP)
+    try:
+        await finish(api, namespace, "frozen-hook", result={"answer": 7})
+        await asyncio.sleep(2.5)
+    finally:
+        operator.proc.send_signal(signal.SIGCONT)
+
+    async def delivered() -> dict[str, Any] | None:
+        s = await task_status(api, namespace, "frozen-hook")
+        return s if "callbackDelivered" in s else None
+
+    status = await eventually(delivered, within=20)
+    assert status["callbackDelivered"] is True
+    assert [r["task_id"] for r in received] == ["frozen-hook"]
 
 
 async def test_callback_to_a_metadata_address_is_refused(
