@@ -214,10 +214,17 @@ class OperatorProcess(ManagedProcess):
     """``python -m web4ai.operator`` as a real process."""
 
     def __init__(
-        self, kubeconfig: str, namespace: str, log_path: Path, api_url: str | None = None
+        self,
+        kubeconfig: str,
+        namespace: str,
+        log_path: Path,
+        api_url: str | None = None,
+        log_format: str = "text",
     ) -> None:
         self.log_path = log_path
         self.log = log_path.open("ab")
+        self.metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -232,6 +239,10 @@ class OperatorProcess(ManagedProcess):
                 "--retry-period",
                 "0.5",
                 *(["--api-url", api_url] if api_url else []),
+                "--metrics-port",
+                str(self.metrics_port),
+                "--log-format",
+                log_format,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -262,8 +273,11 @@ class ApiProcess(ManagedProcess):
         admin_key: str,
         port: int | None = None,
         ws_port: int | None = None,
+        log_format: str = "text",
     ) -> None:
         self.port, self.ws_port = port or free_port(), ws_port or free_port()
+        self.metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.base = f"http://127.0.0.1:{self.port}/api/v1"
         self.ws = f"ws://127.0.0.1:{self.ws_port}"
         self.log_path = log_path
@@ -281,6 +295,10 @@ class ApiProcess(ManagedProcess):
                 str(self.port),
                 "--ws-port",
                 str(self.ws_port),
+                "--metrics-port",
+                str(self.metrics_port),
+                "--log-format",
+                log_format,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,

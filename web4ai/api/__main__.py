@@ -7,6 +7,7 @@ import logging
 import os
 
 from web4ai.api.server import ApiOptions, main
+from web4ai.observability.logs import LOG_FORMATS
 
 
 def parse_args(argv: list[str] | None = None) -> ApiOptions:
@@ -32,9 +33,30 @@ def parse_args(argv: list[str] | None = None) -> ApiOptions:
         help="a YAML configuration (see `web4ai --generate-config`) to load "
         "into the Web4AIOrchestrator at start-up",
     )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("WEB4AI_METRICS_PORT", "9100")),
+        help="port of GET /metrics (Prometheus), an app of its own on --host (default 9100; "
+        "0: none); never route it through the ingress",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("WEB4AI_LOG_FORMAT", "text"),
+        help="text (default) or json lines",
+    )
     a = p.parse_args(argv)
     return ApiOptions(
-        a.namespace, a.kubeconfig, a.host, a.port, a.ws_port, a.public_ws_url, a.config
+        a.namespace,
+        a.kubeconfig,
+        a.host,
+        a.port,
+        a.ws_port,
+        a.public_ws_url,
+        a.config,
+        metrics_port=a.metrics_port,
+        log_format=a.log_format,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,7 +26,33 @@ log = logging.getLogger(__name__)
 # whoami answers without a key too (the dashboard's sign-in asks it what a key is)
 OPEN_ROUTES = {"health", "index", "dashboard", "openapi", "whoami"}
 NETWORK_STATUS_EVERY = 5.0
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 APP_MAX_BODY = 64 * 1024 * 1024  # the hard cap; the configured limit is checked per request
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """``web4ai_http_request_duration_seconds{route,method,code}`` by route *name*
+    (bounded), and heartbeats; WebSocket sessions are not requests."""
+    started = time.perf_counter()
+    code = 500
+    try:
+        response: web.StreamResponse = await handler(request)
+        code = response.status
+        return response
+    except web.HTTPException as exc:
+        code = exc.status
+        raise
+    finally:
+        route = request.match_info.route.name or "unmatched"
+        if route != "ws":
+            metrics = request.app[CONTEXT].metrics
+            method = request.method if request.method in METHODS else "other"
+            metrics.http_duration.labels(route, method, str(code)).observe(
+                time.perf_counter() - started
+            )
+            if route == "heartbeat" and code < 300:
+                metrics.heartbeats.inc()
 
 
 @web.middleware
@@ -152,6 +179,7 @@ async def background(app: web.Application) -> AsyncIterator[None]:
 def create_app(ctx: ApiContext) -> web.Application:
     app = web.Application(
         middlewares=[
+            metrics_middleware,
             stats_middleware,
             compression_middleware,
             error_middleware,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from web4ai.api.auth import KeyStore
 from web4ai.api.history import History
@@ -17,6 +18,7 @@ from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.resources import format_time
 from web4ai.k8s.writing import Writer
+from web4ai.observability.metrics import ApiMetrics
 
 
 @dataclass
@@ -51,6 +53,7 @@ class ApiContext:
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
     memo: dict[Hashable, tuple[Hashable, Any]] = field(default_factory=dict)
     history: History = field(default_factory=History)
+    metrics: ApiMetrics = field(default_factory=lambda: ApiMetrics(CollectorRegistry(), "unknown"))
 
     def memoized(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()``, reused while ``version`` (the stores' versions) is unchanged:

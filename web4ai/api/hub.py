@@ -32,6 +32,7 @@ class Client:
     close: Close
     queue: asyncio.Queue[str]
     overflowed: bool = False
+    transport: str = "dedicated_port"
 
 
 @dataclass
@@ -60,13 +61,18 @@ class Hub:
                 client.overflowed = True
 
     async def serve(
-        self, send: Send, close: Close, first: str, receive: Callable[[], Awaitable[bool]]
+        self,
+        send: Send,
+        close: Close,
+        first: str,
+        receive: Callable[[], Awaitable[bool]],
+        transport: str = "dedicated_port",
     ) -> None:
         """Run one connection until the peer leaves, or is too slow.
 
         ``receive`` waits for the next inbound frame and returns False at the end.
         """
-        client = Client(send, close, asyncio.Queue(self.queue_size))
+        client = Client(send, close, asyncio.Queue(self.queue_size), transport=transport)
         client.queue.put_nowait(first)
         self.clients.add(client)
         sender = asyncio.create_task(self._pump(client))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from kubernetes_asyncio.client.exceptions import ApiException
+from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -27,6 +28,8 @@ from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.client import api_client
 from web4ai.k8s.writing import Writer
+from web4ai.observability.logs import setup_logging
+from web4ai.observability.metrics import ApiMetrics, HubCollector, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ class ApiOptions:
     ws_port: int | None = None  # None: the config's websocket.port
     public_ws_url: str | None = None
     config_file: str | None = None
+    metrics_port: int = 0  # GET /metrics on an app of its own (9100 from the CLI); 0: none
+    log_format: str = "text"
 
 
 async def ensure_orchestrator(ctx: ApiContext) -> None:
@@ -127,6 +132,8 @@ async def websocket_9001(ctx: ApiContext, host: str, port: int) -> asyncio.Abstr
 
 async def run(options: ApiOptions, stop: asyncio.Event) -> None:
     api = await api_client(options.kubeconfig)
+    metrics = ApiMetrics(CollectorRegistry(), web4ai.__version__)
+    metrics.instrument(api)
     state = ClusterState(api, options.namespace)
     ctx = ApiContext(
         state=state,
@@ -140,9 +147,12 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         limiter=RateLimiter(6000),
         websocket_url="",
         version=web4ai.__version__,
+        metrics=metrics,
     )
+    metrics.registry.register(HubCollector(lambda: [c.transport for c in ctx.hub.clients]))
     app = create_app(ctx)
     runner = web.AppRunner(app, handle_signals=False)
+    metrics_runner: web.AppRunner | None = None
     await runner.setup()  # starts the informers (cleanup_ctx)
     try:
         await state.wait_synced()
@@ -159,6 +169,13 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         site = web.TCPSite(runner, options.host, options.port)
         await site.start()
         ws_server = await websocket_9001(ctx, options.host, ctx.ws_port)
+        if options.metrics_port:
+            try:
+                metrics_runner = await serve_metrics(
+                    metrics.registry, options.host, options.metrics_port
+                )
+            except OSError as exc:  # metrics are not worth failing the API for
+                log.error("metrics endpoint not started on %d: %s", options.metrics_port, exc)
         log.info("API on http://%s:%d, WebSocket on %s", options.host, options.port, ws_url)
         print(f"API ready on http://{options.host}:{options.port}/api/v1", flush=True)
         await stop.wait()
@@ -167,11 +184,15 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws_server.wait_closed(), 5)
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await runner.cleanup()
         await api.close()
 
 
 def main(options: ApiOptions) -> None:
+    setup_logging(options.log_format)
+
     async def amain() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

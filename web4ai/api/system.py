@@ -352,7 +352,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             WSMsgType.ERROR,
         )
 
-    await ctx.hub.serve(send, close, initial_status(ctx), receive)
+    await ctx.hub.serve(send, close, initial_status(ctx), receive, transport="same_origin")
     if not ws.closed:
         await ws.close(code=WSCloseCode.GOING_AWAY)
     return ws

@@ -14,6 +14,7 @@ from web4ai.node.agent import AuthFailed, LoopEnded, NodeAgent, usable_executors
 from web4ai.node.config import NodeConfig, load_config
 from web4ai.node.executors import load_executors
 from web4ai.node.listening import Listener, start_listener
+from web4ai.observability.logs import LOG_FORMATS, NodeIdFilter, setup_logging
 
 log = logging.getLogger("web4ai.node")
 
@@ -60,9 +61,11 @@ async def serve(config: NodeConfig, stop: asyncio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     config = load_config(argv)
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s %(levelname)s {config.node_id} %(message)s"
-    )
+    if config.log_format not in LOG_FORMATS:
+        raise SystemExit(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+    setup_logging(config.log_format)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(NodeIdFilter(config.node_id))  # every line is about this node
 
     async def amain() -> None:
         stop = asyncio.Event()

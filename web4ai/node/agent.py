@@ -244,9 +244,16 @@ class NodeAgent:
                 return
             except Web4AIError as exc:
                 if exc.status in (404, 409) or send is not body:
-                    log.warning("result of %s not accepted: %s", task_id, exc)
+                    log.warning(
+                        "result of %s not accepted: %s", task_id, exc, extra={"task_id": task_id}
+                    )
                     return
-                log.warning("result of %s refused (%s); reporting a failure instead", task_id, exc)
+                log.warning(
+                    "result of %s refused (%s); reporting a failure instead",
+                    task_id,
+                    exc,
+                    extra={"task_id": task_id},
+                )
                 send = refused_result(self.config.node_id, body, exc)
 
     async def run(self, task: dict[str, Any]) -> None:
@@ -263,7 +270,7 @@ class NodeAgent:
                     ),
                 )
             except Web4AIError as exc:
-                log.info("task %s no longer ours: %s", task_id, exc)
+                log.info("task %s no longer ours: %s", task_id, exc, extra={"task_id": task_id})
                 return
             started = time.monotonic()
             executor = self.executors.get(task["task_type"])
@@ -281,7 +288,7 @@ class NodeAgent:
                 result.update({"status": "failed", "error_message": str(exc)})
                 self.failed += 1
             except Exception as exc:
-                log.exception("executor for %s crashed", task_id)
+                log.exception("executor for %s crashed", task_id, extra={"task_id": task_id})
                 result.update(
                     {
                         "status": "failed",
@@ -294,7 +301,11 @@ class NodeAgent:
         except asyncio.CancelledError:
             if task_id not in self.cancelled:
                 raise  # shutting down: drain() reports it
-            log.info("task %s was cancelled by the orchestrator; executor stopped", task_id)
+            log.info(
+                "task %s was cancelled by the orchestrator; executor stopped",
+                task_id,
+                extra={"task_id": task_id},
+            )
         finally:
             self.cancelled.discard(task_id)
             self.running.pop(task_id, None)

@@ -43,6 +43,7 @@ class NodeConfig:
     inference_model: str | None = None
     inference_api_key: str | None = None
     listen: str | None = None  # HOST:PORT of the discovery endpoint (health, join)
+    log_format: str = "text"  # text or json lines
 
     @property
     def capacity(self) -> int:

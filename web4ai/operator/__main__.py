@@ -12,15 +12,35 @@ import argparse
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from prometheus_client import CollectorRegistry
 
+import web4ai
+from web4ai.observability.logs import LOG_FORMATS, setup_logging
+from web4ai.observability.metrics import OperatorMetrics, serve_metrics
 from web4ai.operator.runner import Operator, OperatorOptions
 
+log = logging.getLogger("web4ai.operator")
 
-def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """The process's own settings, beside the controllers' options."""
+
+    liveness: str | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 8081  # 0: no metrics endpoint
+    log_format: str = "text"
+
+
+def build_registry(
+    options: OperatorOptions, process: ProcessOptions | None = None
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    process = process or ProcessOptions(metrics_port=0)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
@@ -31,15 +51,25 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     @kopf.on.startup(registry=registry)
     async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.posting.enabled = False
-        operator = await Operator.create(options)
+        metrics = OperatorMetrics(CollectorRegistry(), web4ai.__version__)
+        operator = await Operator.create(options, metrics)
         operator.start()
         memo["operator"] = operator
+        if process.metrics_port:
+            try:
+                memo["metrics"] = await serve_metrics(
+                    metrics.registry, process.metrics_host, process.metrics_port
+                )
+            except OSError as exc:  # metrics are not worth failing the operator for
+                log.error("metrics endpoint not started on port %d: %s", process.metrics_port, exc)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         operator: Operator | None = memo.get("operator")
         if operator is not None:
             await operator.stop()
+        if memo.get("metrics") is not None:
+            await memo["metrics"].cleanup()
 
     @kopf.on.probe(registry=registry, id="synced")
     def synced(memo: kopf.Memo, **_: Any) -> bool:
@@ -54,7 +84,7 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     return registry
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, str | None]:
+def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, ProcessOptions]:
     p = argparse.ArgumentParser(prog="web4ai operator", description=__doc__)
     p.add_argument("--namespace", default=os.environ.get("WEB4AI_NAMESPACE", "default"))
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
@@ -78,6 +108,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, str | No
         default=os.environ.get("WEB4AI_API_URL"),
         help="the API's URL (…/api/v1) that discovered nodes are told to join",
     )
+    p.add_argument(
+        "--metrics-host",
+        default=os.environ.get("WEB4AI_METRICS_HOST", "127.0.0.1"),
+        help="address of the Prometheus endpoint (default 127.0.0.1; 0.0.0.0 in the chart)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("WEB4AI_METRICS_PORT", "8081")),
+        help="port of GET /metrics, beside the liveness endpoint (default 8081; 0: none)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("WEB4AI_LOG_FORMAT", "text"),
+        help="text (default) or json lines",
+    )
     args = p.parse_args(argv)
     options = OperatorOptions(
         namespace=args.namespace,
@@ -86,19 +133,20 @@ def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, str | No
         retry_period=args.retry_period,
         api_url=args.api_url,
     )
-    return options, args.liveness
+    process = ProcessOptions(args.liveness, args.metrics_host, args.metrics_port, args.log_format)
+    return options, process
 
 
 def main(argv: list[str] | None = None) -> int:
-    options, liveness = parse_args(argv)
+    options, process = parse_args(argv)
     if options.kubeconfig:
         os.environ["KUBECONFIG"] = options.kubeconfig  # for Kopf's own login
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging(process.log_format)
     kopf.run(
-        registry=build_registry(options),
+        registry=build_registry(options, process),
         standalone=True,
         namespaces=[options.namespace],
-        liveness_endpoint=liveness,
+        liveness_endpoint=process.liveness,
         memo=kopf.Memo(),
     )
     return 0

@@ -22,6 +22,7 @@ from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
+from web4ai.observability.metrics import OperatorMetrics, unregistered
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class CallbackSender:
     sleep: Sleep = asyncio.sleep
     timeout: float = 10.0
     backoff: tuple[float, ...] = BACKOFF
+    metrics: OperatorMetrics = field(default_factory=unregistered)
     _queued: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _session: aiohttp.ClientSession | None = None
@@ -123,7 +125,13 @@ class CallbackSender:
                         error = f"refused: {type(exc).__name__}: {exc}"
                     if error is None or error.startswith("refused"):
                         break
-                    log.info("callback for %s failed (try %d): %s", name, attempt + 1, error)
+                    log.info(
+                        "callback for %s failed (try %d): %s",
+                        name,
+                        attempt + 1,
+                        error,
+                        extra={"task_id": body["spec"].get("taskId")},
+                    )
             await self._settle(name, error)
         finally:
             self._queued.discard(name)
@@ -132,6 +140,10 @@ class CallbackSender:
         body = self.state.tasks.store.get(name)
         if body is None:
             return
+        outcome = (
+            "delivered" if error is None else "refused" if error.startswith("refused") else "failed"
+        )
+        self.metrics.callbacks.labels(outcome).inc()
         now = self.clock()
         status = body.get("status") or {}
         cond = res.condition(

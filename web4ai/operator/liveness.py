@@ -14,6 +14,7 @@ from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.writing import Writer
+from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.isolation import Isolation
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class Liveness:
     writer: Writer
     clock: Callable[[], float]
     on_node_failure: Callable[[str], None] | None = None
+    metrics: OperatorMetrics = field(default_factory=unregistered)
     guard: Isolation = field(default_factory=Isolation)
     disruption: DisruptionGuard = field(default_factory=DisruptionGuard)
     _holding_logged: bool = False
@@ -92,7 +94,11 @@ class Liveness:
             )
             if result is not None:
                 self.state.record_node(result)
-                log.info("node %s is offline (lease expired)", res.node_id(body))
+                log.info(
+                    "node %s is offline (lease expired)",
+                    res.node_id(body),
+                    extra={"node_id": res.node_id(body)},
+                )
                 if self.on_node_failure:
                     self.on_node_failure(res.node_id(body))
         # 2. Tasks bound to lost (not Ready), offline or deleted nodes go back to pending.
@@ -107,6 +113,8 @@ class Liveness:
         for body in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING):
             node = res.task_node(body)
             if node in lost or node not in known:
+                gone = node not in known or (node in lost and self._deleted(node))
+                self.metrics.evictions.labels("node_deleted" if gone else "node_offline").inc()
                 await self.guard.run("requeue", res.name_of(body), self._requeue, body, now)
         # 3. Drains: park a node once its tasks are done; requeue what runs past the
         #    deadline.
@@ -133,6 +141,7 @@ class Liveness:
         deadline = drain.get("deadline")
         if held and deadline is not None and now >= float(deadline):
             for task in held:
+                self.metrics.evictions.labels("drain_deadline").inc()
                 patch = res.requeue_patch(task, f"node {node} drained (deadline passed)", now)
                 result = await self.writer.patch(res.TASKS, res.name_of(task), patch, status=True)
                 if result is not None:
@@ -151,7 +160,11 @@ class Liveness:
         )
         if result is not None:
             self.state.record_node(result)
-            log.info("node %s drained; now in maintenance", node)
+            log.info("node %s drained; now in maintenance", node, extra={"node_id": node})
+
+    def _deleted(self, node: str) -> bool:
+        body = self.state.node_by_id(node)
+        return body is None or bool(body["metadata"].get("deletionTimestamp"))
 
     async def _migrate(self, lease: res.Body) -> None:
         """An upgrade from the days when a node's Lease had the node's own name: copy it

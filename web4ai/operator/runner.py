@@ -18,6 +18,7 @@ from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.client import api_client
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
+from web4ai.observability.metrics import ClusterCollector, OperatorMetrics, unregistered
 from web4ai.operator.accounting import Accounting
 from web4ai.operator.callbacks import CallbackSender, needs_callback
 from web4ai.operator.discovery import Discovery
@@ -49,6 +50,7 @@ class Operator:
     options: OperatorOptions
     api: client.ApiClient
     clock: Callable[[], float] = time.time
+    metrics: OperatorMetrics = field(default_factory=unregistered)
     state: ClusterState = field(init=False)
     writer: Writer = field(init=False)
     leader: LeaderElector = field(init=False)
@@ -68,6 +70,7 @@ class Operator:
 
     def __post_init__(self) -> None:
         ns = self.options.namespace
+        self.metrics.instrument(self.api)
         self.state = ClusterState(self.api, ns)
         self.writer = Writer(self.api, ns)
         self.leader = LeaderElector(
@@ -79,10 +82,14 @@ class Operator:
             retry_period=self.options.retry_period,
         )
         self.guard = Isolation(self.clock)
-        self.scheduler = Scheduler(self.state, self.writer, self.clock, guard=self.guard)
-        self.liveness = Liveness(self.state, self.writer, self.clock, guard=self.guard)
+        self.scheduler = Scheduler(
+            self.state, self.writer, self.clock, guard=self.guard, metrics=self.metrics
+        )
+        self.liveness = Liveness(
+            self.state, self.writer, self.clock, guard=self.guard, metrics=self.metrics
+        )
         self.timekeeper = Timekeeper(self.state, self.writer, self.clock, guard=self.guard)
-        self.callbacks = CallbackSender(self.state, self.writer, self.clock)
+        self.callbacks = CallbackSender(self.state, self.writer, self.clock, metrics=self.metrics)
         self.accounting = Accounting(self.state, self.writer, self.clock, guard=self.guard)
         self.upgrader = Upgrader(self.state, self.writer)
         self.discovery = Discovery(self.state, self.writer, self.clock, self.options.api_url)
@@ -90,10 +97,20 @@ class Operator:
         self.state.on_task_change.append(self.accounting.task_changed)
         self.state.on_task_change.append(self.upgrader.task_changed)
         self.state.on_node_change.append(self.accounting.node_changed)
+        self.state.on_task_change.append(
+            lambda new, old: self.metrics.task_changed(new, old, self.leader.is_leader)
+        )
+        self.metrics.leader.set_function(lambda: 1.0 if self.leader.is_leader else 0.0)
+        self.metrics.registry.register(
+            ClusterCollector(self.state, lambda: self.leader.is_leader, self.clock)
+        )
 
     @classmethod
-    async def create(cls, options: OperatorOptions) -> Operator:
-        return cls(options, await api_client(options.kubeconfig))
+    async def create(
+        cls, options: OperatorOptions, metrics: OperatorMetrics | None = None
+    ) -> Operator:
+        api = await api_client(options.kubeconfig)
+        return cls(options, api, metrics=metrics or unregistered())
 
     def _task_changed(self, new: Body, old: Body | None) -> None:
         if self.leader.is_leader and needs_callback(new):

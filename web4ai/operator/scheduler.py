@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -14,6 +15,7 @@ from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
+from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.isolation import Isolation
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class Scheduler:
     clock: Callable[[], float]
     max_in_flight: int = 32
     guard: Isolation = field(default_factory=Isolation)
+    metrics: OperatorMetrics = field(default_factory=unregistered)
     bound: int = 0
     _algorithm: Algorithm | None = None
     _balancer: Balancer | None = None
@@ -90,6 +93,7 @@ class Scheduler:
             self._parsed = {k: v for k, v in self._parsed.items() if k in pending_names}
         if not pending:
             return 0
+        started = time.perf_counter()
         now = self.clock()
         binds: list[tuple[Body, str]] = []
         unschedulable: list[tuple[Body, str]] = []
@@ -140,6 +144,8 @@ class Scheduler:
                 break
         await asyncio.gather(*todo)
         self.bound += bound
+        self.metrics.schedule_attempts.labels("unschedulable").inc(len(unschedulable))
+        self.metrics.attempt_duration.observe(time.perf_counter() - started)
         return bound
 
     async def _bind_all(self, binds: list[tuple[Body, str]], now: float) -> int:
@@ -156,7 +162,12 @@ class Scheduler:
                     ),
                 )
             if result is None:
+                self.metrics.schedule_attempts.labels("conflict").inc()
                 return False  # someone acted first; the watch brings the new version
+            self.metrics.schedule_attempts.labels("scheduled").inc()
+            self.metrics.queue_wait.observe(max(0.0, now - res.submitted_at(body)))
+            ids = {"task_id": body["spec"].get("taskId"), "node_id": node_id}
+            log.debug("task bound to node %s", node_id, extra=ids)
             self.state.record_task(result)
             self._condition_written.pop(res.name_of(body), None)
             return True
