@@ -298,6 +298,13 @@ class NodeAgent:
                 self.failed += 1
             result["execution_time"] = round(time.monotonic() - started, 6)
             await self.report(task_id, result)
+            log.info(
+                "task %s %s in %.3fs",
+                task_id,
+                result["status"],
+                result["execution_time"],
+                extra={"task_id": task_id},
+            )
         except asyncio.CancelledError:
             if task_id not in self.cancelled:
                 raise  # shutting down: drain() reports it
