@@ -27,7 +27,7 @@ $(VENV)/.ready: pyproject.toml constraints.txt
 venv: $(VENV)/.ready ## Create the Python environment (cached outside the repo)
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, kube-scheduler, kubectl, helm (cached outside the repo)
+tools: ## Build etcd, kube-apiserver, kube-scheduler, kubectl, helm, promtool (cached outside the repo)
 	WEB4AI_TOOLS_DIR=$(CACHE) hack/build-tools.sh >/dev/null
 
 .PHONY: lint

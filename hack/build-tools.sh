@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local control plane (etcd, kube-apiserver, kube-scheduler,
-# kubectl) and helm from the Go module proxy into a cache outside the repo.
+# kubectl), helm and promtool from the Go module proxy into a cache outside the repo.
 # Each binary is keyed by its version and rebuilt only when missing.
 #
 #   hack/build-tools.sh            build what is missing, print the bin dir
@@ -61,4 +61,15 @@ if want helm && [[ ! -x "$bin/helm-$HELM_VERSION" ]]; then
   rmdir "$bin/.helm-$HELM_VERSION"
 fi
 want helm && ln -sf "helm-$HELM_VERSION" "$bin/helm"
+# promtool checks the metrics' exposition and unit-tests the chart's alerts.
+if want promtool && [[ ! -x "$bin/promtool-$PROMETHEUS_VERSION" ]]; then
+  log "building promtool $PROMETHEUS_VERSION (first time only; cached in $bin)"
+  start=$SECONDS
+  GOBIN="$bin/.promtool-$PROMETHEUS_VERSION" go install -ldflags "-s -w" \
+    "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+  mv "$bin/.promtool-$PROMETHEUS_VERSION/promtool" "$bin/promtool-$PROMETHEUS_VERSION"
+  rmdir "$bin/.promtool-$PROMETHEUS_VERSION"
+  log "built promtool in $((SECONDS - start))s"
+fi
+want promtool && ln -sf "promtool-$PROMETHEUS_VERSION" "$bin/promtool"
 echo "$bin"

@@ -34,6 +34,11 @@ def registration_document(config: NodeConfig, executors: list[str]) -> dict[str,
 
 async def serve(config: NodeConfig, stop: asyncio.Event) -> None:
     executors = load_executors()
+    if config.executors:
+        unknown = sorted(set(config.executors) - set(executors))
+        if unknown:
+            raise SystemExit(f"unknown executors {unknown}; installed: {sorted(executors)}")
+        executors = {k: v for k, v in executors.items() if k in config.executors}
     runner = None
     if config.listen:
         listener = Listener(registration_document(config, usable_executors(executors, config)))

@@ -44,6 +44,7 @@ class NodeConfig:
     inference_api_key: str | None = None
     listen: str | None = None  # HOST:PORT of the discovery endpoint (health, join)
     log_format: str = "text"  # text or json lines
+    executors: list[str] = field(default_factory=list)  # default: every installed executor
 
     @property
     def capacity(self) -> int:
