@@ -142,7 +142,9 @@ async def test_pending_rises_then_drains_and_completions_are_counted(run: Run) -
         text = await scrape(stack.operator.metrics_url)
         assert total(text, "web4ai_pending_tasks", priority="2") == TASKS
         run.nodes += [
-            NodeProcess(stack, f"metrics-node-{i}", run.logs, "--agents", "2", "--log-format", "json")
+            NodeProcess(
+                stack, f"metrics-node-{i}", run.logs, "--agents", "2", "--log-format", "json"
+            )
             for i in range(2)
         ]
         finished = [await api.wait(t, timeout=120) for t in ids]

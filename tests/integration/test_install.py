@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import base64
 import filecmp
+import json
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes_asyncio import client
 
 from tests.conftest import Cluster, Stack
-from tests.integration.helpers import REPO, helm, kubectl
+from tests.integration.helpers import REPO, eventually, helm, kubectl
 
 CHART = str(REPO / "helm" / "web4ai")
 
@@ -77,6 +80,9 @@ def test_helm_lint_and_render() -> None:
         "service.port=70000",
         "unknownKey=1",
         "config.orchestrator.heartbeatInterval=fast",
+        "logFormat=xml",
+        "nodes.agents=0",
+        "monitoring.serviceMonitor.interval=often",
     ],
 )
 def test_values_schema_rejects_bad_values(bad: str) -> None:
@@ -164,3 +170,119 @@ def test_dockerfile_passes_hadolint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     text = (REPO / "Dockerfile").read_text()
     assert "USER 10001" in text and text.count("FROM ") == 2  # non-root, multi-stage
+
+
+MONITORING = REPO / "tests" / "monitoring"
+MONITORING_ON = [
+    "--set",
+    "monitoring.serviceMonitor.enabled=true",
+    "--set",
+    "monitoring.prometheusRule.enabled=true",
+    "--set",
+    "monitoring.dashboard.enabled=true",
+    "--set",
+    "nodes.enabled=true",
+    "--set",
+    "nodes.capabilities={test_task,ai_inference}",
+    "--set",
+    "config.network.minNodes=2",
+    "--set",
+    "config.network.maxNodes=7",
+    "--set",
+    "ingress.enabled=true",
+]
+
+
+def render_monitoring(ns: str) -> tuple[str, list[dict[str, Any]]]:
+    out = helm("template", "web4ai", CHART, "--namespace", ns, *MONITORING_ON)
+    assert out.returncode == 0, out.stderr
+    return out.stdout, [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def test_monitoring_and_nodes_render() -> None:
+    _, docs = render_monitoring("x")
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    assert {"ServiceMonitor", "PrometheusRule", "HorizontalPodAutoscaler", "ConfigMap"} <= set(
+        by_kind
+    )
+    alerts = {
+        r["alert"] for g in by_kind["PrometheusRule"][0]["spec"]["groups"] for r in g["rules"]
+    }
+    assert alerts == {
+        "Web4AINodesOffline",
+        "Web4AIPendingTasksGrowing",
+        "Web4AISchedulingStalled",
+        "Web4AICallbacksFailing",
+        "Web4AINoLeader",
+    }
+    board = by_kind["ConfigMap"][0]
+    assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert {p["title"] for p in json.loads(board["data"]["web4ai.json"])["panels"]} >= {
+        "Overview",
+        "Scheduling",
+        "Nodes",
+        "API",
+    }
+    hpa = by_kind["HorizontalPodAutoscaler"][0]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 7)  # config.network.min/max
+    assert hpa["metrics"][0]["external"]["metric"]["name"] == "web4ai_pending_tasks"
+    deployments = {d["metadata"]["name"]: d for d in by_kind["Deployment"]}
+    node = deployments["web4ai-node"]["spec"]["template"]["spec"]["containers"][0]
+    assert "replicas" not in deployments["web4ai-node"]["spec"]  # the HPA owns it
+    assert "test_task,ai_inference" in node["args"]
+    for name, port in (("web4ai-api", 9100), ("web4ai-operator", 8081)):
+        c = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        assert {"name": "metrics", "containerPort": port} in c["ports"]
+        assert c["args"][c["args"].index("--log-format") + 1] == "json"
+    # the ingress routes to the API's http port only, never to /metrics
+    ingress = json.dumps(by_kind["Ingress"][0]["spec"])
+    assert "metrics" not in ingress and "9100" not in ingress
+
+
+async def test_monitoring_and_nodes_pass_server_side_dry_run(
+    cluster: Cluster, api: client.ApiClient
+) -> None:
+    crds = kubectl(cluster.kubeconfig, "apply", "-f", str(MONITORING / "monitoring-crds.yaml"))
+    assert crds.returncode == 0, crds.stderr
+    ns = await fresh_namespace(api)
+    rendered, _ = render_monitoring(ns)
+
+    def dry_run() -> subprocess.CompletedProcess[str]:
+        return kubectl(cluster.kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=rendered)
+
+    applied = dry_run()
+    if "no matches for kind" in applied.stderr:  # the new CRDs are not served yet
+        await eventually(lambda: _served(dry_run), within=60)
+        applied = dry_run()
+    assert applied.returncode == 0, applied.stderr
+    for obj in (
+        "horizontalpodautoscaler.autoscaling/web4ai-node",
+        "deployment.apps/web4ai-node",
+        "servicemonitor.monitoring.coreos.com/web4ai",
+        "prometheusrule.monitoring.coreos.com/web4ai",
+        "configmap/web4ai-dashboard",
+        "service/web4ai-metrics",
+    ):
+        assert f"{obj} created (server dry run)" in applied.stdout, applied.stdout
+
+
+async def _served(dry_run: Any) -> bool:
+    return "no matches for kind" not in dry_run().stderr
+
+
+def test_alerts_pass_promtool_rule_tests(tmp_path: Path) -> None:
+    """`promtool check rules` and `promtool test rules` on the rendered PrometheusRule."""
+    from web4ai.localcluster.binaries import binary
+
+    _, docs = render_monitoring("x")
+    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+    (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    shutil.copy(MONITORING / "alerts_test.yaml", tmp_path / "alerts_test.yaml")
+    promtool = str(binary("promtool"))
+    for args in (["check", "rules", "alerts.yaml"], ["test", "rules", "alerts_test.yaml"]):
+        done = subprocess.run(
+            [promtool, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
