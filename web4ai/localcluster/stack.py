@@ -132,6 +132,7 @@ Web4AI Orchestrator is running.
   API:        {base}   (try: curl {base}/health)
   WebSocket:  ws://127.0.0.1:{args.ws_port}  and  ws://127.0.0.1:{args.port}/api/v1/ws
   Dashboard:  http://127.0.0.1:{args.port}/
+  Metrics:    http://127.0.0.1:9100/metrics (API)  http://127.0.0.1:8081/metrics (operator)
   Admin API key: {key}
   In another shell:
     export WEB4AI_API_KEY={key} KUBECONFIG={kubeconfig}

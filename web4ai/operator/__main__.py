@@ -110,13 +110,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, ProcessO
     )
     p.add_argument(
         "--metrics-host",
-        default=os.environ.get("WEB4AI_METRICS_HOST", "127.0.0.1"),
+        default=os.environ.get("WEB4AI_OPERATOR_METRICS_HOST", "127.0.0.1"),
         help="address of the Prometheus endpoint (default 127.0.0.1; 0.0.0.0 in the chart)",
     )
     p.add_argument(
         "--metrics-port",
         type=int,
-        default=int(os.environ.get("WEB4AI_METRICS_PORT", "8081")),
+        default=int(os.environ.get("WEB4AI_OPERATOR_METRICS_PORT", "8081")),
         help="port of GET /metrics, beside the liveness endpoint (default 8081; 0: none)",
     )
     p.add_argument(
