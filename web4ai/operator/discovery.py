@@ -119,7 +119,12 @@ class Discovery:
             return Probe(endpoint, Found.UNREACHABLE, found.node_id, f"join failed: {exc}")
         if status != 202:
             return Probe(endpoint, Found.JOINING, found.node_id, f"join answered HTTP {status}")
-        log.info("discovered node %s at %s; sent a join", found.node_id, endpoint)
+        log.info(
+            "discovered node %s at %s; sent a join",
+            found.node_id,
+            endpoint,
+            extra={"node_id": found.node_id},
+        )
         return found
 
     async def record(self, probes: list[Probe]) -> None:

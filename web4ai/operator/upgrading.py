@@ -45,7 +45,9 @@ class Upgrader:
                     res.TASKS, name, res.upgrade_patch(body), status=True
                 )
             except Exception:
-                log.exception("could not upgrade task %s", name)
+                log.exception(
+                    "could not upgrade task %s", name, extra={"task_id": body["spec"].get("taskId")}
+                )
                 continue
             if result is not None:
                 self.noted.discard(name)
