@@ -8,6 +8,7 @@ callers pass ids only, and nothing here logs a request body or a header.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -29,11 +30,13 @@ def node(node_id: str) -> dict[str, Any]:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and the id fields."""
+    """One JSON object per line: time (UTC), level, logger, message, and the id fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
