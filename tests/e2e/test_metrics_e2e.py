@@ -177,6 +177,15 @@ async def test_pending_rises_then_drains_and_completions_are_counted(run: Run) -
         promtool_check(text)
 
 
+async def test_metrics_are_not_on_the_api_port(run: Run) -> None:
+    """/metrics has a port of its own; the API's port (behind the ingress) has none."""
+    base = run.stack.api.base.removesuffix("/api/v1")
+    async with aiohttp.ClientSession() as s:
+        for path in ("/metrics", "/api/v1/metrics/prometheus"):
+            async with s.get(base + path, headers=run.stack.headers) as r:
+                assert "# TYPE web4ai_" not in await r.text(), path
+
+
 async def test_a_dead_node_shows_as_offline(run: Run) -> None:
     run.nodes[0].stop(signal.SIGKILL)
 
