@@ -186,14 +186,31 @@ async def test_metrics_are_not_on_the_api_port(run: Run) -> None:
                 assert "# TYPE web4ai_" not in await r.text(), path
 
 
-async def test_a_dead_node_shows_as_offline(run: Run) -> None:
-    run.nodes[0].stop(signal.SIGKILL)
+async def test_a_dead_node_shows_as_offline_and_its_task_is_evicted(run: Run) -> None:
+    async with AsyncClient(run.stack.api.base, ADMIN_KEY) as api:
+        task_id = await api.submit(
+            "test_task",
+            input_data={"sleep_seconds": 30},
+            requirements={"preferred_nodes": ["metrics-node-0"]},
+        )
 
-    async def offline() -> bool:
-        text = await scrape(run.stack.operator.metrics_url)
-        return total(text, "web4ai_nodes", status="offline") == 1
+        async def running_on_victim() -> bool:
+            t = await api.get(task_id)
+            return bool(t["phase"] == "running" and t["node_id"] == "metrics-node-0")
 
-    await eventually(offline, within=60)
+        await eventually(running_on_victim, within=60)
+        run.nodes[0].stop(signal.SIGKILL)
+
+        async def offline_and_evicted() -> bool:
+            text = await scrape(run.stack.operator.metrics_url)
+            return (
+                total(text, "web4ai_nodes", status="offline") == 1
+                and total(text, "web4ai_node_evictions_total", reason="node_offline") == 1
+                and total(text, "web4ai_task_retries_total", reason="node_lost") == 1
+            )
+
+        await eventually(offline_and_evicted, within=60)
+        await api.cancel(task_id)  # the survivor need not sleep it through
 
 
 async def test_every_metric_of_the_dashboard_is_in_a_live_scrape(run: Run) -> None:

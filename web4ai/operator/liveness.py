@@ -113,9 +113,9 @@ class Liveness:
         for body in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING):
             node = res.task_node(body)
             if node in lost or node not in known:
-                gone = node not in known or (node in lost and self._deleted(node))
-                self.metrics.evictions.labels("node_deleted" if gone else "node_offline").inc()
-                await self.guard.run("requeue", res.name_of(body), self._requeue, body, now)
+                gone = node not in known or self._deleted(node)
+                reason = "node_deleted" if gone else "node_offline"
+                await self.guard.run("requeue", res.name_of(body), self._requeue, body, now, reason)
         # 3. Drains: park a node once its tasks are done; requeue what runs past the
         #    deadline.
         for body in list(self.state.nodes.store.values()):
@@ -141,10 +141,10 @@ class Liveness:
         deadline = drain.get("deadline")
         if held and deadline is not None and now >= float(deadline):
             for task in held:
-                self.metrics.evictions.labels("drain_deadline").inc()
                 patch = res.requeue_patch(task, f"node {node} drained (deadline passed)", now)
                 result = await self.writer.patch(res.TASKS, res.name_of(task), patch, status=True)
                 if result is not None:
+                    self.metrics.evictions.labels("drain_deadline").inc()
                     self.state.record_task(result)
             return  # parked on the next pass, once the requeues are seen
         if held:
@@ -191,10 +191,11 @@ class Liveness:
         await self.writer.delete_lease(meta["name"], meta["uid"])
         log.info("moved the Lease of node %s to %s", node, new_name)
 
-    async def _requeue(self, body: res.Body, now: float) -> None:
+    async def _requeue(self, body: res.Body, now: float, reason: str = "node_offline") -> None:
         patch = res.attempt_failed_patch(body, NODE_LOST, now)
         result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
         if result is not None:
+            self.metrics.evictions.labels(reason).inc()
             self.state.record_task(result)
 
     async def _finalize(self, body: res.Body) -> None:
