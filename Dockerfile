@@ -21,6 +21,6 @@ RUN groupadd --system --gid 10001 web4ai \
     && useradd --system --uid 10001 --gid web4ai --no-create-home --shell /usr/sbin/nologin web4ai
 COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
-EXPOSE 9000 9001
+EXPOSE 9000 9001 9100 8081
 ENTRYPOINT ["web4ai"]
 CMD ["--help"]
