@@ -76,10 +76,11 @@ def egress_session(
     lookup: Lookup = system_lookup,
     timeout: aiohttp.ClientTimeout = TIMEOUT,
 ) -> aiohttp.ClientSession:
-    """A session whose every connection goes through the pinned resolver (no DNS
-    cache, no proxies from the environment, no cookies)."""
+    """A session whose every request resolves and checks afresh through the pinned
+    resolver (no DNS cache, no kept-alive connections that outlive a policy change,
+    no proxies from the environment, no cookies)."""
     connector = aiohttp.TCPConnector(
-        resolver=PinnedResolver(policy, lookup), use_dns_cache=False, limit=64
+        resolver=PinnedResolver(policy, lookup), use_dns_cache=False, limit=64, force_close=True
     )
     return aiohttp.ClientSession(
         connector=connector,
