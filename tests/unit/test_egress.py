@@ -231,3 +231,31 @@ def test_settings_and_validation_of_the_new_keys() -> None:
     errors = validate_config({"security": {"callback_allowed_networks": ["10.0.0.0/33"]}})
     assert [e.field for e in errors] == ["security.callback_allowed_networks"]
     assert validate_config({"security": {"callback_allowed_networks": ["fd00::/8"]}}) == []
+
+
+def test_failed_authentication_is_limited_per_address() -> None:
+    from web4ai.core.ratelimit import FailureLimiter
+
+    limiter = FailureLimiter(per_minute=3)
+    assert limiter.retry_after("a", 0.0) == 0.0
+    for _ in range(3):
+        limiter.failed("a", 0.0)
+    assert limiter.retry_after("a", 0.0) == pytest.approx(20.0)
+    assert limiter.retry_after("b", 0.0) == 0.0  # other addresses are unaffected
+    assert limiter.retry_after("a", 20.0) == 0.0  # one failure per 20 s refills
+
+
+def test_a_node_key_claims_bounded_capacity_and_pinned_capabilities() -> None:
+    from web4ai.core.restriction import registration_refusal
+
+    assert registration_refusal({"agentsCount": 64}, 64, None) is None
+    refusal = registration_refusal({"agentsCount": 100000}, 64, None)
+    assert refusal is not None and "at most 64" in refusal
+    assert registration_refusal({"maxConcurrentTasks": 65}, 64, None) is not None
+    assert registration_refusal({"agents": [{}] * 65}, 64, None) is not None
+    assert registration_refusal({"capabilities": ["a"]}, 64, ["a", "b"]) is None
+    refusal = registration_refusal(
+        {"capabilities": ["a"], "agents": [{"capabilities": ["gpu"]}]}, 64, ["a"]
+    )
+    assert refusal is not None and "gpu" in refusal
+    assert registration_refusal({"capabilities": ["anything"]}, 64, None) is None
