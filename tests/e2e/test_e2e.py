@@ -205,15 +205,17 @@ def test_the_bulk_operations_script_example(stack: Stack, nodes: list[NodeProces
     assert sorted(t["result"]["batch_id"] for t in completed_tasks) == list(range(10))
 
 
-async def test_zz_the_logs_hold_neither_keys_nor_task_input(
+def test_zz_the_logs_hold_neither_keys_nor_task_input(
     stack: Stack, nodes: list[NodeProcess], tmp_path_factory: Any
 ) -> None:
     """Last of the run: plant a secret in a task's input, also pass it as a wrong key,
     finish the task on a real node, then grep every log this session wrote."""
+    from web4ai.client import Client
+
     secret = "planted-secret-" + ADMIN_KEY[-12:][::-1]
-    async with AsyncClient(stack.api.base, ADMIN_KEY) as client:
-        task_id = await client.submit("test_task", input_data={"password": secret})
-        result = await client.wait(task_id, timeout=120)
+    with Client(stack.api.base, ADMIN_KEY) as client:
+        task_id = client.submit("test_task", input_data={"password": secret})
+        result = client.wait(task_id, timeout=120)
     assert result["status"] == "completed"
     assert result["result"]["echo"] == {"password": secret}
     wrong = requests.get(
