@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
 from kubernetes_asyncio.client.exceptions import ApiException
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -46,6 +48,21 @@ class ApiOptions:
     ws_port: int | None = None  # None: the config's websocket.port
     public_ws_url: str | None = None
     config_file: str | None = None
+
+
+class AccessLog(AbstractAccessLogger):
+    """One line per request: method, path without the query string (which must
+    never carry a key, but a client may put one there), status and duration."""
+
+    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %d %.1fms",
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+        )
 
 
 async def ensure_orchestrator(ctx: ApiContext) -> None:
@@ -192,7 +209,7 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         version=web4ai.__version__,
     )
     app = create_app(ctx)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLog)
     await runner.setup()  # starts the informers (cleanup_ctx)
     try:
         await state.wait_synced()
