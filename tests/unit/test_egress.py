@@ -259,3 +259,8 @@ def test_a_node_key_claims_bounded_capacity_and_pinned_capabilities() -> None:
     )
     assert refusal is not None and "gpu" in refusal
     assert registration_refusal({"capabilities": ["anything"]}, 64, None) is None
+
+
+def test_a_port_out_of_range_is_a_reason_not_a_crash() -> None:
+    refusal = DEFAULT.url_refusal("http://127.0.0.1:99999/")
+    assert refusal is not None and "invalid callback URL" in refusal and "99999" in refusal

@@ -253,8 +253,8 @@ def url_form_problem(url: object) -> str | None:
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        return f"is not a valid URL: {exc}"
+    except ValueError as exc:  # e.g. a port out of range: urlsplit raises only when asked
+        return f"invalid callback URL {url[:200]}: {exc}"
     if parts.scheme not in ("http", "https"):
         return "must be an http or https URL"
     if not parts.hostname:
