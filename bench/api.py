@@ -156,7 +156,11 @@ async def raw_lease_rate(api: client.ApiClient, nodes: int, total: int, concurre
 
 
 async def websocket_fanout(base: str, ws: str, clients: int, messages: int) -> dict[str, float]:
-    conns = [await websockets.connect(ws, max_size=2**22) for _ in range(clients)]
+    auth = {"Authorization": f"Bearer {KEY}"}
+    conns = [
+        await websockets.connect(ws, max_size=2**22, additional_headers=auth)
+        for _ in range(clients)
+    ]
     for c in conns:
         await c.recv()  # initial_status
     sent: dict[str, float] = {}

@@ -125,7 +125,9 @@ async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[
     submitted: dict[str, float] = {}
     completed: dict[str, float] = {}
     done = asyncio.Event()
-    ws = await websockets.connect(ws_url, max_size=2**24)
+    ws = await websockets.connect(
+        ws_url, max_size=2**24, additional_headers={"Authorization": f"Bearer {KEY}"}
+    )
     await ws.recv()
 
     async def listen() -> None:

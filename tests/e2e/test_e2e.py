@@ -203,3 +203,29 @@ def test_the_bulk_operations_script_example(stack: Stack, nodes: list[NodeProces
     assert len(completed_tasks) == 10
     assert all(t["status"] == "completed" for t in completed_tasks)
     assert sorted(t["result"]["batch_id"] for t in completed_tasks) == list(range(10))
+
+
+def test_zz_the_logs_hold_neither_keys_nor_task_input(
+    stack: Stack, nodes: list[NodeProcess], tmp_path_factory: Any
+) -> None:
+    """Last of the run: plant a secret in a task's input, also pass it as a wrong key,
+    finish the task on a real node, then grep every log this session wrote."""
+    from web4ai.client import Client
+
+    secret = "planted-secret-" + ADMIN_KEY[-12:][::-1]
+    with Client(stack.api.base, ADMIN_KEY) as client:
+        task_id = client.submit("test_task", input_data={"password": secret})
+        result = client.wait(task_id, timeout=120)
+    assert result["status"] == "completed"
+    assert result["result"]["echo"] == {"password": secret}
+    wrong = requests.get(
+        f"{stack.api.base}/nodes", headers={"Authorization": f"Bearer {secret}"}, timeout=30
+    )
+    assert wrong.status_code == 401
+    logs = [p for p in Path(tmp_path_factory.getbasetemp()).rglob("*.log") if p.is_file()]
+    assert any(p.name.startswith("api") for p in logs)
+    assert any(p.name.startswith("e2e-node") for p in logs)
+    for path in logs:
+        text = path.read_text(errors="replace")
+        assert ADMIN_KEY not in text, path
+        assert secret not in text, path

@@ -25,9 +25,14 @@ def operations(stack: Stack) -> list[Any]:
 
 
 def safe(case: Any) -> bool:
-    """Keep the fuzzer from locking itself out (rate limit, auth off, pause)."""
+    """Keep the fuzzer from locking itself out (rate limit, auth off, pause) and from
+    waiting on long polls."""
     if case.operation.label in ("POST /api/v1/control/stop", "GET /api/v1/ws"):
         return False
+    query = case.query if isinstance(case.query, dict) else {}
+    wait = query.get("wait")
+    if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 10:
+        return False  # a valid long poll holds the request for up to 60 s: past the call timeout
     body = case.body if isinstance(case.body, dict) else {}
     security = body.get("security")
     if not isinstance(security, dict):

@@ -277,7 +277,7 @@ async def test_websocket_settings_do_what_they_say(stack: Stack, http: Http) -> 
         assert ws["port"] == stack.api.ws_port and ws["url"].endswith(f":{stack.api.ws_port}")
     finally:
         await http.put("/config", {"websocket": {"enabled": True, "port": stack.api.ws_port}})
-    conn = await websockets.connect(stack.api.ws)
+    conn = await websockets.connect(stack.api.ws, additional_headers=stack.headers)
     first = json.loads(await asyncio.wait_for(conn.recv(), 10))
     assert first["type"] == "initial_status"
     _, info = await http.get("/websocket/info")

@@ -115,7 +115,7 @@ async def test_websocket_message_flow_on_both_transports(stack: Stack, http: Htt
     same_origin = await session.ws_connect(
         stack.api.base.replace("http", "ws") + "/ws", headers=stack.headers
     )
-    port_9001 = await websockets.connect(stack.api.ws)
+    port_9001 = await websockets.connect(stack.api.ws, additional_headers=stack.headers)
     try:
 
         async def recv_aiohttp() -> str:
@@ -162,9 +162,18 @@ async def test_websocket_connection_limit(stack: Stack, http: Http) -> None:
     await http.put("/config", {"websocket": {"max_connections": 2}})
     conns = []
     try:
-        conns = [await websockets.connect(stack.api.ws) for _ in range(2)]
+        # anonymous clients are refused before they can take a slot
+        anonymous = []
+        for _ in range(3):
+            with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+                anonymous.append(await websockets.connect(stack.api.ws))
+            assert info.value.response.status_code == 401
+        conns = [
+            await websockets.connect(stack.api.ws, additional_headers=stack.headers)
+            for _ in range(2)
+        ]
         with pytest.raises(websockets.exceptions.InvalidStatus) as info:
-            await websockets.connect(stack.api.ws)
+            await websockets.connect(stack.api.ws, additional_headers=stack.headers)
         assert info.value.response.status_code == 503
         async with (
             aiohttp.ClientSession() as s,
@@ -179,8 +188,10 @@ async def test_websocket_connection_limit(stack: Stack, http: Http) -> None:
 
 
 async def test_a_slow_client_does_not_stall_the_others(stack: Stack, http: Http) -> None:
-    slow = await websockets.connect(stack.api.ws, max_queue=1)  # never reads
-    fast = await websockets.connect(stack.api.ws)
+    slow = await websockets.connect(  # never reads
+        stack.api.ws, max_queue=1, additional_headers=stack.headers
+    )
+    fast = await websockets.connect(stack.api.ws, additional_headers=stack.headers)
     try:
         await fast.recv()  # initial_status
         for i in range(40):

@@ -163,7 +163,8 @@ async def test_callback_is_posted_on_completion_and_retried(
     hook_server: tuple[str, list[dict[str, Any]]],
 ) -> None:
     url, received = hook_server
-    await configure(api, namespace)
+    # the receiver is on loopback: the egress policy must be opened for it
+    await configure(api, namespace, security={"callbackAllowedNetworks": ["127.0.0.1/32"]})
     await add_node(api, namespace, "worker")
     await add_task(api, namespace, "with-hook", callbackUrl=url)
     await eventually(status_is(api, namespace, "with-hook", "assigned"))
@@ -191,7 +192,7 @@ async def test_a_callback_of_a_task_finished_while_the_leader_was_frozen_is_sent
     finishes; on waking it steps down and re-wins its own Lease in the same term, and
     the callback of the task that finished meanwhile is still sent."""
     url, received = hook_server
-    await configure(api, namespace)
+    await configure(api, namespace, security={"callbackAllowedNetworks": ["127.0.0.1/32"]})
     await add_node(api, namespace, "worker")
     await add_task(api, namespace, "frozen-hook", callbackUrl=url)
     await eventually(status_is(api, namespace, "frozen-hook", "assigned"))

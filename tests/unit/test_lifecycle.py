@@ -108,18 +108,11 @@ def test_admin_intent_holds_over_the_report_and_liveness() -> None:
 
 
 def test_callback_urls() -> None:
-    from web4ai.core.callbacks import address_refusal, url_problem
+    from web4ai.core.callbacks import url_problem
 
-    assert url_problem("http://127.0.0.1:8080/hook") is None
+    assert url_problem("http://127.0.0.1:8080/hook") is None  # form only; see test_egress
     assert url_problem("https://myapp.com/webhook/task_complete") is None
     assert url_problem("ftp://x/y") == "must be an http or https URL"
     assert url_problem("http:///nohost") == "must name a host"
     assert url_problem("http://metadata.google.internal/x") is not None
     assert url_problem(17) == "must be a non-empty string"
-    assert address_refusal(["127.0.0.1", "10.0.0.5"], allow_private=False) is None
-    assert address_refusal(["169.254.169.254"], allow_private=False) is not None
-    assert address_refusal(["169.254.10.1"], allow_private=False) == (
-        "169.254.10.1 is a link-local address"
-    )
-    assert address_refusal(["fe80::1%eth0"], allow_private=False) is not None
-    assert address_refusal(["169.254.169.254"], allow_private=True) is None

@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from web4ai.api import nodes, system, tasks, ui
+from web4ai.api.access import authenticate
 from web4ai.api.auth import ANONYMOUS, PRINCIPAL_KEY, authorize
-from web4ai.api.bearer import bearer_key
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import MAX_BODY, ApiError, error_middleware, too_large
 from web4ai.api.events import on_node, on_orchestrator, on_task
@@ -88,7 +88,8 @@ async def compression_middleware(request: web.Request, handler: Any) -> web.Stre
 
 @web.middleware
 async def access_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Body limit, API key, role and rate limit, in that order."""
+    """Body limit (declared length here, streamed bodies in read_json), API key,
+    role and rate limit, in that order."""
     ctx = request.app[CONTEXT]
     spec = ctx.state.settings_spec()
     security = spec.get("security") or {}
@@ -99,18 +100,13 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
     route = request.match_info.route.name or ""
     if route in OPEN_ROUTES or request.match_info.http_exception is not None:
         return await handler(request)  # type: ignore[no-any-return]
-    principal = ANONYMOUS
-    if security.get("apiKeyRequired", True):
-        key = bearer_key(request, route)
-        found = await ctx.keys.authenticate_fresh(key, ctx.clock()) if key else None
-        if found is None:
-            raise ApiError(
-                401,
-                "Invalid or missing API key",
-                "AUTHENTICATION_FAILED",
-                headers={"WWW-Authenticate": 'Bearer realm="web4ai"'},
-            )
-        principal = found
+    principal = await authenticate(
+        ctx,
+        request.headers.get("Authorization"),
+        request.remote,
+        request.headers.get("Sec-WebSocket-Protocol", "") if route == "ws" else None,
+    )
+    if principal is not ANONYMOUS:
         denied = authorize(principal, request.method, route, dict(request.match_info))
         if denied:
             raise ApiError(403, denied, "FORBIDDEN")

@@ -6,8 +6,14 @@
   NodeRestriction does for kubelets).
 
 The Secret (default ``web4ai-api-keys``) maps a key name to a JSON document
-``{"sha256": <hex digest of the key>, "role": ..., "node_id": ...}``; keys
-themselves are never stored.
+``{"sha256": <hex digest of the key>, "role": ..., "node_id": ..., "capabilities": [...]}``;
+keys themselves are never stored. ``capabilities`` (optional, node keys) pins what
+that node may claim at registration.
+
+A key arrives as ``Authorization: Bearer <key>``; WebSocket clients that cannot set
+headers (browsers) may instead offer the subprotocol
+``base64url.bearer.authorization.web4ai.io.<base64url key>`` next to the real one,
+``web4ai.v1``, which is the only one the server echoes. Keys in URLs are never read.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.api.bearer import WS_AUTH_PREFIX, WS_SUBPROTOCOL
 from web4ai.k8s.apikeys import SECRET_NAME, digest, entry, new_key, store_entry
 
 log = logging.getLogger(__name__)
@@ -29,6 +36,8 @@ PRINCIPAL_KEY = "web4ai.principal"  # the request key of the authenticated Princ
 
 ROLES = ("admin", "read-only", "node")
 RELOAD_ON_MISS = 1.0  # seconds between re-reads of the key Secret on unknown keys
+SUBPROTOCOL = WS_SUBPROTOCOL  # the real subprotocol, the only one echoed back
+BEARER_PROTOCOL = WS_AUTH_PREFIX  # + base64url(key): how a browser sends its key
 
 
 @dataclass(frozen=True)
@@ -36,9 +45,48 @@ class Principal:
     name: str
     role: str
     node_id: str | None = None
+    capabilities: tuple[str, ...] | None = None  # node keys: the capabilities it may claim
+
+    def sees_node(self, node_id: str | None) -> bool:
+        """Whether a message about ``node_id`` (None: the whole network, or a task
+        not yet on a node) is for this principal, as REST would show it."""
+        if self.role != "node":
+            return True
+        return node_id is not None and node_id == self.node_id
 
 
 ANONYMOUS = Principal("anonymous", "admin")  # when api_key_required is false
+
+
+def bearer_key(authorization: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer`` header, or None."""
+    scheme, _, key = (authorization or "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
+
+def split_protocols(header: str | None) -> tuple[str | None, list[str]]:
+    """(the key of a bearer subprotocol entry, the real subprotocols offered) of a
+    ``Sec-WebSocket-Protocol`` header. An undecodable entry yields the key "" (invalid)."""
+    key: str | None = None
+    real: list[str] = []
+    for item in (header or "").split(","):
+        proto = item.strip()
+        if not proto:
+            continue
+        if proto.startswith(BEARER_PROTOCOL):
+            encoded = proto[len(BEARER_PROTOCOL) :]
+            try:
+                key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (ValueError, UnicodeDecodeError):
+                key = ""
+        else:
+            real.append(proto)
+    return key, real
+
+
+def bearer_protocol(key: str) -> str:
+    """The subprotocol entry that carries ``key`` (what a browser client offers)."""
+    return BEARER_PROTOCOL + base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
 
 
 @dataclass
@@ -84,15 +132,32 @@ class KeyStore:
             try:
                 doc: dict[str, Any] = json.loads(base64.b64decode(raw))
                 if doc.get("role") in ROLES:
-                    keys[doc["sha256"]] = Principal(name, doc["role"], doc.get("node_id"))
+                    caps = doc.get("capabilities")
+                    keys[doc["sha256"]] = Principal(
+                        name,
+                        doc["role"],
+                        doc.get("node_id"),
+                        tuple(str(c) for c in caps) if isinstance(caps, list) else None,
+                    )
             except (ValueError, KeyError, TypeError):
                 log.warning("ignoring malformed API key entry %s", name)
         self.by_digest = keys
 
-    async def add(self, name: str, role: str, key: str, node_id: str | None = None) -> None:
+    async def add(
+        self,
+        name: str,
+        role: str,
+        key: str,
+        node_id: str | None = None,
+        capabilities: list[str] | None = None,
+    ) -> None:
         """Store a key's hash under ``name`` (creating the Secret if needed)."""
         await store_entry(
-            self.api, self.namespace, name, entry(role, node_id, key), self.secret_name
+            self.api,
+            self.namespace,
+            name,
+            entry(role, node_id, key, capabilities),
+            self.secret_name,
         )
         await self.reload()
 
@@ -127,6 +192,7 @@ def authorize(principal: Principal, method: str, route: str, params: dict[str, s
         ("POST", "task_start"): True,
         ("POST", "task_result"): True,
         ("GET", "health"): True,
+        ("GET", "ws"): True,  # the feed is filtered to its own node and tasks
     }
     if allowed.get((method, route)):
         return None

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from web4ai.api.auth import KeyStore
 from web4ai.api.history import History
 from web4ai.api.hub import Hub
-from web4ai.core.ratelimit import RateLimiter
+from web4ai.core.ratelimit import FailureLimiter, RateLimiter
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.resources import format_time
@@ -49,6 +49,7 @@ class ApiContext:
     websocket_url: str
     version: str
     ws_port: int = 9001  # where the websockets server listens (websocket.port at start)
+    auth_failures: FailureLimiter = field(default_factory=FailureLimiter)
     status_refresh: float = 30.0  # heartbeats write node status at least this often
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
     memo: dict[Hashable, tuple[Hashable, Any]] = field(default_factory=dict)

@@ -50,14 +50,18 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def error_response(err: ApiError) -> web.Response:
-    body = {
+def envelope(err: ApiError) -> dict[str, Any]:
+    """The documented error body."""
+    return {
         "success": False,
         "error": err.message,
         "timestamp": now_iso(),
         "details": {"code": err.code, **err.details},
     }
-    return web.json_response(body, status=err.status, headers=err.headers)
+
+
+def error_response(err: ApiError) -> web.Response:
+    return web.json_response(envelope(err), status=err.status, headers=err.headers)
 
 
 def invalid(exc: ValidationFailed) -> ApiError:
@@ -75,17 +79,24 @@ def too_large(limit: int) -> ApiError:
     )
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body; 400 when malformed, 413 when over the size limit."""
-    limit = int(request.get(MAX_BODY, 1024 * 1024))
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, read as it streams in (chunked bodies too): 413 as soon as
+    it crosses ``limit``, never buffering more than ``limit`` plus one chunk."""
     if (request.content_length or 0) > limit:
         raise too_large(limit)
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large(limit) from None
-    if len(raw) > limit:
-        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body; 400 when malformed, 413 when over the size limit."""
+    raw = await read_body(request, int(request.get(MAX_BODY, 1024 * 1024)))
     if not raw:
         return {}
     try:
@@ -100,7 +111,10 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         response: web.StreamResponse = await handler(request)
         return response
     except ApiError as err:
-        return error_response(err)
+        response = error_response(err)
+        if err.status == 413:
+            response.force_close()  # do not keep reading an oversized body
+        return response
     except ValidationFailed as exc:
         return error_response(invalid(exc))
     except web.HTTPException as exc:

@@ -25,10 +25,11 @@ def on_task(ctx: ApiContext, new: Body, old: Body | None) -> None:
     if not ctx.state.tasks.synced.is_set():
         return  # the initial list is history, not news
     if old is None:
-        ctx.hub.publish("task_submitted", res.task_public(new))
+        ctx.hub.publish("task_submitted", res.task_public(new), node=res.task_node(new))
         return
     if res.task_phase(old) is not after and after in TASK_MESSAGES:
-        ctx.hub.publish(TASK_MESSAGES[after], res.task_public(new))
+        node = res.task_node(new) or res.task_node(old)
+        ctx.hub.publish(TASK_MESSAGES[after], res.task_public(new), node=node)
 
 
 def on_orchestrator(ctx: ApiContext, new: Body, old: Body | None) -> None:
@@ -54,13 +55,15 @@ def on_node(ctx: ApiContext, new: Body, old: Body | None) -> None:
     if before is after or after is None:
         return
     if before is None:  # the first status: registration is complete
-        ctx.hub.publish("node_registered", node_public(new, ctx.state))
+        ctx.hub.publish("node_registered", node_public(new, ctx.state), node=res.node_id(new))
         return
     data = {
         "node_id": res.node_id(new),
         "old_status": before.value if before else None,
         "new_status": after.value,
     }
-    ctx.hub.publish("node_status_changed", data)
+    ctx.hub.publish("node_status_changed", data, node=data["node_id"])
     if after is NodeStatus.OFFLINE:
-        ctx.hub.publish("node_failure", {**data, "reason": "heartbeat lease expired"})
+        ctx.hub.publish(
+            "node_failure", {**data, "reason": "heartbeat lease expired"}, node=data["node_id"]
+        )

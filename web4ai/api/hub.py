@@ -1,6 +1,9 @@
 """One WebSocket hub behind both transports (aiohttp on /api/v1/ws, websockets
-on 9001): bounded per-client queues and send timeouts, so a slow client is
-disconnected instead of stalling the others."""
+on 9001): per-client send queues bounded in bytes and send timeouts, so a slow
+client is disconnected (with a reason) instead of stalling the others or
+growing memory. Every message is filtered by the client's principal: admin and
+read-only keys see everything REST shows them, a node key only its own node
+and the tasks on it."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from web4ai.api.auth import ANONYMOUS, Principal
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +35,18 @@ def message(kind: str, data: Any, now: float | None = None) -> str:
 class Client:
     send: Send
     close: Close
-    queue: asyncio.Queue[str]
-    overflowed: bool = False
+    queue: asyncio.Queue[str | None]  # None: wake the pump to close an overflowed client
+    principal: Principal = ANONYMOUS
+    queued_bytes: int = 0
+    overflowed: str | None = None
     transport: str = "dedicated_port"
 
 
 @dataclass
 class Hub:
     max_connections: Callable[[], int]
-    queue_size: int = 256
+    queue_size: int = 1024
+    queue_bytes: int = 1024 * 1024  # per client: over this, it is closed
     send_timeout: float = 5.0
     clients: set[Client] = field(default_factory=set)
     published: int = 0
@@ -51,14 +59,26 @@ class Hub:
     def full(self) -> bool:
         return len(self.clients) >= self.max_connections()
 
-    def publish(self, kind: str, data: Any) -> None:
+    def publish(self, kind: str, data: Any, node: str | None = None) -> None:
+        """Send a message to every client allowed to see it: ``node`` is the node it
+        concerns (None for the whole network, or a task on no node yet)."""
         text = message(kind, data)
         self.published += 1
         for client in list(self.clients):
-            try:
-                client.queue.put_nowait(text)
-            except asyncio.QueueFull:
-                client.overflowed = True
+            if client.principal.sees_node(node):
+                self.enqueue(client, text)
+
+    def enqueue(self, client: Client, text: str) -> None:
+        if client.overflowed:
+            return
+        size = len(text.encode())
+        if client.queued_bytes + size > self.queue_bytes or client.queue.qsize() >= self.queue_size:
+            client.overflowed = f"send queue over {self.queue_bytes} bytes"
+            with contextlib.suppress(asyncio.QueueFull):
+                client.queue.put_nowait(None)
+            return
+        client.queued_bytes += size
+        client.queue.put_nowait(text)
 
     async def serve(
         self,
@@ -66,14 +86,17 @@ class Hub:
         close: Close,
         first: str,
         receive: Callable[[], Awaitable[bool]],
+        principal: Principal = ANONYMOUS,
         transport: str = "dedicated_port",
     ) -> None:
         """Run one connection until the peer leaves, or is too slow.
 
         ``receive`` waits for the next inbound frame and returns False at the end.
         """
-        client = Client(send, close, asyncio.Queue(self.queue_size), transport=transport)
-        client.queue.put_nowait(first)
+        client = Client(
+            send, close, asyncio.Queue(self.queue_size + 1), principal, transport=transport
+        )
+        self.enqueue(client, first)
         self.clients.add(client)
         sender = asyncio.create_task(self._pump(client))
         reader = asyncio.create_task(self._drain(receive))
@@ -93,11 +116,16 @@ class Hub:
 
     async def _pump(self, client: Client) -> None:
         while True:
-            if client.overflowed:
-                self.disconnected_slow += 1
-                await client.close(SLOW_CLIENT, "client too slow")
-                return
             text = await client.queue.get()
+            if client.overflowed or text is None:
+                self.disconnected_slow += 1
+                log.info("closing a WebSocket client: %s", client.overflowed)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        client.close(SLOW_CLIENT, client.overflowed or "client too slow"), 1.0
+                    )
+                return
+            client.queued_bytes -= len(text.encode())
             try:
                 await asyncio.wait_for(client.send(text), self.send_timeout)
             except (TimeoutError, ConnectionError):

@@ -18,6 +18,7 @@ from web4ai.api.presenting import node_counters, node_public
 from web4ai.core import validation as v
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
+from web4ai.core.restriction import registration_refusal
 from web4ai.k8s import resources as res
 from web4ai.k8s.watching import Body
 
@@ -212,6 +213,12 @@ async def register(request: web.Request) -> web.Response:
     data = v.validate(await read_json(request), v.REGISTRATION)
     ident = identity(IdKind.NODE, node_id)
     spec = registration_spec(node_id, data)
+    principal: Principal | None = request.get(PRINCIPAL_KEY)
+    if principal is not None and principal.role == "node":
+        max_agents = ctx.state.settings().max_agents_per_node
+        refusal = registration_refusal(spec, max_agents, principal.capabilities)
+        if refusal:
+            raise ApiError(403, refusal, "FORBIDDEN", max_agents_per_node=max_agents)
     now = ctx.clock()
     existing = ctx.state.nodes.store.get(ident.name)
     co = ctx.writer.objects()

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import time
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
 from kubernetes_asyncio.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 import web4ai
+from web4ai.api.access import authenticate
 from web4ai.api.app import create_app
-from web4ai.api.auth import KeyStore
+from web4ai.api.auth import ANONYMOUS, SUBPROTOCOL, KeyStore, Principal
 from web4ai.api.context import ApiContext, ApiStats
+from web4ai.api.errors import ApiError, envelope
 from web4ai.api.hub import Hub
 from web4ai.api.system import initial_status
 from web4ai.core.ratelimit import RateLimiter
@@ -45,6 +53,21 @@ class ApiOptions:
     config_file: str | None = None
     metrics_port: int = 0  # GET /metrics on an app of its own (9100 from the CLI); 0: none
     log_format: str = "text"
+
+
+class AccessLog(AbstractAccessLogger):
+    """One line per request: method, path without the query string (which must
+    never carry a key, but a client may put one there), status and duration."""
+
+    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %d %.1fms",
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+        )
 
 
 async def ensure_orchestrator(ctx: ApiContext) -> None:
@@ -100,15 +123,53 @@ async def apply_config_file(ctx: ApiContext, path: str) -> None:
     log.info("configuration loaded from %s", path)
 
 
+def handshake_refusal(connection: ServerConnection, err: ApiError) -> Response:
+    """A refused handshake on 9001: the status and the documented error envelope."""
+    response = connection.respond(err.status, json.dumps(envelope(err)) + "\n")
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    for name, value in err.headers.items():
+        response.headers[name] = value
+    return response
+
+
 async def websocket_9001(ctx: ApiContext, host: str, port: int) -> asyncio.AbstractServer:
-    def admit(connection: ServerConnection, request: Request) -> Response | None:
+    principals: weakref.WeakKeyDictionary[ServerConnection, Principal] = weakref.WeakKeyDictionary()
+
+    async def admit(connection: ServerConnection, request: Request) -> Response | None:
+        """Authenticate like REST (header or bearer subprotocol), then the connection
+        limit: unauthenticated clients never take a slot."""
         if not ctx.state.settings().websocket_enabled:
             return connection.respond(503, "WebSocket updates are disabled (websocket.enabled)\n")
+        protocols = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
+        remote = connection.remote_address[0] if connection.remote_address else None
+        try:
+            principal = await authenticate(
+                ctx, request.headers.get("Authorization"), str(remote), protocols
+            )
+        except ApiError as err:
+            return handshake_refusal(connection, err)
         if ctx.hub.full():
-            return connection.respond(503, "Too many WebSocket connections\n")
+            return handshake_refusal(
+                connection,
+                ApiError(
+                    503,
+                    "Too many WebSocket connections",
+                    "TOO_MANY_CONNECTIONS",
+                    max_connections=ctx.hub.max_connections(),
+                ),
+            )
+        principals[connection] = principal
         return None
 
+    def choose(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+        """Echo only the real subprotocol, never the key's entry; no subprotocol is
+        fine for clients that send the Authorization header."""
+        return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
+
     async def handler(connection: ServerConnection) -> None:
+        principal = principals.pop(connection, ANONYMOUS)
+
         async def send(text: str) -> None:
             await connection.send(text)
 
@@ -122,10 +183,16 @@ async def websocket_9001(ctx: ApiContext, host: str, port: int) -> asyncio.Abstr
             except ConnectionClosed:
                 return False
 
-        await ctx.hub.serve(send, close, initial_status(ctx), receive)
+        await ctx.hub.serve(send, close, initial_status(ctx, principal), receive, principal)
 
     server = await serve(
-        handler, host, port, process_request=admit, max_size=64 * 1024, ping_interval=30
+        handler,
+        host,
+        port,
+        process_request=admit,
+        select_subprotocol=choose,
+        max_size=64 * 1024,
+        ping_interval=30,
     )
     return server  # type: ignore[return-value]
 
@@ -151,7 +218,7 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
     )
     metrics.registry.register(HubCollector(lambda: [c.transport for c in ctx.hub.clients]))
     app = create_app(ctx)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLog)
     metrics_runner: web.AppRunner | None = None
     await runner.setup()  # starts the informers (cleanup_ctx)
     try:

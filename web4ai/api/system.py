@@ -8,15 +8,18 @@ from typing import Any
 import psutil
 from aiohttp import WSCloseCode, WSMsgType, web
 from kubernetes_asyncio.client.exceptions import ApiException
+from multidict import CIMultiDict
 
-from web4ai.api.auth import ANONYMOUS
-from web4ai.api.bearer import WS_SUBPROTOCOL, bearer_key
+from web4ai.api.access import too_many_failures
+from web4ai.api.auth import ANONYMOUS, PRINCIPAL_KEY, SUBPROTOCOL, Principal, split_protocols
+from web4ai.api.bearer import bearer_key
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, now_iso, read_json
 from web4ai.api.hub import message
 from web4ai.api.presenting import (
     network_metrics,
     network_summary,
+    node_public,
     node_weights,
     recommendations,
     status_document,
@@ -28,6 +31,7 @@ from web4ai.core.config import (
     spec_to_config,
     validate_config,
 )
+from web4ai.core.ids import IdKind, identity
 from web4ai.k8s import resources as res
 
 routes = web.RouteTableDef()
@@ -169,18 +173,16 @@ async def whoami(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     required = bool((ctx.state.settings_spec().get("security") or {}).get("apiKeyRequired", True))
     key = bearer_key(request, "whoami")
+    address = request.remote or "unknown"
+    if key:
+        # guessing keys here costs what it costs on any route: the per-address
+        # budget of failed authentications (web4ai.api.access)
+        retry = ctx.auth_failures.retry_after(address, ctx.clock())
+        if retry > 0:
+            raise too_many_failures(retry)
     principal = await ctx.keys.authenticate_fresh(key, ctx.clock()) if key else None
     if key and principal is None:
-        # guessing keys here costs what it costs on any route: the client's rate limit
-        retry = ctx.limiter.check(request.remote or "unknown", ctx.clock())
-        if retry > 0:
-            raise ApiError(
-                429,
-                "Too many requests",
-                "RATE_LIMITED",
-                headers={"Retry-After": str(max(1, round(retry + 0.5)))},
-                retry_after=round(retry, 3),
-            )
+        ctx.auth_failures.failed(address, ctx.clock())
     if not required:
         principal = principal or ANONYMOUS
     return web.json_response(
@@ -312,8 +314,31 @@ async def put_config(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def initial_status(ctx: ApiContext) -> str:
-    return message("initial_status", status_data(ctx)["data"])
+def initial_status(ctx: ApiContext, principal: Principal = ANONYMOUS) -> str:
+    """The first message of a connection: the network status, or for a node key
+    (which REST does not show the network) its own node only."""
+    if principal.role != "node":
+        return message("initial_status", status_data(ctx)["data"])
+    body = ctx.state.nodes.store.get(identity(IdKind.NODE, principal.node_id or "x").name)
+    node = node_public(body, ctx.state) if body is not None and principal.node_id else None
+    return message(
+        "initial_status",
+        {"orchestrator_id": ctx.orchestrator_id, "timestamp": ctx.clock(), "node": node},
+    )
+
+
+def without_bearer_protocol(request: web.Request) -> web.Request:
+    """The request with the key's subprotocol entry removed, so that nothing
+    downstream (aiohttp's negotiation, its warnings) sees or logs the key."""
+    header = request.headers.get("Sec-WebSocket-Protocol")
+    if header is None:
+        return request
+    _, real = split_protocols(header)
+    headers = CIMultiDict(request.headers)
+    del headers["Sec-WebSocket-Protocol"]
+    if real:
+        headers["Sec-WebSocket-Protocol"] = ", ".join(real)
+    return request.clone(headers=headers)
 
 
 @routes.get("/api/v1/ws", name="ws")
@@ -332,10 +357,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             "TOO_MANY_CONNECTIONS",
             max_connections=ctx.hub.max_connections(),
         )
-    # Browsers authenticate with a subprotocol entry (see app.bearer_key); only the
-    # real subprotocol is echoed back.
-    ws = web.WebSocketResponse(heartbeat=30, protocols=(WS_SUBPROTOCOL,))
-    await ws.prepare(request)
+    # Browsers authenticate with a subprotocol entry (see web4ai.api.access); only the
+    # real subprotocol is echoed back, and the key's entry never reaches aiohttp.
+    principal: Principal = request.get(PRINCIPAL_KEY, ANONYMOUS)
+    ws = web.WebSocketResponse(heartbeat=30, protocols=(SUBPROTOCOL,), max_msg_size=64 * 1024)
+    await ws.prepare(without_bearer_protocol(request))
 
     async def send(text: str) -> None:
         await ws.send_str(text)
@@ -352,7 +378,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             WSMsgType.ERROR,
         )
 
-    await ctx.hub.serve(send, close, initial_status(ctx), receive, transport="same_origin")
+    await ctx.hub.serve(
+        send, close, initial_status(ctx, principal), receive, principal, transport="same_origin"
+    )
     if not ws.closed:
         await ws.close(code=WSCloseCode.GOING_AWAY)
     return ws

@@ -70,6 +70,10 @@ def task_spec(task_id: str, data: dict[str, Any], default_timeout: int, now: flo
 async def submit(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     data = v.validate(await read_json(request), v.TASK)
+    if "callback_url" in data:
+        refusal = ctx.state.settings().egress_policy().url_refusal(data["callback_url"])
+        if refusal:
+            raise v.ValidationFailed([v.FieldError("callback_url", f"refused: {refusal}")])
     if ctx.state.settings().paused:
         raise ApiError(
             503,

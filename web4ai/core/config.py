@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web4ai.core import validation as v
+from web4ai.core.egress import EgressPolicy
 from web4ai.core.model import Algorithm, Thresholds
 from web4ai.core.recommending import Targets
 
@@ -60,6 +61,17 @@ class Settings:
     optimization_enabled: bool = True
     targets: Targets = field(default_factory=Targets)
     websocket_enabled: bool = True
+    callback_allowed_networks: tuple[str, ...] = ()
+    callback_allowed_hosts: tuple[str, ...] = ()
+    max_agents_per_node: int = 64
+
+    def egress_policy(self) -> EgressPolicy:
+        """The callback egress policy these settings describe."""
+        return EgressPolicy.build(
+            self.allow_private_callbacks,
+            self.callback_allowed_networks,
+            self.callback_allowed_hosts,
+        )
 
 
 def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
@@ -97,6 +109,9 @@ def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
             max_nodes=int(net.get("maxNodes", default.targets.max_nodes)),
         ),
         websocket_enabled=bool(ws.get("enabled", default.websocket_enabled)),
+        callback_allowed_networks=tuple(str(n) for n in sec.get("callbackAllowedNetworks") or ()),
+        callback_allowed_hosts=tuple(str(h) for h in sec.get("callbackAllowedHosts") or ()),
+        max_agents_per_node=int(sec.get("maxAgentsPerNode", default.max_agents_per_node)),
     )
 
 
@@ -133,6 +148,9 @@ CONFIG_SCHEMA: dict[str, v.Schema] = {
         "max_requests_per_minute": v.Field(v.integer(1, 10_000_000)),
         "max_body_bytes": v.Field(v.integer(1024, 64 * 1024 * 1024)),
         "allow_private_callbacks": v.Field(v.boolean),
+        "callback_allowed_networks": v.Field(v.cidr_list(256)),
+        "callback_allowed_hosts": v.Field(v.string_list(256, 253)),
+        "max_agents_per_node": v.Field(v.integer(1, 100_000)),
     },
     "websocket": {
         "enabled": v.Field(v.boolean),

@@ -43,7 +43,11 @@ security:
   api_key_required: true         # Bearer keys, stored hashed in the Secret web4ai-api-keys
   max_requests_per_minute: 6000  # per API key (or client address when keys are off)
   max_body_bytes: 1048576        # larger request bodies answer 413 PAYLOAD_TOO_LARGE
-  allow_private_callbacks: false # allow callbacks to link-local / metadata addresses
+  allow_private_callbacks: false # let callbacks reach loopback, private and link-local addresses
+                                 # (metadata, multicast and reserved addresses stay refused)
+  callback_allowed_networks: []  # CIDRs callbacks may reach, e.g. ["10.96.0.0/12"]
+  callback_allowed_hosts: []     # names (or *.suffix) whose callbacks may reach private addresses
+  max_agents_per_node: 64        # the most agents_count a node key may claim
 
 websocket:
   enabled: true                  # false: port 9001 refuses, /api/v1/ws answers 503

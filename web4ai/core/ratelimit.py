@@ -39,3 +39,37 @@ class RateLimiter:
             bucket = TokenBucket(self.per_minute, self.per_minute / 60.0, self.per_minute, now)
             self.buckets[key] = bucket
         return bucket.take(now)
+
+
+@dataclass
+class FailureLimiter:
+    """Failed authentications per client address: ``per_minute`` failures, bursts up
+    to the same number; once spent, every attempt from that address waits (429) so
+    that keys cannot be guessed at speed."""
+
+    per_minute: int = 30
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    max_keys: int = 100_000
+
+    def _bucket(self, key: str, now: float) -> TokenBucket:
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            if len(self.buckets) >= self.max_keys:
+                self.buckets.clear()
+            bucket = TokenBucket(self.per_minute, self.per_minute / 60.0, self.per_minute, now)
+            self.buckets[key] = bucket
+        return bucket
+
+    def retry_after(self, key: str, now: float) -> float:
+        """0 when ``key`` may try to authenticate, else seconds until it may."""
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            return 0.0
+        refill = (now - bucket.updated) * bucket.refill_per_second
+        tokens = min(bucket.capacity, bucket.tokens + refill)
+        if tokens >= 1:
+            return 0.0
+        return (1 - tokens) / bucket.refill_per_second
+
+    def failed(self, key: str, now: float) -> None:
+        self._bucket(key, now).take(now)

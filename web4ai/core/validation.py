@@ -11,6 +11,7 @@ from typing import Any
 
 from web4ai.core import limits as lim
 from web4ai.core.callbacks import url_problem
+from web4ai.core.egress import network_problem
 from web4ai.core.ids import IdKind, InvalidId, validate_id
 from web4ai.core.limits import truncate
 from web4ai.core.model import NodeStatus
@@ -193,6 +194,21 @@ def string_list(max_items: int = 256, max_len: int = 253) -> Checker:
             return [item(x) for x in v]
         except Invalid as exc:
             raise Invalid(f"every item {exc}") from None
+
+    return check
+
+
+def cidr_list(max_items: int = 256) -> Checker:
+    item = string(64, 1)
+
+    @with_schema({"type": "array", "maxItems": max_items, "items": schema_of(item)})
+    def check(v: Any) -> list[str]:
+        values: list[str] = string_list(max_items, 64)(v)
+        for text in values:
+            problem = network_problem(text)
+            if problem:
+                raise Invalid(f"every item must be a CIDR network ({problem})")
+        return values
 
     return check
 

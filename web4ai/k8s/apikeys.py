@@ -1,5 +1,5 @@
 """API keys as stored in the key Secret: a name maps to a base64 JSON document
-``{"sha256": <hex digest of the key>, "role": ..., "node_id": ...}``. Keys
+``{"sha256": <hex digest of the key>, "role": ..., "node_id": ..., "capabilities": [...]}``. Keys
 themselves are never stored. Used by the API (which authenticates with them) and
 by the operator (which mints node keys for discovered nodes)."""
 
@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import secrets
+from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -24,10 +25,14 @@ def new_key() -> str:
     return "w4a_" + secrets.token_urlsafe(32)
 
 
-def entry(role: str, node_id: str | None, key: str) -> str:
-    doc = {"sha256": digest(key), "role": role}
+def entry(role: str, node_id: str | None, key: str, capabilities: list[str] | None = None) -> str:
+    """The Secret value of a key; ``capabilities`` (node keys, optional) pins what
+    that node may claim at registration."""
+    doc: dict[str, Any] = {"sha256": digest(key), "role": role}
     if node_id:
         doc["node_id"] = node_id
+    if capabilities is not None:
+        doc["capabilities"] = capabilities
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
 

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from web4ai.core.callbacks import BACKOFF, address_refusal, url_problem
+from web4ai.core.callbacks import BACKOFF, url_problem
+from web4ai.core.egress import EgressPolicy
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
+from web4ai.operator.egress import Lookup, egress_session, post_json, system_lookup
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +48,13 @@ def port_problem(url: str) -> str | None:
     return None
 
 
-async def resolve(host: str, port: int) -> list[str]:
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
 @dataclass
 class CallbackSender:
     state: ClusterState
     writer: Writer
     clock: Callable[[], float]
     sleep: Sleep = asyncio.sleep
-    timeout: float = 10.0
+    lookup: Lookup = system_lookup
     backoff: tuple[float, ...] = BACKOFF
     metrics: OperatorMetrics = field(default_factory=unregistered)
     _queued: set[str] = field(default_factory=set)
@@ -89,23 +84,12 @@ class CallbackSender:
 
     async def _post(self, url: str, payload: Body) -> str | None:
         """One try; None on success, else what went wrong."""
-        parts = urlsplit(url)
-        try:
-            addresses = await resolve(parts.hostname or "", parts.port or 80)
-        except OSError as exc:
-            return f"cannot resolve {parts.hostname}: {exc}"
-        refusal = address_refusal(addresses, self.state.settings().allow_private_callbacks)
-        if refusal:
-            return f"refused: {refusal}"
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        try:
-            async with self._session.post(url, json=payload, allow_redirects=False) as resp:
-                if 200 <= resp.status < 300:
-                    return None
-                return f"HTTP {resp.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return f"{type(exc).__name__}: {exc}"
+            self._session = egress_session(self.policy, self.lookup)
+        return await post_json(self._session, self.policy(), url, payload)
+
+    def policy(self) -> EgressPolicy:
+        return self.state.settings().egress_policy()
 
     async def _deliver(self, name: str) -> None:
         try:
