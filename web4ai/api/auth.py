@@ -27,7 +27,6 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from web4ai.api.bearer import WS_AUTH_PREFIX, WS_SUBPROTOCOL
 from web4ai.k8s.apikeys import SECRET_NAME, digest, entry, new_key, store_entry
 
 log = logging.getLogger(__name__)
@@ -36,8 +35,11 @@ PRINCIPAL_KEY = "web4ai.principal"  # the request key of the authenticated Princ
 
 ROLES = ("admin", "read-only", "node")
 RELOAD_ON_MISS = 1.0  # seconds between re-reads of the key Secret on unknown keys
-SUBPROTOCOL = WS_SUBPROTOCOL  # the real subprotocol, the only one echoed back
-BEARER_PROTOCOL = WS_AUTH_PREFIX  # + base64url(key): how a browser sends its key
+# A browser's WebSocket cannot set headers: it offers its key as a subprotocol entry
+# (the Kubernetes API server's base64url.bearer.authorization.k8s.io. convention)
+# next to the real subprotocol, the only one echoed back.
+SUBPROTOCOL = "web4ai.v1"
+BEARER_PROTOCOL = "base64url.bearer.authorization.web4ai.io."  # + base64url(key)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,14 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from multidict import CIMultiDict
 
 from web4ai.api.access import too_many_failures
-from web4ai.api.auth import ANONYMOUS, PRINCIPAL_KEY, SUBPROTOCOL, Principal, split_protocols
-from web4ai.api.bearer import bearer_key
+from web4ai.api.auth import (
+    ANONYMOUS,
+    PRINCIPAL_KEY,
+    SUBPROTOCOL,
+    Principal,
+    bearer_key,
+    split_protocols,
+)
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, now_iso, read_json
 from web4ai.api.hub import message
@@ -172,7 +178,7 @@ async def whoami(request: web.Request) -> web.Response:
     Answers without a key too, with ``authenticated: false``."""
     ctx = request.app[CONTEXT]
     required = bool((ctx.state.settings_spec().get("security") or {}).get("apiKeyRequired", True))
-    key = bearer_key(request, "whoami")
+    key = bearer_key(request.headers.get("Authorization"))
     address = request.remote or "unknown"
     if key:
         # guessing keys here costs what it costs on any route: the per-address
