@@ -39,19 +39,8 @@ async def find_node_fresh(ctx: ApiContext, node_id: str) -> Body:
     try:
         return find_node(ctx, node_id)
     except ApiError:
-        try:
-            body: Body = await ctx.writer.objects().get_namespaced_custom_object(
-                res.GROUP,
-                res.VERSION,
-                ctx.writer.namespace,
-                res.NODES,
-                identity(IdKind.NODE, node_id).name,
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
-        if body["metadata"].get("deletionTimestamp"):
+        body = await ctx.writer.get(res.NODES, identity(IdKind.NODE, node_id).name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
             raise
         ctx.state.record_node(body)
         return body

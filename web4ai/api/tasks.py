@@ -127,25 +127,20 @@ def int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -
     return value
 
 
+def choice_query(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in choices:
+        raise ApiError(
+            400, f"{name} must be one of " + ", ".join(choices), "INVALID_REQUEST", parameter=name
+        )
+    return value
+
+
 @routes.get("/api/v1/tasks", name="tasks")
 async def list_tasks(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    status = request.query.get("status")
-    if status is not None and status not in TASK_GROUPS:
-        raise ApiError(
-            400,
-            "status must be one of " + ", ".join(TASK_GROUPS),
-            "INVALID_REQUEST",
-            parameter="status",
-        )
-    phase = request.query.get("phase")
-    if phase is not None and phase not in TASK_PHASES:
-        raise ApiError(
-            400,
-            "phase must be one of " + ", ".join(TASK_PHASES),
-            "INVALID_REQUEST",
-            parameter="phase",
-        )
+    status = choice_query(request, "status", TASK_GROUPS)
+    phase = choice_query(request, "phase", TASK_PHASES)
     limit = int_query(request, "limit", 50, 1, 1000)
     offset = int_query(request, "offset", 0, 0, 10_000_000)
     body = ctx.memoized(
@@ -191,18 +186,9 @@ def check_assignment(request: web.Request, body: Body, node_id: str) -> None:
 
 async def read_task(ctx: ApiContext, task_id: str) -> Body:
     """The task as the API server has it now (not the watch cache); 404 when gone."""
-    try:
-        body: Body = await ctx.writer.objects().get_namespaced_custom_object(
-            res.GROUP,
-            res.VERSION,
-            ctx.writer.namespace,
-            res.TASKS,
-            identity(IdKind.TASK, task_id).name,
-        )
-    except ApiException as exc:
-        if exc.status == 404:
-            raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id) from None
-        raise
+    body = await ctx.writer.get(res.TASKS, identity(IdKind.TASK, task_id).name)
+    if body is None:
+        raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id)
     ctx.state.record_task(body)
     return body
 
@@ -229,14 +215,7 @@ async def guarded_update(
         if result is not None:
             ctx.state.record_task(result)
             return result
-        try:
-            body = await ctx.writer.objects().get_namespaced_custom_object(
-                res.GROUP, res.VERSION, ctx.writer.namespace, res.TASKS, res.name_of(body)
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id) from None
-            raise
+        body = await read_task(ctx, task_id)
     raise ApiError(409, "Task is changing too fast; retry", "CONFLICT", task_id=task_id)
 
 

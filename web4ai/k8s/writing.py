@@ -33,6 +33,18 @@ class Writer:
     def objects(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api)
 
+    async def get(self, plural: str, name: str) -> Body | None:
+        """The object as the API server has it now (not a watch cache); None when gone."""
+        try:
+            body: Body = await self.objects().get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return body
+
     async def patch(
         self, plural: str, name: str, patch: Body, *, status: bool = False
     ) -> Body | None:
