@@ -354,3 +354,43 @@ async def test_tasks_written_by_an_earlier_version_upgrade_in_place(
 
     stored = await eventually(rewritten, within=20)
     assert stored["status"] == "active" and stored["assignedNodes"] == ["old-node"]
+
+
+async def test_optimization_sends_work_to_underloaded_nodes_while_one_is_hot(
+    http: Http,
+) -> None:
+    for node_id, cpu in (("opt-hot", 95.0), ("opt-warm", 50.0), ("opt-cool", 5.0)):
+        status, _ = await http.post(
+            f"/nodes/{node_id}/register",
+            {**REGISTRATION, "agents_count": 8, "capabilities": ["cap-opt"]},
+        )
+        assert status == 200
+        await http.post(f"/nodes/{node_id}/heartbeat", {"cpu_usage": cpu, "memory_usage": 10.0})
+    try:
+        await http.put(
+            "/config",
+            {
+                "network": {"load_balance_algorithm": "round_robin"},
+                "performance": {"optimization_enabled": True, "cpu_threshold": 80},
+            },
+        )
+        for i in range(4):
+            await submit(http, f"opt-on-{i}", "cap-opt")
+        on = [(await wait_for(http, f"opt-on-{i}", status="active"))["node_id"] for i in range(4)]
+        assert set(on) == {"opt-cool"}  # the hot node's load_rebalancing advice, acted on
+        await http.put("/config", {"performance": {"optimization_enabled": False}})
+        for i in range(4):
+            await submit(http, f"opt-off-{i}", "cap-opt")
+        off = [(await wait_for(http, f"opt-off-{i}", status="active"))["node_id"] for i in range(4)]
+        assert "opt-warm" in off  # round robin alone spreads over both fitting nodes
+        assert "opt-hot" not in on + off  # over the threshold: never
+    finally:
+        await http.put(
+            "/config",
+            {
+                "network": {"load_balance_algorithm": "weighted_round_robin"},
+                "performance": {"optimization_enabled": True},
+            },
+        )
+        for node_id in ("opt-hot", "opt-warm", "opt-cool"):
+            await http.delete(f"/nodes/{node_id}")
