@@ -24,10 +24,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
-
-from web4ai.k8s.apikeys import SECRET_NAME, digest, entry, new_key, store_entry
+from web4ai.k8s.apikeys import SECRET_NAME, digest, entry, new_key, read_entries, store_entry
+from web4ai.k8s.client import ApiClient
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +91,7 @@ def bearer_protocol(key: str) -> str:
 
 @dataclass
 class KeyStore:
-    api: client.ApiClient
+    api: ApiClient
     namespace: str
     secret_name: str = SECRET_NAME
     by_digest: dict[str, Principal] = field(default_factory=dict)
@@ -116,16 +114,7 @@ class KeyStore:
         return found
 
     async def _read(self) -> dict[str, str] | None:
-        try:
-            secret = await client.CoreV1Api(self.api).read_namespaced_secret(
-                self.secret_name, self.namespace
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        data: dict[str, str] = secret.data or {}
-        return data
+        return await read_entries(self.api, self.namespace, self.secret_name)
 
     async def reload(self) -> None:
         data = await self._read() or {}

@@ -8,7 +8,6 @@ import contextlib
 from typing import Any
 
 from aiohttp import web
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from web4ai.api.auth import PRINCIPAL_KEY, Principal
 from web4ai.api.context import CONTEXT, ApiContext
@@ -20,6 +19,8 @@ from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.restriction import registration_refusal
 from web4ai.k8s import resources as res
+from web4ai.k8s.errors import Conflict, K8sError, NotFound
+from web4ai.k8s.leases import LEASE_GROUP, LEASE_VERSION, LEASES
 from web4ai.k8s.watching import Body
 
 routes = web.RouteTableDef()
@@ -130,49 +131,38 @@ async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
         "renewTime": res.format_time(now),
         "leaseDurationSeconds": max(1, round(3 * interval)),
     }
-    co = ctx.writer.objects()
     ctx.writer.writes["leases"] += 1
     label = "/metadata/labels/" + IdKind.NODE.label.replace("~", "~0").replace("/", "~1")
     ops = [{"op": "test", "path": label, "value": node_id}] + [
         {"op": "add", "path": f"/spec/{k}", "value": val} for k, val in lease_spec.items()
     ]
     try:
-        await co.patch_namespaced_custom_object(
-            "coordination.k8s.io",
-            "v1",
-            ctx.writer.namespace,
-            "leases",
-            name,
-            ops,
-            _content_type="application/json-patch+json",
-        )
+        await ctx.writer.json_patch(LEASES, name, ops, group=LEASE_GROUP, version=LEASE_VERSION)
         return
-    except ApiException as exc:
-        if exc.status != 404:
-            if 400 <= exc.status < 500:
-                raise ApiError(
-                    409,
-                    f"Lease {name} exists and is not this node's",
-                    "CONFLICT",
-                    node_id=node_id,
-                ) from None
-            raise
-    try:
-        await co.create_namespaced_custom_object(
-            "coordination.k8s.io",
-            "v1",
-            ctx.writer.namespace,
-            "leases",
+    except NotFound:
+        pass
+    except K8sError as exc:
+        if 400 <= exc.status < 500:
+            raise ApiError(
+                409,
+                f"Lease {name} exists and is not this node's",
+                "CONFLICT",
+                node_id=node_id,
+            ) from None
+        raise
+    # Conflict: created meanwhile by a concurrent heartbeat, so renewed
+    with contextlib.suppress(Conflict):
+        await ctx.writer.create(
+            LEASES,
             {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
                 "metadata": {"name": name, "labels": ident.labels},
                 "spec": {**lease_spec, "acquireTime": res.format_time(now)},
             },
+            group=LEASE_GROUP,
+            version=LEASE_VERSION,
         )
-    except ApiException as exc:
-        if exc.status != 409:  # created meanwhile by a concurrent heartbeat: renewed
-            raise
 
 
 async def requeue_previous_incarnation(
@@ -210,7 +200,6 @@ async def register(request: web.Request) -> web.Response:
             raise ApiError(403, refusal, "FORBIDDEN", max_agents_per_node=max_agents)
     now = ctx.clock()
     existing = ctx.state.nodes.store.get(ident.name)
-    co = ctx.writer.objects()
     if existing is None:
         limit = int(((ctx.state.settings_spec().get("network") or {}).get("maxNodes")) or 100)
         if len(ctx.state.nodes.store) >= limit:
@@ -232,15 +221,9 @@ async def register(request: web.Request) -> web.Response:
         }
         ctx.writer.writes[res.NODES] += 1
         try:
-            created = await co.create_namespaced_custom_object(
-                res.GROUP, res.VERSION, ctx.writer.namespace, res.NODES, body
-            )
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            created = await co.get_namespaced_custom_object(
-                res.GROUP, res.VERSION, ctx.writer.namespace, res.NODES, ident.name
-            )
+            created = await ctx.writer.create(res.NODES, body)
+        except Conflict:
+            created = await ctx.writer.read(res.NODES, ident.name)
         existing = created
     elif existing["metadata"].get("deletionTimestamp"):
         raise ApiError(

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
-from kubernetes_asyncio.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -35,6 +34,7 @@ from web4ai.core.ratelimit import RateLimiter
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.client import api_client
+from web4ai.k8s.errors import Conflict
 from web4ai.k8s.writing import Writer
 from web4ai.observability.logs import setup_logging
 from web4ai.observability.metrics import ApiMetrics, HubCollector, serve_metrics
@@ -75,10 +75,7 @@ async def ensure_orchestrator(ctx: ApiContext) -> None:
     if res.ORCHESTRATOR_NAME in ctx.state.orchestrators.store:
         return
     try:
-        created = await ctx.writer.objects().create_namespaced_custom_object(
-            res.GROUP,
-            res.VERSION,
-            ctx.writer.namespace,
+        created = await ctx.writer.create(
             res.ORCHESTRATORS,
             {
                 "apiVersion": f"{res.GROUP}/{res.VERSION}",
@@ -88,17 +85,9 @@ async def ensure_orchestrator(ctx: ApiContext) -> None:
             },
         )
         ctx.state.record_orchestrator(created)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
+    except Conflict:
         ctx.state.record_orchestrator(
-            await ctx.writer.objects().get_namespaced_custom_object(
-                res.GROUP,
-                res.VERSION,
-                ctx.writer.namespace,
-                res.ORCHESTRATORS,
-                res.ORCHESTRATOR_NAME,
-            )
+            await ctx.writer.read(res.ORCHESTRATORS, res.ORCHESTRATOR_NAME)
         )
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import psutil
 from aiohttp import WSCloseCode, WSMsgType, web
-from kubernetes_asyncio.client.exceptions import ApiException
 from multidict import CIMultiDict
 
 from web4ai.api.access import too_many_failures
@@ -39,6 +38,7 @@ from web4ai.core.config import (
 )
 from web4ai.core.ids import IdKind, identity
 from web4ai.k8s import resources as res
+from web4ai.k8s.errors import Invalid
 
 routes = web.RouteTableDef()
 
@@ -301,10 +301,8 @@ async def put_config(request: web.Request) -> web.Response:
             res.ORCHESTRATOR_NAME,
             res.guarded(orch, {"spec": config_to_spec(merged)}),
         )
-    except ApiException as exc:
-        if exc.status == 422:
-            raise ApiError(400, f"Configuration rejected: {exc.reason}", "INVALID_CONFIG") from None
-        raise
+    except Invalid as exc:
+        raise ApiError(400, f"Configuration rejected: {exc.reason}", "INVALID_CONFIG") from None
     if result is None:
         raise ApiError(409, "The configuration changed meanwhile; retry", "CONFLICT")
     ctx.state.record_orchestrator(result)

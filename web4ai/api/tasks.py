@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from web4ai.api.auth import PRINCIPAL_KEY, Principal
 from web4ai.api.context import CONTEXT, ApiContext
@@ -18,6 +17,7 @@ from web4ai.core import validation as v
 from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskStatus
 from web4ai.k8s import resources as res
+from web4ai.k8s.errors import Conflict, Invalid
 from web4ai.k8s.watching import Body
 
 routes = web.RouteTableDef()
@@ -93,19 +93,15 @@ async def submit(request: web.Request) -> web.Response:
     }
     ctx.writer.writes[res.TASKS] += 1
     try:
-        created = await ctx.writer.objects().create_namespaced_custom_object(
-            res.GROUP, res.VERSION, ctx.writer.namespace, res.TASKS, body
-        )
-    except ApiException as exc:
-        if exc.status == 409:
-            raise ApiError(
-                409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id
-            ) from None
-        if exc.status == 422:
-            raise ApiError(
-                400, f"Task rejected by the schema: {exc.reason}", "INVALID_REQUEST"
-            ) from None
-        raise
+        created = await ctx.writer.create(res.TASKS, body)
+    except Conflict:
+        raise ApiError(
+            409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id
+        ) from None
+    except Invalid as exc:
+        raise ApiError(
+            400, f"Task rejected by the schema: {exc.reason}", "INVALID_REQUEST"
+        ) from None
     ctx.state.record_task(created)
     return web.json_response(
         {"success": True, "task_id": task_id, "message": "Task submitted successfully"}

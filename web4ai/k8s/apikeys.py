@@ -14,6 +14,8 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.k8s.errors import typed
+
 SECRET_NAME = "web4ai-api-keys"
 
 
@@ -34,6 +36,21 @@ def entry(role: str, node_id: str | None, key: str, capabilities: list[str] | No
     if capabilities is not None:
         doc["capabilities"] = capabilities
     return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+async def read_entries(
+    api: client.ApiClient, namespace: str, secret_name: str = SECRET_NAME
+) -> dict[str, str] | None:
+    """The key Secret's entries (name -> base64 JSON document); None when there is
+    no Secret."""
+    try:
+        secret = await client.CoreV1Api(api).read_namespaced_secret(secret_name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise typed(exc) from exc
+    data: dict[str, str] = secret.data or {}
+    return data
 
 
 async def store_entry(

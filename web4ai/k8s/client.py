@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 
 from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client import ApiClient
+
+__all__ = ["ApiClient", "api_client"]
 
 
-async def api_client(kubeconfig: str | None = None) -> client.ApiClient:
+async def api_client(kubeconfig: str | None = None) -> ApiClient:
     """An ApiClient for ``kubeconfig``; in a pod with none given, the in-cluster config.
 
     The caller owns the client and must close it.

@@ -1,4 +1,7 @@
-"""Writes to the API server: merge patches, guarded by resourceVersion, counted."""
+"""Writes to the API server: merge patches, guarded by resourceVersion, counted.
+
+Errors other than the ones a method documents are raised as the typed errors of
+``web4ai.k8s.errors`` (``NotFound``, ``Conflict``, ``Invalid``, ``K8sError``)."""
 
 from __future__ import annotations
 
@@ -12,12 +15,14 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.k8s.errors import translated, typed
 from web4ai.k8s.resources import GROUP, VERSION
 
 log = logging.getLogger(__name__)
 
 Body = dict[str, Any]
 MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 
 
 @dataclass
@@ -42,8 +47,57 @@ class Writer:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise
+            raise typed(exc) from exc
         return body
+
+    async def read(
+        self, plural: str, name: str, *, group: str = GROUP, version: str = VERSION
+    ) -> Body:
+        """The object as the API server has it now; raises ``NotFound`` when gone."""
+        with translated():
+            body: Body = await self.objects().get_namespaced_custom_object(
+                group, version, self.namespace, plural, name
+            )
+        return body
+
+    async def create(
+        self, plural: str, body: Body, *, group: str = GROUP, version: str = VERSION
+    ) -> Body:
+        """Create a namespaced object; raises ``Conflict`` when it exists, ``Invalid``
+        when the schema rejects it. Not counted in ``writes`` (the caller counts)."""
+        with translated():
+            created: Body = await self.objects().create_namespaced_custom_object(
+                group, version, self.namespace, plural, body
+            )
+        return created
+
+    async def replace(
+        self, plural: str, name: str, body: Body, *, group: str = GROUP, version: str = VERSION
+    ) -> Body:
+        """Replace an object (guarded by the resourceVersion in ``body``); raises
+        ``Conflict`` when it changed meanwhile. Not counted in ``writes``."""
+        with translated():
+            result: Body = await self.objects().replace_namespaced_custom_object(
+                group, version, self.namespace, plural, name, body
+            )
+        return result
+
+    async def json_patch(
+        self,
+        plural: str,
+        name: str,
+        ops: list[Body],
+        *,
+        group: str = GROUP,
+        version: str = VERSION,
+    ) -> Body:
+        """Apply a JSON patch (RFC 6902, ``test`` ops included); raises ``NotFound``,
+        or a ``K8sError`` (a failed ``test`` is a 422). Not counted in ``writes``."""
+        with translated():
+            result: Body = await self.objects().patch_namespaced_custom_object(
+                group, version, self.namespace, plural, name, ops, _content_type=JSON_PATCH
+            )
+        return result
 
     async def patch(
         self, plural: str, name: str, patch: Body, *, status: bool = False
@@ -64,7 +118,7 @@ class Writer:
             if exc.status in (404, 409):
                 self.conflicts += 1
                 return None
-            raise
+            raise typed(exc) from exc
 
     async def delete(
         self,

@@ -15,17 +15,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kubernetes_asyncio.client.exceptions import ApiException
-
 from web4ai.core.backoff import Backoff
+from web4ai.k8s.errors import http_detail
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 def describe(exc: BaseException) -> str:
-    if isinstance(exc, ApiException):
-        return f"HTTP {exc.status} {exc.reason}: {str(exc.body)[:300]}"
+    detail = http_detail(exc)
+    if detail is not None:
+        return detail
     return f"{type(exc).__name__}: {exc}"[:400]
 
 

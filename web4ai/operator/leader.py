@@ -13,20 +13,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
-
 from web4ai.core.election import Observation
+from web4ai.k8s.client import ApiClient
+from web4ai.k8s.errors import Conflict
+from web4ai.k8s.leases import Leases
 from web4ai.k8s.resources import format_time, parse_time
 
 log = logging.getLogger(__name__)
 
-LEASE_GROUP, LEASE_VERSION = "coordination.k8s.io", "v1"
-
 
 @dataclass
 class LeaderElector:
-    api: client.ApiClient
+    api: ApiClient
     namespace: str
     identity: str
     clock: Callable[[], float]
@@ -61,16 +59,14 @@ class LeaderElector:
             "leaseTransitions": transitions,
         }
 
+    def _leases(self) -> Leases:
+        return Leases(self.api, self.namespace)
+
     async def try_acquire_or_renew(self) -> bool:
-        co = client.CustomObjectsApi(self.api)
+        leases = self._leases()
         now = self.clock()
-        try:
-            body = await co.get_namespaced_custom_object(
-                LEASE_GROUP, LEASE_VERSION, self.namespace, "leases", self.name
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        body = await leases.get(self.name)
+        if body is None:
             lease = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
@@ -78,13 +74,9 @@ class LeaderElector:
                 "spec": self._spec(now, now, 0),
             }
             try:
-                await co.create_namespaced_custom_object(
-                    LEASE_GROUP, LEASE_VERSION, self.namespace, "leases", lease
-                )
-            except ApiException as create_exc:
-                if create_exc.status == 409:
-                    return False
-                raise
+                await leases.create(lease)
+            except Conflict:
+                return False
             self._renewed_at = now
             self.term += 1
             return True
@@ -109,13 +101,9 @@ class LeaderElector:
         acquire = parse_time(spec.get("acquireTime")) if ours else now
         body["spec"] = self._spec(now, acquire or now, transitions)
         try:
-            await co.replace_namespaced_custom_object(
-                LEASE_GROUP, LEASE_VERSION, self.namespace, "leases", self.name, body
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
+            await leases.replace(self.name, body)
+        except Conflict:
+            return False
         self._renewed_at = now
         if not ours:
             self.term += 1
@@ -137,16 +125,14 @@ class LeaderElector:
         if not self.is_leader:
             return
         self._set(False)
-        co = client.CustomObjectsApi(self.api)
+        leases = self._leases()
         try:
-            body = await co.get_namespaced_custom_object(
-                LEASE_GROUP, LEASE_VERSION, self.namespace, "leases", self.name
-            )
+            body = await leases.get(self.name)
+            if body is None:
+                raise LookupError(f"lease {self.name} not found")
             if (body.get("spec") or {}).get("holderIdentity") == self.identity:
                 body["spec"]["holderIdentity"] = ""
                 body["spec"]["renewTime"] = format_time(0)
-                await co.replace_namespaced_custom_object(
-                    LEASE_GROUP, LEASE_VERSION, self.namespace, "leases", self.name, body
-                )
+                await leases.replace(self.name, body)
         except Exception as exc:
             log.warning("could not release the leader lease: %s", exc)

@@ -11,11 +11,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kubernetes_asyncio import client
-
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
-from web4ai.k8s.client import api_client
+from web4ai.k8s.client import ApiClient, api_client
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import ClusterCollector, OperatorMetrics, unregistered
@@ -48,7 +46,7 @@ class OperatorOptions:
 @dataclass
 class Operator:
     options: OperatorOptions
-    api: client.ApiClient
+    api: ApiClient
     clock: Callable[[], float] = time.time
     metrics: OperatorMetrics = field(default_factory=unregistered)
     state: ClusterState = field(init=False)

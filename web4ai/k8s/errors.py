@@ -1,0 +1,65 @@
+"""Typed errors of the API server, so callers outside ``web4ai.k8s`` never import
+kubernetes_asyncio.
+
+Each is still a kubernetes_asyncio ``ApiException`` (same ``status``, ``reason``,
+``body``), so code that handles API errors generically keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from kubernetes_asyncio.client.exceptions import ApiException
+
+
+class K8sError(ApiException):
+    """An error answer of the API server."""
+
+    status: int
+    reason: str | None
+
+    def __init__(self, status: int, reason: str | None = None, body: bytes | None = None) -> None:
+        super().__init__(status=status, reason=reason)
+        self.body = body
+
+
+class NotFound(K8sError):
+    """404: the object is gone."""
+
+
+class Conflict(K8sError):
+    """409: it exists already, or someone changed it first (resourceVersion)."""
+
+
+class Invalid(K8sError):
+    """422: the API server's schema rejected it."""
+
+
+_BY_STATUS: dict[int, type[K8sError]] = {404: NotFound, 409: Conflict, 422: Invalid}
+
+
+def typed(exc: ApiException) -> K8sError:
+    """``exc`` as the typed error of its status."""
+    if isinstance(exc, K8sError):
+        return exc
+    cls = _BY_STATUS.get(exc.status or 0, K8sError)
+    err = cls(exc.status or 0, exc.reason, exc.body)
+    err.headers = exc.headers
+    return err
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Re-raise an ApiException inside the block as its typed error."""
+    try:
+        yield
+    except ApiException as exc:
+        raise typed(exc) from exc
+
+
+def http_detail(exc: BaseException) -> str | None:
+    """``HTTP <status> <reason>: <body>`` of an API server error, None for any other."""
+    if isinstance(exc, ApiException):
+        return f"HTTP {exc.status} {exc.reason}: {str(exc.body)[:300]}"
+    return None
