@@ -32,16 +32,16 @@ tools: ## Build etcd, kube-apiserver, kube-scheduler, kubectl, helm, promtool (c
 
 .PHONY: lint
 lint: venv ## ruff, mypy and import-linter
-	$(VENV)/bin/ruff check web4ai tests hack bench
-	$(VENV)/bin/ruff format --check web4ai tests hack bench
+	$(VENV)/bin/ruff check web4ai devtools tests hack bench
+	$(VENV)/bin/ruff format --check web4ai devtools tests hack bench
 	$(RUN_ENV) $(VENV)/bin/mypy
 	$(RUN_ENV) $(VENV)/bin/lint-imports
 	$(VENV)/bin/hadolint Dockerfile
 
 .PHONY: fmt
 fmt: venv ## Format the code with ruff
-	$(VENV)/bin/ruff format web4ai tests hack bench
-	$(VENV)/bin/ruff check --fix web4ai tests hack bench
+	$(VENV)/bin/ruff format web4ai devtools tests hack bench
+	$(VENV)/bin/ruff check --fix web4ai devtools tests hack bench
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests only (no cluster)
@@ -59,7 +59,7 @@ test: tools venv lint browser ## Everything: lint, unit, integration, browser (r
 
 .PHONY: run
 run: tools venv ## Run the product locally on a real control plane (Ctrl-C stops everything)
-	$(RUN_ENV) $(PY) -m web4ai.localcluster.stack --crds crds $(RUN_ARGS)
+	$(RUN_ENV) $(PY) -m devtools.localcluster.stack --crds crds $(RUN_ARGS)
 
 .PHONY: bench-scheduler
 bench-scheduler: tools venv ## Benchmark: our scheduler vs kube-scheduler (1000 tasks onto 50 and 500 nodes)

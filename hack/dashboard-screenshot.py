@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from web4ai.localcluster.controlplane import free_port
+from devtools.localcluster.controlplane import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "w4a_screenshot_key"
@@ -78,7 +78,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "web4ai.localcluster.stack",
+            "devtools.localcluster.stack",
             "--crds",
             str(REPO / "crds"),
             "--nodes",

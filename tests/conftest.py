@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 
+from devtools.localcluster.binaries import binary
+from devtools.localcluster.controlplane import ControlPlane
+from devtools.localcluster.target import resolve_target
 from tests.integration.helpers import ApiProcess, OperatorProcess, chart_identities, free_port
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
-from web4ai.localcluster.binaries import binary
-from web4ai.localcluster.controlplane import ControlPlane
-from web4ai.localcluster.target import resolve_target
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO / "crds"

@@ -13,9 +13,9 @@ import pytest
 import requests
 from aiohttp import web
 
+from devtools.localcluster.controlplane import die_with_parent
 from tests.conftest import ADMIN_KEY, Stack
 from tests.integration.helpers import REPO
-from web4ai.localcluster.controlplane import die_with_parent
 
 
 class NodeProcess:

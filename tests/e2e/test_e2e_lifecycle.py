@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from devtools.localcluster.controlplane import die_with_parent
 from tests.conftest import ADMIN_KEY, Cluster, Stack
 from tests.e2e.conftest import NodeProcess
 from tests.integration.helpers import REPO, eventually, free_port
 from web4ai.client import AsyncClient
-from web4ai.localcluster.controlplane import die_with_parent
 
 INTERVAL = 5  # orchestrator.heartbeat_interval for the discovery test
 

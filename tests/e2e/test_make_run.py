@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import requests
 
+from devtools.localcluster.controlplane import die_with_parent
 from tests.integration.helpers import REPO, free_port
-from web4ai.localcluster.controlplane import die_with_parent
 
 
 def test_make_run_getting_started_and_ctrl_c(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_make_run_getting_started_and_ctrl_c(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "web4ai.localcluster.stack",
+            "devtools.localcluster.stack",
             "--crds",
             str(REPO / "crds"),
             "--nodes",

@@ -19,6 +19,7 @@ import pytest
 from kubernetes_asyncio import client
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.localcluster.binaries import binary
 from tests.conftest import ADMIN_KEY, Cluster, Stack
 from tests.e2e.conftest import NodeProcess
 from tests.integration.helpers import (
@@ -30,7 +31,6 @@ from tests.integration.helpers import (
     free_port,
 )
 from web4ai.client import AsyncClient
-from web4ai.localcluster.binaries import binary
 
 PLANTED = "planted-secret-" + uuid.uuid4().hex
 TASKS = 6

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from devtools.localcluster.controlplane import die_with_parent
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.k8s.resources import (
     GROUP,
@@ -26,7 +27,6 @@ from web4ai.k8s.resources import (
     VERSION,
     format_time,
 )
-from web4ai.localcluster.controlplane import die_with_parent
 
 REPO = Path(__file__).resolve().parents[2]
 MERGE = "application/merge-patch+json"
@@ -322,7 +322,7 @@ class ApiProcess(ManagedProcess):
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
-    from web4ai.localcluster.binaries import binary
+    from devtools.localcluster.binaries import binary
 
     return subprocess.run([str(binary("helm")), *args], capture_output=True, text=True, timeout=120)
 
@@ -330,7 +330,7 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
 def kubectl(
     kubeconfig: str, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    from web4ai.localcluster.binaries import binary
+    from devtools.localcluster.binaries import binary
 
     return subprocess.run(
         [str(binary("kubectl")), f"--kubeconfig={kubeconfig}", *args],

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from web4ai.localcluster.controlplane import ControlPlane
-from web4ai.localcluster.target import resolve_target
+from devtools.localcluster.controlplane import ControlPlane
+from devtools.localcluster.target import resolve_target
 
 REPO = Path(__file__).resolve().parents[2]
 VERSIONS = dict(
@@ -72,7 +72,7 @@ def test_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from web4ai.localcluster.controlplane import ControlPlane
+        from devtools.localcluster.controlplane import ControlPlane
         plane = ControlPlane().start()
         print(" ".join(map(str, plane.pids)), flush=True)
         time.sleep(600)

@@ -274,7 +274,7 @@ async def _served(dry_run: Any) -> bool:
 
 def test_alerts_pass_promtool_rule_tests(tmp_path: Path) -> None:
     """`promtool check rules` and `promtool test rules` on the rendered PrometheusRule."""
-    from web4ai.localcluster.binaries import binary
+    from devtools.localcluster.binaries import binary
 
     _, docs = render_monitoring("x")
     rule = next(d for d in docs if d["kind"] == "PrometheusRule")

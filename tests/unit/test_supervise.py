@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from web4ai.localcluster.supervise import Component, Supervisor, restart_delay
+from devtools.localcluster.supervise import Component, Supervisor, restart_delay
 
 
 class FakeProc:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from web4ai.localcluster.target import resolve_target
+from devtools.localcluster.target import resolve_target
 
 
 def test_kubeconfig_alone_never_selects_an_existing_cluster(tmp_path: Path) -> None:

@@ -1,8 +1,4 @@
-"""A real local control plane (etcd + kube-apiserver on loopback), as envtest runs it.
+"""Transitional alias of ``devtools.localcluster`` for bench/ (being rewritten in issue 14).
 
-Used by the test suite and by ``make run``; never by the product in a cluster.
-"""
-
-from web4ai.localcluster.controlplane import ControlPlane, ControlPlaneError
-
-__all__ = ["ControlPlane", "ControlPlaneError"]
+Not part of the runtime: excluded from the wheel (pyproject.toml) and the image
+(.dockerignore). Delete it once bench/ imports ``devtools.localcluster``."""

@@ -19,11 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+from devtools.localcluster.binaries import binary
+from devtools.localcluster.controlplane import die_with_parent
+from devtools.localcluster.supervise import Component, Supervisor
+from devtools.localcluster.target import open_cluster, resolve_target
 from web4ai.k8s import crds as crds_mod
-from web4ai.localcluster.binaries import binary
-from web4ai.localcluster.controlplane import die_with_parent
-from web4ai.localcluster.supervise import Component, Supervisor
-from web4ai.localcluster.target import open_cluster, resolve_target
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from web4ai.localcluster.controlplane import ControlPlane
+from devtools.localcluster.controlplane import ControlPlane
 
 
 @dataclass(frozen=True)

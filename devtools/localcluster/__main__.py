@@ -1,4 +1,4 @@
-"""``python -m web4ai.localcluster``: a local control plane until Ctrl-C.
+"""``python -m devtools.localcluster``: a local control plane until Ctrl-C.
 
 With ``WEB4AI_USE_EXISTING_CLUSTER=1`` it uses the cluster of KUBECONFIG instead.
 """
@@ -11,12 +11,12 @@ import signal
 import sys
 from pathlib import Path
 
+from devtools.localcluster.target import open_cluster, resolve_target
 from web4ai.k8s import crds as crds_mod
-from web4ai.localcluster.target import open_cluster, resolve_target
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m web4ai.localcluster")
+    parser = argparse.ArgumentParser(prog="python -m devtools.localcluster")
     parser.add_argument("--crds", type=Path, default=Path("crds"), help="CRD directory")
     args = parser.parse_args(argv)
 
