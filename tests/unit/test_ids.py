@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from web4ai.core.ids import (
     IdKind,
     InvalidId,
-    id_from_labels,
     identity,
     new_task_id,
     object_name,
@@ -70,7 +69,7 @@ def test_round_trip_and_validity(ident: str) -> None:
     for key, value in ident_.labels.items():
         assert key == "web4ai.io/node-id"
         assert len(value) <= 63 and LABEL_VALUE.fullmatch(value)
-    assert id_from_labels(IdKind.NODE, ident_.labels) == ident
+    assert ident_.labels[IdKind.NODE.label] == ident  # the label carries the id
     assert object_name(IdKind.NODE, ident) == ident_.name  # deterministic
 
 
@@ -116,11 +115,6 @@ def test_new_task_ids_are_valid_names() -> None:
     assert object_name(IdKind.TASK, ident) == ident
     with pytest.raises(ValueError):
         new_task_id(b"short")
-
-
-def test_labels_missing() -> None:
-    assert id_from_labels(IdKind.NODE, None) is None
-    assert id_from_labels(IdKind.NODE, {"other": "x"}) is None
 
 
 def test_node_leases_live_in_their_own_name_space() -> None:

@@ -6,7 +6,6 @@ from web4ai.core.lifecycle import (
     after_failed_attempt,
     attempt_timed_out,
     lease_expired,
-    next_wakeup,
     past_deadline,
     reliability_score,
 )
@@ -69,11 +68,6 @@ def test_capacity_defaults() -> None:
     assert default_capacity(0, None) == 1
     assert default_capacity(3, 8) == 8
     assert default_capacity(3, 0) == 1
-
-
-def test_next_wakeup() -> None:
-    assert next_wakeup(None, None) is None
-    assert next_wakeup(5.0, None, 3.0) == 3.0
 
 
 def test_phases_map_onto_the_seed_statuses() -> None:

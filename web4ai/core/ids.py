@@ -108,13 +108,6 @@ def node_lease_name(node_object_name: str) -> str:
     return NODE_LEASE_PREFIX + node_object_name
 
 
-def id_from_labels(kind: IdKind, labels: dict[str, str] | None) -> str | None:
-    """The id stored on an object, or None when the label is missing."""
-    if not labels:
-        return None
-    return labels.get(kind.label)
-
-
 def new_task_id(entropy: bytes) -> str:
     """A fresh task id from caller-supplied randomness; it is its own object name."""
     if len(entropy) < 8:

@@ -52,9 +52,3 @@ def after_failed_attempt(
 def reliability_score(completed: int, failed: int) -> float:
     """Share of successful tasks, smoothed so that a new node starts near 1."""
     return round((completed + 4) / (completed + failed + 4), 4)
-
-
-def next_wakeup(*candidates: float | None) -> float | None:
-    """The earliest of the given instants, ignoring None."""
-    times = [t for t in candidates if t is not None]
-    return min(times) if times else None

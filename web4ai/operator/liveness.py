@@ -28,7 +28,6 @@ class Liveness:
     state: ClusterState
     writer: Writer
     clock: Callable[[], float]
-    on_node_failure: Callable[[str], None] | None = None
     metrics: OperatorMetrics = field(default_factory=unregistered)
     guard: Isolation = field(default_factory=Isolation)
     disruption: DisruptionGuard = field(default_factory=DisruptionGuard)
@@ -99,8 +98,6 @@ class Liveness:
                     res.node_id(body),
                     extra={"node_id": res.node_id(body)},
                 )
-                if self.on_node_failure:
-                    self.on_node_failure(res.node_id(body))
         # 2. Tasks bound to lost (not Ready), offline or deleted nodes go back to pending.
         lost = {
             res.node_id(b)
