@@ -82,8 +82,9 @@ chaos: tools venv ## Chaos run: 2 operators, 2 APIs, 5 nodes, 3000 tasks; kills 
 	$(RUN_ENV) $(PY) -m bench.chaos $(CHAOS_ARGS)
 
 .PHONY: manifests
-manifests: tools ## Regenerate helm/web4ai/crds and manifests/ from crds/ and the chart
+manifests: tools venv ## Regenerate helm/web4ai/crds, manifests/ and web4ai/core/defaults.py from crds/ and the chart
 	WEB4AI_TOOLS_DIR=$(CACHE) hack/manifests.sh
+	$(PY) hack/generate_defaults.py > web4ai/core/defaults.py
 
 .PHONY: helm-lint
 helm-lint: tools ## helm lint the chart

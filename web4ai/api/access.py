@@ -13,10 +13,11 @@ import math
 from web4ai.api.auth import ANONYMOUS, Principal, bearer_key, split_protocols
 from web4ai.api.context import ApiContext
 from web4ai.api.errors import ApiError
+from web4ai.core.config import spec_value
 
 
 def keys_required(ctx: ApiContext) -> bool:
-    return bool((ctx.state.settings_spec().get("security") or {}).get("apiKeyRequired", True))
+    return bool(spec_value(ctx.state.settings_spec(), "security", "apiKeyRequired"))
 
 
 def too_many_failures(retry: float) -> ApiError:

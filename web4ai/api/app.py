@@ -20,6 +20,7 @@ from web4ai.api.events import on_node, on_orchestrator, on_task
 from web4ai.api.history import sample_forever, sample_of
 from web4ai.api.openapi import openapi_routes
 from web4ai.api.system import status_data, summary
+from web4ai.core.config import spec_value
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,7 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
     role and rate limit, in that order."""
     ctx = request.app[CONTEXT]
     spec = ctx.state.settings_spec()
-    security = spec.get("security") or {}
-    limit = int(security.get("maxBodyBytes", 1024 * 1024))
+    limit = int(spec_value(spec, "security", "maxBodyBytes"))
     request[MAX_BODY] = limit
     if (request.content_length or 0) > limit:
         raise too_large(limit)
@@ -111,7 +111,7 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
         if denied:
             raise ApiError(403, denied, "FORBIDDEN")
     request[PRINCIPAL_KEY] = principal
-    ctx.limiter.per_minute = int(security.get("maxRequestsPerMinute", 6000))
+    ctx.limiter.per_minute = int(spec_value(spec, "security", "maxRequestsPerMinute"))
     client = principal.name if principal is not ANONYMOUS else (request.remote or "unknown")
     retry = ctx.limiter.check(client, ctx.clock())
     if retry > 0:

@@ -15,6 +15,7 @@ from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
 from web4ai.api.params import id_param
 from web4ai.api.presenting import node_counters, node_public
 from web4ai.core import validation as v
+from web4ai.core.config import spec_value
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.restriction import registration_refusal
@@ -201,7 +202,7 @@ async def register(request: web.Request) -> web.Response:
     now = ctx.clock()
     existing = ctx.state.nodes.store.get(ident.name)
     if existing is None:
-        limit = int(((ctx.state.settings_spec().get("network") or {}).get("maxNodes")) or 100)
+        limit = int(spec_value(ctx.state.settings_spec(), "network", "maxNodes"))
         if len(ctx.state.nodes.store) >= limit:
             raise ApiError(
                 409,

@@ -30,6 +30,7 @@ from web4ai.api.context import ApiContext, ApiStats
 from web4ai.api.errors import ApiError, envelope
 from web4ai.api.hub import Hub
 from web4ai.api.system import initial_status
+from web4ai.core.config import spec_value
 from web4ai.core.ratelimit import RateLimiter
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
@@ -195,12 +196,10 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         state=state,
         writer=Writer(api, options.namespace),
         keys=KeyStore(api, options.namespace),
-        hub=Hub(
-            lambda: int((state.settings_spec().get("websocket") or {}).get("maxConnections", 100))
-        ),
+        hub=Hub(lambda: int(spec_value(state.settings_spec(), "websocket", "maxConnections"))),
         clock=time.time,
         stats=ApiStats(time.time()),
-        limiter=RateLimiter(6000),
+        limiter=RateLimiter(int(spec_value(None, "security", "maxRequestsPerMinute"))),
         websocket_url="",
         version=web4ai.__version__,
         metrics=metrics,
@@ -218,7 +217,7 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         generated = await ctx.keys.ensure_admin(os.environ.get("WEB4AI_API_KEY"))
         if generated:
             print(f"Admin API key: {generated}", flush=True)
-        configured = (state.settings_spec().get("websocket") or {}).get("port", 9001)
+        configured = spec_value(state.settings_spec(), "websocket", "port")
         ctx.ws_port = options.ws_port or int(configured)
         ws_url = options.public_ws_url or f"ws://{options.host}:{ctx.ws_port}"
         ctx.websocket_url = ws_url

@@ -34,6 +34,7 @@ from web4ai.core.config import (
     config_to_spec,
     deep_merge,
     spec_to_config,
+    spec_value,
     validate_config,
 )
 from web4ai.core.ids import IdKind, identity
@@ -177,7 +178,7 @@ async def whoami(request: web.Request) -> web.Response:
     """The caller's key: valid or not, its name and role (the dashboard's sign-in).
     Answers without a key too, with ``authenticated: false``."""
     ctx = request.app[CONTEXT]
-    required = bool((ctx.state.settings_spec().get("security") or {}).get("apiKeyRequired", True))
+    required = bool(spec_value(ctx.state.settings_spec(), "security", "apiKeyRequired"))
     key = bearer_key(request.headers.get("Authorization"))
     address = request.remote or "unknown"
     if key:
@@ -206,8 +207,8 @@ async def whoami(request: web.Request) -> web.Response:
 @routes.get("/api/v1/websocket/info", name="websocket_info")
 async def websocket_info(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    ws = ctx.state.settings_spec().get("websocket") or {}
-    configured = int(ws.get("port", ctx.ws_port))
+    spec = ctx.state.settings_spec()
+    configured = int((spec.get("websocket") or {}).get("port", ctx.ws_port))
     return web.json_response(
         {
             "success": True,
@@ -223,7 +224,7 @@ async def websocket_info(request: web.Request) -> web.Response:
                 "configured_port": configured,
                 "restart_required": configured != ctx.ws_port,
                 "connected_clients": ctx.hub.connected,
-                "max_connections": int(ws.get("maxConnections", 100)),
+                "max_connections": int(spec_value(spec, "websocket", "maxConnections")),
             },
         }
     )

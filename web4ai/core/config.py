@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web4ai.core import validation as v
+from web4ai.core.defaults import SPEC_DEFAULTS
 from web4ai.core.egress import EgressPolicy
 from web4ai.core.model import Algorithm, Thresholds
 from web4ai.core.recommending import Targets
@@ -43,27 +44,50 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+# The CRD's defaults (web4ai/core/defaults.py is generated from crds/) are Settings' defaults.
+_ORCH, _NET, _PERF, _SEC, _WS = (
+    SPEC_DEFAULTS[k] for k in ("orchestrator", "network", "performance", "security", "websocket")
+)
+
+_ALGORITHM = Algorithm(_NET["loadBalanceAlgorithm"])
+
+
+def _default_thresholds() -> Thresholds:
+    return Thresholds(cpu=float(_PERF["cpuThreshold"]), memory=float(_PERF["memoryThreshold"]))
+
+
+def _default_targets() -> Targets:
+    return Targets(
+        response_time_ms=float(_PERF["targetResponseTimeMs"]),
+        utilization=float(_PERF["targetUtilization"]),
+        min_nodes=int(_NET["minNodes"]),
+        max_nodes=int(_NET["maxNodes"]),
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the operator acts on, from a Web4AIOrchestrator spec."""
 
-    paused: bool = False
-    heartbeat_interval: float = 30.0
-    disruption_threshold: float = 0.55  # share of nodes silent at once that means "our fault"
-    disruption_grace_intervals: float = 2.0  # no node goes offline for this x heartbeat_interval
-    task_retention: float = 3600.0
-    algorithm: Algorithm = Algorithm.WEIGHTED_ROUND_ROBIN
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    allow_private_callbacks: bool = False
-    auto_discovery: bool = True
-    discovery_endpoints: tuple[str, ...] = ()
-    monitoring_enabled: bool = True
-    optimization_enabled: bool = True
-    targets: Targets = field(default_factory=Targets)
-    websocket_enabled: bool = True
-    callback_allowed_networks: tuple[str, ...] = ()
-    callback_allowed_hosts: tuple[str, ...] = ()
-    max_agents_per_node: int = 64
+    paused: bool = bool(SPEC_DEFAULTS["paused"])
+    heartbeat_interval: float = float(_ORCH["heartbeatInterval"])
+    # share of nodes silent at once that means "our fault"
+    disruption_threshold: float = float(_ORCH["disruptionThreshold"])
+    # no node goes offline for this x heartbeat_interval
+    disruption_grace_intervals: float = float(_ORCH["disruptionGraceIntervals"])
+    task_retention: float = float(_ORCH["taskRetention"])
+    algorithm: Algorithm = _ALGORITHM
+    thresholds: Thresholds = field(default_factory=_default_thresholds)
+    allow_private_callbacks: bool = bool(_SEC["allowPrivateCallbacks"])
+    auto_discovery: bool = bool(_ORCH["autoDiscovery"])
+    discovery_endpoints: tuple[str, ...] = tuple(_NET["discoveryEndpoints"])
+    monitoring_enabled: bool = bool(_PERF["monitoringEnabled"])
+    optimization_enabled: bool = bool(_PERF["optimizationEnabled"])
+    targets: Targets = field(default_factory=_default_targets)
+    websocket_enabled: bool = bool(_WS["enabled"])
+    callback_allowed_networks: tuple[str, ...] = tuple(_SEC.get("callbackAllowedNetworks", ()))
+    callback_allowed_hosts: tuple[str, ...] = tuple(_SEC.get("callbackAllowedHosts", ()))
+    max_agents_per_node: int = int(_SEC["maxAgentsPerNode"])
 
     def egress_policy(self) -> EgressPolicy:
         """The callback egress policy these settings describe."""
@@ -72,6 +96,13 @@ class Settings:
             self.callback_allowed_networks,
             self.callback_allowed_hosts,
         )
+
+
+def spec_value(spec: dict[str, Any] | None, section: str, key: str) -> Any:
+    """A setting of a Web4AIOrchestrator spec (camelCase ``key``), or the CRD's default
+    when it is unset."""
+    value = ((spec or {}).get(section) or {}).get(key)
+    return SPEC_DEFAULTS[section][key] if value is None else value
 
 
 def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
@@ -83,7 +114,7 @@ def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
     ws = spec.get("websocket") or {}
     default = Settings()
     return Settings(
-        paused=bool(spec.get("paused", False)),
+        paused=bool(spec.get("paused", default.paused)),
         heartbeat_interval=float(orch.get("heartbeatInterval", default.heartbeat_interval)),
         disruption_threshold=float(orch.get("disruptionThreshold", default.disruption_threshold)),
         disruption_grace_intervals=float(
@@ -95,7 +126,9 @@ def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
             cpu=float(perf.get("cpuThreshold", default.thresholds.cpu)),
             memory=float(perf.get("memoryThreshold", default.thresholds.memory)),
         ),
-        allow_private_callbacks=bool(sec.get("allowPrivateCallbacks", False)),
+        allow_private_callbacks=bool(
+            sec.get("allowPrivateCallbacks", default.allow_private_callbacks)
+        ),
         auto_discovery=bool(orch.get("autoDiscovery", default.auto_discovery)),
         discovery_endpoints=tuple(net.get("discoveryEndpoints") or ()),
         monitoring_enabled=bool(perf.get("monitoringEnabled", default.monitoring_enabled)),
