@@ -82,9 +82,10 @@ chaos: tools venv ## Chaos run: 2 operators, 2 APIs, 5 nodes, 3000 tasks; kills 
 	$(RUN_ENV) $(PY) -m bench.chaos $(CHAOS_ARGS)
 
 .PHONY: manifests
-manifests: tools venv ## Regenerate helm/web4ai/crds, manifests/ and web4ai/core/defaults.py from crds/ and the chart
+manifests: tools venv ## Regenerate helm/web4ai/crds, manifests/, web4ai/core/defaults.py and values.schema.json's config from crds/ and the chart
 	WEB4AI_TOOLS_DIR=$(CACHE) hack/manifests.sh
 	$(PY) hack/generate_defaults.py > web4ai/core/defaults.py
+	$(PY) hack/generate_defaults.py --values-schema helm/web4ai/values.schema.json
 
 .PHONY: helm-lint
 helm-lint: tools ## helm lint the chart

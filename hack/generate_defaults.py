@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Generates web4ai/core/defaults.py from the CRD (crds/web4aiorchestrators.yaml):
-the defaults the API server applies to a Web4AIOrchestrator spec, so Settings and
-`web4ai --generate-config` read the very values the CRD declares.
+"""Generates from the CRD (crds/web4aiorchestrators.yaml), the single source of the
+orchestrator settings' schema and defaults:
 
-    hack/generate_defaults.py > web4ai/core/defaults.py   (`make manifests` runs it;
-    tests/unit/test_defaults_agree.py fails when the committed copy drifts)
+* web4ai/core/defaults.py: the defaults the API server applies to a Web4AIOrchestrator
+  spec, so Settings and `web4ai --generate-config` read the very values the CRD declares;
+* the ``config`` block of helm/web4ai/values.schema.json (constraints and defaults).
+
+    hack/generate_defaults.py > web4ai/core/defaults.py
+    hack/generate_defaults.py --values-schema helm/web4ai/values.schema.json  (in place)
+
+`make manifests` runs both; tests/unit/test_defaults_agree.py fails when a committed
+copy drifts.
 """
 
 from __future__ import annotations
@@ -67,5 +73,52 @@ def render() -> str:
     )
 
 
+# JSON-schema keywords carried over from the CRD (OpenAPI v3.0) to values.schema.json
+# (draft 7), in this order
+KEYWORDS = ("type", "enum", "minimum", "exclusiveMinimum", "maximum")
+KEYWORDS += ("minLength", "maxLength", "maxItems", "items", "default")
+
+
+def draft7(prop: dict[str, Any]) -> dict[str, Any]:
+    """A CRD leaf property as draft-7 JSON schema (exclusiveMinimum: true -> a number)."""
+    out = {k: prop[k] for k in KEYWORDS if k in prop}
+    if out.get("exclusiveMinimum") is True:
+        out["exclusiveMinimum"] = out.pop("minimum")
+        out = {k: out[k] for k in KEYWORDS if k in out}
+    if "items" in out:
+        out["items"] = draft7(out["items"])
+    return out
+
+
+def values_schema_config(spec: dict[str, Any]) -> str:
+    """The ``"config": {...}`` block of values.schema.json (4 spaces in, no final comma)."""
+    obj = '"type": "object", "additionalProperties": false,'
+    sections = []
+    for name, section in spec["properties"].items():
+        if section.get("type") != "object":
+            continue  # paused is POST /control/stop's, not a chart value
+        leaves = ",\n".join(
+            f"            {json.dumps(key)}: {json.dumps(draft7(prop))}"
+            for key, prop in section["properties"].items()
+        )
+        sections.append(
+            f'        "{name}": {{\n          {obj}\n          "properties": {{\n'
+            f"{leaves}\n          }}\n        }}"
+        )
+    body = ",\n".join(sections)
+    return f'    "config": {{\n      {obj}\n      "properties": {{\n{body}\n      }}\n    }}'
+
+
+def splice_values_schema(text: str, spec: dict[str, Any]) -> str:
+    """``text`` (values.schema.json) with its config block regenerated."""
+    start = text.index('\n    "config": {\n') + 1
+    end = text.index("\n    }", start) + len("\n    }")
+    return text[:start] + values_schema_config(spec) + text[end:]
+
+
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    if sys.argv[1:2] == ["--values-schema"]:
+        target = Path(sys.argv[2])
+        target.write_text(splice_values_schema(target.read_text(), spec_schema()))
+    else:
+        sys.stdout.write(render())

@@ -16,8 +16,9 @@ import pytest
 import yaml
 from kubernetes_asyncio import client
 
-from tests.conftest import Cluster, Stack
-from tests.integration.helpers import REPO, eventually, helm, kubectl
+from tests.conftest import ADMIN_KEY, Cluster, Stack
+from tests.integration.apiclient import Http
+from tests.integration.helpers import REPO, ApiProcess, eventually, helm, kubectl
 
 CHART = str(REPO / "helm" / "web4ai")
 
@@ -135,6 +136,42 @@ async def test_upgrade_keeps_the_generated_admin_key(
     assert await key() == first
     deploy = await client.AppsV1Api(api).read_namespaced_deployment("web4ai-api", ns)
     assert deploy.spec.replicas == 3
+
+
+async def test_upgrade_keeps_what_put_config_set(
+    cluster: Cluster, api: client.ApiClient, tmp_path: Path
+) -> None:
+    """The chart seeds the Web4AIOrchestrator on install only: a `helm upgrade` (even
+    one that sets config values) leaves what PUT /config changed."""
+    ns = await fresh_namespace(api)
+    common = ["--namespace", ns, "--kubeconfig", cluster.kubeconfig]
+    install = helm("install", "web4ai", CHART, *common, "--set", "config.network.maxNodes=50")
+    assert install.returncode == 0, install.stderr
+    objects = client.CustomObjectsApi(api)
+
+    async def spec() -> dict[str, Any]:
+        orch = await objects.get_namespaced_custom_object(
+            "web4ai.io", "v1alpha1", ns, "web4aiorchestrators", "web4ai"
+        )
+        return orch["spec"]  # type: ignore[no-any-return]
+
+    assert (await spec())["network"]["maxNodes"] == 50
+    server = ApiProcess(cluster.kubeconfig, ns, tmp_path / "api.log", ADMIN_KEY)
+    try:
+        await server.wait_ready()
+        http = Http(server.base, {"Authorization": f"Bearer {ADMIN_KEY}"})
+        status, body, _ = await http.call("PUT", "/config", {"network": {"max_nodes": 42}})
+        assert status == 200, body
+        for extra in ([], ["--set", "config.network.maxNodes=60", "--set", "api.replicas=3"]):
+            upgrade = helm("upgrade", "web4ai", CHART, *common, *extra)
+            assert upgrade.returncode == 0, upgrade.stderr
+            assert (await spec())["network"]["maxNodes"] == 42
+            status, body, _ = await http.call("GET", "/config")
+            assert status == 200 and body["config"]["network"]["max_nodes"] == 42, body
+    finally:
+        server.stop()
+    deploy = await client.AppsV1Api(api).read_namespaced_deployment("web4ai-api", ns)
+    assert deploy.spec.replicas == 3  # the rest of the release did upgrade
 
 
 def test_the_product_runs_as_the_chart_service_accounts_and_no_more(stack: Stack) -> None:

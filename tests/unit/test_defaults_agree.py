@@ -1,6 +1,7 @@
 """One source for every default: the CRD (crds/web4aiorchestrators.yaml). Settings,
 `web4ai --generate-config` and the chart's values.yaml all show its defaults; the
-generated web4ai/core/defaults.py is what `make manifests` writes."""
+generated web4ai/core/defaults.py and values.schema.json's config block are what
+`make manifests` writes."""
 
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ def leaves(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def test_the_generated_defaults_module_has_not_drifted() -> None:
     committed = (REPO / "web4ai/core/defaults.py").read_text()
     assert committed == GENERATOR.render(), "run `make manifests`"
+
+
+def test_the_chart_values_schema_config_has_not_drifted() -> None:
+    committed = (REPO / "helm/web4ai/values.schema.json").read_text()
+    regenerated = GENERATOR.splice_values_schema(committed, GENERATOR.spec_schema())
+    assert committed == regenerated, "run `make manifests`"
 
 
 def test_settings_defaults_are_the_crd_defaults() -> None:
