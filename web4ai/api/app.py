@@ -19,13 +19,12 @@ from web4ai.api.errors import MAX_BODY, ApiError, error_middleware, too_large
 from web4ai.api.events import on_node, on_orchestrator, on_task
 from web4ai.api.history import sample_forever, sample_of
 from web4ai.api.openapi import openapi_routes
+from web4ai.api.routing import spec_of
 from web4ai.api.system import status_data, summary
 from web4ai.core.config import spec_value
 
 log = logging.getLogger(__name__)
 
-# whoami answers without a key too (the dashboard's sign-in asks it what a key is)
-OPEN_ROUTES = {"health", "index", "dashboard", "openapi", "whoami"}
 NETWORK_STATUS_EVERY = 5.0
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 APP_MAX_BODY = 64 * 1024 * 1024  # the hard cap; the configured limit is checked per request
@@ -98,7 +97,8 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
     if (request.content_length or 0) > limit:
         raise too_large(limit)
     route = request.match_info.route.name or ""
-    if route in OPEN_ROUTES or request.match_info.http_exception is not None:
+    declared = spec_of(request.match_info.handler)
+    if declared.public or request.match_info.http_exception is not None:
         return await handler(request)  # type: ignore[no-any-return]
     principal = await authenticate(
         ctx,
@@ -107,7 +107,7 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
         request.headers.get("Sec-WebSocket-Protocol", "") if route == "ws" else None,
     )
     if principal is not ANONYMOUS:
-        denied = authorize(principal, request.method, route, dict(request.match_info))
+        denied = authorize(principal, request.method, declared, dict(request.match_info))
         if denied:
             raise ApiError(403, denied, "FORBIDDEN")
     request[PRINCIPAL_KEY] = principal

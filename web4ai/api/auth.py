@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from web4ai.api.routing import NodeAccess, RouteSpec
 from web4ai.k8s.apikeys import SECRET_NAME, digest, entry, new_key, read_entries, store_entry
 from web4ai.k8s.client import ApiClient
 
@@ -166,25 +167,20 @@ class KeyStore:
         return key
 
 
-def authorize(principal: Principal, method: str, route: str, params: dict[str, str]) -> str | None:
-    """Why ``principal`` may not do this, or None when it may."""
+def authorize(
+    principal: Principal, method: str, route: RouteSpec, params: dict[str, str]
+) -> str | None:
+    """Why ``principal`` may not do this, or None when it may; ``route`` is what the
+    route declares (``web4ai.api.routing``)."""
     if principal.role == "admin":
         return None
     if principal.role == "read-only":
         return None if method in ("GET", "HEAD") else "read-only keys can only read"
-    # node keys: their own node, and the node protocol (checked per task in the handler)
-    own = params.get("node_id") == principal.node_id
-    allowed = {
-        ("POST", "register"): own,
-        ("POST", "heartbeat"): own,
-        ("PUT", "node_status"): own,
-        ("GET", "node"): own,
-        ("GET", "node_tasks"): own,
-        ("POST", "task_start"): True,
-        ("POST", "task_result"): True,
-        ("GET", "health"): True,
-        ("GET", "ws"): True,  # the feed is filtered to its own node and tasks
-    }
-    if allowed.get((method, route)):
+    # node keys: their own node, and the node protocol (checked per task in the handler);
+    # never HEAD (a route declares its own method only)
+    if method != "HEAD" and (
+        route.node is NodeAccess.ANY
+        or (route.node is NodeAccess.OWN and params.get("node_id") == principal.node_id)
+    ):
         return None
     return f"a node key may act only on node {principal.node_id} and its tasks"

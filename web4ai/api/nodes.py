@@ -14,6 +14,7 @@ from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
 from web4ai.api.params import id_param
 from web4ai.api.presenting import node_counters, node_public
+from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import validation as v
 from web4ai.core.config import spec_value
 from web4ai.core.ids import IdKind, identity, node_lease_name
@@ -80,6 +81,7 @@ async def list_nodes(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/nodes/{node_id}", name="node")
+@declare(node=NodeAccess.OWN)
 async def get_node(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     body = find_node(ctx, node_id_param(request))
@@ -187,6 +189,7 @@ async def requeue_previous_incarnation(
 
 
 @routes.post("/api/v1/nodes/{node_id}/register", name="register")
+@declare(node=NodeAccess.OWN, body=v.object_schema(v.REGISTRATION))
 async def register(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
@@ -303,6 +306,7 @@ def heartbeat_status(data: dict[str, Any], node: Body, now: float, refresh: floa
 
 
 @routes.post("/api/v1/nodes/{node_id}/heartbeat", name="heartbeat")
+@declare(node=NodeAccess.OWN, body=v.object_schema(v.HEARTBEAT))
 async def heartbeat(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
@@ -326,6 +330,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/v1/nodes/{node_id}/status", name="node_status")
+@declare(node=NodeAccess.OWN, body=v.object_schema(v.STATUS_UPDATE))
 async def put_status(request: web.Request) -> web.Response:
     """An admin key sets the admin's intent (``active`` clears it); a node key sets the
     node's own report, which an admin's intent overrides."""
@@ -360,6 +365,7 @@ async def put_status(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/nodes/{node_id}/drain", name="node_drain")
+@declare(body=v.object_schema(v.DRAIN))
 async def drain(request: web.Request) -> web.Response:
     """No new tasks; running tasks finish (or are requeued at the optional deadline,
     in seconds from now); then the node goes to maintenance."""
@@ -432,7 +438,11 @@ def assigned_tasks(ctx: ApiContext, node_id: str) -> list[Body]:
     ]
 
 
+WAIT_QUERY = query_param("wait", {"type": "number", "minimum": 0, "maximum": 60, "default": 0})
+
+
 @routes.get("/api/v1/nodes/{node_id}/tasks", name="node_tasks")
+@declare(node=NodeAccess.OWN, query=[WAIT_QUERY])
 async def node_tasks(request: web.Request) -> web.Response:
     """Node protocol: tasks assigned and not yet started; long-polls up to ``wait`` s."""
     ctx = request.app[CONTEXT]

@@ -1,5 +1,6 @@
-"""The OpenAPI 3 document, generated from the app's own routes and request schemas,
-so that it covers every route by construction."""
+"""The OpenAPI 3 document, generated from the app's own routes and what each declares
+(``web4ai.api.routing``: public or not, body and query schemas), so that it covers
+every route by construction."""
 
 from __future__ import annotations
 
@@ -9,66 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from web4ai.api.context import CONTEXT
-from web4ai.core import validation as v
-from web4ai.core.config import CONFIG_SCHEMA
-from web4ai.core.model import TaskPhase
+from web4ai.api.routing import declare, spec_of
 
-BODIES: dict[str, dict[str, Any]] = {
-    "register": v.object_schema(v.REGISTRATION),
-    "heartbeat": v.object_schema(v.HEARTBEAT),
-    "node_status": v.object_schema(v.STATUS_UPDATE),
-    "tasks_submit": v.object_schema(v.TASK),
-    "task_start": v.object_schema(v.TASK_START),
-    "task_result": v.object_schema(v.TASK_RESULT),
-    "node_drain": v.object_schema(v.DRAIN),
-    "config_put": {
-        "type": "object",
-        "properties": {
-            section: v.object_schema(schema) | {"additionalProperties": False}
-            for section, schema in CONFIG_SCHEMA.items()
-        },
-        "additionalProperties": False,
-    },
-}
-QUERIES: dict[str, list[dict[str, Any]]] = {
-    "tasks": [
-        {
-            "name": "status",
-            "in": "query",
-            "schema": {"type": "string", "enum": ["pending", "active", "completed", "failed"]},
-        },
-        {
-            "name": "phase",
-            "in": "query",
-            "schema": {"type": "string", "enum": [p.value for p in TaskPhase]},
-        },
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
-        },
-        {
-            "name": "offset",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 0, "default": 0},
-        },
-    ],
-    "metrics_history": [
-        {
-            "name": "window",
-            "in": "query",
-            "description": "seconds of history to return (the buffer keeps one hour)",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 900},
-        }
-    ],
-    "node_tasks": [
-        {
-            "name": "wait",
-            "in": "query",
-            "schema": {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
-        }
-    ],
-}
 ERROR = {
     "type": "object",
     "required": ["success", "error", "timestamp", "details"],
@@ -83,11 +26,11 @@ ERROR = {
         },
     },
 }
-PUBLIC = {"health", "index", "dashboard", "openapi", "whoami"}
 
 
 def operation(route: web.AbstractRoute, path: str) -> dict[str, Any]:
     name = route.name or ""
+    spec = spec_of(route.handler)
     doc = (route.handler.__doc__ or name.replace("_", " ")).strip().splitlines()[0]
     op: dict[str, Any] = {
         "operationId": name,
@@ -112,15 +55,15 @@ def operation(route: web.AbstractRoute, path: str) -> dict[str, Any]:
         }
         for p in re.findall(r"{(\w+)}", path)
     ]
-    params += QUERIES.get(name, [])
+    params += spec.query
     if params:
         op["parameters"] = params
-    if name in BODIES:
+    if spec.body is not None:
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": BODIES[name]}},
+            "content": {"application/json": {"schema": spec.body}},
         }
-    if name in PUBLIC:
+    if spec.public:
         op["security"] = []
     if name == "index":
         op["responses"]["200"] = {
@@ -164,6 +107,7 @@ def openapi_routes() -> web.RouteTableDef:
     routes = web.RouteTableDef()
 
     @routes.get("/api/v1/openapi.json", name="openapi")
+    @declare(public=True)
     async def openapi(request: web.Request) -> web.Response:
         """The OpenAPI 3 document of this API."""
         return web.json_response(document(request.app, request.app[CONTEXT].version))

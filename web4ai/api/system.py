@@ -29,8 +29,11 @@ from web4ai.api.presenting import (
     recommendations,
     status_document,
 )
+from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.api.tasks import int_query
+from web4ai.core import validation as v
 from web4ai.core.config import (
+    CONFIG_SCHEMA,
     config_to_spec,
     deep_merge,
     spec_to_config,
@@ -49,6 +52,7 @@ def uptime_text(seconds: float) -> str:
 
 
 @routes.get("/api/v1/health", name="health")
+@declare(public=True, node=NodeAccess.ANY)
 async def health(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     boot = psutil.boot_time()
@@ -157,7 +161,15 @@ async def performance(request: web.Request) -> web.Response:
     )
 
 
+WINDOW_QUERY = query_param(
+    "window",
+    {"type": "integer", "minimum": 1, "maximum": 3600, "default": 900},
+    "seconds of history to return (the buffer keeps one hour)",
+)
+
+
 @routes.get("/api/v1/metrics/history", name="metrics_history")
+@declare(query=[WINDOW_QUERY])
 async def metrics_history(request: web.Request) -> web.Response:
     """Recent samples of the headline numbers (a bounded in-memory ring buffer)."""
     ctx = request.app[CONTEXT]
@@ -174,6 +186,7 @@ async def metrics_history(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/whoami", name="whoami")
+@declare(public=True)
 async def whoami(request: web.Request) -> web.Response:
     """The caller's key: valid or not, its name and role (the dashboard's sign-in).
     Answers without a key too, with ``authenticated: false``."""
@@ -284,7 +297,18 @@ def check_config(doc: Any) -> None:
         )
 
 
+CONFIG_BODY = {
+    "type": "object",
+    "properties": {
+        section: v.object_schema(schema) | {"additionalProperties": False}
+        for section, schema in CONFIG_SCHEMA.items()
+    },
+    "additionalProperties": False,
+}
+
+
 @routes.put("/api/v1/config", name="config_put")
+@declare(body=CONFIG_BODY)
 async def put_config(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     update = await read_json(request)
@@ -347,6 +371,7 @@ def without_bearer_protocol(request: web.Request) -> web.Request:
 
 
 @routes.get("/api/v1/ws", name="ws")
+@declare(node=NodeAccess.ANY)  # the feed is filtered to its own node and tasks
 async def websocket(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     if not ctx.state.settings().websocket_enabled:

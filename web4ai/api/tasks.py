@@ -13,9 +13,10 @@ from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
 from web4ai.api.params import id_param
 from web4ai.api.presenting import TASK_GROUPS, TASK_PHASES, task_listing
+from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import validation as v
 from web4ai.core.ids import IdKind, identity, new_task_id
-from web4ai.core.model import TaskStatus
+from web4ai.core.model import TaskPhase, TaskStatus
 from web4ai.k8s import resources as res
 from web4ai.k8s.errors import Conflict, Invalid
 from web4ai.k8s.watching import Body
@@ -66,7 +67,16 @@ def task_spec(task_id: str, data: dict[str, Any], default_timeout: int, now: flo
     return spec
 
 
+LIST_QUERY = [
+    query_param("status", {"type": "string", "enum": ["pending", "active", "completed", "failed"]}),
+    query_param("phase", {"type": "string", "enum": [p.value for p in TaskPhase]}),
+    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
+    query_param("offset", {"type": "integer", "minimum": 0, "default": 0}),
+]
+
+
 @routes.post("/api/v1/tasks", name="tasks_submit")
+@declare(body=v.object_schema(v.TASK))
 async def submit(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     data = v.validate(await read_json(request), v.TASK)
@@ -133,6 +143,7 @@ def choice_query(request: web.Request, name: str, choices: tuple[str, ...]) -> s
 
 
 @routes.get("/api/v1/tasks", name="tasks")
+@declare(query=LIST_QUERY)
 async def list_tasks(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     status = choice_query(request, "status", TASK_GROUPS)
@@ -216,6 +227,7 @@ async def guarded_update(
 
 
 @routes.post("/api/v1/tasks/{task_id}/start", name="task_start")
+@declare(node=NodeAccess.ANY, body=v.object_schema(v.TASK_START))
 async def start(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     task_id = task_id_param(request)
@@ -232,6 +244,7 @@ async def start(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/tasks/{task_id}/result", name="task_result")
+@declare(node=NodeAccess.ANY, body=v.object_schema(v.TASK_RESULT))
 async def result(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     task_id = task_id_param(request)

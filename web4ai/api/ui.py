@@ -11,6 +11,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from web4ai.api.routing import declare
+
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 TYPES = {
     ".html": "text/html",
@@ -99,12 +101,14 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/", name="index")
+@declare(public=True)
 async def index(request: web.Request) -> web.Response:
     """The dashboard (HTML page)."""
     return serve(request, "index.html", INDEX_CACHE)
 
 
 @routes.get("/dashboard/{asset}", name="dashboard")
+@declare(public=True)
 async def asset(request: web.Request) -> web.Response:
     """A static file of the dashboard."""
     name = request.match_info["asset"]

@@ -1,0 +1,53 @@
+"""Route declarations (web4ai.api.routing) decide access: what each key role may do on
+each route, read from the routes the app serves."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web4ai.api import nodes, system, tasks, ui
+from web4ai.api.auth import Principal, authorize
+from web4ai.api.openapi import openapi_routes
+from web4ai.api.routing import spec_of
+
+NODE = Principal("n1-key", "node", "n1")
+READER = Principal("reader", "read-only")
+ADMIN = Principal("admin", "admin")
+
+PUBLIC = {"health", "index", "dashboard", "openapi", "whoami"}
+# (method, route) -> whether a node key may, on its own node
+NODE_MAY = {
+    ("POST", "register"),
+    ("POST", "heartbeat"),
+    ("PUT", "node_status"),
+    ("GET", "node"),
+    ("GET", "node_tasks"),
+    ("POST", "task_start"),
+    ("POST", "task_result"),
+    ("GET", "health"),
+    ("GET", "ws"),
+}
+ANY_NODE = {"task_start", "task_result", "health", "ws"}
+
+
+def served() -> list[web.AbstractRoute]:
+    app = web.Application()
+    for table in (system.routes, nodes.routes, tasks.routes, openapi_routes(), ui.routes):
+        app.add_routes(table)
+    return [r for r in app.router.routes() if r.name]
+
+
+def test_public_routes_are_the_declared_ones() -> None:
+    assert {r.name for r in served() if spec_of(r.handler).public} == PUBLIC
+
+
+def test_what_each_role_may_do_on_each_route() -> None:
+    for route in served():
+        spec, method, name = spec_of(route.handler), route.method, route.name
+        assert authorize(ADMIN, method, spec, {}) is None
+        reads = method in ("GET", "HEAD")
+        assert (authorize(READER, method, spec, {}) is None) == reads, (method, name)
+        own = authorize(NODE, method, spec, {"node_id": "n1"}) is None
+        other = authorize(NODE, method, spec, {"node_id": "n2"}) is None
+        assert own == ((method, name) in NODE_MAY), (method, name)
+        assert other == ((method, name) in NODE_MAY and name in ANY_NODE), (method, name)
