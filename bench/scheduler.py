@@ -10,6 +10,17 @@ For each node count N, on one fresh local control plane:
 Reports tasks bound per second (first create -> last bound), p50/p99 of
 create -> bound, API writes per task up to binding, and our rate as a ratio
 to kube-scheduler's. Medians of ``--repeat`` runs when repeat > 1.
+
+Backlog mode (``--mode backlog``, as kube-scheduler's scheduler_perf): ``--backlog``
+tasks (default 5,000) exist before scheduling starts. Ours: the orchestrator is
+created paused (``spec.paused: true``, i.e. control/stop) and released once every
+task is in the operator's cache; kube-scheduler: the pods exist before it starts.
+Reported: bind throughput (first bound -> last bound), p50/p99 of the time from the
+first binding to each task's binding, and, in the same run, the *physical limit*:
+a bare loop making the same resourceVersion-guarded status merge patches (the bind
+patch) with the same concurrency on the same objects, with the operator stopped.
+
+    python -m bench.scheduler --mode backlog --backlog 5000 --nodes 50
 """
 
 from __future__ import annotations
@@ -29,10 +40,13 @@ from kubernetes_asyncio import client, watch
 
 from bench.common import bounded, create_node, percentile
 from web4ai.k8s import crds as crds_mod
+from web4ai.k8s import resources as res
 from web4ai.k8s.client import api_client
 from web4ai.k8s.resources import GROUP, TASKS, VERSION, format_time
+from web4ai.k8s.writing import Writer
 from web4ai.localcluster.binaries import binary
 from web4ai.localcluster.controlplane import ControlPlane, die_with_parent
+from web4ai.operator.scheduler import Scheduler
 
 REPO = Path(__file__).resolve().parents[1]
 MERGE = "application/merge-patch+json"
@@ -48,10 +62,11 @@ class Result:
     p50_ms: float
     p99_ms: float
     writes_per_task: float
+    mode: str = "streaming"
 
     def row(self) -> str:
         return (
-            f"{self.system:15s} nodes={self.nodes:4d} tasks={self.tasks:5d} "
+            f"{self.mode:9s} {self.system:15s} nodes={self.nodes:4d} tasks={self.tasks:5d} "
             f"rate={self.per_second:8.1f}/s p50={self.p50_ms:8.1f}ms "
             f"p99={self.p99_ms:8.1f}ms writes/task={self.writes_per_task:.2f}"
         )
@@ -120,12 +135,44 @@ def summarize(system: str, nodes: int, created: dict[str, float], rec: Recorder)
     )
 
 
-async def bench_ours(
-    api: client.ApiClient, kubeconfig: str, nodes: int, tasks: int, concurrency: int, run: int
-) -> Result:
-    ns = f"ours-{nodes}-{run}"
+def summarize_backlog(system: str, nodes: int, names: list[str], rec: Recorder) -> Result:
+    """Throughput from the first binding to the last; latency from the first binding
+    (the moment scheduling demonstrably started) to each task's binding. The versions
+    seen before the watch started are not counted: writes/task is from the first
+    version the watch saw (the create, for tasks created after it started)."""
+    first = min(rec.bound_at[n] for n in names)
+    last = max(rec.bound_at[n] for n in names)
+    lat = [(rec.bound_at[n] - first) * 1000 for n in names]
+    writes = [rec.versions[n] - 1 for n in names]
+    return Result(
+        system,
+        nodes,
+        len(names),
+        (len(names) - 1) / max(last - first, 1e-9),
+        statistics.median(lat),
+        percentile(lat, 0.99),
+        statistics.mean(writes),
+        mode="backlog",
+    )
+
+
+def task_body(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Web4AITask",
+        "metadata": {"name": name, "labels": {"web4ai.io/task-id": name}},
+        "spec": {"taskId": name, "taskType": "noop", "submittedAt": format_time(time.time())},
+    }
+
+
+async def setup_ours(
+    api: client.ApiClient, ns: str, nodes: int, tasks: int, concurrency: int, paused: bool
+) -> None:
     await create_namespace(api, ns)
     co = client.CustomObjectsApi(api)
+    spec: dict[str, Any] = {"network": {"loadBalanceAlgorithm": "least_connections"}}
+    if paused:
+        spec["paused"] = True
     await co.create_namespaced_custom_object(
         GROUP,
         VERSION,
@@ -135,7 +182,7 @@ async def bench_ours(
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "Web4AIOrchestrator",
             "metadata": {"name": "web4ai"},
-            "spec": {"network": {"loadBalanceAlgorithm": "least_connections"}},
+            "spec": spec,
         },
     )
     agents = max(1, -(-2 * tasks // nodes))
@@ -151,14 +198,30 @@ async def bench_ours(
         )
 
     await bounded(concurrency, [add_node(i) for i in range(nodes)])
-    op = await asyncio.create_subprocess_exec(
+
+
+async def start_operator(kubeconfig: str, ns: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "web4ai.operator", "--namespace", ns, "--kubeconfig", kubeconfig],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
         preexec_fn=die_with_parent,
     )
-    rec = Recorder(lambda raw: (raw.get("status") or {}).get("phase") == "assigned")
+
+
+def is_assigned(raw: dict[str, Any]) -> bool:
+    return (raw.get("status") or {}).get("phase") == "assigned"
+
+
+async def bench_ours(
+    api: client.ApiClient, kubeconfig: str, nodes: int, tasks: int, concurrency: int, run: int
+) -> Result:
+    ns = f"ours-{nodes}-{run}"
+    co = client.CustomObjectsApi(api)
+    await setup_ours(api, ns, nodes, tasks, concurrency, paused=False)
+    op = await start_operator(kubeconfig, ns)
+    rec = Recorder(is_assigned)
     rec.expected = tasks
     watcher = asyncio.create_task(
         rec.run(co.list_namespaced_custom_object, GROUP, VERSION, ns, TASKS)
@@ -171,22 +234,7 @@ async def bench_ours(
         async def add_task(i: int) -> None:
             name = f"task-{i:05d}"
             t0 = time.monotonic()
-            await co.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                ns,
-                TASKS,
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "Web4AITask",
-                    "metadata": {"name": name, "labels": {"web4ai.io/task-id": name}},
-                    "spec": {
-                        "taskId": name,
-                        "taskType": "noop",
-                        "submittedAt": format_time(time.time()),
-                    },
-                },
-            )
+            await co.create_namespaced_custom_object(GROUP, VERSION, ns, TASKS, task_body(name))
             created[name] = t0
 
         await bounded(concurrency, [add_task(i) for i in range(tasks)])
@@ -198,14 +246,127 @@ async def bench_ours(
         await op.wait()
 
 
-async def bench_kube(
+async def bare_patches(api: client.ApiClient, ns: str, names: list[str], in_flight: int) -> Result:
+    """The physical limit: the same guarded status merge patch as a binding, with the
+    scheduler's bind concurrency, on the same objects, nothing else running."""
+    co = client.CustomObjectsApi(api)
+    r = await co.list_namespaced_custom_object(GROUP, VERSION, ns, TASKS, _preload_content=False)
+    bodies = {b["metadata"]["name"]: b for b in json.loads(await r.read())["items"]}
+    writer = Writer(api, ns)
+    done: dict[str, float] = {}
+
+    async def one(name: str) -> None:
+        body = bodies[name]
+        result = await writer.patch(
+            res.TASKS, name, res.bind_patch(body, "node-0", time.time()), status=True
+        )
+        assert result is not None, f"bare patch of {name} conflicted"
+        done[name] = time.monotonic()
+
+    t0 = time.monotonic()
+    await bounded(in_flight, [one(n) for n in names])
+    lat = [(done[n] - t0) * 1000 for n in names]
+    return Result(
+        "bare patches",
+        0,
+        len(names),
+        len(names) / (max(done.values()) - t0),
+        statistics.median(lat),
+        percentile(lat, 0.99),
+        1.0,
+        mode="backlog",
+    )
+
+
+async def backlog_ours(
+    api: client.ApiClient,
+    kubeconfig: str,
+    nodes: int,
+    tasks: int,
+    concurrency: int,
+    run: int,
+) -> list[Result]:
+    ns = f"ours-backlog-{nodes}-{run}"
+    co = client.CustomObjectsApi(api)
+    await setup_ours(api, ns, nodes, tasks, concurrency, paused=True)
+    rec = Recorder(is_assigned)
+    rec.expected = tasks
+    watcher = asyncio.create_task(
+        rec.run(co.list_namespaced_custom_object, GROUP, VERSION, ns, TASKS)
+    )
+    op = await start_operator(kubeconfig, ns)
+    names = [f"task-{i:05d}" for i in range(tasks)]
+    try:
+        await rec.ready.wait()
+        t0 = time.monotonic()
+        await bounded(
+            concurrency,
+            [
+                co.create_namespaced_custom_object(GROUP, VERSION, ns, TASKS, task_body(n))
+                for n in names
+            ],
+        )
+        created_s = time.monotonic() - t0
+        await asyncio.sleep(5)  # operator up, synced (every task in its cache) and leading
+        released = time.monotonic()
+        await co.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            ns,
+            "web4aiorchestrators",
+            "web4ai",
+            {"spec": {"paused": False}},
+            _content_type=MERGE,
+        )
+        await asyncio.wait_for(rec.done.wait(), timeout=900)
+        ours = summarize_backlog("web4ai", nodes, names, rec)
+        first = min(rec.bound_at.values())
+        print(
+            f"  backlog created in {created_s:.1f}s ({tasks / created_s:.0f}/s); "
+            f"release -> first binding {(first - released) * 1000:.0f} ms",
+            flush=True,
+        )
+    finally:
+        op.terminate()
+        await op.wait()
+        watcher.cancel()
+    bare = await bare_patches(api, ns, names, Scheduler.max_in_flight)
+    bare.nodes = nodes
+    return [ours, bare]
+
+
+async def backlog_kube(
     api: client.ApiClient, kubeconfig: str, nodes: int, tasks: int, concurrency: int, run: int
-) -> Result:
-    ns = f"kube-{nodes}-{run}"
+) -> list[Result]:
+    ns = f"kube-backlog-{nodes}-{run}"
+    prefix = await setup_kube(api, ns, nodes, tasks, concurrency, f"kb{nodes}-{run}")
+    core = client.CoreV1Api(api)
+    rec = Recorder(lambda raw: bool((raw.get("spec") or {}).get("nodeName")))
+    rec.expected = tasks
+    watcher = asyncio.create_task(rec.run(pod_lister(core), ns))
+    names = [f"pod-{i:05d}" for i in range(tasks)]
+    sched = None
+    try:
+        await rec.ready.wait()
+        await bounded(
+            concurrency, [core.create_namespaced_pod(ns, pod_body(n, prefix)) for n in names]
+        )
+        sched = await start_kube_scheduler(kubeconfig)
+        await asyncio.wait_for(rec.done.wait(), timeout=900)
+        return [summarize_backlog("kube-scheduler", nodes, names, rec)]
+    finally:
+        watcher.cancel()
+        if sched is not None:
+            sched.terminate()
+            await sched.wait()
+
+
+async def setup_kube(
+    api: client.ApiClient, ns: str, nodes: int, tasks: int, concurrency: int, prefix: str
+) -> str:
     core = client.CoreV1Api(api)
     await core.create_namespace({"metadata": {"name": ns}})
     await core.create_namespaced_service_account(ns, {"metadata": {"name": "default"}})
-    prefix = f"k{nodes}-{run}"
 
     async def add_node(i: int) -> None:
         name = f"{prefix}-node-{i}"
@@ -237,7 +398,11 @@ async def bench_kube(
         await core.patch_node(name, [{"op": "remove", "path": "/spec/taints"}])
 
     await bounded(concurrency, [add_node(i) for i in range(nodes)])
-    sched = await asyncio.create_subprocess_exec(
+    return prefix
+
+
+async def start_kube_scheduler(kubeconfig: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         *[
             str(binary("kube-scheduler")),
             f"--kubeconfig={kubeconfig}",
@@ -255,9 +420,9 @@ async def bench_kube(
         stderr=subprocess.DEVNULL,
         preexec_fn=die_with_parent,
     )
-    rec = Recorder(lambda raw: bool((raw.get("spec") or {}).get("nodeName")))
-    rec.expected = tasks
 
+
+def pod_lister(core: client.CoreV1Api) -> Any:
     async def list_pods(namespace: str, **kw: Any) -> Any:
         if kw.get("watch"):
             return await core.list_namespaced_pod(namespace, **kw)
@@ -265,7 +430,32 @@ async def bench_kube(
         return json.loads(await r.read())
 
     list_pods.__doc__ = core.list_namespaced_pod.__doc__
-    watcher = asyncio.create_task(rec.run(list_pods, ns))
+    return list_pods
+
+
+def pod_body(name: str, prefix: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "nodeSelector": {"bench": prefix},
+            "containers": [
+                {"name": "c", "image": "pause", "resources": {"requests": {"cpu": "10m"}}}
+            ],
+        },
+    }
+
+
+async def bench_kube(
+    api: client.ApiClient, kubeconfig: str, nodes: int, tasks: int, concurrency: int, run: int
+) -> Result:
+    ns = f"kube-{nodes}-{run}"
+    prefix = await setup_kube(api, ns, nodes, tasks, concurrency, f"k{nodes}-{run}")
+    core = client.CoreV1Api(api)
+    sched = await start_kube_scheduler(kubeconfig)
+    rec = Recorder(lambda raw: bool((raw.get("spec") or {}).get("nodeName")))
+    rec.expected = tasks
+    watcher = asyncio.create_task(rec.run(pod_lister(core), ns))
     try:
         await rec.ready.wait()
         await asyncio.sleep(3)
@@ -274,23 +464,7 @@ async def bench_kube(
         async def add_pod(i: int) -> None:
             name = f"pod-{i:05d}"
             t0 = time.monotonic()
-            await core.create_namespaced_pod(
-                ns,
-                {
-                    "metadata": {"name": name},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "nodeSelector": {"bench": prefix},
-                        "containers": [
-                            {
-                                "name": "c",
-                                "image": "pause",
-                                "resources": {"requests": {"cpu": "10m"}},
-                            }
-                        ],
-                    },
-                },
-            )
+            await core.create_namespaced_pod(ns, pod_body(name, prefix))
             created[name] = t0
 
         await bounded(concurrency, [add_pod(i) for i in range(tasks)])
@@ -302,48 +476,78 @@ async def bench_kube(
         await sched.wait()
 
 
-async def main_async(args: argparse.Namespace) -> None:
+def medians(results: list[Result], mode: str, system: str, nodes: int) -> Result:
+    rs = [r for r in results if r.mode == mode and r.nodes == nodes and r.system == system]
+    return Result(
+        system,
+        nodes,
+        rs[0].tasks,
+        statistics.median(r.per_second for r in rs),
+        statistics.median(r.p50_ms for r in rs),
+        statistics.median(r.p99_ms for r in rs),
+        statistics.median(r.writes_per_task for r in rs),
+        mode=mode,
+    )
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    modes = ["streaming", "backlog"] if args.mode == "both" else [args.mode]
+    results: list[Result] = []
     with ControlPlane() as plane:
         api = await api_client(str(plane.kubeconfig))
         await crds_mod.install(api, REPO / "crds")
-        results: list[Result] = []
         for nodes in args.nodes:
             for run in range(args.repeat):
-                for bench in (bench_ours, bench_kube):
-                    r = await bench(
-                        api, str(plane.kubeconfig), nodes, args.tasks, args.concurrency, run
-                    )
-                    print(r.row(), flush=True)
-                    results.append(r)
+                if "streaming" in modes:
+                    for bench in (bench_ours, bench_kube):
+                        r = await bench(
+                            api, str(plane.kubeconfig), nodes, args.tasks, args.concurrency, run
+                        )
+                        print(r.row(), flush=True)
+                        results.append(r)
+                if "backlog" in modes:
+                    for backlog in (backlog_ours, backlog_kube):
+                        for r in await backlog(
+                            api, str(plane.kubeconfig), nodes, args.backlog, args.concurrency, run
+                        ):
+                            print(r.row(), flush=True)
+                            results.append(r)
         await api.close()
     print("\nmedians:")
+    summary: dict[str, Any] = {"runs": [vars(r) for r in results], "ratios": {}}
     for nodes in args.nodes:
-        med = {}
-        for system in ("web4ai", "kube-scheduler"):
-            rs = [r for r in results if r.nodes == nodes and r.system == system]
-            med[system] = Result(
-                system,
-                nodes,
-                args.tasks,
-                statistics.median(r.per_second for r in rs),
-                statistics.median(r.p50_ms for r in rs),
-                statistics.median(r.p99_ms for r in rs),
-                statistics.median(r.writes_per_task for r in rs),
-            )
-            print(med[system].row())
-        ratio = med["web4ai"].per_second / med["kube-scheduler"].per_second
-        print(f"ratio web4ai/kube-scheduler at {nodes} nodes: {ratio:.2f}")
+        for mode in modes:
+            ours = medians(results, mode, "web4ai", nodes)
+            kube = medians(results, mode, "kube-scheduler", nodes)
+            print(ours.row())
+            print(kube.row())
+            ratio = ours.per_second / kube.per_second
+            summary["ratios"][f"{mode}/{nodes}/vs-kube-scheduler"] = ratio
+            print(f"{mode}: ratio web4ai/kube-scheduler at {nodes} nodes: {ratio:.2f}")
+            if mode == "backlog":
+                bare = medians(results, mode, "bare patches", nodes)
+                print(bare.row())
+                limit = ours.per_second / bare.per_second
+                summary["ratios"][f"{mode}/{nodes}/vs-bare-patches"] = limit
+                print(f"{mode}: ratio web4ai/bare patches at {nodes} nodes: {limit:.2f}")
+    return summary
 
 
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--tasks", type=int, default=1000)
+    p.add_argument("--mode", choices=["streaming", "backlog", "both"], default="both")
+    p.add_argument("--tasks", type=int, default=1000, help="tasks in streaming mode")
+    p.add_argument("--backlog", type=int, default=5000, help="tasks in backlog mode")
     p.add_argument("--nodes", type=int, nargs="+", default=[50, 500])
-    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--concurrency", type=int, default=128, help="concurrent creates")
     p.add_argument("--repeat", type=int, default=1)
-    asyncio.run(main_async(p.parse_args()))
+    p.add_argument("--json", help="write the runs and ratios to this file")
+    args = p.parse_args()
+    summary = asyncio.run(main_async(args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":
