@@ -200,12 +200,12 @@ async def setup_ours(
     await bounded(concurrency, [add_node(i) for i in range(nodes)])
 
 
-async def start_operator(kubeconfig: str, ns: str) -> asyncio.subprocess.Process:
+async def start_operator(kubeconfig: str, ns: str, repo: Path = REPO) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "web4ai.operator", "--namespace", ns, "--kubeconfig", kubeconfig],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
         preexec_fn=die_with_parent,
     )
 
@@ -215,12 +215,19 @@ def is_assigned(raw: dict[str, Any]) -> bool:
 
 
 async def bench_ours(
-    api: client.ApiClient, kubeconfig: str, nodes: int, tasks: int, concurrency: int, run: int
+    api: client.ApiClient,
+    kubeconfig: str,
+    nodes: int,
+    tasks: int,
+    concurrency: int,
+    run: int,
+    system: str = "web4ai",
+    repo: Path = REPO,
 ) -> Result:
-    ns = f"ours-{nodes}-{run}"
+    ns = f"{system}-{nodes}-{run}"
     co = client.CustomObjectsApi(api)
     await setup_ours(api, ns, nodes, tasks, concurrency, paused=False)
-    op = await start_operator(kubeconfig, ns)
+    op = await start_operator(kubeconfig, ns, repo)
     rec = Recorder(is_assigned)
     rec.expected = tasks
     watcher = asyncio.create_task(
@@ -239,7 +246,7 @@ async def bench_ours(
 
         await bounded(concurrency, [add_task(i) for i in range(tasks)])
         await asyncio.wait_for(rec.done.wait(), timeout=600)
-        return summarize("web4ai", nodes, created, rec)
+        return summarize(system, nodes, created, rec)
     finally:
         watcher.cancel()
         op.terminate()
@@ -285,8 +292,10 @@ async def backlog_ours(
     tasks: int,
     concurrency: int,
     run: int,
+    system: str = "web4ai",
+    repo: Path = REPO,
 ) -> list[Result]:
-    ns = f"ours-backlog-{nodes}-{run}"
+    ns = f"{system}-backlog-{nodes}-{run}"
     co = client.CustomObjectsApi(api)
     await setup_ours(api, ns, nodes, tasks, concurrency, paused=True)
     rec = Recorder(is_assigned)
@@ -294,7 +303,7 @@ async def backlog_ours(
     watcher = asyncio.create_task(
         rec.run(co.list_namespaced_custom_object, GROUP, VERSION, ns, TASKS)
     )
-    op = await start_operator(kubeconfig, ns)
+    op = await start_operator(kubeconfig, ns, repo)
     names = [f"task-{i:05d}" for i in range(tasks)]
     try:
         await rec.ready.wait()
@@ -319,7 +328,7 @@ async def backlog_ours(
             _content_type=MERGE,
         )
         await asyncio.wait_for(rec.done.wait(), timeout=900)
-        ours = summarize_backlog("web4ai", nodes, names, rec)
+        ours = summarize_backlog(system, nodes, names, rec)
         first = min(rec.bound_at.values())
         print(
             f"  backlog created in {created_s:.1f}s ({tasks / created_s:.0f}/s); "
@@ -330,6 +339,8 @@ async def backlog_ours(
         op.terminate()
         await op.wait()
         watcher.cancel()
+    if system != "web4ai":
+        return [ours]
     bare = await bare_patches(api, ns, names, Scheduler.max_in_flight)
     bare.nodes = nodes
     return [ours, bare]
@@ -498,20 +509,29 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await crds_mod.install(api, REPO / "crds")
         for nodes in args.nodes:
             for run in range(args.repeat):
+                kc, c = str(plane.kubeconfig), args.concurrency
                 if "streaming" in modes:
-                    for bench in (bench_ours, bench_kube):
-                        r = await bench(
-                            api, str(plane.kubeconfig), nodes, args.tasks, args.concurrency, run
+                    if args.baseline:
+                        r = await bench_ours(
+                            api, kc, nodes, args.tasks, c, run, "web4ai-before", args.baseline
                         )
                         print(r.row(), flush=True)
                         results.append(r)
+                    for bench in (bench_ours, bench_kube):
+                        r = await bench(api, kc, nodes, args.tasks, c, run)
+                        print(r.row(), flush=True)
+                        results.append(r)
                 if "backlog" in modes:
-                    for backlog in (backlog_ours, backlog_kube):
-                        for r in await backlog(
-                            api, str(plane.kubeconfig), nodes, args.backlog, args.concurrency, run
-                        ):
-                            print(r.row(), flush=True)
-                            results.append(r)
+                    batch: list[Result] = []
+                    if args.baseline:
+                        batch += await backlog_ours(
+                            api, kc, nodes, args.backlog, c, run, "web4ai-before", args.baseline
+                        )
+                    batch += await backlog_ours(api, kc, nodes, args.backlog, c, run)
+                    batch += await backlog_kube(api, kc, nodes, args.backlog, c, run)
+                    for r in batch:
+                        print(r.row(), flush=True)
+                    results += batch
         await api.close()
     print("\nmedians:")
     summary: dict[str, Any] = {"runs": [vars(r) for r in results], "ratios": {}}
@@ -524,6 +544,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             ratio = ours.per_second / kube.per_second
             summary["ratios"][f"{mode}/{nodes}/vs-kube-scheduler"] = ratio
             print(f"{mode}: ratio web4ai/kube-scheduler at {nodes} nodes: {ratio:.2f}")
+            if args.baseline:
+                before = medians(results, mode, "web4ai-before", nodes)
+                print(before.row())
+                speedup = ours.per_second / before.per_second
+                summary["ratios"][f"{mode}/{nodes}/vs-before"] = speedup
+                print(f"{mode}: ratio web4ai/web4ai-before at {nodes} nodes: {speedup:.2f}")
             if mode == "backlog":
                 bare = medians(results, mode, "bare patches", nodes)
                 print(bare.row())
@@ -544,6 +570,12 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=128, help="concurrent creates")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--json", help="write the runs and ratios to this file")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the operator from this checkout (e.g. `git archive main`), "
+        "as web4ai-before, back to back in the same run",
+    )
     args = p.parse_args()
     summary = asyncio.run(main_async(args))
     if args.json:
