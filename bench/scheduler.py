@@ -200,9 +200,14 @@ async def setup_ours(
     await bounded(concurrency, [add_node(i) for i in range(nodes)])
 
 
+IN_FLIGHT: int | None = None  # --in-flight: the operator's bind concurrency, and the bare loop's
+
+
 async def start_operator(kubeconfig: str, ns: str, repo: Path = REPO) -> asyncio.subprocess.Process:
+    extra = [] if IN_FLIGHT is None or repo != REPO else [f"--bind-in-flight={IN_FLIGHT}"]
     return await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "web4ai.operator", "--namespace", ns, "--kubeconfig", kubeconfig],
+        *extra,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
@@ -341,7 +346,7 @@ async def backlog_ours(
         watcher.cancel()
     if system != "web4ai":
         return [ours]
-    bare = await bare_patches(api, ns, names, Scheduler.max_in_flight)
+    bare = await bare_patches(api, ns, names, IN_FLIGHT or Scheduler.max_in_flight)
     bare.nodes = nodes
     return [ours, bare]
 
@@ -576,7 +581,15 @@ def main() -> None:
         help="also run the operator from this checkout (e.g. `git archive main`), "
         "as web4ai-before, back to back in the same run",
     )
+    p.add_argument(
+        "--in-flight",
+        type=int,
+        help="the operator's --bind-in-flight and the bare loop's concurrency "
+        "(default: the operator's default)",
+    )
     args = p.parse_args()
+    global IN_FLIGHT
+    IN_FLIGHT = args.in_flight
     summary = asyncio.run(main_async(args))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")

@@ -125,6 +125,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, ProcessO
         default=os.environ.get("WEB4AI_LOG_FORMAT", "text"),
         help="text (default) or json lines",
     )
+    p.add_argument(
+        "--bind-in-flight",
+        type=int,
+        default=int(os.environ.get("WEB4AI_BIND_IN_FLIGHT", "32")),
+        help="binding writes in flight at once (default 32, chosen by bench.scheduler)",
+    )
     args = p.parse_args(argv)
     options = OperatorOptions(
         namespace=args.namespace,
@@ -132,6 +138,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, ProcessO
         lease_duration=args.lease_duration,
         retry_period=args.retry_period,
         api_url=args.api_url,
+        bind_in_flight=max(1, args.bind_in_flight),
     )
     process = ProcessOptions(args.liveness, args.metrics_host, args.metrics_port, args.log_format)
     return options, process

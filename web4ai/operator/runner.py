@@ -41,6 +41,7 @@ class OperatorOptions:
     retry_period: float = 2.0
     tick: float = 0.5
     api_url: str | None = None  # sent to discovered nodes in their join
+    bind_in_flight: int = 32  # binding writes in flight at once
 
 
 @dataclass
@@ -81,7 +82,13 @@ class Operator:
         )
         self.guard = Isolation(self.clock)
         self.scheduler = Scheduler(
-            self.state, self.writer, self.clock, guard=self.guard, metrics=self.metrics
+            self.state,
+            self.writer,
+            self.clock,
+            guard=self.guard,
+            metrics=self.metrics,
+            max_in_flight=self.options.bind_in_flight,
+            active=lambda: self.leader.is_leader,
         )
         self.liveness = Liveness(
             self.state, self.writer, self.clock, guard=self.guard, metrics=self.metrics
@@ -122,6 +129,7 @@ class Operator:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.scheduler.close()
         await self.callbacks.close()
         await self.discovery.close()
         await self.leader.release()

@@ -1,13 +1,22 @@
-"""The scheduling pass: pending tasks onto nodes, one guarded write per binding."""
+"""The scheduler: pending tasks onto nodes, one guarded write per binding.
+
+Pipelined, as kube-scheduler is: a pass decides on the cache snapshot, reserves
+the slot in memory (``Assumed``: a decided task counts against its node and is not
+pending until the watch shows a newer version of it or its write fails), starts the
+guarded write and goes on deciding; at most ``max_in_flight`` writes run at once.
+A pass never waits for writes, so a new task is decided on the next watch event.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from web4ai.core.assuming import Assumed
 from web4ai.core.model import Algorithm, Node, Task, TaskPhase
 from web4ai.core.recommending import overloaded
 from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, only_capacity, pick_node
@@ -21,7 +30,8 @@ from web4ai.operator.isolation import Isolation
 log = logging.getLogger(__name__)
 
 CONDITION_REFRESH = 10.0  # seconds between rewrites of a changing Unschedulable message
-EXPLAIN_PER_PASS = 32
+EXPLAIN_PER_PASS = 32  # explanation writes started per pass, and in flight at most
+DECIDE_CHUNK = 64  # decisions between two yields to the loop (writes start meanwhile)
 
 
 @dataclass
@@ -29,14 +39,20 @@ class Scheduler:
     state: ClusterState
     writer: Writer
     clock: Callable[[], float]
+    # binding writes in flight; chosen by measurement (bench.scheduler --mode backlog)
     max_in_flight: int = 32
     guard: Isolation = field(default_factory=Isolation)
     metrics: OperatorMetrics = field(default_factory=unregistered)
+    active: Callable[[], bool] = lambda: True  # leading; queued writes not yet sent check it
     bound: int = 0
+    assumed: Assumed = field(default_factory=Assumed)
     _algorithm: Algorithm | None = None
     _balancer: Balancer | None = None
     _condition_written: dict[str, float] = field(default_factory=dict)
     _parsed: dict[str, tuple[str, Task]] = field(default_factory=dict)
+    _limit: asyncio.Semaphore | None = None
+    _writes: set[asyncio.Task[None]] = field(default_factory=set)
+    _explaining: set[str] = field(default_factory=set)
 
     def task(self, body: Body) -> Task:
         """The task of a body, parsed once per resourceVersion."""
@@ -66,46 +82,69 @@ class Scheduler:
             self._algorithm, self._balancer = algorithm, BALANCERS[algorithm]()
         return self._balancer
 
+    def _cached_version(self, name: str) -> str | None:
+        body = self.state.tasks.store.get(name)
+        return None if body is None else res.resource_version(body)
+
+    def _waiting(self, body: Body) -> bool:
+        """Pending and ours to decide: not assumed, not being explained, not backing off."""
+        name = res.name_of(body)
+        return (
+            not body["metadata"].get("deletionTimestamp")
+            and not self.assumed.holds(name, res.resource_version(body))
+            and name not in self._explaining
+            and self.guard.ready("bind", name)  # backing off after a failure
+            and self._parsable(body)
+        )
+
     async def run_once(self) -> int:
-        """One pass; returns the number of tasks bound."""
+        """One pass: decide every pending task and start its write; returns the number
+        of bindings started (their writes complete in the background)."""
         # 1. Paused orchestrators assign nothing.
         settings = self.state.settings()
         if settings.paused:
             return 0
         balancer = self.balancer(settings.algorithm)
-        # 2. Snapshot: nodes with their bound counts, pending tasks in order.
+        # 2. Snapshot: nodes with their bound counts plus the assumed bindings, pending
+        #    tasks (minus the assumed ones) in order.
+        self.assumed.expire(self._cached_version)
         views = self.state.node_views()
+        for node_id, count in self.assumed.counts().items():
+            if node_id in views:
+                views[node_id] = replace(views[node_id], running=views[node_id].running + count)
         pending = sorted(
             (
                 b
                 for b in self.state.tasks_with(TaskPhase.QUEUED, TaskPhase.RETRYING)
-                if not b["metadata"].get("deletionTimestamp")
-                and self.guard.ready("bind", res.name_of(b))  # backing off after a failure
-                and self._parsable(b)
+                if self._waiting(b)
             ),
             key=lambda b: self.task(b).order,
         )
         pending_names = {res.name_of(b) for b in pending}
         self._condition_written = {
-            k: v for k, v in self._condition_written.items() if k in pending_names
+            k: v
+            for k, v in self._condition_written.items()
+            if k in pending_names or k in self._explaining
         }
-        if len(self._parsed) > 2 * len(pending_names) + 1000:
-            self._parsed = {k: v for k, v in self._parsed.items() if k in pending_names}
+        if len(self._parsed) > 2 * len(pending_names) + len(self.assumed) + 1000:
+            keep = pending_names | set(self.assumed.entries)
+            self._parsed = {k: v for k, v in self._parsed.items() if k in keep}
         if not pending:
             return 0
         started = time.perf_counter()
         now = self.clock()
-        binds: list[tuple[Body, str]] = []
-        unschedulable: list[tuple[Body, str]] = []
+        unschedulable: list[Body] = []
         # 3. Decide in order; a slot taken by one decision is gone for the next. With
         #    optimization on and a node over the thresholds (the load_rebalancing
-        #    advice), underloaded nodes are preferred.
+        #    advice), underloaded nodes are preferred. Each binding's write starts at
+        #    once; the loop yields now and then so that writes go out while deciding.
         rebalance = settings.optimization_enabled and any(
             v.status in SCHEDULABLE and overloaded(v, settings.thresholds) for v in views.values()
         )
         open_nodes: dict[str, Node] = {
             k: v for k, v in views.items() if v.status in SCHEDULABLE and v.free_slots > 0
         }
+        binds = 0
         for body in pending:
             task = self.task(body)
             decision = pick_node(
@@ -116,12 +155,7 @@ class Scheduler:
                 optimize=rebalance,
             )
             if decision.node_id is None:
-                # explain against every node, not only the open ones
-                message = (
-                    pick_node(task, list(views.values()), settings.thresholds, balancer).message
-                    or "waiting for a free slot"
-                )
-                unschedulable.append((body, message))
+                unschedulable.append(body)
                 continue
             node = open_nodes[decision.node_id]
             node = replace(node, running=node.running + 1)
@@ -130,30 +164,65 @@ class Scheduler:
                 open_nodes[node.node_id] = node
             else:
                 del open_nodes[node.node_id]
-            binds.append((body, node.node_id))
-        # 4. Write the bindings, each guarded by the resourceVersion we decided on.
-        bound = await self._bind_all(binds, now)
-        # 5. Say why the rest waits (Queued when every node is merely full), a bounded
-        #    number per pass and concurrently, so that explaining never delays binding.
-        todo = []
-        for body, message in unschedulable:
+            self.assumed.assume(res.name_of(body), node.node_id, res.resource_version(body))
+            self._start(self._bind(body, node.node_id, now))
+            binds += 1
+            if binds % DECIDE_CHUNK == 0:
+                await asyncio.sleep(0)
+        # 4. Say why the rest waits (Queued when every node is merely full), a bounded
+        #    number at a time and in the background, so that explaining never delays
+        #    binding; a task being explained is not decided until its write returns.
+        for body in unschedulable:
+            if len(self._explaining) >= EXPLAIN_PER_PASS:
+                break
+            name = res.name_of(body)
+            last = self._condition_written.get(name)
+            if last is not None and now - last < CONDITION_REFRESH:
+                continue
+            task = self.task(body)
+            # explain against every node, not only the open ones
+            message = (
+                pick_node(task, list(views.values()), settings.thresholds, balancer).message
+                or "waiting for a free slot"
+            )
             patch = self._explanation(body, message, now)
             if patch is not None:
-                todo.append(self._explain(res.name_of(body), patch, now))
-            if len(todo) >= EXPLAIN_PER_PASS:
-                break
-        await asyncio.gather(*todo)
-        self.bound += bound
+                self._explaining.add(name)
+                self._start(self._explain(name, patch, now))
         self.metrics.schedule_attempts.labels("unschedulable").inc(len(unschedulable))
         self.metrics.attempt_duration.observe(time.perf_counter() - started)
-        return bound
+        return binds
 
-    async def _bind_all(self, binds: list[tuple[Body, str]], now: float) -> int:
-        limit = asyncio.Semaphore(self.max_in_flight)
+    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+        write = asyncio.create_task(coro)
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
 
-        async def bind(body: Body, node_id: str) -> bool:
-            name = res.name_of(body)
-            async with limit:
+    async def drain(self) -> None:
+        """Wait for every write started so far (tests and shutdown)."""
+        while self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+    async def close(self) -> None:
+        for write in list(self._writes):
+            write.cancel()
+        await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+    async def _bind(self, body: Body, node_id: str, now: float) -> None:
+        name, version = res.name_of(body), res.resource_version(body)
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(self.max_in_flight)
+        try:
+            async with self._limit:
+                # decided a while ago? not leading any more, paused, or the task moved
+                # on (the guarded write would only conflict): do not send it
+                if (
+                    not self.active()
+                    or self.state.settings().paused
+                    or self._cached_version(name) != version
+                ):
+                    self.metrics.schedule_attempts.labels("conflict").inc()
+                    return
                 result = await self.guard.run(
                     "bind",
                     name,
@@ -163,17 +232,17 @@ class Scheduler:
                 )
             if result is None:
                 self.metrics.schedule_attempts.labels("conflict").inc()
-                return False  # someone acted first; the watch brings the new version
+                return  # someone acted first; the watch brings the new version
             self.metrics.schedule_attempts.labels("scheduled").inc()
             self.metrics.queue_wait.observe(max(0.0, now - res.submitted_at(body)))
             ids = {"task_id": body["spec"].get("taskId"), "node_id": node_id}
             log.debug("task bound to node %s", node_id, extra=ids)
-            self.state.record_task(result)
-            self._condition_written.pop(res.name_of(body), None)
-            return True
-
-        results = await asyncio.gather(*(bind(b, n) for b, n in binds))
-        return sum(results)
+            self.state.record_task(result)  # the cache now counts it: no assumption needed
+            self._condition_written.pop(name, None)
+            self.bound += 1
+        finally:
+            self.assumed.forget(name, version)
+            self.state.changed.set()  # a failed write frees its slot for the next pass
 
     def _explanation(self, body: Body, message: str, now: float) -> Body | None:
         """The condition patch to write for a waiting task, or None (said already/recently)."""
@@ -184,9 +253,13 @@ class Scheduler:
         return res.unschedulable_patch(body, message, now, reason)
 
     async def _explain(self, name: str, patch: Body, now: float) -> None:
-        result = await self.guard.run(
-            "explain", name, lambda: self.writer.patch(res.TASKS, name, patch, status=True)
-        )
-        self._condition_written[name] = now
-        if result is not None:
-            self.state.record_task(result)
+        try:
+            result = await self.guard.run(
+                "explain", name, lambda: self.writer.patch(res.TASKS, name, patch, status=True)
+            )
+            self._condition_written[name] = now
+            if result is not None:
+                self.state.record_task(result)
+        finally:
+            self._explaining.discard(name)
+            self.state.changed.set()
