@@ -61,6 +61,14 @@ test: tools venv lint browser ## Everything: lint, unit, integration, browser (r
 run: tools venv ## Run the product locally on a real control plane (Ctrl-C stops everything)
 	$(RUN_ENV) $(PY) -m devtools.localcluster.stack --crds crds $(RUN_ARGS)
 
+.PHONY: bench
+bench: tools venv ## All three benchmarks (scheduler, api, e2e): bench/results.json, bench/results.md, README's table
+	$(RUN_ENV) $(PY) -m bench.report run $(BENCH_ARGS)
+
+.PHONY: bench-check
+bench-check: venv ## Fail when README's performance table and bench/results.json disagree
+	$(RUN_ENV) $(PY) -m bench.report check
+
 .PHONY: bench-scheduler
 bench-scheduler: tools venv ## Benchmark: our scheduler vs kube-scheduler (1000 tasks onto 50 and 500 nodes)
 	$(RUN_ENV) $(PY) -m bench.scheduler $(BENCH_ARGS)

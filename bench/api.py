@@ -213,7 +213,8 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"nodes": args.nodes, "tasks": args.tasks}
     with ControlPlane() as plane:
         api = await api_client(str(plane.kubeconfig))
         await crds_mod.install(api, REPO / "crds")
@@ -264,6 +265,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 ("GET /tasks?limit=50", "/tasks?limit=50"),
             ):
                 res = await load(base + path, args.requests, args.concurrency)
+                out[name] = res
                 print(
                     f"{name:22s} p50={res['p50_ms']:7.1f}ms p99={res['p99_ms']:7.1f}ms "
                     f"rps={res['rps']:7.1f} errors={res['errors']:.0f}",
@@ -276,6 +278,7 @@ async def main_async(args: argparse.Namespace) -> None:
             await load("", args.nodes, args.concurrency, "POST", body, urls)
             hb = await load("", args.heartbeats, args.concurrency, "POST", body, urls)
             raw = await raw_lease_rate(api, args.nodes, args.heartbeats, args.concurrency)
+            out["heartbeats"] = {**hb, "raw_lease_rps": raw, "ratio": hb["rps"] / raw}
             print(
                 f"heartbeats/s={hb['rps']:.1f} (p50={hb['p50_ms']:.1f}ms "
                 f"p99={hb['p99_ms']:.1f}ms errors={hb['errors']:.0f}) raw lease "
@@ -292,11 +295,14 @@ async def main_async(args: argparse.Namespace) -> None:
                 f"closed_by_server={ws['closed_by_server']:.0f}",
                 flush=True,
             )
-            print(f"API peak RSS={peak_rss_mb(proc.pid):.1f} MiB", flush=True)
+            out["websocket"] = {"clients": args.ws_clients, **ws}
+            out["api_peak_rss_mib"] = peak_rss_mb(proc.pid)
+            print(f"API peak RSS={out['api_peak_rss_mib']:.1f} MiB", flush=True)
         finally:
             proc.terminate()
             proc.wait()
             await api.close()
+    return out
 
 
 def main() -> None:
@@ -310,7 +316,11 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--ws-clients", type=int, default=100)
     p.add_argument("--ws-messages", type=int, default=50)
-    asyncio.run(main_async(p.parse_args()))
+    p.add_argument("--json", help="write the figures to this file")
+    args = p.parse_args()
+    out = asyncio.run(main_async(args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import websockets
@@ -165,7 +166,8 @@ async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[
     }
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"tasks": args.tasks, "runs": {}}
     for nodes in args.nodes:
         results = [
             await run_once(nodes, args.tasks, args.concurrency, r) for r in range(args.repeat)
@@ -178,6 +180,8 @@ async def main_async(args: argparse.Namespace) -> None:
             f"p50={p50:8.1f}ms p99={p99:8.1f}ms (median of {args.repeat})",
             flush=True,
         )
+        out["runs"][str(nodes)] = {"rate": rate, "p50_ms": p50, "p99_ms": p99}
+    return out
 
 
 def main() -> None:
@@ -188,7 +192,11 @@ def main() -> None:
     p.add_argument("--tasks", type=int, default=500)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--repeat", type=int, default=1)
-    asyncio.run(main_async(p.parse_args()))
+    p.add_argument("--json", help="write the figures to this file")
+    args = p.parse_args()
+    out = asyncio.run(main_async(args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":
