@@ -35,7 +35,8 @@ def message(kind: str, data: Any, now: float | None = None) -> str:
 class Client:
     send: Send
     close: Close
-    queue: asyncio.Queue[str | None]  # None: wake the pump to close an overflowed client
+    # (text, its size in bytes); None: wake the pump to close an overflowed client
+    queue: asyncio.Queue[tuple[str, int] | None]
     principal: Principal = ANONYMOUS
     queued_bytes: int = 0
     overflowed: str | None = None
@@ -62,23 +63,25 @@ class Hub:
     def publish(self, kind: str, data: Any, node: str | None = None) -> None:
         """Send a message to every client allowed to see it: ``node`` is the node it
         concerns (None for the whole network, or a task on no node yet)."""
-        text = message(kind, data)
+        text = message(kind, data)  # serialized and measured once for every client
+        size = len(text.encode())
         self.published += 1
         for client in list(self.clients):
             if client.principal.sees_node(node):
-                self.enqueue(client, text)
+                self.enqueue(client, text, size)
 
-    def enqueue(self, client: Client, text: str) -> None:
+    def enqueue(self, client: Client, text: str, size: int | None = None) -> None:
         if client.overflowed:
             return
-        size = len(text.encode())
+        if size is None:
+            size = len(text.encode())
         if client.queued_bytes + size > self.queue_bytes or client.queue.qsize() >= self.queue_size:
             client.overflowed = f"send queue over {self.queue_bytes} bytes"
             with contextlib.suppress(asyncio.QueueFull):
                 client.queue.put_nowait(None)
             return
         client.queued_bytes += size
-        client.queue.put_nowait(text)
+        client.queue.put_nowait((text, size))
 
     async def serve(
         self,
@@ -116,8 +119,8 @@ class Hub:
 
     async def _pump(self, client: Client) -> None:
         while True:
-            text = await client.queue.get()
-            if client.overflowed or text is None:
+            item = await client.queue.get()
+            if client.overflowed or item is None:
                 self.disconnected_slow += 1
                 log.info("closing a WebSocket client: %s", client.overflowed)
                 with contextlib.suppress(Exception):
@@ -125,7 +128,8 @@ class Hub:
                         client.close(SLOW_CLIENT, client.overflowed or "client too slow"), 1.0
                     )
                 return
-            client.queued_bytes -= len(text.encode())
+            text, size = item
+            client.queued_bytes -= size
             try:
                 await asyncio.wait_for(client.send(text), self.send_timeout)
             except (TimeoutError, ConnectionError):
