@@ -340,15 +340,19 @@ async def backlog_ours(
             f"release -> first binding {(first - released) * 1000:.0f} ms",
             flush=True,
         )
-    finally:
         op.terminate()
         await op.wait()
+        if system != "web4ai":
+            return [ours]
+        # the bench's own watch keeps running, as it did while the operator bound
+        bare = await bare_patches(api, ns, names, IN_FLIGHT or Scheduler.max_in_flight)
+        bare.nodes = nodes
+        return [ours, bare]
+    finally:
+        if op.returncode is None:
+            op.terminate()
+            await op.wait()
         watcher.cancel()
-    if system != "web4ai":
-        return [ours]
-    bare = await bare_patches(api, ns, names, IN_FLIGHT or Scheduler.max_in_flight)
-    bare.nodes = nodes
-    return [ours, bare]
 
 
 async def backlog_kube(

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 CONDITION_REFRESH = 10.0  # seconds between rewrites of a changing Unschedulable message
 EXPLAIN_PER_PASS = 32  # explanation writes started per pass, and in flight at most
 DECIDE_CHUNK = 64  # decisions between two yields to the loop (writes start meanwhile)
+FULL_PASS_EVERY = 0.5  # seconds: a pass with nothing noted still looks this often
+PENDING = (TaskPhase.QUEUED, TaskPhase.RETRYING)
 
 
 @dataclass
@@ -53,6 +55,23 @@ class Scheduler:
     _limit: asyncio.Semaphore | None = None
     _writes: set[asyncio.Task[None]] = field(default_factory=set)
     _explaining: set[str] = field(default_factory=set)
+    _paused: bool = False  # as of the last pass; queued writes are not sent once paused
+    # Something that can change a decision happened since the last pass (a task became
+    # or stayed pending, a slot was freed, a node or the settings changed, a write
+    # failed). Our own bindings coming back do not count: a backlog's drain is not
+    # rescanned on every write. A pass runs anyway every FULL_PASS_EVERY seconds.
+    _dirty: bool = True
+    _looked_at: float = float("-inf")
+
+    def note_task(self, new: Body, old: Body | None) -> None:
+        """Task watch hook (also our own writes): does it need a pass?"""
+        phase = res.task_phase(new)
+        if phase in PENDING or (old is not None and res.task_phase(old).bound and not phase.bound):
+            self._dirty = True
+
+    def note(self, *_: object) -> None:
+        """Node and orchestrator watch hook."""
+        self._dirty = True
 
     def task(self, body: Body) -> Task:
         """The task of a body, parsed once per resourceVersion."""
@@ -100,24 +119,23 @@ class Scheduler:
     async def run_once(self) -> int:
         """One pass: decide every pending task and start its write; returns the number
         of bindings started (their writes complete in the background)."""
+        # 0. Nothing noted since the last look, and looked recently: nothing to decide.
+        now = self.clock()
+        if not self._dirty and now - self._looked_at < FULL_PASS_EVERY:
+            return 0
+        self._dirty, self._looked_at = False, now
         # 1. Paused orchestrators assign nothing.
         settings = self.state.settings()
+        self._paused = settings.paused
         if settings.paused:
             return 0
         balancer = self.balancer(settings.algorithm)
-        # 2. Snapshot: nodes with their bound counts plus the assumed bindings, pending
-        #    tasks (minus the assumed ones) in order.
+        # 2. Snapshot: pending tasks (minus the assumed ones) in order, then nodes with
+        #    their bound counts plus the assumed bindings. While a backlog's writes are
+        #    in flight every pending task is assumed: the pass ends here, cheaply.
         self.assumed.expire(self._cached_version)
-        views = self.state.node_views()
-        for node_id, count in self.assumed.counts().items():
-            if node_id in views:
-                views[node_id] = replace(views[node_id], running=views[node_id].running + count)
         pending = sorted(
-            (
-                b
-                for b in self.state.tasks_with(TaskPhase.QUEUED, TaskPhase.RETRYING)
-                if self._waiting(b)
-            ),
+            (b for b in self.state.tasks_with(*PENDING) if self._waiting(b)),
             key=lambda b: self.task(b).order,
         )
         pending_names = {res.name_of(b) for b in pending}
@@ -131,8 +149,11 @@ class Scheduler:
             self._parsed = {k: v for k, v in self._parsed.items() if k in keep}
         if not pending:
             return 0
+        views = self.state.node_views()
+        for node_id, count in self.assumed.counts().items():
+            if node_id in views:
+                views[node_id] = replace(views[node_id], running=views[node_id].running + count)
         started = time.perf_counter()
-        now = self.clock()
         unschedulable: list[Body] = []
         # 3. Decide in order; a slot taken by one decision is gone for the next. With
         #    optimization on and a node over the thresholds (the load_rebalancing
@@ -216,12 +237,9 @@ class Scheduler:
             async with self._limit:
                 # decided a while ago? not leading any more, paused, or the task moved
                 # on (the guarded write would only conflict): do not send it
-                if (
-                    not self.active()
-                    or self.state.settings().paused
-                    or self._cached_version(name) != version
-                ):
+                if not self.active() or self._paused or self._cached_version(name) != version:
                     self.metrics.schedule_attempts.labels("conflict").inc()
+                    self._dirty = True
                     return
                 result = await self.guard.run(
                     "bind",
@@ -232,6 +250,7 @@ class Scheduler:
                 )
             if result is None:
                 self.metrics.schedule_attempts.labels("conflict").inc()
+                self._dirty = True  # its slot is free again
                 return  # someone acted first; the watch brings the new version
             self.metrics.schedule_attempts.labels("scheduled").inc()
             self.metrics.queue_wait.observe(max(0.0, now - res.submitted_at(body)))
@@ -262,4 +281,5 @@ class Scheduler:
                 self.state.record_task(result)
         finally:
             self._explaining.discard(name)
+            self._dirty = True  # it may be decided again
             self.state.changed.set()
