@@ -33,6 +33,7 @@ import websockets
 from kubernetes_asyncio import client
 
 from bench.common import bounded, create_node, percentile
+from web4ai.core.ids import node_lease_name
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 from web4ai.k8s.resources import GROUP, TASKS, VERSION, format_time
@@ -145,7 +146,7 @@ async def raw_lease_rate(api: client.ApiClient, nodes: int, total: int, concurre
                 "v1",
                 NS,
                 "leases",
-                f"node-{i % nodes:04d}",
+                node_lease_name(f"node-{i % nodes:04d}"),
                 {"spec": {"renewTime": format_time(time.time())}},
                 _content_type=MERGE,
             )
@@ -206,6 +207,22 @@ async def websocket_fanout(base: str, ws: str, clients: int, messages: int) -> d
     }
 
 
+async def apiserver_writes(metrics_url: str) -> dict[str, float]:
+    """The API process's own count of its writes to the API server, by resource."""
+    async with aiohttp.ClientSession() as s, s.get(metrics_url) as r:
+        text = await r.text()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith("web4ai_apiserver_requests_total{"):
+            continue
+        labels, value = line.rsplit(" ", 1)
+        fields = dict(kv.split("=", 1) for kv in labels[labels.index("{") + 1 : -1].split(","))
+        if fields.get("verb", "").strip('"') in ("create", "update", "patch", "delete"):
+            resource = fields.get("resource", "").strip('"')
+            out[resource] = out.get(resource, 0.0) + float(value)
+    return out
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -224,7 +241,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             f"created {args.nodes} nodes and {args.tasks} tasks in {time.perf_counter() - t0:.1f}s",
             flush=True,
         )
-        port, ws_port = free_port(), free_port()
+        port, ws_port, metrics_port = free_port(), free_port(), free_port()
         proc = subprocess.Popen(  # noqa: ASYNC220 - once, before measuring
             [
                 sys.executable,
@@ -239,6 +256,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 str(port),
                 "--ws-port",
                 str(ws_port),
+                "--metrics-port",
+                str(metrics_port),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -276,9 +295,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             # one round first: a node's first heartbeat also writes its status, later
             # ones renew the Lease alone while nothing moved (sustained state)
             await load("", args.nodes, args.concurrency, "POST", body, urls)
+            metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+            before = await apiserver_writes(metrics_url)
             hb = await load("", args.heartbeats, args.concurrency, "POST", body, urls)
+            after = await apiserver_writes(metrics_url)
+            writes = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+            writes = {k: v for k, v in writes.items() if v}
+            per_heartbeat = sum(writes.values()) / max(1, args.heartbeats)
+            print(
+                f"API server writes per heartbeat={per_heartbeat:.2f} "
+                f"(by resource over {args.heartbeats}: {writes})",
+                flush=True,
+            )
             raw = await raw_lease_rate(api, args.nodes, args.heartbeats, args.concurrency)
-            out["heartbeats"] = {**hb, "raw_lease_rps": raw, "ratio": hb["rps"] / raw}
+            out["heartbeats"] = {
+                **hb,
+                "raw_lease_rps": raw,
+                "ratio": hb["rps"] / raw,
+                "writes_per_heartbeat": per_heartbeat,
+                "writes_by_resource": writes,
+            }
             print(
                 f"heartbeats/s={hb['rps']:.1f} (p50={hb['p50_ms']:.1f}ms "
                 f"p99={hb['p99_ms']:.1f}ms errors={hb['errors']:.0f}) raw lease "
