@@ -52,10 +52,9 @@ def run(names: list[str], extra: dict[str, list[str]]) -> dict[str, Any]:
                 out["commands"][key] = old.get("commands", {}).get(key)
     for name in names:
         target = REPO / "bench" / f".{name}.json"
-        cmd = [sys.executable, *BENCHES[name], *extra.get(name, []), "--json", str(target)]
-        out["commands"][name] = "python " + " ".join(
-            shlex.quote(c) for c in cmd[1:] if not c.startswith(str(REPO))
-        )
+        args = [*BENCHES[name], *extra.get(name, [])]
+        cmd = [sys.executable, *args, "--json", str(target)]
+        out["commands"][name] = "python " + " ".join(shlex.quote(c) for c in args)
         out["load_before"][name] = os.getloadavg()[0]
         print(f"[bench] {out['commands'][name]}", flush=True)
         subprocess.run(cmd, check=True, cwd=REPO)
