@@ -138,6 +138,17 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"**{ours / kube:.2f}** (goal ≥ 1.0)" if kube else "—",
                 )
             )
+            before = med("streaming", "web4ai-before", n, "per_second")
+            bp50 = med("streaming", "web4ai-before", n, "p50_ms")
+            if before and bp50:
+                out.append(
+                    (
+                        "same: bound/s (p50 create→bound) vs the previous scheduler",
+                        f"{_f(ours)} ({_f(op50, '.0f')} ms)",
+                        f"{_f(before)} ({_f(bp50, '.0f')} ms)",
+                        f"{ours / before:.2f}",
+                    )
+                )
             out.append(
                 (
                     "same: p50 create→bound",
@@ -200,7 +211,8 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def markdown(r: dict[str, Any]) -> str:
     lines = [
         f"Measured {r.get('when', '?')} on {r.get('cores', '?')} cores "
-        "(shared; ratios are within one run). Commands:",
+        "(shared; ratios are within one run; `--baseline` is a `git archive` of the "
+        "code before the change). Commands:",
         "",
     ]
     for name, cmd in (r.get("commands") or {}).items():
