@@ -34,12 +34,12 @@ import aiohttp
 from aiohttp import web
 from kubernetes_asyncio import client, watch
 
+from devtools.localcluster.controlplane import ControlPlane, die_with_parent, free_port
+from devtools.localcluster.supervise import Component, Supervisor
 from web4ai.core.ids import IdKind, identity
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 from web4ai.k8s.resources import GROUP, TASKS, VERSION
-from web4ai.localcluster.controlplane import ControlPlane, die_with_parent, free_port
-from web4ai.localcluster.supervise import Component, Supervisor
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "chaos-admin-key"

@@ -9,7 +9,7 @@ import argparse
 import statistics
 import time
 
-from web4ai.localcluster.controlplane import ControlPlane
+from devtools.localcluster.controlplane import ControlPlane
 
 
 def main() -> None:

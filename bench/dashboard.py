@@ -31,9 +31,9 @@ from typing import Any
 import aiohttp
 
 from bench.api import KEY, NS, REPO, populate
+from devtools.localcluster.controlplane import ControlPlane, die_with_parent, free_port
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
-from web4ai.localcluster.controlplane import ControlPlane, die_with_parent, free_port
 
 
 async def wait_ready(base: str) -> None:

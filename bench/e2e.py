@@ -27,9 +27,9 @@ import websockets
 from kubernetes_asyncio import client
 
 from bench.common import bounded, percentile
+from devtools.localcluster.controlplane import ControlPlane, die_with_parent, free_port
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
-from web4ai.localcluster.controlplane import ControlPlane, die_with_parent, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-admin-key"

@@ -39,13 +39,13 @@ from typing import Any
 from kubernetes_asyncio import client, watch
 
 from bench.common import bounded, create_node, percentile
+from devtools.localcluster.binaries import binary
+from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s import resources as res
 from web4ai.k8s.client import api_client
 from web4ai.k8s.resources import GROUP, TASKS, VERSION, format_time
 from web4ai.k8s.writing import Writer
-from web4ai.localcluster.binaries import binary
-from web4ai.localcluster.controlplane import ControlPlane, die_with_parent
 from web4ai.operator.scheduler import Scheduler
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,3 +1,0 @@
-"""Alias of ``devtools.localcluster.binaries`` (see the package docstring)."""
-
-from devtools.localcluster.binaries import binary as binary
