@@ -45,6 +45,34 @@ NS = "bench"
 MERGE = "application/merge-patch+json"
 
 
+def start_api(
+    kubeconfig: str, port: int, metrics_port: int, ws_port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """``web4ai api`` on the benches' namespace and key, on free loopback ports."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "web4ai",
+            "api",
+            "--namespace",
+            NS,
+            "--kubeconfig",
+            kubeconfig,
+            "--port",
+            str(port),
+            "--ws-port",
+            str(ws_port or free_port()),
+            "--metrics-port",
+            str(metrics_port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO), "WEB4AI_API_KEY": KEY},
+        preexec_fn=die_with_parent,
+    )
+
+
 async def populate(api: client.ApiClient, nodes: int, tasks: int) -> None:
     await client.CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
     co = client.CustomObjectsApi(api)
@@ -242,28 +270,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             flush=True,
         )
         port, ws_port, metrics_port = free_port(), free_port(), free_port()
-        proc = subprocess.Popen(  # noqa: ASYNC220 - once, before measuring
-            [
-                sys.executable,
-                "-m",
-                "web4ai",
-                "api",
-                "--namespace",
-                NS,
-                "--kubeconfig",
-                str(plane.kubeconfig),
-                "--port",
-                str(port),
-                "--ws-port",
-                str(ws_port),
-                "--metrics-port",
-                str(metrics_port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(REPO), "WEB4AI_API_KEY": KEY},
-            preexec_fn=die_with_parent,
-        )
+        proc = start_api(str(plane.kubeconfig), port, metrics_port, ws_port)
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
             t0 = time.perf_counter()

@@ -23,15 +23,14 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from typing import Any
 
 import aiohttp
 
-from bench.api import KEY, NS, REPO, populate
-from devtools.localcluster.controlplane import ControlPlane, die_with_parent, free_port
+from bench.api import KEY, REPO, populate, start_api
+from devtools.localcluster.controlplane import ControlPlane, free_port
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 
@@ -162,27 +161,8 @@ async def main_async(args: argparse.Namespace) -> None:
             f"created {args.nodes} nodes and {args.tasks} tasks in {time.perf_counter() - t0:.1f}s",
             flush=True,
         )
-        port, ws_port = free_port(), free_port()
-        proc = subprocess.Popen(  # noqa: ASYNC220 - once, before measuring
-            [
-                sys.executable,
-                "-m",
-                "web4ai",
-                "api",
-                "--namespace",
-                NS,
-                "--kubeconfig",
-                str(plane.kubeconfig),
-                "--port",
-                str(port),
-                "--ws-port",
-                str(ws_port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(REPO), "WEB4AI_API_KEY": KEY},
-            preexec_fn=die_with_parent,
-        )
+        port = free_port()
+        proc = start_api(str(plane.kubeconfig), port, free_port())
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
             await wait_ready(base)
