@@ -100,3 +100,9 @@ def test_the_largest_acceptable_task_fits_in_one_etcd_object() -> None:
         + 4096
     )
     assert spec + status < lim.OBJECT_MAX_BYTES
+
+
+def test_the_attempts_bound_is_the_crds() -> None:
+    doc = yaml.safe_load((CRDS / "web4aitasks.yaml").read_text())
+    status = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert status["properties"]["attempts"]["maxItems"] == lim.ATTEMPTS_MAX

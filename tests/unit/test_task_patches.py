@@ -138,3 +138,16 @@ def test_draining_node_takes_no_new_tasks() -> None:
         "status": {"status": "active", "draining": {"requestedAt": "2026-01-01T00:00:00Z"}},
     }
     assert res.node_from_body(n, 0).status is NodeStatus.MAINTENANCE
+
+
+def test_attempts_keep_the_newest_within_the_bound() -> None:
+    from web4ai.core.limits import ATTEMPTS_MAX
+
+    t = task()
+    for i in range(ATTEMPTS_MAX + 5):  # requeues at no cost: not bounded by max_retries
+        t = apply(t, res.bind_patch(t, f"n{i}", NOW + i))
+        t = apply(t, res.requeue_patch(t, "node drained", NOW + i))
+    attempts = t["status"]["attempts"]
+    assert len(attempts) == ATTEMPTS_MAX
+    assert attempts[-1]["nodeId"] == f"n{ATTEMPTS_MAX + 4}"
+    assert attempts[0]["nodeId"] == "n5"

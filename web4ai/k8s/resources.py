@@ -9,6 +9,7 @@ from typing import Any, Literal
 from web4ai.core.lifecycle import after_failed_attempt
 from web4ai.core.limits import (
     ATTEMPT_ERROR_MAX,
+    ATTEMPTS_MAX,
     CONDITION_REASON_MAX,
     EXPLANATION_MAX,
     truncate,
@@ -289,12 +290,14 @@ def set_condition(conditions: list[Body] | None, new: dict[str, str]) -> list[Bo
 
 
 def bind_patch(body: Body, node: str, now: float) -> Body:
-    """Pending -> assigned to ``node``: one guarded status write."""
+    """Pending -> assigned to ``node``: one guarded status write. The attempts keep
+    the newest ``ATTEMPTS_MAX`` (requeues at no cost, drains and reboots, are not
+    bounded by max_retries)."""
     status = body.get("status") or {}
     attempts = [
         *list(status.get("attempts") or []),
         {"nodeId": node, "assignedAt": format_time(now)},
-    ]
+    ][-ATTEMPTS_MAX:]
     conditions = set_condition(
         status.get("conditions"),
         condition("Scheduled", True, "Assigned", f"assigned to {node}", now),
