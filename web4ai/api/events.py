@@ -22,6 +22,7 @@ def on_task(ctx: ApiContext, new: Body, old: Body | None) -> None:
     after = res.task_phase(new)
     if after in (TaskPhase.ASSIGNED, TaskPhase.CANCELLED) and (node := res.task_node(new)):
         ctx.wake(node)
+    note_cancel(ctx, new, old, after)
     if not ctx.state.tasks.synced.is_set():
         return  # the initial list is history, not news
     if old is None:
@@ -30,6 +31,18 @@ def on_task(ctx: ApiContext, new: Body, old: Body | None) -> None:
     if res.task_phase(old) is not after and after in TASK_MESSAGES:
         node = res.task_node(new) or res.task_node(old)
         ctx.hub.publish(TASK_MESSAGES[after], res.task_public(new), node=node)
+
+
+def note_cancel(ctx: ApiContext, new: Body, old: Body | None, after: TaskPhase) -> None:
+    """Keep the per-node index of cancelled tasks (heartbeats and polls read it, so they
+    never scan every task); a retried task leaves it."""
+    task_id = str(new["spec"]["taskId"])
+    if after is TaskPhase.CANCELLED and (node := res.task_node(new)):
+        when = res.parse_time((new.get("status") or {}).get("completedAt")) or ctx.clock()
+        ctx.cancelled.setdefault(node, {})[task_id] = when
+    elif old is not None and res.task_phase(old) is TaskPhase.CANCELLED:
+        held = ctx.cancelled.get(res.task_node(old) or "", {})
+        held.pop(task_id, None)
 
 
 def on_orchestrator(ctx: ApiContext, new: Body, old: Body | None) -> None:

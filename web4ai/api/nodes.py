@@ -419,15 +419,14 @@ CANCEL_NOTICE = 600.0  # seconds a node is told of a cancelled task it held
 
 
 def cancelled_tasks(ctx: ApiContext, node_id: str, now: float) -> list[str]:
-    """Ids of tasks this node held that were cancelled lately: it stops their executors."""
-    out = []
-    for b in ctx.state.tasks.store.values():
-        if res.task_node(b) != node_id or res.task_phase(b) is not TaskPhase.CANCELLED:
-            continue
-        done = res.parse_time((b.get("status") or {}).get("completedAt")) or 0.0
-        if now - done <= CANCEL_NOTICE:
-            out.append(str(b["spec"]["taskId"]))
-    return out
+    """Ids of tasks this node held that were cancelled lately: it stops their executors.
+    Read from the per-node index that the watch keeps (events.note_cancel)."""
+    held = ctx.cancelled.get(node_id)
+    if not held:
+        return []
+    for task_id in [t for t, when in held.items() if now - when > CANCEL_NOTICE]:
+        del held[task_id]
+    return sorted(held)
 
 
 def assigned_tasks(ctx: ApiContext, node_id: str) -> list[Body]:
