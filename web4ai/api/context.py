@@ -52,6 +52,8 @@ class ApiContext:
     auth_failures: FailureLimiter = field(default_factory=FailureLimiter)
     status_refresh: float = 30.0  # heartbeats write node status at least this often
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
+    # node id -> names of tasks assigned to it and not started: what a poll offers
+    assigned: dict[str, set[str]] = field(default_factory=dict)
     # node id -> {task id: when cancelled}: what heartbeats and polls tell the node
     cancelled: dict[str, dict[str, float]] = field(default_factory=dict)
     memo: dict[Hashable, tuple[Hashable, Any]] = field(default_factory=dict)

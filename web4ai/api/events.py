@@ -22,6 +22,7 @@ def on_task(ctx: ApiContext, new: Body, old: Body | None) -> None:
     after = res.task_phase(new)
     if after in (TaskPhase.ASSIGNED, TaskPhase.CANCELLED) and (node := res.task_node(new)):
         ctx.wake(node)
+    note_assignment(ctx, new, old, after)
     note_cancel(ctx, new, old, after)
     if not ctx.state.tasks.synced.is_set():
         return  # the initial list is history, not news
@@ -31,6 +32,15 @@ def on_task(ctx: ApiContext, new: Body, old: Body | None) -> None:
     if res.task_phase(old) is not after and after in TASK_MESSAGES:
         node = res.task_node(new) or res.task_node(old)
         ctx.hub.publish(TASK_MESSAGES[after], res.task_public(new), node=node)
+
+
+def note_assignment(ctx: ApiContext, new: Body, old: Body | None, after: TaskPhase) -> None:
+    """Keep the per-node index of assigned, not yet started tasks (what a poll offers)."""
+    name = res.name_of(new)
+    if old is not None and (before := res.task_node(old)):
+        ctx.assigned.get(before, set()).discard(name)
+    if after is TaskPhase.ASSIGNED and (node := res.task_node(new)):
+        ctx.assigned.setdefault(node, set()).add(name)
 
 
 def note_cancel(ctx: ApiContext, new: Body, old: Body | None, after: TaskPhase) -> None:

@@ -430,11 +430,21 @@ def cancelled_tasks(ctx: ApiContext, node_id: str, now: float) -> list[str]:
 
 
 def assigned_tasks(ctx: ApiContext, node_id: str) -> list[Body]:
-    return [
-        res.task_public(b)
-        for b in ctx.state.tasks.store.values()
-        if res.task_node(b) == node_id and res.task_phase(b) is TaskPhase.ASSIGNED
-    ]
+    """Tasks assigned to the node and not yet started, most urgent first, from the
+    per-node index the watch keeps (events.note_assignment); entries the store no
+    longer backs (a deleted task) are dropped."""
+    names = ctx.assigned.get(node_id)
+    if not names:
+        return []
+    found = []
+    for name in list(names):
+        body = ctx.state.tasks.store.get(name)
+        if body is None or res.task_node(body) != node_id:
+            names.discard(name)
+        elif res.task_phase(body) is TaskPhase.ASSIGNED:
+            found.append(body)
+    found.sort(key=lambda b: res.task_from_body(b).order)
+    return [res.task_public(b) for b in found]
 
 
 WAIT_QUERY = query_param("wait", {"type": "number", "minimum": 0, "maximum": 60, "default": 0})
