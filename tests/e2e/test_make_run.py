@@ -85,6 +85,24 @@ def test_make_run_getting_started_and_ctrl_c(tmp_path: Path) -> None:
             json={"performance": {"cpu_threshold": 100, "memory_threshold": 100}},
         )
         assert r.status_code == 200
+        # the seed's node lifecycle, step 6, before anything waits on a task: the example
+        # node has no process behind it, so it goes to maintenance; its heartbeat saying
+        # "active" does not undo that
+        r = requests.put(
+            f"{base}/nodes/test-node-001/status",
+            headers=h,
+            timeout=10,
+            json={"status": "maintenance"},
+        )
+        assert r.status_code == 200 and r.json()["new_status"] == "maintenance"
+        requests.post(
+            f"{base}/nodes/test-node-001/heartbeat",
+            headers=h,
+            timeout=10,
+            json={"status": "active", "cpu_usage": 25.5, "memory_usage": 45.2, "load_score": 0.35},
+        )
+        node = requests.get(f"{base}/nodes/test-node-001", headers=h, timeout=10).json()["node"]
+        assert node["status"] == "maintenance"
         # the CLI from a second shell: submit, then wait
         cli = {**env, "WEB4AI_API_KEY": key, "WEB4AI_URL": base}
         submitted = subprocess.run(
@@ -128,23 +146,6 @@ def test_make_run_getting_started_and_ctrl_c(tmp_path: Path) -> None:
         assert waited.returncode == 0, waited.stdout + waited.stderr
         assert '"status": "completed"' in waited.stdout
         assert '"Hello, Web4AI!"' in waited.stdout
-        # the seed's node lifecycle, step 6: the registered example node (no process
-        # behind it) goes to maintenance; its heartbeat saying "active" does not undo it
-        r = requests.put(
-            f"{base}/nodes/test-node-001/status",
-            headers=h,
-            timeout=10,
-            json={"status": "maintenance"},
-        )
-        assert r.status_code == 200 and r.json()["new_status"] == "maintenance"
-        requests.post(
-            f"{base}/nodes/test-node-001/heartbeat",
-            headers=h,
-            timeout=10,
-            json={"status": "active", "cpu_usage": 25.5, "memory_usage": 45.2, "load_score": 0.35},
-        )
-        node = requests.get(f"{base}/nodes/test-node-001", headers=h, timeout=10).json()["node"]
-        assert node["status"] == "maintenance"
         # a poll loop written from the seed alone: wait for active, then completed
         r = requests.post(
             f"{base}/tasks",
