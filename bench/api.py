@@ -45,6 +45,19 @@ NS = "bench"
 MERGE = "application/merge-patch+json"
 
 
+async def wait_ready(base: str) -> None:
+    """Until the API answers /health with 200 (its watch cache has synced)."""
+    async with aiohttp.ClientSession() as s:
+        while True:
+            try:
+                async with s.get(f"{base}/health") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+
+
 def start_api(
     kubeconfig: str, port: int, metrics_port: int, ws_port: int | None = None
 ) -> subprocess.Popen[bytes]:
@@ -274,15 +287,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
             t0 = time.perf_counter()
-            async with aiohttp.ClientSession() as s:
-                while True:
-                    try:
-                        async with s.get(f"{base}/health") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.2)
+            await wait_ready(base)
             print(f"API ready (cache synced) in {time.perf_counter() - t0:.1f}s", flush=True)
             await load(f"{base}/status", 20, 2)  # warm up
             for name, path in (

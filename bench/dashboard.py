@@ -29,22 +29,10 @@ from typing import Any
 
 import aiohttp
 
-from bench.api import KEY, REPO, populate, start_api
+from bench.api import KEY, REPO, populate, start_api, wait_ready
 from devtools.localcluster.controlplane import ControlPlane, free_port
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
-
-
-async def wait_ready(base: str) -> None:
-    async with aiohttp.ClientSession() as s:
-        while True:
-            try:
-                async with s.get(f"{base}/health") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
 
 
 def main_thread_busy(trace: Any) -> tuple[float, float]:

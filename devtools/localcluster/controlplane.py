@@ -63,6 +63,18 @@ class _Process:
         return "\n".join(text[-lines:])
 
 
+def _terminate(proc: _Process) -> None:
+    """SIGTERM, then SIGKILL after 10 s; the log is closed."""
+    if proc.popen.poll() is None:
+        proc.popen.terminate()
+    try:
+        proc.popen.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.popen.kill()
+        proc.popen.wait()
+    proc.log.close()
+
+
 @dataclass
 class ControlPlane:
     """A local etcd + kube-apiserver. Use as a context manager or call start/stop."""
@@ -113,14 +125,7 @@ class ControlPlane:
     def stop(self) -> None:
         """Stop kube-apiserver, then etcd (each SIGTERM, then SIGKILL after 10 s)."""
         for proc in reversed(self._processes):
-            if proc.popen.poll() is None:
-                proc.popen.terminate()
-            try:
-                proc.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.popen.kill()
-                proc.popen.wait()
-            proc.log.close()
+            _terminate(proc)
         self._processes.clear()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -192,13 +197,7 @@ class ControlPlane:
     def restart_apiserver(self) -> None:
         """Stop kube-apiserver and start it again on the same port, etcd kept (chaos)."""
         proc = next(p for p in self._processes if p.name == "kube-apiserver")
-        proc.popen.terminate()
-        try:
-            proc.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.popen.kill()
-            proc.popen.wait()
-        proc.log.close()
+        _terminate(proc)
         self._processes.remove(proc)
         self._start_apiserver(self._etcd_url, int(self.server.rsplit(":", 1)[1]))
 
