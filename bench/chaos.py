@@ -34,7 +34,8 @@ import aiohttp
 from aiohttp import web
 from kubernetes_asyncio import client, watch
 
-from devtools.localcluster.controlplane import ControlPlane, die_with_parent, free_port
+from devtools.localcluster.controlplane import ControlPlane, die_with_parent
+from devtools.localcluster.ports import free_port
 from devtools.localcluster.supervise import Component, Supervisor
 from web4ai.core.ids import IdKind, identity
 from web4ai.k8s import crds as crds_mod

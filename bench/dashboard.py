@@ -30,7 +30,8 @@ from typing import Any
 import aiohttp
 
 from bench.api import KEY, REPO, populate, start_api, wait_ready
-from devtools.localcluster.controlplane import ControlPlane, free_port
+from devtools.localcluster.controlplane import ControlPlane
+from devtools.localcluster.ports import free_port
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 

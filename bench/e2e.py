@@ -27,7 +27,8 @@ import websockets
 from kubernetes_asyncio import client
 
 from bench.common import bounded, percentile
-from devtools.localcluster.controlplane import ControlPlane, die_with_parent, free_port
+from devtools.localcluster.controlplane import ControlPlane, die_with_parent
+from devtools.localcluster.ports import free_port
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from devtools.localcluster.controlplane import free_port
+from devtools.localcluster.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "w4a_screenshot_key"

@@ -12,7 +12,6 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -29,19 +28,13 @@ import yaml
 
 from devtools.localcluster import pki as pki_mod
 from devtools.localcluster.binaries import binary
+from devtools.localcluster.ports import free_port
 
 _PR_SET_PDEATHSIG = 1
 
 
 class ControlPlaneError(RuntimeError):
     """The local control plane could not be started."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def die_with_parent() -> None:

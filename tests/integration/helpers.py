@@ -16,6 +16,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from devtools.localcluster.controlplane import die_with_parent
+from devtools.localcluster.ports import free_port as free_port
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.k8s.resources import (
     GROUP,
@@ -252,14 +253,6 @@ class OperatorProcess(ManagedProcess):
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ApiProcess(ManagedProcess):
