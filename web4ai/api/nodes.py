@@ -10,20 +10,21 @@ from typing import Any
 from aiohttp import web
 
 from web4ai.api.auth import PRINCIPAL_KEY, Principal
+from web4ai.api.bodies import read_model
 from web4ai.api.context import CONTEXT, ApiContext
-from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
+from web4ai.api.errors import ApiError, json_body, json_bytes
 from web4ai.api.params import id_param
 from web4ai.api.presenting import node_counters, node_public
 from web4ai.api.routing import NodeAccess, declare, query_param
-from web4ai.core import validation as v
+from web4ai.core import schemas as m
 from web4ai.core.config import spec_value
+from web4ai.core.crs import Body
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.restriction import registration_refusal
 from web4ai.k8s import resources as res
 from web4ai.k8s.errors import Conflict, K8sError, NotFound
 from web4ai.k8s.leases import LEASE_GROUP, LEASE_VERSION, LEASES
-from web4ai.k8s.watching import Body
 
 routes = web.RouteTableDef()
 
@@ -57,6 +58,7 @@ def find_node(ctx: ApiContext, node_id: str) -> Body:
 
 
 @routes.get("/api/v1/nodes", name="nodes")
+@declare(response=m.response_schema(m.NodeList))
 async def list_nodes(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
 
@@ -81,45 +83,11 @@ async def list_nodes(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/nodes/{node_id}", name="node")
-@declare(node=NodeAccess.OWN)
+@declare(node=NodeAccess.OWN, response=m.response_schema(m.NodeAnswer))
 async def get_node(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     body = find_node(ctx, node_id_param(request))
     return web.json_response({"success": True, "node": node_public(body, ctx.state, detailed=True)})
-
-
-def registration_spec(node_id: str, data: dict[str, Any]) -> Body:
-    spec: Body = {"nodeId": node_id, "host": data["host"]}
-    mapping = {
-        "port": "port",
-        "node_type": "nodeType",
-        "capabilities": "capabilities",
-        "agents_count": "agentsCount",
-        "max_concurrent_tasks": "maxConcurrentTasks",
-        "version": "version",
-        "location": "location",
-        "metadata": "metadata",
-        "boot_id": "bootId",
-    }
-    for key, field in mapping.items():
-        if key in data:
-            spec[field] = data[key]
-    if "agents" in data:
-        spec["agents"] = [
-            {
-                k2: a[k1]
-                for k1, k2 in (
-                    ("agent_id", "agentId"),
-                    ("agent_type", "agentType"),
-                    ("capabilities", "capabilities"),
-                    ("specialized_models", "specializedModels"),
-                )
-                if k1 in a
-            }
-            for a in data["agents"]
-        ]
-        spec.setdefault("agentsCount", len(data["agents"]) or 1)
-    return spec
 
 
 async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
@@ -189,13 +157,17 @@ async def requeue_previous_incarnation(
 
 
 @routes.post("/api/v1/nodes/{node_id}/register", name="register")
-@declare(node=NodeAccess.OWN, body=v.object_schema(v.REGISTRATION))
+@declare(
+    node=NodeAccess.OWN,
+    body=m.body_schema(m.Registration),
+    response=m.response_schema(m.Registered),
+)
 async def register(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
-    data = v.validate(await read_json(request), v.REGISTRATION)
+    data = await read_model(request, m.Registration)
     ident = identity(IdKind.NODE, node_id)
-    spec = registration_spec(node_id, data)
+    spec = data.spec(node_id)
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     if principal is not None and principal.role == "node":
         max_agents = ctx.state.settings().max_agents_per_node
@@ -234,7 +206,7 @@ async def register(request: web.Request) -> web.Response:
             409, "Node is being unregistered; retry shortly", "NODE_TERMINATING", node_id=node_id
         )
     else:  # re-registration replaces what the node declares
-        await requeue_previous_incarnation(ctx, existing, data.get("boot_id"), now)
+        await requeue_previous_incarnation(ctx, existing, data.boot_id, now)
         updated = await ctx.writer.patch(
             res.NODES,
             ident.name,
@@ -263,30 +235,14 @@ async def register(request: web.Request) -> web.Response:
     )
 
 
-def heartbeat_status(data: dict[str, Any], node: Body, now: float, refresh: float) -> Body | None:
+def heartbeat_status(data: m.Heartbeat, node: Body, now: float, refresh: float) -> Body | None:
     """The status fields to write, or None when the Lease renewal alone suffices.
     A reported ``status`` is the node's own report: an admin's intent still holds."""
     current = node.get("status") or {}
-    new: Body = {}
-    for key, field in (
-        ("cpu_usage", "cpuUsage"),
-        ("memory_usage", "memoryUsage"),
-        ("gpu_usage", "gpuUsage"),
-        ("load_score", "loadScore"),
-        ("network_latency", "networkLatency"),
-        ("uptime", "uptime"),
-        ("tasks_running", "tasksRunning"),
-    ):
-        if key in data:
-            new[field] = data[key]
-    agents = dict(data.get("agents_status") or {})
-    if "memory_total_mb" in data:
-        agents["memory_total_mb"] = data["memory_total_mb"]
-    if agents:
-        new["agentsStatus"] = agents
+    new: Body = data.status_fields()
     reported: Any = "keep"
-    if "status" in data:
-        reported = NodeStatus(data["status"])
+    if data.status is not None:
+        reported = NodeStatus(data.status)
     elif res.reported_status(node) is None:
         reported = NodeStatus.ACTIVE
     # a heartbeat is a sign of life
@@ -306,11 +262,15 @@ def heartbeat_status(data: dict[str, Any], node: Body, now: float, refresh: floa
 
 
 @routes.post("/api/v1/nodes/{node_id}/heartbeat", name="heartbeat")
-@declare(node=NodeAccess.OWN, body=v.object_schema(v.HEARTBEAT))
+@declare(
+    node=NodeAccess.OWN,
+    body=m.body_schema(m.Heartbeat),
+    response=m.response_schema(m.HeartbeatAnswer),
+)
 async def heartbeat(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
-    data = v.validate(await read_json(request), v.HEARTBEAT)
+    data = await read_model(request, m.Heartbeat)
     body = await find_node_fresh(ctx, node_id)
     now = ctx.clock()
     await renew_lease(ctx, node_id, now)
@@ -330,16 +290,20 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/v1/nodes/{node_id}/status", name="node_status")
-@declare(node=NodeAccess.OWN, body=v.object_schema(v.STATUS_UPDATE))
+@declare(
+    node=NodeAccess.OWN,
+    body=m.body_schema(m.StatusUpdate),
+    response=m.response_schema(m.StatusAnswer),
+)
 async def put_status(request: web.Request) -> web.Response:
     """An admin key sets the admin's intent (``active`` clears it); a node key sets the
     node's own report, which an admin's intent overrides."""
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
-    data = v.validate(await read_json(request), v.STATUS_UPDATE)
+    data = await read_model(request, m.StatusUpdate)
     body = find_node(ctx, node_id)
     old = (body.get("status") or {}).get("status")
-    value = NodeStatus(data["status"])
+    value = NodeStatus(data.status)
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     now = ctx.clock()
     if principal is not None and principal.role == "node":
@@ -365,18 +329,18 @@ async def put_status(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/nodes/{node_id}/drain", name="node_drain")
-@declare(body=v.object_schema(v.DRAIN))
+@declare(body=m.body_schema(m.Drain), response=m.response_schema(m.Drained))
 async def drain(request: web.Request) -> web.Response:
     """No new tasks; running tasks finish (or are requeued at the optional deadline,
     in seconds from now); then the node goes to maintenance."""
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
-    data = v.validate(await read_json(request), v.DRAIN)
+    data = await read_model(request, m.Drain)
     body = find_node(ctx, node_id)
     now = ctx.clock()
     draining: Body = {"requestedAt": res.format_time(now)}
-    if "deadline" in data:
-        draining["deadline"] = now + float(data["deadline"])
+    if data.deadline is not None:
+        draining["deadline"] = now + data.deadline
     result = await ctx.writer.patch(
         res.NODES, res.name_of(body), {"status": {"draining": draining}}, status=True
     )
@@ -400,6 +364,7 @@ async def drain(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/nodes/{node_id}", name="node_delete")
+@declare(response=m.response_schema(m.Ok))
 async def delete_node(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
@@ -451,7 +416,7 @@ WAIT_QUERY = query_param("wait", {"type": "number", "minimum": 0, "maximum": 60,
 
 
 @routes.get("/api/v1/nodes/{node_id}/tasks", name="node_tasks")
-@declare(node=NodeAccess.OWN, query=[WAIT_QUERY])
+@declare(node=NodeAccess.OWN, query=[WAIT_QUERY], response=m.response_schema(m.AssignedTasks))
 async def node_tasks(request: web.Request) -> web.Response:
     """Node protocol: tasks assigned and not yet started; long-polls up to ``wait`` s."""
     ctx = request.app[CONTEXT]

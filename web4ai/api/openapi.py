@@ -1,6 +1,7 @@
 """The OpenAPI 3 document, generated from the app's own routes and what each declares
-(``web4ai.api.routing``: public or not, body and query schemas), so that it covers
-every route by construction."""
+(``web4ai.api.routing``: public or not, body, query and response schemas, the schemas
+generated from the models of ``web4ai.core.schemas``), so that it covers every route by
+construction."""
 
 from __future__ import annotations
 
@@ -11,21 +12,7 @@ from aiohttp import web
 
 from web4ai.api.context import CONTEXT
 from web4ai.api.routing import declare, spec_of
-
-ERROR = {
-    "type": "object",
-    "required": ["success", "error", "timestamp", "details"],
-    "properties": {
-        "success": {"type": "boolean", "enum": [False]},
-        "error": {"type": "string"},
-        "timestamp": {"type": "string"},
-        "details": {
-            "type": "object",
-            "required": ["code"],
-            "properties": {"code": {"type": "string"}},
-        },
-    },
-}
+from web4ai.core import schemas as m
 
 
 def operation(route: web.AbstractRoute, path: str) -> dict[str, Any]:
@@ -38,7 +25,7 @@ def operation(route: web.AbstractRoute, path: str) -> dict[str, Any]:
         "responses": {
             "200": {
                 "description": "Success",
-                "content": {"application/json": {"schema": {"type": "object"}}},
+                "content": {"application/json": {"schema": spec.response or {"type": "object"}}},
             },
             "default": {
                 "description": "Error",
@@ -96,7 +83,7 @@ def document(app: web.Application, version: str) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR},
+            "schemas": {"Error": m.response_schema(m.Error)},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

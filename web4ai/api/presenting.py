@@ -6,16 +6,15 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable
 from statistics import mean
-from typing import Any
 
 from web4ai.core.config import Settings
+from web4ai.core.crs import Body
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.recommending import recommendations as compute_recommendations
 from web4ai.core.scheduling import SCHEDULABLE, wrr_weight
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 
-Body = dict[str, Any]
 TASK_GROUPS = ("pending", "active", "completed", "failed")
 TASK_PHASES = tuple(p.value for p in TaskPhase)
 

@@ -4,7 +4,8 @@ access check (``web4ai.api.app``, ``web4ai.api.auth.authorize``) and the OpenAPI
 generator (``web4ai.api.openapi``) both read it; nothing is keyed by route name.
 
     @routes.post("/api/v1/nodes/{node_id}/heartbeat", name="heartbeat")
-    @declare(node=NodeAccess.OWN, body=v.object_schema(v.HEARTBEAT))
+    @declare(node=NodeAccess.OWN, body=m.body_schema(m.Heartbeat),
+             response=m.response_schema(m.HeartbeatAnswer))
     async def heartbeat(request): ...
 
 Roles: ``admin`` may do everything, ``read-only`` every GET (and HEAD), ``node`` what
@@ -34,6 +35,7 @@ class RouteSpec:
     node: NodeAccess = NodeAccess.NONE
     body: dict[str, Any] | None = None  # JSON schema of the request body
     query: tuple[dict[str, Any], ...] = ()  # OpenAPI query parameters
+    response: dict[str, Any] | None = None  # JSON schema of the 200 body
 
 
 DEFAULT = RouteSpec()
@@ -45,9 +47,11 @@ def declare(
     node: NodeAccess = NodeAccess.NONE,
     body: dict[str, Any] | None = None,
     query: Iterable[dict[str, Any]] = (),
+    response: dict[str, Any] | None = None,
 ) -> Callable[[H], H]:
-    """Attach a route's declaration to its handler (put it under ``@routes.<method>``)."""
-    spec = RouteSpec(public, node, body, tuple(query))
+    """Attach a route's declaration to its handler (put it under ``@routes.<method>``).
+    The schemas come from the models of ``web4ai.core.schemas``."""
+    spec = RouteSpec(public, node, body, tuple(query), response)
 
     def mark(handler: H) -> H:
         setattr(handler, ATTRIBUTE, spec)

@@ -9,17 +9,19 @@ from typing import Any
 from aiohttp import web
 
 from web4ai.api.auth import PRINCIPAL_KEY, Principal
+from web4ai.api.bodies import read_model
 from web4ai.api.context import CONTEXT, ApiContext
-from web4ai.api.errors import ApiError, json_body, json_bytes, read_json
+from web4ai.api.errors import ApiError, json_body, json_bytes
 from web4ai.api.params import id_param
 from web4ai.api.presenting import TASK_GROUPS, TASK_PHASES, task_listing
 from web4ai.api.routing import NodeAccess, declare, query_param
+from web4ai.core import schemas as m
 from web4ai.core import validation as v
+from web4ai.core.crs import Body
 from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskPhase, TaskStatus
 from web4ai.k8s import resources as res
 from web4ai.k8s.errors import Conflict, Invalid
-from web4ai.k8s.watching import Body
 
 routes = web.RouteTableDef()
 
@@ -35,38 +37,6 @@ def find_task(ctx: ApiContext, task_id: str) -> Body:
     return body
 
 
-def task_spec(task_id: str, data: dict[str, Any], default_timeout: int, now: float) -> Body:
-    spec: Body = {
-        "taskId": task_id,
-        "taskType": data["task_type"],
-        "submittedAt": res.format_time(now),
-        "timeout": data.get("timeout", default_timeout),
-    }
-    for key, field in (
-        ("priority", "priority"),
-        ("input_data", "inputData"),
-        ("max_retries", "maxRetries"),
-        ("deadline", "deadline"),
-        ("callback_url", "callbackUrl"),
-        ("metadata", "metadata"),
-    ):
-        if key in data:
-            spec[field] = data[key]
-    if "requirements" in data:
-        spec["requirements"] = {
-            field: data["requirements"][key]
-            for key, field in (
-                ("capabilities", "capabilities"),
-                ("min_cpu", "minCpu"),
-                ("min_memory", "minMemory"),
-                ("preferred_nodes", "preferredNodes"),
-                ("exclude_nodes", "excludeNodes"),
-            )
-            if key in data["requirements"]
-        }
-    return spec
-
-
 LIST_QUERY = [
     query_param("status", {"type": "string", "enum": ["pending", "active", "completed", "failed"]}),
     query_param("phase", {"type": "string", "enum": [p.value for p in TaskPhase]}),
@@ -76,12 +46,12 @@ LIST_QUERY = [
 
 
 @routes.post("/api/v1/tasks", name="tasks_submit")
-@declare(body=v.object_schema(v.TASK))
+@declare(body=m.body_schema(m.TaskSubmit), response=m.response_schema(m.Submitted))
 async def submit(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    data = v.validate(await read_json(request), v.TASK)
-    if "callback_url" in data:
-        refusal = ctx.state.settings().egress_policy().url_refusal(data["callback_url"])
+    data = await read_model(request, m.TaskSubmit)
+    if data.callback_url is not None:
+        refusal = ctx.state.settings().egress_policy().url_refusal(data.callback_url)
         if refusal:
             raise v.ValidationFailed([v.FieldError("callback_url", f"refused: {refusal}")])
     if ctx.state.settings().paused:
@@ -90,7 +60,7 @@ async def submit(request: web.Request) -> web.Response:
             "Orchestrator is stopped; POST /api/v1/control/start resumes it",
             "ORCHESTRATOR_NOT_STARTED",
         )
-    task_id = data.get("task_id") or new_task_id(os.urandom(8))
+    task_id = data.task_id or new_task_id(os.urandom(8))
     ident = identity(IdKind.TASK, task_id)
     if ident.name in ctx.state.tasks.store:
         raise ApiError(409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id)
@@ -99,7 +69,7 @@ async def submit(request: web.Request) -> web.Response:
         "apiVersion": f"{res.GROUP}/{res.VERSION}",
         "kind": "Web4AITask",
         "metadata": {"name": ident.name, "labels": ident.labels},
-        "spec": task_spec(task_id, data, timeout, ctx.clock()),
+        "spec": data.spec(task_id, timeout, res.format_time(ctx.clock())),
     }
     ctx.writer.writes[res.TASKS] += 1
     try:
@@ -143,7 +113,7 @@ def choice_query(request: web.Request, name: str, choices: tuple[str, ...]) -> s
 
 
 @routes.get("/api/v1/tasks", name="tasks")
-@declare(query=LIST_QUERY)
+@declare(query=LIST_QUERY, response=m.response_schema(m.TaskList))
 async def list_tasks(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     status = choice_query(request, "status", TASK_GROUPS)
@@ -159,6 +129,7 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/tasks/{task_id}", name="task")
+@declare(response=m.response_schema(m.TaskAnswer))
 async def get_task(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     body = find_task(ctx, task_id_param(request))
@@ -227,58 +198,64 @@ async def guarded_update(
 
 
 @routes.post("/api/v1/tasks/{task_id}/start", name="task_start")
-@declare(node=NodeAccess.ANY, body=v.object_schema(v.TASK_START))
+@declare(
+    node=NodeAccess.ANY,
+    body=m.body_schema(m.TaskStart),
+    response=m.response_schema(m.TaskAnswer),
+)
 async def start(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     task_id = task_id_param(request)
-    data = v.validate(await read_json(request), v.TASK_START)
+    data = await read_model(request, m.TaskStart)
     now = ctx.clock()
 
     def build(body: Body) -> Body:
-        return res.start_patch(body, data.get("agent_id"), now)
+        return res.start_patch(body, data.agent_id, now)
 
     result = await guarded_update(
-        ctx, task_id, lambda b: check_assignment(request, b, data["node_id"]), build
+        ctx, task_id, lambda b: check_assignment(request, b, data.node_id), build
     )
     return web.json_response({"success": True, "task": res.task_public(result)})
 
 
 @routes.post("/api/v1/tasks/{task_id}/result", name="task_result")
-@declare(node=NodeAccess.ANY, body=v.object_schema(v.TASK_RESULT))
+@declare(
+    node=NodeAccess.ANY,
+    body=m.body_schema(m.TaskResult),
+    response=m.response_schema(m.TaskAnswer),
+)
 async def result(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     task_id = task_id_param(request)
-    data = v.validate(await read_json(request), v.TASK_RESULT)
+    data = await read_model(request, m.TaskResult)
     now = ctx.clock()
 
     def build(body: Body) -> Body:
-        if data["status"] == "failed":
+        if data.status == "failed":
             patch = res.attempt_failed_patch(
-                body, data.get("error_message") or "the node reported a failure", now
+                body, data.error_message or "the node reported a failure", now
             )
         else:
             patch = res.completed_patch(body, now)
         extra = patch["status"]
-        if "result" in data:
-            extra["result"] = data["result"]
-        if "performance_metrics" in data:
-            extra["performanceMetrics"] = data["performance_metrics"]
+        extra.update(data.model_dump(include={"result", "performance_metrics"}, exclude_unset=True))
         started = res.parse_time((body.get("status") or {}).get("startedAt")) or res.parse_time(
             (body.get("status") or {}).get("assignedAt")
         )
-        if "execution_time" in data:
-            extra["executionTime"] = data["execution_time"]
+        if data.execution_time is not None:
+            extra["executionTime"] = data.execution_time
         elif started is not None:
             extra["executionTime"] = round(max(0.0, now - started), 6)
         return patch
 
     updated = await guarded_update(
-        ctx, task_id, lambda b: check_assignment(request, b, data["node_id"]), build
+        ctx, task_id, lambda b: check_assignment(request, b, data.node_id), build
     )
     return web.json_response({"success": True, "task": res.task_public(updated)})
 
 
 @routes.post("/api/v1/tasks/{task_id}/cancel", name="task_cancel")
+@declare(response=m.response_schema(m.TaskAnswer))
 async def cancel(request: web.Request) -> web.Response:
     """End a pending or active task: failed, phase cancelled, the canceller named in
     error_message. The node holding it learns of it on its next poll or heartbeat."""
@@ -302,6 +279,7 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/tasks/{task_id}/retry", name="task_retry")
+@declare(response=m.response_schema(m.TaskAnswer))
 async def retry(request: web.Request) -> web.Response:
     """Queue a failed (or cancelled) task again, with its retries reset."""
     ctx = request.app[CONTEXT]

@@ -14,7 +14,6 @@ from web4ai.core.callbacks import url_problem
 from web4ai.core.egress import network_problem
 from web4ai.core.ids import IdKind, InvalidId, validate_id
 from web4ai.core.limits import truncate
-from web4ai.core.model import NodeStatus
 
 Checker = Callable[[Any], Any]  # returns the clean value or raises Invalid
 
@@ -305,90 +304,3 @@ def nested(schema: Schema, name: str) -> Checker:
         return validate(v, schema, prefix=f"{name}.")
 
     return check
-
-
-NODE_STATUSES = tuple(s.value for s in NodeStatus)
-
-AGENT = {
-    "agent_id": Field(string(lim.LONG_NAME_MAX, 1), required=True),
-    "agent_type": Field(string(lim.NAME_MAX)),
-    "capabilities": Field(string_list(lim.CAPABILITIES_MAX, lim.LONG_NAME_MAX)),
-    "specialized_models": Field(string_list(lim.CAPABILITIES_MAX, lim.LONG_NAME_MAX)),
-}
-
-
-@with_schema({"type": "array", "maxItems": lim.AGENTS_MAX, "items": object_schema(AGENT)})
-def agents(v: Any) -> list[dict[str, Any]]:
-    if not isinstance(v, list) or len(v) > lim.AGENTS_MAX:
-        raise Invalid(f"must be a list of at most {lim.AGENTS_MAX} agents")
-    out = [validate(a, AGENT, prefix=f"agents[{i}].") for i, a in enumerate(v)]
-    _fits(out, lim.AGENTS_MAX_BYTES)
-    return out
-
-
-REGISTRATION: Schema = {
-    "host": Field(string(lim.LONG_NAME_MAX, 1), required=True),
-    "port": Field(integer(1, 65535)),
-    "node_type": Field(string(lim.NAME_MAX)),
-    "capabilities": Field(string_list(lim.CAPABILITIES_MAX, lim.NAME_MAX)),
-    "agents_count": Field(integer(0, 100000)),
-    "max_concurrent_tasks": Field(integer(1, 100000)),
-    "version": Field(string(lim.NAME_MAX)),
-    "location": Field(string(lim.LONG_NAME_MAX)),
-    "metadata": Field(sized_obj(lim.METADATA_MAX_BYTES)),
-    "agents": Field(agents),
-    "boot_id": Field(string(lim.NAME_MAX, 1)),  # one per process start of the node
-}
-
-HEARTBEAT: Schema = {
-    "status": Field(one_of(*NODE_STATUSES)),
-    "cpu_usage": Field(number(0, 100)),
-    "memory_usage": Field(number(0, 100)),
-    "gpu_usage": Field(number(0, 100)),
-    "load_score": Field(number(0)),
-    "tasks_running": Field(integer(0, 1_000_000)),
-    "network_latency": Field(number(0)),
-    "memory_total_mb": Field(number(0)),
-    "uptime": Field(number(0)),
-    "agents_status": Field(sized_obj(lim.METADATA_MAX_BYTES)),
-    "timestamp": Field(timestamp),
-}
-
-STATUS_UPDATE: Schema = {"status": Field(one_of(*NODE_STATUSES), required=True)}
-
-DRAIN: Schema = {"deadline": Field(number(0, 604800))}  # seconds from now
-
-REQUIREMENTS: Schema = {
-    "capabilities": Field(string_list(lim.CAPABILITIES_MAX, lim.NAME_MAX)),
-    "min_cpu": Field(number(0, 100)),
-    "min_memory": Field(number(0)),
-    "preferred_nodes": Field(string_list(lim.NODE_LIST_MAX, lim.ID_MAX)),
-    "exclude_nodes": Field(string_list(lim.NODE_LIST_MAX, lim.ID_MAX)),
-}
-
-TASK: Schema = {
-    "task_id": Field(ident(IdKind.TASK)),
-    "task_type": Field(string(lim.NAME_MAX, 1), required=True),
-    "priority": Field(integer(lim.PRIORITY_MIN, lim.PRIORITY_MAX)),
-    "requirements": Field(nested(REQUIREMENTS, "requirements")),
-    "input_data": Field(sized_obj(lim.INPUT_DATA_MAX_BYTES)),
-    "timeout": Field(integer(lim.TIMEOUT_MIN, lim.TIMEOUT_MAX)),
-    "max_retries": Field(integer(lim.RETRIES_MIN, lim.RETRIES_MAX)),
-    "deadline": Field(number(0)),
-    "callback_url": Field(callback_url),
-    "metadata": Field(sized_obj(lim.METADATA_MAX_BYTES)),
-}
-
-TASK_START: Schema = {
-    "node_id": Field(ident(IdKind.NODE), required=True),
-    "agent_id": Field(string(253)),
-}
-
-TASK_RESULT: Schema = {
-    "node_id": Field(ident(IdKind.NODE), required=True),
-    "status": Field(one_of("completed", "failed"), required=True),
-    "result": Field(bounded_result),
-    "error_message": Field(text(lim.ERROR_MESSAGE_MAX)),
-    "execution_time": Field(number(0)),
-    "performance_metrics": Field(sized_obj(lim.METADATA_MAX_BYTES)),
-}

@@ -4,15 +4,13 @@ the nodes' heartbeat Leases). Errors are the typed ones of ``web4ai.k8s.errors``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from kubernetes_asyncio import client
 
+from web4ai.core.crs import Body
 from web4ai.k8s.errors import NotFound, translated
 
 LEASE_GROUP, LEASE_VERSION, LEASES = "coordination.k8s.io", "v1", "leases"
-
-Body = dict[str, Any]
 
 
 @dataclass

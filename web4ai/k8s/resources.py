@@ -4,8 +4,9 @@ the controllers write. Pure functions over dicts; no I/O."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Literal
 
+from web4ai.core.crs import Body as Body  # re-exported: the one alias lives in core.crs
 from web4ai.core.lifecycle import after_failed_attempt
 from web4ai.core.limits import (
     ATTEMPT_ERROR_MAX,
@@ -24,8 +25,6 @@ from web4ai.core.model import (
     default_capacity,
     effective_node_status,
 )
-
-Body = dict[str, Any]
 
 GROUP = "web4ai.io"
 VERSION = "v1alpha1"

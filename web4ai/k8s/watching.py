@@ -16,9 +16,10 @@ from typing import Any
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.core.crs import Body as Body  # re-exported: the one alias lives in core.crs
+
 log = logging.getLogger(__name__)
 
-Body = dict[str, Any]
 OnChange = Callable[[str, Body, Body | None], None]  # (event type, new body, old body)
 
 

@@ -10,17 +10,16 @@ import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.core.crs import Body
 from web4ai.k8s.errors import translated, typed
 from web4ai.k8s.resources import GROUP, VERSION
 
 log = logging.getLogger(__name__)
 
-Body = dict[str, Any]
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
