@@ -1,0 +1,384 @@
+"""The middle tier: the real aiohttp application (routes, middlewares, handlers) through
+aiohttp's test client, with an in-memory fake at the Kubernetes boundary (the Writer and
+the key Secret) instead of an API server. Checks the documented error envelope, the
+authorization of each role, and that request models become the custom resources' specs.
+The REST contract against a real API server stays in tests/integration."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from web4ai.api.app import background, create_app
+from web4ai.api.auth import KeyStore
+from web4ai.api.context import ApiContext, ApiStats
+from web4ai.api.hub import Hub
+from web4ai.core.crs import Body
+from web4ai.core.ratelimit import RateLimiter
+from web4ai.k8s import resources as res
+from web4ai.k8s.apikeys import entry
+from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.errors import Conflict, NotFound
+from web4ai.k8s.writing import Writer
+
+ADMIN, READER, NODE_KEY = "w4a_admin_key", "w4a_reader_key", "w4a_node_key"
+KEYS = {
+    "admin": entry("admin", None, ADMIN),
+    "reader": entry("read-only", None, READER),
+    "node-a": entry("node", "node-a", NODE_KEY),
+}
+
+
+def merge(target: Body, patch: Body) -> Body:
+    """RFC 7386 merge patch."""
+    out = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class FakeWriter(Writer):
+    """The API server's object store, in memory: create, read, merge and JSON patch."""
+
+    def __init__(self) -> None:
+        super().__init__(api=None, namespace="test")
+        self.objects_by_name: dict[tuple[str, str], Body] = {}
+        self.revision = 0
+
+    def _stored(self, plural: str, body: Body) -> Body:
+        self.revision += 1
+        body = copy.deepcopy(body)
+        body["metadata"]["resourceVersion"] = str(self.revision)
+        body["metadata"].setdefault("uid", f"uid-{self.revision}")
+        self.objects_by_name[plural, body["metadata"]["name"]] = body
+        return copy.deepcopy(body)
+
+    async def get(self, plural: str, name: str) -> Body | None:
+        found = self.objects_by_name.get((plural, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    async def read(self, plural: str, name: str, **_: Any) -> Body:
+        found = await self.get(plural, name)
+        if found is None:
+            raise NotFound(404, f"{plural}/{name} not found")
+        return found
+
+    async def create(self, plural: str, body: Body, **_: Any) -> Body:
+        if (plural, body["metadata"]["name"]) in self.objects_by_name:
+            raise Conflict(409, "already exists")
+        return self._stored(plural, body)
+
+    async def json_patch(self, plural: str, name: str, ops: list[Body], **_: Any) -> Body:
+        body = await self.read(plural, name)
+        for op in ops:
+            if op["op"] == "add" and op["path"].startswith("/spec/"):
+                body.setdefault("spec", {})[op["path"].removeprefix("/spec/")] = op["value"]
+        return self._stored(plural, body)
+
+    async def patch(
+        self, plural: str, name: str, patch: Body, *, status: bool = False
+    ) -> Body | None:
+        self.writes[plural] += 1
+        found = self.objects_by_name.get((plural, name))
+        if found is None:
+            return None
+        return self._stored(plural, merge(found, patch))
+
+    async def delete(self, plural: str, name: str, *_: Any, **__: Any) -> bool:
+        self.writes[plural] += 1
+        return self.objects_by_name.pop((plural, name), None) is not None
+
+
+class FakeKeys(KeyStore):
+    """The key Secret, in memory."""
+
+    async def _read(self) -> dict[str, str] | None:
+        return dict(KEYS)
+
+
+@pytest.fixture
+async def ctx() -> ApiContext:
+    state = ClusterState(None, "test")  # its informers never run
+    for informer in state.informers:
+        informer.synced.set()
+    keys = FakeKeys(None, "test")
+    await keys.reload()
+    return ApiContext(
+        state=state,
+        writer=FakeWriter(),
+        keys=keys,
+        hub=Hub(lambda: 10),
+        clock=time.time,
+        stats=ApiStats(time.time()),
+        limiter=RateLimiter(6000),
+        websocket_url="",
+        version="test",
+    )
+
+
+@pytest.fixture
+async def http(ctx: ApiContext) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    app = create_app(ctx)
+    app.cleanup_ctx.remove(background)  # no informers: the fake writer feeds the cache
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def call(
+    http: TestClient[web.Request, web.Application],
+    method: str,
+    path: str,
+    key: str | None = ADMIN,
+    **kwargs: Any,
+) -> tuple[int, Any]:
+    headers = (auth(key) if key else {}) | kwargs.pop("headers", {})
+    async with http.request(method, "/api/v1" + path, headers=headers, **kwargs) as r:
+        return r.status, await r.json()
+
+
+def assert_error(status: int, body: Any, want: int, code: str) -> None:
+    """The documented envelope: success false, error, timestamp, details.code."""
+    assert status == want, body
+    assert body["success"] is False and isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["timestamp"], str)
+    assert body["details"]["code"] == code, body
+
+
+REGISTRATION = {"host": "10.0.0.1", "port": 8090, "capabilities": ["test_task"]}
+
+
+async def test_public_routes_answer_without_a_key_and_the_rest_need_one(http: Any) -> None:
+    for path in ("/health", "/openapi.json", "/whoami"):
+        status, _ = await call(http, "GET", path, key=None)
+        assert status == 200, path
+    for method, path in (("GET", "/tasks"), ("POST", "/tasks"), ("GET", "/nodes/x")):
+        status, body = await call(http, method, path, key=None)
+        assert_error(status, body, 401, "AUTHENTICATION_FAILED")
+    status, body = await call(http, "GET", "/tasks", key="w4a_wrong")
+    assert_error(status, body, 401, "AUTHENTICATION_FAILED")
+
+
+async def test_a_read_only_key_reads_and_never_writes(http: Any) -> None:
+    status, body = await call(http, "GET", "/tasks", key=READER)
+    assert status == 200 and body["success"] is True
+    for method, path, payload in (
+        ("POST", "/tasks", {"task_type": "x"}),
+        ("POST", "/nodes/n1/register", REGISTRATION),
+        ("DELETE", "/nodes/n1", None),
+        ("PUT", "/config", {}),
+    ):
+        status, body = await call(http, method, path, key=READER, json=payload)
+        assert_error(status, body, 403, "FORBIDDEN")
+
+
+async def test_a_node_key_acts_only_on_its_own_node(http: Any, ctx: ApiContext) -> None:
+    status, body = await call(http, "POST", "/nodes/node-a/register", NODE_KEY, json=REGISTRATION)
+    assert status == 200 and body["node_id"] == "node-a", body
+    status, body = await call(http, "POST", "/nodes/node-a/heartbeat", NODE_KEY, json={})
+    assert status == 200 and body["cancelled_tasks"] == []
+    for method, path in (
+        ("POST", "/nodes/node-b/register"),
+        ("POST", "/nodes/node-b/heartbeat"),
+        ("GET", "/nodes/node-b"),
+        ("GET", "/tasks"),
+        ("POST", "/tasks"),
+        ("GET", "/config"),
+    ):
+        status, body = await call(http, method, path, NODE_KEY, json=REGISTRATION)
+        assert_error(status, body, 403, "FORBIDDEN")
+    # the node protocol: only tasks assigned to the key's node
+    await call(http, "POST", "/tasks", json={"task_id": "t1", "task_type": "x"})
+    status, body = await call(http, "GET", "/tasks/t1", NODE_KEY)
+    assert_error(status, body, 403, "FORBIDDEN")
+    status, body = await call(http, "POST", "/tasks/t1/start", NODE_KEY, json={"node_id": "node-b"})
+    assert_error(status, body, 403, "FORBIDDEN")
+    status, body = await call(http, "POST", "/tasks/t1/start", NODE_KEY, json={"node_id": "node-a"})
+    assert_error(status, body, 409, "TASK_NOT_ASSIGNED")
+
+
+async def test_wrong_fields_are_a_400_naming_every_field(http: Any) -> None:
+    status, body = await call(
+        http,
+        "POST",
+        "/tasks",
+        json={
+            "task_type": 7,
+            "priority": True,
+            "timeout": 2.5,
+            "requirements": {"min_cpu": 150, "capabilities": ["ok", ""]},
+            "input_data": [1],
+            "task_id": "has space",
+            "callback_url": "ftp://x",
+            "deadline": "tomorrow",
+            "metadata": None,  # null: absent
+        },
+    )
+    assert_error(status, body, 400, "INVALID_REQUEST")
+    errors = {e["field"]: e["message"] for e in body["details"]["errors"]}
+    assert errors == {
+        "task_type": "must be a string",
+        "priority": "must be an integer from 1 to 5",
+        "timeout": "must be an integer from 1 to 604800",
+        "requirements.min_cpu": "must be a number from 0 to 100",
+        "requirements.capabilities": "every item must be 1 to 128 characters",
+        "input_data": "must be an object",
+        "task_id": errors["task_id"],
+        "callback_url": "must be an http or https URL",
+        "deadline": "must be a number from 0 to inf",
+    }
+    assert body["error"].startswith("Invalid request: task_id: ")  # in the fields' order
+    assert "; task_type: must be a string; " in body["error"]
+    status, body = await call(http, "POST", "/nodes/x/register", json={"port": 70000})
+    assert_error(status, body, 400, "INVALID_REQUEST")
+    assert {e["field"] for e in body["details"]["errors"]} == {"host", "port"}
+    status, body = await call(
+        http, "POST", "/nodes/x/register", json={"host": "h", "agents": [{"agent_id": "a"}, {}]}
+    )
+    assert [e["field"] for e in body["details"]["errors"]] == ["agents[1].agent_id"]
+    status, body = await call(http, "PUT", "/nodes/x/status", json={"status": "sleeping"})
+    assert_error(status, body, 400, "INVALID_REQUEST")
+
+
+async def test_malformed_bodies_routes_and_ids(http: Any) -> None:
+    for data in (b"{not json", b"\xff\xfe", b'{"task_type": "x",}'):
+        status, body = await call(
+            http, "POST", "/tasks", data=data, headers={"Content-Type": "application/json"}
+        )
+        assert_error(status, body, 400, "INVALID_JSON")
+    status, body = await call(http, "POST", "/tasks", json=[1, 2])
+    assert_error(status, body, 400, "INVALID_REQUEST")
+    assert body["details"]["errors"] == [{"field": "body", "message": "must be an object"}]
+    status, body = await call(http, "POST", "/tasks", data=b"")
+    assert_error(status, body, 400, "INVALID_REQUEST")  # {}: task_type is required
+    status, body = await call(http, "GET", "/does/not/exist")
+    assert_error(status, body, 404, "NOT_FOUND")
+    status, body = await call(http, "DELETE", "/tasks")
+    assert_error(status, body, 405, "METHOD_NOT_ALLOWED")
+    status, body = await call(http, "GET", "/tasks/bad%20id")
+    assert_error(status, body, 400, "INVALID_TASK_ID")
+    status, body = await call(http, "GET", "/tasks/ghost")
+    assert_error(status, body, 404, "TASK_NOT_FOUND")
+    status, body = await call(http, "POST", "/nodes/ghost/heartbeat", json={"cpu_usage": 1})
+    assert_error(status, body, 404, "NODE_NOT_FOUND")
+    status, body = await call(http, "POST", "/tasks", data=b"x" * (1024 * 1024 + 1))
+    assert_error(status, body, 413, "PAYLOAD_TOO_LARGE")
+
+
+async def test_a_submission_becomes_the_task_spec_and_reads_back(
+    http: Any, ctx: ApiContext
+) -> None:
+    request = {
+        "task_id": "t-1",
+        "task_type": "ai_inference",
+        "priority": 2.0,  # an integral float is an integer
+        "input_data": {"prompt": "hi"},
+        "requirements": {"capabilities": ["gpu"], "min_cpu": 20, "exclude_nodes": ["n9"]},
+        "max_retries": 1,
+        "callback_url": None,
+        "metadata": {"user_id": "u"},
+    }
+    status, body = await call(http, "POST", "/tasks", json=request)
+    assert status == 200 and body == {
+        "success": True,
+        "task_id": "t-1",
+        "message": "Task submitted successfully",
+    }
+    writer = ctx.writer
+    assert isinstance(writer, FakeWriter)
+    stored = writer.objects_by_name[res.TASKS, "t-1"]
+    spec = dict(stored["spec"])
+    assert isinstance(spec.pop("submittedAt"), str)
+    assert spec == {
+        "taskId": "t-1",
+        "taskType": "ai_inference",
+        "priority": 2,
+        "inputData": {"prompt": "hi"},
+        "requirements": {"capabilities": ["gpu"], "minCpu": 20.0, "excludeNodes": ["n9"]},
+        "maxRetries": 1,
+        "metadata": {"user_id": "u"},
+        "timeout": 300,
+    }
+    status, body = await call(http, "GET", "/tasks/t-1", READER)
+    task = body["task"]
+    assert (task["task_type"], task["priority"], task["max_retries"]) == ("ai_inference", 2, 1)
+    assert task["requirements"] == {
+        "capabilities": ["gpu"],
+        "min_cpu": 20.0,
+        "exclude_nodes": ["n9"],
+    }
+    assert (task["status"], task["phase"]) == ("pending", "queued")
+    status, body = await call(http, "POST", "/tasks", json={"task_id": "t-1", "task_type": "x"})
+    assert_error(status, body, 409, "TASK_EXISTS")
+
+
+async def test_registration_and_heartbeat_write_the_node_in_camel_case(
+    http: Any, ctx: ApiContext
+) -> None:
+    registration = {
+        "host": "h",
+        "node_type": "gpu",
+        "max_concurrent_tasks": 4,
+        "boot_id": "b1",
+        "agents": [{"agent_id": "a1", "specialized_models": ["m"]}],
+    }
+    status, body = await call(http, "POST", "/nodes/n-1/register", json=registration)
+    assert status == 200 and body["heartbeat_interval"] == 30
+    writer = ctx.writer
+    assert isinstance(writer, FakeWriter)
+    assert writer.objects_by_name[res.NODES, "n-1"]["spec"] == {
+        "nodeId": "n-1",
+        "host": "h",
+        "nodeType": "gpu",
+        "maxConcurrentTasks": 4,
+        "bootId": "b1",
+        "agents": [{"agentId": "a1", "specializedModels": ["m"]}],
+        "agentsCount": 1,
+    }
+    heartbeat = {"cpu_usage": 50, "memory_total_mb": 8.0, "status": "degraded", "tasks_running": 1}
+    status, body = await call(http, "POST", "/nodes/n-1/heartbeat", json=heartbeat)
+    assert status == 200 and body["message"] == "Heartbeat updated"
+    node_status = writer.objects_by_name[res.NODES, "n-1"]["status"]
+    assert node_status["cpuUsage"] == 50 and node_status["tasksRunning"] == 1
+    assert node_status["agentsStatus"] == {"memory_total_mb": 8.0}
+    assert node_status["reportedStatus"] == "degraded"
+    status, body = await call(http, "GET", "/nodes/n-1", READER)
+    assert body["node"]["node_type"] == "gpu" and body["node"]["cpu_usage"] == 50
+
+
+async def test_the_openapi_document_has_every_schema_from_the_models(http: Any) -> None:
+    status, doc = await call(http, "GET", "/openapi.json", key=None)
+    assert status == 200
+    paths = doc["paths"]
+    submit = paths["/api/v1/tasks"]["post"]
+    body = submit["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["task_type"]
+    assert body["properties"]["priority"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 5,
+        "nullable": True,
+    }
+    ok = submit["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(ok["required"]) >= {"success", "task_id"}
+    task = paths["/api/v1/tasks/{task_id}"]["get"]["responses"]["200"]["content"]
+    assert "phase" in task["application/json"]["schema"]["properties"]["task"]["properties"]
+    error = doc["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"success", "error", "timestamp", "details"}
+    text = json.dumps(doc)  # inlined: OpenAPI 3.0 has no $defs
+    assert "$defs" not in text and text.count("$ref") == text.count("#/components/schemas/Error")
