@@ -324,6 +324,79 @@ class TaskResult(Request):
     performance_metrics: Metadata | None = None
 
 
+# -- custom resources read under the API's names -----------------------------------------
+
+
+class CrView(BaseModel):
+    """A custom resource's (camelCase) fields, read under the API's snake_case names:
+    ``model_dump`` is the API's form. Lax: the API server has checked the types."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        serialize_by_alias=False,
+        extra="ignore",
+    )
+
+
+Number = int | float  # kept as stored (no 20 -> 20.0)
+
+
+class RequirementsView(CrView):
+    capabilities: list[str] | None = None
+    min_cpu: Number | None = None
+    min_memory: Number | None = None
+    preferred_nodes: list[str] | None = None
+    exclude_nodes: list[str] | None = None
+
+
+class TaskSpecView(CrView):
+    """``Web4AITask.spec`` under the API's names (the defaults are the CRD's)."""
+
+    task_id: str
+    task_type: str
+    priority: int = 3
+    timeout: int = 300
+    max_retries: int = 3
+    requirements: RequirementsView = RequirementsView()
+    input_data: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    deadline: Number | None = None
+    callback_url: str | None = None
+
+
+class AttemptView(CrView):
+    node_id: str | None = None
+    agent_id: str | None = None
+    assigned_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    outcome: str | None = None
+    error_message: str | None = None
+    error: str | None = None  # stored by an earlier version
+
+
+TASK_TIMES = ("assigned_at", "started_at", "completed_at")
+
+
+class TaskStatusView(CrView):
+    """``Web4AITask.status`` under the API's names; times stay RFC 3339 strings."""
+
+    node_id: str | None = None
+    agent_id: str | None = None
+    retry_count: int = 0
+    assigned_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    execution_time: Number | None = None
+    result: Any = None
+    error_message: str | None = None
+    performance_metrics: dict[str, Any] | None = None
+    conditions: list[dict[str, Any]] | None = None  # why a pending task waits (scheduler)
+    attempts: list[AttemptView] = []
+
+
 # -- responses (for the OpenAPI document; the handlers build plain dicts) --------------
 
 

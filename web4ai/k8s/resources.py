@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
+from web4ai.core import schemas as m
 from web4ai.core.crs import Body as Body  # re-exported: the one alias lives in core.crs
 from web4ai.core.lifecycle import after_failed_attempt
 from web4ai.core.limits import (
@@ -457,63 +458,39 @@ def retry_patch(body: Body, now: float) -> Body:
 
 
 def attempt_public(attempt: Body) -> Body:
-    return {
-        "node_id": attempt.get("nodeId"),
-        "agent_id": attempt.get("agentId"),
-        "assigned_at": parse_time(attempt.get("assignedAt")),
-        "started_at": parse_time(attempt.get("startedAt")),
-        "finished_at": parse_time(attempt.get("finishedAt")),
-        "outcome": attempt.get("outcome"),
-        "error_message": attempt.get("errorMessage") or attempt.get("error"),
-    }
+    return _attempt(m.AttemptView.model_validate(attempt))
+
+
+def _attempt(view: m.AttemptView) -> Body:
+    out = view.model_dump(exclude={"error"})
+    for key in ("assigned_at", "started_at", "finished_at"):
+        out[key] = parse_time(out[key])
+    out["error_message"] = view.error_message or view.error
+    return out
 
 
 def task_public(body: Body) -> Body:
-    """A task as the API shows it (GET /tasks/{id}, callbacks)."""
-    spec, status = body["spec"], body.get("status") or {}
-    req = spec.get("requirements") or {}
+    """A task as the API shows it (GET /tasks/{id}, callbacks): the spec and status
+    under the API's names (``web4ai.core.schemas.TaskSpecView``, ``TaskStatusView``),
+    the phase, the holder and the times as Unix seconds."""
+    spec = m.TaskSpecView.model_validate(body["spec"])
+    status = m.TaskStatusView.model_validate(body.get("status") or {})
     phase, node = task_phase(body), task_node(body)
     out: Body = {
-        "task_id": spec["taskId"],
-        "task_type": spec["taskType"],
+        **spec.model_dump(exclude_none=True),
         "status": phase.status.value,
         "phase": phase.value,
-        "priority": spec.get("priority", 3),
         "assigned_nodes": [node] if node and not phase.waiting else [],
         "created_at": submitted_at(body),
-        "timeout": spec.get("timeout", 300),
-        "max_retries": spec.get("maxRetries", 3),
-        "retry_count": status.get("retryCount", 0),
-        "node_id": status.get("nodeId"),
-        "agent_id": status.get("agentId"),
-        "requirements": {
-            k: v
-            for k, v in {
-                "capabilities": req.get("capabilities"),
-                "min_cpu": req.get("minCpu"),
-                "min_memory": req.get("minMemory"),
-                "preferred_nodes": req.get("preferredNodes"),
-                "exclude_nodes": req.get("excludeNodes"),
-            }.items()
-            if v is not None
-        },
-        "input_data": spec.get("inputData") or {},
-        "metadata": spec.get("metadata") or {},
-        "attempts": [attempt_public(a) for a in status.get("attempts") or []],
+        "node_id": status.node_id,
+        "agent_id": status.agent_id,
+        **status.model_dump(exclude_none=True, exclude={"attempts", *m.TASK_TIMES}),
+        "attempts": [_attempt(a) for a in status.attempts],
     }
-    optional = {
-        "deadline": spec.get("deadline"),
-        "callback_url": spec.get("callbackUrl"),
-        "assigned_at": parse_time(status.get("assignedAt")),
-        "started_at": parse_time(status.get("startedAt")),
-        "completed_at": parse_time(status.get("completedAt")),
-        "execution_time": status.get("executionTime"),
-        "result": status.get("result"),
-        "error_message": status.get("errorMessage"),
-        "performance_metrics": status.get("performanceMetrics"),
-        "conditions": status.get("conditions"),  # why a pending task waits (scheduler)
-    }
-    out.update({k: v for k, v in optional.items() if v is not None})
+    for key in m.TASK_TIMES:
+        value = parse_time(getattr(status, key))
+        if value is not None:
+            out[key] = value
     return out
 
 
