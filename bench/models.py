@@ -9,8 +9,9 @@ Three paths, each from the bytes that arrive to the bytes that leave:
     object (snake_case) -> JSON.
 
 Implementations:
-  * ``current``: ``json.loads`` + ``web4ai.core.validation`` + the hand-written mappers
-    (the code before the typed models, kept here verbatim as the baseline);
+  * ``current``: ``json.loads`` + the old ``web4ai.core.validation`` schemas
+    (``bench/models_baseline.py``) + the hand-written mappers (the code before the typed
+    models, kept verbatim as the baseline);
   * ``pydantic``: one ``BaseModel`` per body, snake_case names, camelCase aliases;
     ``model_validate_json`` (strict) + ``model_dump_json(by_alias=True)``;
   * ``msgspec``: a ``Struct`` per body for the request (snake_case) and one for the CR
@@ -36,11 +37,9 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from bench import models_baseline as baseline
 from web4ai.core import limits as lim
 from web4ai.core import schemas
-from web4ai.core import validation as v
-from web4ai.core.ids import IdKind
-from web4ai.core.model import NodeStatus
 from web4ai.k8s import resources as res
 
 # -- inputs ----------------------------------------------------------------------
@@ -116,45 +115,9 @@ TASK_BYTES = json.dumps(TASK_BODY).encode()
 
 # -- current: the hand-written code ------------------------------------------------
 
-# the request schemas of web4ai/core/validation.py before the models, verbatim
-OLD_HEARTBEAT: v.Schema = {
-    "status": v.Field(v.one_of(*(s.value for s in NodeStatus))),
-    "cpu_usage": v.Field(v.number(0, 100)),
-    "memory_usage": v.Field(v.number(0, 100)),
-    "gpu_usage": v.Field(v.number(0, 100)),
-    "load_score": v.Field(v.number(0)),
-    "tasks_running": v.Field(v.integer(0, 1_000_000)),
-    "network_latency": v.Field(v.number(0)),
-    "memory_total_mb": v.Field(v.number(0)),
-    "uptime": v.Field(v.number(0)),
-    "agents_status": v.Field(v.sized_obj(lim.METADATA_MAX_BYTES)),
-    "timestamp": v.Field(v.timestamp),
-}
-
-OLD_REQUIREMENTS: v.Schema = {
-    "capabilities": v.Field(v.string_list(lim.CAPABILITIES_MAX, lim.NAME_MAX)),
-    "min_cpu": v.Field(v.number(0, 100)),
-    "min_memory": v.Field(v.number(0)),
-    "preferred_nodes": v.Field(v.string_list(lim.NODE_LIST_MAX, lim.ID_MAX)),
-    "exclude_nodes": v.Field(v.string_list(lim.NODE_LIST_MAX, lim.ID_MAX)),
-}
-
-OLD_TASK: v.Schema = {
-    "task_id": v.Field(v.ident(IdKind.TASK)),
-    "task_type": v.Field(v.string(lim.NAME_MAX, 1), required=True),
-    "priority": v.Field(v.integer(lim.PRIORITY_MIN, lim.PRIORITY_MAX)),
-    "requirements": v.Field(v.nested(OLD_REQUIREMENTS, "requirements")),
-    "input_data": v.Field(v.sized_obj(lim.INPUT_DATA_MAX_BYTES)),
-    "timeout": v.Field(v.integer(lim.TIMEOUT_MIN, lim.TIMEOUT_MAX)),
-    "max_retries": v.Field(v.integer(lim.RETRIES_MIN, lim.RETRIES_MAX)),
-    "deadline": v.Field(v.number(0)),
-    "callback_url": v.Field(v.callback_url),
-    "metadata": v.Field(v.sized_obj(lim.METADATA_MAX_BYTES)),
-}
-
 
 def current_heartbeat(raw: bytes) -> bytes:
-    data = v.validate(json.loads(raw), OLD_HEARTBEAT)
+    data = baseline.validate(json.loads(raw), baseline.HEARTBEAT)
     new: dict[str, Any] = {}
     for key, field in (
         ("cpu_usage", "cpuUsage"),
@@ -204,64 +167,73 @@ def current_task_spec(task_id: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def current_submit(raw: bytes) -> bytes:
-    data = v.validate(json.loads(raw), OLD_TASK)
+    data = baseline.validate(json.loads(raw), baseline.TASK)
     return json.dumps(current_task_spec("task_1", data)).encode()
 
 
-def current_task_public(raw: bytes) -> bytes:
-    body = json.loads(raw)
+def current_attempt_public(attempt: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "node_id": attempt.get("nodeId"),
+        "agent_id": attempt.get("agentId"),
+        "assigned_at": res.parse_time(attempt.get("assignedAt")),
+        "started_at": res.parse_time(attempt.get("startedAt")),
+        "finished_at": res.parse_time(attempt.get("finishedAt")),
+        "outcome": attempt.get("outcome"),
+        "error_message": attempt.get("errorMessage") or attempt.get("error"),
+    }
+
+
+def current_task_body(body: dict[str, Any]) -> dict[str, Any]:
+    """web4ai.k8s.resources.task_public before the models, verbatim."""
     spec, status = body["spec"], body.get("status") or {}
     req = spec.get("requirements") or {}
+    phase, node = res.task_phase(body), res.task_node(body)
     out: dict[str, Any] = {
         "task_id": spec["taskId"],
         "task_type": spec["taskType"],
-        "status": status.get("status"),
-        "phase": status.get("phase"),
+        "status": phase.status.value,
+        "phase": phase.value,
         "priority": spec.get("priority", 3),
+        "assigned_nodes": [node] if node and not phase.waiting else [],
+        "created_at": res.submitted_at(body),
         "timeout": spec.get("timeout", 300),
         "max_retries": spec.get("maxRetries", 3),
         "retry_count": status.get("retryCount", 0),
         "node_id": status.get("nodeId"),
         "agent_id": status.get("agentId"),
         "requirements": {
-            k: val
-            for k, val in {
+            k: v
+            for k, v in {
                 "capabilities": req.get("capabilities"),
                 "min_cpu": req.get("minCpu"),
                 "min_memory": req.get("minMemory"),
                 "preferred_nodes": req.get("preferredNodes"),
                 "exclude_nodes": req.get("excludeNodes"),
             }.items()
-            if val is not None
+            if v is not None
         },
         "input_data": spec.get("inputData") or {},
         "metadata": spec.get("metadata") or {},
-        "attempts": [
-            {
-                "node_id": a.get("nodeId"),
-                "agent_id": a.get("agentId"),
-                "assigned_at": a.get("assignedAt"),
-                "started_at": a.get("startedAt"),
-                "finished_at": a.get("finishedAt"),
-                "outcome": a.get("outcome"),
-                "error_message": a.get("errorMessage"),
-            }
-            for a in status.get("attempts") or []
-        ],
+        "attempts": [current_attempt_public(a) for a in status.get("attempts") or []],
     }
     optional = {
         "deadline": spec.get("deadline"),
         "callback_url": spec.get("callbackUrl"),
-        "assigned_at": status.get("assignedAt"),
-        "started_at": status.get("startedAt"),
-        "completed_at": status.get("completedAt"),
+        "assigned_at": res.parse_time(status.get("assignedAt")),
+        "started_at": res.parse_time(status.get("startedAt")),
+        "completed_at": res.parse_time(status.get("completedAt")),
         "execution_time": status.get("executionTime"),
         "result": status.get("result"),
         "error_message": status.get("errorMessage"),
         "performance_metrics": status.get("performanceMetrics"),
+        "conditions": status.get("conditions"),  # why a pending task waits (scheduler)
     }
-    out.update({k: val for k, val in optional.items() if val is not None})
-    return json.dumps(out).encode()
+    out.update({k: v for k, v in optional.items() if v is not None})
+    return out
+
+
+def current_task_public(raw: bytes) -> bytes:
+    return json.dumps(current_task_body(json.loads(raw))).encode()
 
 
 # -- pydantic ----------------------------------------------------------------------
@@ -552,7 +524,7 @@ def web4ai_submit(raw: bytes) -> bytes:
 
 
 def web4ai_task_public(raw: bytes) -> bytes:
-    return json.dumps(res.task_public(json.loads(raw))).encode()  # unchanged: no model yet
+    return json.dumps(res.task_public(json.loads(raw))).encode()
 
 
 PATHS: dict[str, tuple[bytes, dict[str, Callable[[bytes], bytes]]]] = {

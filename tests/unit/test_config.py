@@ -16,11 +16,11 @@ from web4ai.core.model import Algorithm
 
 
 def test_generated_template_is_valid_and_documents_every_setting() -> None:
-    from web4ai.core.config import CONFIG_SCHEMA
+    from web4ai.core.config import CONFIG_KEYS
 
     doc = yaml.safe_load(CONFIG_TEMPLATE)
     assert validate_config(doc) == []
-    for section, schema in CONFIG_SCHEMA.items():
+    for section, schema in CONFIG_KEYS.items():
         assert set(doc[section]) == set(schema), section
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from web4ai.core.config import CONFIG_SCHEMA, to_camel
+from web4ai.core.config import CONFIG_KEYS, to_camel
 from web4ai.core.configdoc import CONFIG_TEMPLATE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,7 +19,7 @@ CRD_SPEC = CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
 VALUES = yaml.safe_load((REPO / "helm/web4ai/values.yaml").read_text())["config"]
 VALUES_SCHEMA = json.loads((REPO / "helm/web4ai/values.schema.json").read_text())
 TEMPLATE = yaml.safe_load(CONFIG_TEMPLATE)
-KEYS = [(section, key) for section, schema in CONFIG_SCHEMA.items() for key in schema]
+KEYS = [(section, key) for section, schema in CONFIG_KEYS.items() for key in schema]
 
 
 @pytest.mark.parametrize(("section", "key"), KEYS, ids=[f"{s}.{k}" for s, k in KEYS])

@@ -31,9 +31,8 @@ from web4ai.api.presenting import (
 )
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.api.tasks import int_query
-from web4ai.core import validation as v
+from web4ai.core import schemas as m
 from web4ai.core.config import (
-    CONFIG_SCHEMA,
     config_to_spec,
     deep_merge,
     spec_to_config,
@@ -297,14 +296,7 @@ def check_config(doc: Any) -> None:
         )
 
 
-CONFIG_BODY = {
-    "type": "object",
-    "properties": {
-        section: v.object_schema(schema) | {"additionalProperties": False}
-        for section, schema in CONFIG_SCHEMA.items()
-    },
-    "additionalProperties": False,
-}
+CONFIG_BODY = m.body_schema(m.Config)
 
 
 @routes.put("/api/v1/config", name="config_put")

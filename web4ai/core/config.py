@@ -8,11 +8,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from web4ai.core import validation as v
 from web4ai.core.defaults import SPEC_DEFAULTS
 from web4ai.core.egress import EgressPolicy
 from web4ai.core.model import Algorithm, Thresholds
 from web4ai.core.recommending import Targets
+from web4ai.core.schemas import CONFIG_SECTIONS, config_errors
+from web4ai.core.validation import FieldError
 
 _CAMEL_RE = re.compile(r"_([a-z0-9])")
 _SNAKE_RE = re.compile(r"([A-Z])")
@@ -150,69 +151,17 @@ def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
 
 # -- the API form: validation of GET/PUT /config documents -------------------
 
-CONFIG_SCHEMA: dict[str, v.Schema] = {
-    "orchestrator": {
-        "id": v.Field(v.string(253, 1)),
-        "host": v.Field(v.string(253, 1)),
-        "port": v.Field(v.integer(1, 65535)),
-        "heartbeat_interval": v.Field(v.integer(1, 3600)),
-        "disruption_threshold": v.Field(v.number(0, 1)),
-        "disruption_grace_intervals": v.Field(v.number(0, 100)),
-        "task_timeout": v.Field(v.integer(1, 604800)),
-        "auto_discovery": v.Field(v.boolean),
-        "task_retention": v.Field(v.integer(0, 10 * 365 * 86400)),
-    },
-    "network": {
-        "discovery_endpoints": v.Field(v.string_list(256, 2048)),
-        "load_balance_algorithm": v.Field(v.one_of(*(a.value for a in Algorithm))),
-        "max_nodes": v.Field(v.integer(1, 1_000_000)),
-        "min_nodes": v.Field(v.integer(0, 1_000_000)),
-    },
-    "performance": {
-        "monitoring_enabled": v.Field(v.boolean),
-        "optimization_enabled": v.Field(v.boolean),
-        "cpu_threshold": v.Field(v.number(0, 100)),
-        "memory_threshold": v.Field(v.number(0, 100)),
-        "target_response_time_ms": v.Field(v.number(1, 3_600_000)),
-        "target_utilization": v.Field(v.number(0.01, 1)),
-    },
-    "security": {
-        "api_key_required": v.Field(v.boolean),
-        "max_requests_per_minute": v.Field(v.integer(1, 10_000_000)),
-        "max_body_bytes": v.Field(v.integer(1024, 64 * 1024 * 1024)),
-        "allow_private_callbacks": v.Field(v.boolean),
-        "callback_allowed_networks": v.Field(v.cidr_list(256)),
-        "callback_allowed_hosts": v.Field(v.string_list(256, 253)),
-        "max_agents_per_node": v.Field(v.integer(1, 100_000)),
-    },
-    "websocket": {
-        "enabled": v.Field(v.boolean),
-        "port": v.Field(v.integer(1, 65535)),
-        "max_connections": v.Field(v.integer(1, 100_000)),
-    },
+# the settings of each section, from the models of web4ai.core.schemas
+CONFIG_KEYS: dict[str, tuple[str, ...]] = {
+    section: tuple(model.model_fields) for section, model in CONFIG_SECTIONS.items()
 }
 
 
-def validate_config(doc: Any) -> list[v.FieldError]:
+def validate_config(doc: Any) -> list[FieldError]:
     """Every problem of a whole config document in API form (unknown keys included)."""
     if not isinstance(doc, dict):
-        return [v.FieldError("config", "must be an object")]
-    errors: list[v.FieldError] = []
-    for section, value in doc.items():
-        schema = CONFIG_SCHEMA.get(section)
-        if schema is None:
-            errors.append(v.FieldError(section, "unknown section"))
-            continue
-        if not isinstance(value, dict):
-            errors.append(v.FieldError(section, "must be an object"))
-            continue
-        errors += [
-            v.FieldError(f"{section}.{k}", "unknown setting") for k in value if k not in schema
-        ]
-        try:
-            v.validate(value, schema, prefix=f"{section}.")
-        except v.ValidationFailed as exc:
-            errors += exc.errors
+        return [FieldError("config", "must be an object")]
+    errors = config_errors(doc)
     net = doc.get("network") or {}
     if (
         isinstance(net, dict)
@@ -220,14 +169,14 @@ def validate_config(doc: Any) -> list[v.FieldError]:
         and isinstance(net.get("max_nodes"), int)
         and net["min_nodes"] > net["max_nodes"]
     ):
-        errors.append(v.FieldError("network.min_nodes", "must not exceed network.max_nodes"))
+        errors.append(FieldError("network.min_nodes", "must not exceed network.max_nodes"))
     return errors
 
 
 def spec_to_config(spec: dict[str, Any] | None) -> dict[str, Any]:
     """A Web4AIOrchestrator spec as the API shows it (without the paused flag)."""
     doc = convert_keys({k: val for k, val in (spec or {}).items() if k != "paused"}, to_snake)
-    return {k: val for k, val in doc.items() if k in CONFIG_SCHEMA}
+    return {k: val for k, val in doc.items() if k in CONFIG_KEYS}
 
 
 def config_to_spec(doc: dict[str, Any]) -> dict[str, Any]:

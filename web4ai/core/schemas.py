@@ -33,8 +33,9 @@ from pydantic_core import ErrorDetails
 
 from web4ai.core import limits as lim
 from web4ai.core.callbacks import url_problem
+from web4ai.core.egress import network_problem
 from web4ai.core.ids import IdKind, InvalidId, validate_id
-from web4ai.core.model import NodeStatus, TaskPhase
+from web4ai.core.model import Algorithm, NodeStatus, TaskPhase
 from web4ai.core.validation import FieldError, ValidationFailed, bounded_result, json_size, text
 
 M = TypeVar("M", bound=BaseModel)
@@ -152,10 +153,18 @@ Result = Annotated[
     AfterValidator(bounded_result),
     WithJsonSchema({"description": "any JSON; over the size limit it is kept as cut JSON text"}),
 ]
+AlgorithmName = Literal[
+    "round_robin",
+    "weighted_round_robin",
+    "least_connections",
+    "resource_aware",
+    "latency_optimized",
+]
 NodeStatusName = Literal["active", "degraded", "maintenance", "offline", "error"]
 PhaseName = Literal["queued", "retrying", "assigned", "running", "completed", "failed", "cancelled"]
 assert set(get_args(NodeStatusName)) == {s.value for s in NodeStatus}
 assert set(get_args(PhaseName)) == {p.value for p in TaskPhase}
+assert set(get_args(AlgorithmName)) == {a.value for a in Algorithm}
 
 
 # -- models ---------------------------------------------------------------------------
@@ -322,6 +331,120 @@ class TaskResult(Request):
     error_message: ErrorText | None = None
     execution_time: NonNegative | None = None
     performance_metrics: Metadata | None = None
+
+
+# -- the configuration document (GET/PUT /config, the config file) --------------------
+
+
+def _cidrs(values: list[str]) -> list[str]:
+    for value in values:
+        problem = network_problem(value)
+        if problem:
+            raise ValueError(f"every item must be a CIDR network ({problem})")
+    return values
+
+
+class Section(Request):
+    """A config section: unknown settings are errors, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrchestratorConfig(Section):
+    id: LongName1 | None = None
+    host: LongName1 | None = None
+    port: Port | None = None
+    heartbeat_interval: Annotated[int, Field(ge=1, le=3600), BeforeValidator(_integral)] | None = (
+        None
+    )
+    disruption_threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+    disruption_grace_intervals: Annotated[float, Field(ge=0, le=100)] | None = None
+    task_timeout: Timeout | None = None
+    auto_discovery: bool | None = None
+    task_retention: (
+        Annotated[int, Field(ge=0, le=10 * 365 * 86400), BeforeValidator(_integral)] | None
+    ) = None
+
+
+class NetworkConfig(Section):
+    discovery_endpoints: (
+        Annotated[list[Annotated[str, _str(2048, 1)]], Field(max_length=256)] | None
+    ) = None
+    load_balance_algorithm: AlgorithmName | None = None
+    max_nodes: Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(_integral)] | None = None
+    min_nodes: Annotated[int, Field(ge=0, le=1_000_000), BeforeValidator(_integral)] | None = None
+
+
+class PerformanceConfig(Section):
+    monitoring_enabled: bool | None = None
+    optimization_enabled: bool | None = None
+    cpu_threshold: Percent | None = None
+    memory_threshold: Percent | None = None
+    target_response_time_ms: Annotated[float, Field(ge=1, le=3_600_000)] | None = None
+    target_utilization: Annotated[float, Field(ge=0.01, le=1)] | None = None
+
+
+class SecurityConfig(Section):
+    api_key_required: bool | None = None
+    max_requests_per_minute: (
+        Annotated[int, Field(ge=1, le=10_000_000), BeforeValidator(_integral)] | None
+    ) = None
+    max_body_bytes: (
+        Annotated[int, Field(ge=1024, le=64 * 1024 * 1024), BeforeValidator(_integral)] | None
+    ) = None
+    allow_private_callbacks: bool | None = None
+    callback_allowed_networks: (
+        Annotated[list[Annotated[str, _str(64, 1)]], Field(max_length=256), AfterValidator(_cidrs)]
+        | None
+    ) = None
+    callback_allowed_hosts: Annotated[list[LongName1], Field(max_length=256)] | None = None
+    max_agents_per_node: Capacity | None = None
+
+
+class WebsocketConfig(Section):
+    enabled: bool | None = None
+    port: Port | None = None
+    max_connections: Capacity | None = None
+
+
+class Config(Section):
+    """The configuration document in API form (snake_case); every section optional."""
+
+    orchestrator: OrchestratorConfig = OrchestratorConfig()
+    network: NetworkConfig = NetworkConfig()
+    performance: PerformanceConfig = PerformanceConfig()
+    security: SecurityConfig = SecurityConfig()
+    websocket: WebsocketConfig = WebsocketConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        return data  # a null section is not an absent one: it would delete the section
+
+
+CONFIG_SECTIONS: dict[str, type[Section]] = {
+    "orchestrator": OrchestratorConfig,
+    "network": NetworkConfig,
+    "performance": PerformanceConfig,
+    "security": SecurityConfig,
+    "websocket": WebsocketConfig,
+}
+
+
+def config_errors(doc: Any) -> list[FieldError]:
+    """Every problem of a config document (a parsed dict), unknown keys included."""
+    try:
+        Config.model_validate(doc)
+    except ValidationError as exc:
+        schema = openapi_schema(Config)
+        errors = []
+        for detail in exc.errors(include_url=False):
+            error = field_error(detail, schema)
+            if detail["type"] == "extra_forbidden" and len(detail["loc"]) == 1:
+                error = FieldError(error.field, "unknown section")
+            errors.append(error)
+        return errors
+    return []
 
 
 # -- custom resources read under the API's names -----------------------------------------
@@ -565,6 +688,8 @@ def message(err: ErrorDetails, schema: dict[str, Any]) -> str:
     kind = err["type"]
     if kind == "missing":
         return "is required"
+    if kind == "extra_forbidden":
+        return "unknown setting"
     if kind == "value_error":
         return str(err.get("ctx", {}).get("error", err["msg"]))
     t = schema.get("type")

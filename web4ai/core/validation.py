@@ -1,25 +1,16 @@
-"""Validating API request bodies: every field's type and range, with one clear
-message per field. Pure: takes parsed JSON, returns values or FieldErrors."""
+"""What is left of hand-written validation: the error types of the API's 400s, and the
+free-text and result fields, which are cut to fit rather than refused. The request
+models themselves are ``web4ai.core.schemas``. Pure."""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from web4ai.core import limits as lim
-from web4ai.core.callbacks import url_problem
-from web4ai.core.egress import network_problem
-from web4ai.core.ids import IdKind, InvalidId, validate_id
 from web4ai.core.limits import truncate
-
-Checker = Callable[[Any], Any]  # returns the clean value or raises Invalid
-
-
-class Invalid(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -37,36 +28,6 @@ class ValidationFailed(ValueError):
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
 
 
-# -- checkers ----------------------------------------------------------------
-
-
-def schema_of(check: Checker) -> dict[str, Any]:
-    """The JSON schema a checker enforces (for the OpenAPI document)."""
-    return dict(getattr(check, "schema", {}))
-
-
-def with_schema(schema: dict[str, Any]) -> Callable[[Checker], Checker]:
-    def attach(check: Checker) -> Checker:
-        check.schema = schema  # type: ignore[attr-defined]
-        return check
-
-    return attach
-
-
-def string(max_len: int = 253, min_len: int = 0) -> Checker:
-    @with_schema({"type": "string", "minLength": min_len, "maxLength": max_len})
-    def check(v: Any) -> str:
-        if not isinstance(v, str):
-            raise Invalid("must be a string")
-        if not min_len <= len(v) <= max_len:
-            raise Invalid(f"must be {min_len} to {max_len} characters")
-        if any(ord(c) < 32 for c in v):
-            raise Invalid("must not contain control characters")
-        return v
-
-    return check
-
-
 def clean_text(v: str) -> str:
     """``v`` as storable Unicode: lone surrogates (which JSON allows and UTF-8 does not)
     become U+FFFD; everything else, newlines and tabs included, is kept."""
@@ -77,20 +38,16 @@ def clean_text(v: str) -> str:
     return v
 
 
-def text(max_len: int) -> Checker:
+def text(max_len: int) -> Callable[[str], str]:
     """Free text (error messages, text results): any Unicode, newlines and tabs included;
     longer text is cut to ``max_len`` with a marker, never refused."""
 
-    @with_schema({"type": "string", "description": f"cut to {max_len} characters with a marker"})
-    def check(v: Any) -> str:
-        if not isinstance(v, str):
-            raise Invalid("must be a string")
+    def check(v: str) -> str:
         return truncate(clean_text(v), max_len)
 
     return check
 
 
-@with_schema({"description": "any JSON; over the size limit it is kept as cut JSON text"})
 def bounded_result(v: Any) -> Any:
     """A task's result: any JSON value. One larger than RESULT_MAX_BYTES as JSON is kept as
     its JSON text cut to fit, with a marker, never refused."""
@@ -113,194 +70,6 @@ def bounded_result(v: Any) -> Any:
     return cut
 
 
-def integer(lo: int, hi: int) -> Checker:
-    @with_schema({"type": "integer", "minimum": lo, "maximum": hi})
-    def check(v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            if isinstance(v, float) and v.is_integer() and not isinstance(v, bool):
-                v = int(v)
-            else:
-                raise Invalid(f"must be an integer from {lo} to {hi}")
-        if not lo <= v <= hi:
-            raise Invalid(f"must be an integer from {lo} to {hi}")
-        return int(v)
-
-    return check
-
-
-def number(lo: float, hi: float = math.inf) -> Checker:
-    bounds: dict[str, Any] = {"type": "number", "minimum": lo}
-    if math.isfinite(hi):
-        bounds["maximum"] = hi
-
-    @with_schema(bounds)
-    def check(v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise Invalid(f"must be a number from {lo:g} to {hi:g}")
-        if not lo <= v <= hi:
-            raise Invalid(f"must be a number from {lo:g} to {hi:g}")
-        return v
-
-    return check
-
-
-@with_schema({"type": "boolean"})
-def boolean(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise Invalid("must be true or false")
-    return v
-
-
-@with_schema({"type": "object", "additionalProperties": True})
-def obj(v: Any) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise Invalid("must be an object")
-    return v
-
-
 def json_size(v: Any) -> int:
     """Bytes of ``v`` as compact JSON (how it is stored)."""
     return len(json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode())
-
-
-def _fits(v: Any, max_bytes: int) -> None:
-    size = json_size(v)
-    if size > max_bytes:
-        raise Invalid(f"must be at most {max_bytes} bytes as JSON (is {size})")
-
-
-def sized_obj(max_bytes: int) -> Checker:
-    @with_schema({"type": "object", "additionalProperties": True})
-    def check(v: Any) -> dict[str, Any]:
-        if not isinstance(v, dict):
-            raise Invalid("must be an object")
-        _fits(v, max_bytes)
-        return v
-
-    return check
-
-
-def string_list(max_items: int = 256, max_len: int = 253) -> Checker:
-    item = string(max_len, 1)
-
-    @with_schema({"type": "array", "maxItems": max_items, "items": schema_of(item)})
-    def check(v: Any) -> list[str]:
-        if not isinstance(v, list):
-            raise Invalid("must be a list of strings")
-        if len(v) > max_items:
-            raise Invalid(f"must have at most {max_items} items")
-        try:
-            return [item(x) for x in v]
-        except Invalid as exc:
-            raise Invalid(f"every item {exc}") from None
-
-    return check
-
-
-def cidr_list(max_items: int = 256) -> Checker:
-    item = string(64, 1)
-
-    @with_schema({"type": "array", "maxItems": max_items, "items": schema_of(item)})
-    def check(v: Any) -> list[str]:
-        values: list[str] = string_list(max_items, 64)(v)
-        for text in values:
-            problem = network_problem(text)
-            if problem:
-                raise Invalid(f"every item must be a CIDR network ({problem})")
-        return values
-
-    return check
-
-
-def one_of(*choices: str) -> Checker:
-    @with_schema({"type": "string", "enum": list(choices)})
-    def check(v: Any) -> str:
-        if v not in choices:
-            raise Invalid("must be one of " + ", ".join(choices))
-        return str(v)
-
-    return check
-
-
-def ident(kind: IdKind) -> Checker:
-    @with_schema(
-        {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 63,
-            "pattern": "^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
-        }
-    )
-    def check(v: Any) -> str:
-        try:
-            return validate_id(kind, v)
-        except InvalidId as exc:
-            raise Invalid(exc.reason) from None
-
-    return check
-
-
-@with_schema({"type": "string", "format": "uri", "maxLength": lim.CALLBACK_URL_MAX})
-def callback_url(v: Any) -> str:
-    problem = url_problem(v)
-    if problem:
-        raise Invalid(problem)
-    return str(v)
-
-
-@with_schema({"oneOf": [{"type": "string"}, {"type": "number"}]})
-def timestamp(v: Any) -> Any:
-    if isinstance(v, bool) or not isinstance(v, str | int | float):
-        raise Invalid("must be an ISO 8601 string or a Unix time")
-    return v
-
-
-@dataclass(frozen=True)
-class Field:
-    check: Checker
-    required: bool = False
-
-
-Schema = dict[str, Field]
-
-
-def validate(body: Any, schema: Schema, prefix: str = "") -> dict[str, Any]:
-    """The known fields of ``body``, checked; unknown fields are ignored."""
-    if not isinstance(body, dict):
-        raise ValidationFailed([FieldError(prefix.rstrip(".") or "body", "must be an object")])
-    out: dict[str, Any] = {}
-    errors: list[FieldError] = []
-    for name, field in schema.items():
-        if name not in body or body[name] is None:
-            if field.required:
-                errors.append(FieldError(prefix + name, "is required"))
-            continue
-        try:
-            out[name] = field.check(body[name])
-        except Invalid as exc:
-            errors.append(FieldError(prefix + name, str(exc)))
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise ValidationFailed(errors)
-    return out
-
-
-def object_schema(schema: Schema) -> dict[str, Any]:
-    """A request schema as a JSON schema object."""
-    out: dict[str, Any] = {
-        "type": "object",
-        "properties": {name: schema_of(f.check) for name, f in schema.items()},
-    }
-    required = [name for name, f in schema.items() if f.required]
-    if required:
-        out["required"] = required
-    return out
-
-
-def nested(schema: Schema, name: str) -> Checker:
-    @with_schema(object_schema(schema))
-    def check(v: Any) -> dict[str, Any]:
-        return validate(v, schema, prefix=f"{name}.")
-
-    return check
