@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic.alias_generators import to_camel
 
 from web4ai.core import crs
+from web4ai.core import schemas as m
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 
@@ -97,3 +99,23 @@ def test_the_walk_finds_a_mismatch() -> None:
         "spec.extra: not in the CRD",
         "spec.gone: in the CRD, missing from Wrong",
     ]
+
+
+VIEWS = [
+    (m.TaskSpecView, "spec"),
+    (m.RequirementsView, "spec.requirements"),
+    (m.TaskStatusView, "status"),
+    (m.AttemptView, "status.attempts[]"),
+]
+
+
+@pytest.mark.parametrize(("view", "path"), VIEWS, ids=[p for _, p in VIEWS])
+def test_the_api_views_read_fields_the_task_crd_has(view: Any, path: str) -> None:
+    """What task_public reads (snake_case names, camelCase aliases) exists in the CRD."""
+    schema = crd_schema("web4aitasks.yaml")
+    for part in path.split("."):
+        items = part.endswith("[]")
+        schema = schema["properties"][part.removesuffix("[]")]
+        schema = schema["items"] if items else schema
+    missing = [f for f in view.__annotations__ if to_camel(f) not in schema["properties"]]
+    assert not missing, missing

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    Required,  # pydantic needs these before 3.12
+    TypeVar,
+    get_args,
+)
 
 from pydantic import (
     AfterValidator,
@@ -24,12 +31,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     WithJsonSchema,
     model_validator,
+    with_config,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
+from typing_extensions import TypedDict
 
 from web4ai.core import limits as lim
 from web4ai.core.callbacks import url_problem
@@ -450,74 +460,92 @@ def config_errors(doc: Any) -> list[FieldError]:
 # -- custom resources read under the API's names -----------------------------------------
 
 
-class CrView(BaseModel):
-    """A custom resource's (camelCase) fields, read under the API's snake_case names:
-    ``model_dump`` is the API's form. Lax: the API server has checked the types."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_alias=True,
-        validate_by_name=False,
-        serialize_by_alias=False,
-        extra="ignore",
-    )
-
-
+VIEW = ConfigDict(
+    alias_generator=to_camel, validate_by_alias=True, validate_by_name=False, extra="ignore"
+)
 Number = int | float  # kept as stored (no 20 -> 20.0)
 
-
-class RequirementsView(CrView):
-    capabilities: list[str] | None = None
-    min_cpu: Number | None = None
-    min_memory: Number | None = None
-    preferred_nodes: list[str] | None = None
-    exclude_nodes: list[str] | None = None
+# TypedDicts (not models): validating one is the renaming itself, in one call, with no
+# model instances to build; lax, since the API server has checked the types.
 
 
-class TaskSpecView(CrView):
-    """``Web4AITask.spec`` under the API's names (the defaults are the CRD's)."""
-
-    task_id: str
-    task_type: str
-    priority: int = 3
-    timeout: int = 300
-    max_retries: int = 3
-    requirements: RequirementsView = RequirementsView()
-    input_data: dict[str, Any] = {}
-    metadata: dict[str, Any] = {}
-    deadline: Number | None = None
-    callback_url: str | None = None
+@with_config(VIEW)
+class RequirementsView(TypedDict, total=False):
+    capabilities: list[str]
+    min_cpu: Number
+    min_memory: Number
+    preferred_nodes: list[str]
+    exclude_nodes: list[str]
 
 
-class AttemptView(CrView):
-    node_id: str | None = None
-    agent_id: str | None = None
-    assigned_at: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    outcome: str | None = None
-    error_message: str | None = None
-    error: str | None = None  # stored by an earlier version
+@with_config(VIEW)
+class TaskSpecView(TypedDict, total=False):
+    """``Web4AITask.spec`` under the API's names."""
+
+    task_id: Required[str]
+    task_type: Required[str]
+    priority: int
+    timeout: int
+    max_retries: int
+    requirements: RequirementsView
+    input_data: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+    deadline: Number | None
+    callback_url: str | None
+    submitted_at: str
 
 
-TASK_TIMES = ("assigned_at", "started_at", "completed_at")
+@with_config(VIEW)
+class AttemptView(TypedDict, total=False):
+    node_id: str | None
+    agent_id: str | None
+    assigned_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    outcome: str | None
+    error_message: str | None
+    error: str | None  # stored by an earlier version
 
 
-class TaskStatusView(CrView):
+@with_config(VIEW)
+class TaskStatusView(TypedDict, total=False):
     """``Web4AITask.status`` under the API's names; times stay RFC 3339 strings."""
 
-    node_id: str | None = None
-    agent_id: str | None = None
-    retry_count: int = 0
-    assigned_at: str | None = None
-    started_at: str | None = None
-    completed_at: str | None = None
-    execution_time: Number | None = None
-    result: Any = None
-    error_message: str | None = None
-    performance_metrics: dict[str, Any] | None = None
-    conditions: list[dict[str, Any]] | None = None  # why a pending task waits (scheduler)
-    attempts: list[AttemptView] = []
+    node_id: str | None
+    agent_id: str | None
+    retry_count: int
+    assigned_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    execution_time: Number | None
+    result: Any
+    error_message: str | None
+    performance_metrics: dict[str, Any] | None
+    conditions: list[dict[str, Any]] | None  # why a pending task waits (scheduler)
+    attempts: list[AttemptView]
+
+
+@with_config(VIEW)
+class TaskView(TypedDict, total=False):
+    spec: Required[TaskSpecView]
+    status: TaskStatusView | None
+
+
+TASK_VIEW = TypeAdapter(TaskView)
+# what the API shows when the stored spec or status lacks it (the CRD's defaults)
+TASK_DEFAULTS: dict[str, Any] = {
+    "priority": 3,
+    "timeout": 300,
+    "max_retries": 3,
+    "requirements": {},
+    "input_data": {},
+    "metadata": {},
+    "retry_count": 0,
+    "node_id": None,
+    "agent_id": None,
+}
+TASK_TIMES = ("assigned_at", "started_at", "completed_at")
+ATTEMPT_TIMES = ("assigned_at", "started_at", "finished_at")
 
 
 # -- responses (for the OpenAPI document; the handlers build plain dicts) --------------

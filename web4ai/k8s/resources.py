@@ -457,40 +457,42 @@ def retry_patch(body: Body, now: float) -> Body:
     )
 
 
-def attempt_public(attempt: Body) -> Body:
-    return _attempt(m.AttemptView.model_validate(attempt))
-
-
-def _attempt(view: m.AttemptView) -> Body:
-    out = view.model_dump(exclude={"error"})
-    for key in ("assigned_at", "started_at", "finished_at"):
-        out[key] = parse_time(out[key])
-    out["error_message"] = view.error_message or view.error
+def _attempt(view: Body) -> Body:
+    error = view.pop("error", None)
+    out: Body = {
+        "node_id": None,
+        "agent_id": None,
+        "outcome": None,
+        **view,
+        "error_message": view.get("error_message") or error,
+    }
+    for key in m.ATTEMPT_TIMES:
+        out[key] = parse_time(view.get(key))
     return out
 
 
 def task_public(body: Body) -> Body:
     """A task as the API shows it (GET /tasks/{id}, callbacks): the spec and status
-    under the API's names (``web4ai.core.schemas.TaskSpecView``, ``TaskStatusView``),
-    the phase, the holder and the times as Unix seconds."""
-    spec = m.TaskSpecView.model_validate(body["spec"])
-    status = m.TaskStatusView.model_validate(body.get("status") or {})
+    under the API's names (``web4ai.core.schemas.TaskView``: camelCase aliases), the
+    phase, the holder and the times as Unix seconds."""
+    view = m.TASK_VIEW.validate_python(body)
+    status: Body = dict(view.get("status") or {})
     phase, node = task_phase(body), task_node(body)
-    out: Body = {
-        **spec.model_dump(exclude_none=True),
+    out: Body = {**m.TASK_DEFAULTS}
+    out.update((k, v) for k, v in view["spec"].items() if v is not None)
+    out.pop("submitted_at", None)
+    out |= {
         "status": phase.status.value,
         "phase": phase.value,
         "assigned_nodes": [node] if node and not phase.waiting else [],
         "created_at": submitted_at(body),
-        "node_id": status.node_id,
-        "agent_id": status.agent_id,
-        **status.model_dump(exclude_none=True, exclude={"attempts", *m.TASK_TIMES}),
-        "attempts": [_attempt(a) for a in status.attempts],
+        "attempts": [_attempt(dict(a)) for a in status.pop("attempts", None) or []],
     }
     for key in m.TASK_TIMES:
-        value = parse_time(getattr(status, key))
+        value = parse_time(status.pop(key, None))
         if value is not None:
             out[key] = value
+    out.update((k, v) for k, v in status.items() if v is not None)
     return out
 
 
