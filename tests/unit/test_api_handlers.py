@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from web4ai.api.app import background, create_app
 from web4ai.api.auth import KeyStore
 from web4ai.api.context import ApiContext, ApiStats
 from web4ai.api.hub import Hub
+from web4ai.api.routing import spec_of
 from web4ai.core.crs import Body
 from web4ai.core.ratelimit import RateLimiter
 from web4ai.k8s import resources as res
@@ -382,3 +383,52 @@ async def test_the_openapi_document_has_every_schema_from_the_models(http: Any) 
     assert set(error["required"]) == {"success", "error", "timestamp", "details"}
     text = json.dumps(doc)  # inlined: OpenAPI 3.0 has no $defs
     assert "$defs" not in text and text.count("$ref") == text.count("#/components/schemas/Error")
+
+
+async def test_every_answer_fits_the_response_model_its_route_declares(
+    http: Any, ctx: ApiContext
+) -> None:
+    writer = ctx.writer
+    assert isinstance(writer, FakeWriter)
+    orchestrator = await writer.create(
+        res.ORCHESTRATORS, {"metadata": {"name": res.ORCHESTRATOR_NAME}, "spec": {}}
+    )
+    ctx.state.record_orchestrator(orchestrator)
+    calls: list[tuple[str, str, Any]] = [
+        ("GET", "/health", None),
+        ("GET", "/whoami", None),
+        ("POST", "/nodes/n-1/register", REGISTRATION | {"agents": [{"agent_id": "a"}]}),
+        ("POST", "/nodes/n-1/heartbeat", {"cpu_usage": 3}),
+        ("POST", "/tasks", {"task_id": "t-1", "task_type": "x"}),
+        ("GET", "/tasks", None),
+        ("GET", "/tasks/t-1", None),
+        ("POST", "/tasks/t-1/cancel", None),
+        ("POST", "/tasks/t-1/retry", None),
+        ("GET", "/nodes", None),
+        ("GET", "/nodes/n-1", None),
+        ("GET", "/nodes/n-1/tasks", None),
+        ("PUT", "/nodes/n-1/status", {"status": "maintenance"}),
+        ("POST", "/nodes/n-1/drain", {"deadline": 5}),
+        ("GET", "/status", None),
+        ("GET", "/metrics", None),
+        ("GET", "/metrics/performance", None),
+        ("GET", "/metrics/history", None),
+        ("GET", "/websocket/info", None),
+        ("GET", "/config", None),
+        ("PUT", "/config", {"network": {"max_nodes": 50}}),
+        ("POST", "/control/stop", None),
+        ("POST", "/control/start", None),
+        ("DELETE", "/nodes/n-1", None),
+    ]
+    declared = 0
+    for method, path, payload in calls:
+        status, body = await call(http, method, path, json=payload)
+        assert status == 200, (method, path, body)
+        match = await http.app.router.resolve(
+            make_mocked_request(method, "/api/v1" + path, app=http.app)
+        )
+        model = spec_of(match.handler).response
+        if model is not None:
+            declared += 1
+            model.model_validate(body)  # raises when the answer does not fit
+    assert declared == len(calls)

@@ -119,3 +119,11 @@ def test_the_api_views_read_fields_the_task_crd_has(view: Any, path: str) -> Non
         schema = schema["items"] if items else schema
     missing = [f for f in view.__annotations__ if to_camel(f) not in schema["properties"]]
     assert not missing, missing
+
+
+def test_the_models_literals_are_the_enums() -> None:
+    from web4ai.core.model import Algorithm, NodeStatus, TaskPhase
+
+    assert set(typing.get_args(m.NodeStatusName)) == {s.value for s in NodeStatus}
+    assert set(typing.get_args(m.PhaseName)) == {p.value for p in TaskPhase}
+    assert set(typing.get_args(m.AlgorithmName)) == {a.value for a in Algorithm}

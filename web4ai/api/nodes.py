@@ -58,7 +58,7 @@ def find_node(ctx: ApiContext, node_id: str) -> Body:
 
 
 @routes.get("/api/v1/nodes", name="nodes")
-@declare(response=m.response_schema(m.NodeList))
+@declare(response=m.NodeList)
 async def list_nodes(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
 
@@ -83,7 +83,7 @@ async def list_nodes(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/nodes/{node_id}", name="node")
-@declare(node=NodeAccess.OWN, response=m.response_schema(m.NodeAnswer))
+@declare(node=NodeAccess.OWN, response=m.NodeAnswer)
 async def get_node(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     body = find_node(ctx, node_id_param(request))
@@ -160,7 +160,7 @@ async def requeue_previous_incarnation(
 @declare(
     node=NodeAccess.OWN,
     body=m.body_schema(m.Registration),
-    response=m.response_schema(m.Registered),
+    response=m.Registered,
 )
 async def register(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
@@ -265,7 +265,7 @@ def heartbeat_status(data: m.Heartbeat, node: Body, now: float, refresh: float) 
 @declare(
     node=NodeAccess.OWN,
     body=m.body_schema(m.Heartbeat),
-    response=m.response_schema(m.HeartbeatAnswer),
+    response=m.HeartbeatAnswer,
 )
 async def heartbeat(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
@@ -293,7 +293,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 @declare(
     node=NodeAccess.OWN,
     body=m.body_schema(m.StatusUpdate),
-    response=m.response_schema(m.StatusAnswer),
+    response=m.NodeStatusAnswer,
 )
 async def put_status(request: web.Request) -> web.Response:
     """An admin key sets the admin's intent (``active`` clears it); a node key sets the
@@ -329,7 +329,7 @@ async def put_status(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/nodes/{node_id}/drain", name="node_drain")
-@declare(body=m.body_schema(m.Drain), response=m.response_schema(m.Drained))
+@declare(body=m.body_schema(m.Drain), response=m.Drained)
 async def drain(request: web.Request) -> web.Response:
     """No new tasks; running tasks finish (or are requeued at the optional deadline,
     in seconds from now); then the node goes to maintenance."""
@@ -364,7 +364,7 @@ async def drain(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/nodes/{node_id}", name="node_delete")
-@declare(response=m.response_schema(m.Ok))
+@declare(response=m.Ok)
 async def delete_node(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
@@ -416,7 +416,7 @@ WAIT_QUERY = query_param("wait", {"type": "number", "minimum": 0, "maximum": 60,
 
 
 @routes.get("/api/v1/nodes/{node_id}/tasks", name="node_tasks")
-@declare(node=NodeAccess.OWN, query=[WAIT_QUERY], response=m.response_schema(m.AssignedTasks))
+@declare(node=NodeAccess.OWN, query=[WAIT_QUERY], response=m.AssignedTasks)
 async def node_tasks(request: web.Request) -> web.Response:
     """Node protocol: tasks assigned and not yet started; long-polls up to ``wait`` s."""
     ctx = request.app[CONTEXT]

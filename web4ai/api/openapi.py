@@ -19,13 +19,14 @@ def operation(route: web.AbstractRoute, path: str) -> dict[str, Any]:
     name = route.name or ""
     spec = spec_of(route.handler)
     doc = (route.handler.__doc__ or name.replace("_", " ")).strip().splitlines()[0]
+    response = m.response_schema(spec.response) if spec.response else {"type": "object"}
     op: dict[str, Any] = {
         "operationId": name,
         "summary": doc,
         "responses": {
             "200": {
                 "description": "Success",
-                "content": {"application/json": {"schema": spec.response or {"type": "object"}}},
+                "content": {"application/json": {"schema": response}},
             },
             "default": {
                 "description": "Error",

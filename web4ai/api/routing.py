@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 H = TypeVar("H", bound=Callable[..., Any])
 ATTRIBUTE = "__web4ai_route__"
 
@@ -35,7 +37,7 @@ class RouteSpec:
     node: NodeAccess = NodeAccess.NONE
     body: dict[str, Any] | None = None  # JSON schema of the request body
     query: tuple[dict[str, Any], ...] = ()  # OpenAPI query parameters
-    response: dict[str, Any] | None = None  # JSON schema of the 200 body
+    response: type[BaseModel] | None = None  # the model of the 200 body
 
 
 DEFAULT = RouteSpec()
@@ -47,10 +49,10 @@ def declare(
     node: NodeAccess = NodeAccess.NONE,
     body: dict[str, Any] | None = None,
     query: Iterable[dict[str, Any]] = (),
-    response: dict[str, Any] | None = None,
+    response: type[BaseModel] | None = None,
 ) -> Callable[[H], H]:
     """Attach a route's declaration to its handler (put it under ``@routes.<method>``).
-    The schemas come from the models of ``web4ai.core.schemas``."""
+    ``body`` is a JSON schema, ``response`` a model; both come from ``web4ai.core.schemas``."""
     spec = RouteSpec(public, node, body, tuple(query), response)
 
     def mark(handler: H) -> H:

@@ -51,7 +51,7 @@ def uptime_text(seconds: float) -> str:
 
 
 @routes.get("/api/v1/health", name="health")
-@declare(public=True, node=NodeAccess.ANY)
+@declare(public=True, node=NodeAccess.ANY, response=m.Health)
 async def health(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     boot = psutil.boot_time()
@@ -93,11 +93,13 @@ def status_data(ctx: ApiContext) -> dict[str, Any]:
 
 
 @routes.get("/api/v1/status", name="status")
+@declare(response=m.NetworkStatus)
 async def status(request: web.Request) -> web.Response:
     return web.json_response(status_data(request.app[CONTEXT]))
 
 
 @routes.get("/api/v1/metrics", name="metrics")
+@declare(response=m.MetricsAnswer)
 async def metrics(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     now = ctx.clock()
@@ -139,6 +141,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/metrics/performance", name="performance")
+@declare(response=m.PerformanceAnswer)
 async def performance(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     now = ctx.clock()
@@ -168,7 +171,7 @@ WINDOW_QUERY = query_param(
 
 
 @routes.get("/api/v1/metrics/history", name="metrics_history")
-@declare(query=[WINDOW_QUERY])
+@declare(query=[WINDOW_QUERY], response=m.HistoryAnswer)
 async def metrics_history(request: web.Request) -> web.Response:
     """Recent samples of the headline numbers (a bounded in-memory ring buffer)."""
     ctx = request.app[CONTEXT]
@@ -185,7 +188,7 @@ async def metrics_history(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/whoami", name="whoami")
-@declare(public=True)
+@declare(public=True, response=m.WhoAmI)
 async def whoami(request: web.Request) -> web.Response:
     """The caller's key: valid or not, its name and role (the dashboard's sign-in).
     Answers without a key too, with ``authenticated: false``."""
@@ -217,6 +220,7 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/websocket/info", name="websocket_info")
+@declare(response=m.WebsocketAnswer)
 async def websocket_info(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     spec = ctx.state.settings_spec()
@@ -266,18 +270,21 @@ async def control(request: web.Request, paused: bool, verb: str) -> web.Response
 
 
 @routes.post("/api/v1/control/start", name="control_start")
+@declare(response=m.ControlAnswer)
 async def control_start(request: web.Request) -> web.Response:
     """Resume assignments and task submission."""
     return await control(request, False, "started")
 
 
 @routes.post("/api/v1/control/stop", name="control_stop")
+@declare(response=m.ControlAnswer)
 async def control_stop(request: web.Request) -> web.Response:
     """Pause: no new assignments; task submission answers 503."""
     return await control(request, True, "stopped")
 
 
 @routes.get("/api/v1/config", name="config")
+@declare(response=m.ConfigAnswer)
 async def get_config(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     return web.json_response({"success": True, "config": spec_to_config(ctx.state.settings_spec())})
@@ -300,7 +307,7 @@ CONFIG_BODY = m.body_schema(m.Config)
 
 
 @routes.put("/api/v1/config", name="config_put")
-@declare(body=CONFIG_BODY)
+@declare(body=CONFIG_BODY, response=m.ConfigAnswer)
 async def put_config(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     update = await read_json(request)

@@ -46,7 +46,7 @@ LIST_QUERY = [
 
 
 @routes.post("/api/v1/tasks", name="tasks_submit")
-@declare(body=m.body_schema(m.TaskSubmit), response=m.response_schema(m.Submitted))
+@declare(body=m.body_schema(m.TaskSubmit), response=m.Submitted)
 async def submit(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     data = await read_model(request, m.TaskSubmit)
@@ -113,7 +113,7 @@ def choice_query(request: web.Request, name: str, choices: tuple[str, ...]) -> s
 
 
 @routes.get("/api/v1/tasks", name="tasks")
-@declare(query=LIST_QUERY, response=m.response_schema(m.TaskList))
+@declare(query=LIST_QUERY, response=m.TaskList)
 async def list_tasks(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     status = choice_query(request, "status", TASK_GROUPS)
@@ -129,7 +129,7 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/tasks/{task_id}", name="task")
-@declare(response=m.response_schema(m.TaskAnswer))
+@declare(response=m.TaskAnswer)
 async def get_task(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     body = find_task(ctx, task_id_param(request))
@@ -201,7 +201,7 @@ async def guarded_update(
 @declare(
     node=NodeAccess.ANY,
     body=m.body_schema(m.TaskStart),
-    response=m.response_schema(m.TaskAnswer),
+    response=m.TaskAnswer,
 )
 async def start(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
@@ -222,7 +222,7 @@ async def start(request: web.Request) -> web.Response:
 @declare(
     node=NodeAccess.ANY,
     body=m.body_schema(m.TaskResult),
-    response=m.response_schema(m.TaskAnswer),
+    response=m.TaskAnswer,
 )
 async def result(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
@@ -255,7 +255,7 @@ async def result(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/tasks/{task_id}/cancel", name="task_cancel")
-@declare(response=m.response_schema(m.TaskAnswer))
+@declare(response=m.TaskAnswer)
 async def cancel(request: web.Request) -> web.Response:
     """End a pending or active task: failed, phase cancelled, the canceller named in
     error_message. The node holding it learns of it on its next poll or heartbeat."""
@@ -279,7 +279,7 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/tasks/{task_id}/retry", name="task_retry")
-@declare(response=m.response_schema(m.TaskAnswer))
+@declare(response=m.TaskAnswer)
 async def retry(request: web.Request) -> web.Response:
     """Queue a failed (or cancelled) task again, with its retries reset."""
     ctx = request.app[CONTEXT]

@@ -16,14 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import (
-    Annotated,
-    Any,
-    Literal,
-    Required,  # pydantic needs these before 3.12
-    TypeVar,
-    get_args,
-)
+from typing import Annotated, Any, Literal, Required, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -39,13 +32,12 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from web4ai.core import limits as lim
 from web4ai.core.callbacks import url_problem
 from web4ai.core.egress import network_problem
 from web4ai.core.ids import IdKind, InvalidId, validate_id
-from web4ai.core.model import Algorithm, NodeStatus, TaskPhase
 from web4ai.core.validation import FieldError, ValidationFailed, bounded_result, json_size, text
 
 M = TypeVar("M", bound=BaseModel)
@@ -172,9 +164,7 @@ AlgorithmName = Literal[
 ]
 NodeStatusName = Literal["active", "degraded", "maintenance", "offline", "error"]
 PhaseName = Literal["queued", "retrying", "assigned", "running", "completed", "failed", "cancelled"]
-assert set(get_args(NodeStatusName)) == {s.value for s in NodeStatus}
-assert set(get_args(PhaseName)) == {p.value for p in TaskPhase}
-assert set(get_args(AlgorithmName)) == {a.value for a in Algorithm}
+# (tests/unit/test_crs_agree_with_crds.py checks these against the enums)
 
 
 # -- models ---------------------------------------------------------------------------
@@ -619,7 +609,7 @@ class HeartbeatAnswer(Ok):
     cancelled_tasks: list[str]
 
 
-class StatusAnswer(Ok):
+class NodeStatusAnswer(Ok):
     old_status: str | None
     new_status: str | None
 
@@ -635,8 +625,19 @@ class AssignedTasks(Ok):
     cancelled_tasks: list[str]
 
 
+class TaskEntry(Response):
+    """A task in the GET /tasks listing: the fields its group shows (see the contract)."""
+
+    task_id: str
+    task_type: str
+    status: Literal["pending", "active", "completed", "failed"]
+    phase: PhaseName
+    priority: int | None = None
+    created_at: float | None = None
+
+
 class TaskList(Ok):
-    tasks: dict[str, list[Task]]
+    tasks: dict[Literal["pending", "active", "completed", "failed"], list[TaskEntry]]
     summary: dict[str, int]
 
 
@@ -648,6 +649,53 @@ class NodeList(Ok):
 
 class NodeAnswer(Ok):
     node: dict[str, Any]
+
+
+class Health(Response):
+    status: Literal["healthy", "starting"]
+    orchestrator_id: str
+    timestamp: str
+    version: str
+    system: dict[str, Any]
+
+
+class NetworkStatus(Ok):
+    data: dict[str, Any]
+    api_stats: dict[str, Any]
+
+
+class MetricsAnswer(Ok):
+    metrics: dict[str, Any]
+
+
+class PerformanceAnswer(Ok):
+    performance_analysis: dict[str, Any]
+
+
+class HistoryAnswer(Ok):
+    interval: float
+    window: float
+    samples: list[dict[str, Any]]
+
+
+class WhoAmI(Ok):
+    api_key_required: bool
+    authenticated: bool
+    name: str | None
+    role: Literal["admin", "read-only", "node"] | None
+    node_id: str | None
+
+
+class WebsocketAnswer(Ok):
+    websocket: dict[str, Any]
+
+
+class ControlAnswer(Ok):
+    orchestrator_id: str
+
+
+class ConfigAnswer(Ok):
+    config: dict[str, dict[str, Any]]
 
 
 class ErrorDetail(BaseModel):
