@@ -84,17 +84,24 @@ async def test_an_unknown_task_type_fails_with_a_clear_error(
 async def test_killing_a_node_mid_task_retries_it_elsewhere(
     stack: Stack, nodes: list[NodeProcess], tmp_path: Path
 ) -> None:
-    victim = NodeProcess(
-        stack,
-        "victim",
-        tmp_path,
-        "--agents",
-        "1",
-        "--node-type",
-        "victim",
-        "--capabilities",
-        "test_task,slow",
-    )
+    # Only the victim, then only the rescuer, has the task's capability: a preference
+    # would not do, since every node reports this machine's cpu and a busy run can put
+    # the victim over the threshold for a moment, sending the task elsewhere.
+    def node(name: str) -> NodeProcess:
+        return NodeProcess(
+            stack,
+            name,
+            tmp_path,
+            "--agents",
+            "1",
+            "--node-type",
+            name,
+            "--capabilities",
+            "test_task,slow,handover",
+        )
+
+    victim = node("victim")
+    rescuer: NodeProcess | None = None
     try:
         async with AsyncClient(stack.api.base, ADMIN_KEY) as client:
             # nodes beat every second; 3 x 2 s of silence makes one offline
@@ -103,24 +110,28 @@ async def test_killing_a_node_mid_task_retries_it_elsewhere(
             task_id = await client.submit(
                 "test_task",
                 input_data={"sleep_seconds": 4},
-                requirements={"preferred_nodes": ["victim"]},
+                requirements={"capabilities": ["handover"]},
             )
 
             async def running_on_victim() -> bool:
                 t = await client.get(task_id)
+                assert t["node_id"] in (None, "victim"), t
                 return bool(t["phase"] == "running" and t["node_id"] == "victim")
 
             await eventually(running_on_victim, within=60)
+            rescuer = node("rescuer")
             victim.stop(signal.SIGKILL)
-            task = await client.wait(task_id, timeout=60)
+            task = await client.wait(task_id, timeout=90)
             await client.request("PUT", "/config", {"orchestrator": {"heartbeat_interval": 30}})
         assert task["status"] == "completed"
-        assert task["node_id"] != "victim"
+        assert task["node_id"] == "rescuer"
         assert task["retry_count"] == 1
-        assert task["assigned_nodes"] == [task["node_id"]]  # the current holder only
+        assert task["assigned_nodes"] == ["rescuer"]  # the current holder only
         assert task["attempts"][0]["node_id"] == "victim"  # the history
     finally:
         victim.stop()
+        if rescuer is not None:
+            rescuer.stop()
 
 
 async def test_restarting_operator_and_api_mid_run_loses_nothing(
