@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 from collections.abc import Iterator
@@ -194,7 +195,9 @@ class RecordingWriter(Writer):
 
     async def get(self, plural: str, name: str) -> Body | None:
         try:
-            body: Body = self._serve("get", plural, name, None, lambda: self.server.get(plural, name))
+            body: Body = self._serve(
+                "get", plural, name, None, lambda: self.server.get(plural, name)
+            )
         except NotFound:
             return None
         return body
@@ -215,7 +218,13 @@ class RecordingWriter(Writer):
         return created
 
     async def replace(
-        self, plural: str, name: str, body: Body, *, group: str = res.GROUP, version: str = res.VERSION
+        self,
+        plural: str,
+        name: str,
+        body: Body,
+        *,
+        group: str = res.GROUP,
+        version: str = res.VERSION,
     ) -> Body:
         def op() -> Body:
             current = self.server.get(plural, name)
@@ -234,7 +243,11 @@ class RecordingWriter(Writer):
         verb = "patch_status" if status else "patch"
         try:
             result: Body = self._serve(
-                verb, plural, name, patch, lambda: self.server.patch(plural, name, patch, status=status)
+                verb,
+                plural,
+                name,
+                patch,
+                lambda: self.server.patch(plural, name, patch, status=status),
             )
         except K8sError as exc:
             if exc.status in (404, 409):
@@ -273,7 +286,11 @@ class RecordingWriter(Writer):
         self.writes[LEASES] += 1
         try:
             self._serve(
-                "lease-", LEASES, name, {"uid": uid}, lambda: self.server.delete(LEASES, name, uid=uid)
+                "lease-",
+                LEASES,
+                name,
+                {"uid": uid},
+                lambda: self.server.delete(LEASES, name, uid=uid),
             )
         except K8sError as exc:
             if exc.status not in (404, 409):
@@ -299,10 +316,8 @@ class RecordingWriter(Writer):
     ) -> None:
         self.writes["events"] += 1
         event = {"reason": reason, "message": message, "type": "Warning" if warning else "Normal"}
-        try:
+        with contextlib.suppress(K8sError):  # best effort, as the Writer's
             self._serve("event", "events", res.name_of(involved), event, lambda: None)
-        except K8sError:  # best effort, as the Writer's
-            pass
 
     def events(self) -> list[tuple[str, str, str, str]]:
         """(object, reason, message, type) of every posted Event."""
@@ -346,7 +361,9 @@ def node_body(
     }
 
 
-def task_body(task_id: str, *, submitted: float = NOW, status: Body | None = None, **spec: Any) -> Body:
+def task_body(
+    task_id: str, *, submitted: float = NOW, status: Body | None = None, **spec: Any
+) -> Body:
     ident = identity(IdKind.TASK, task_id)
     body: Body = {
         "apiVersion": f"{res.GROUP}/{res.VERSION}",
@@ -436,7 +453,9 @@ class FakeCluster:
         s.orchestrators.apply_list(
             copy.deepcopy(list(objects[res.ORCHESTRATORS].values())), version
         )
-        labelled = [b for b in objects[LEASES].values() if NODE_LABEL in b["metadata"].get("labels", {})]
+        labelled = [
+            b for b in objects[LEASES].values() if NODE_LABEL in b["metadata"].get("labels", {})
+        ]
         s.leases.apply_list(copy.deepcopy(labelled), version)
 
     # -- reading the outcome --------------------------------------------------------

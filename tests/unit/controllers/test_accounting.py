@@ -185,9 +185,17 @@ EVENTS: dict[str, tuple[str, dict[str, Any], tuple[str, str, str] | None]] = {
         },
         ("NodeOffline", "active -> offline: no heartbeat for 9s", "Warning"),
     ),
-    "degraded": ("active", {"status": "degraded"}, ("NodeDegraded", "active -> degraded", "Warning")),
+    "degraded": (
+        "active",
+        {"status": "degraded"},
+        ("NodeDegraded", "active -> degraded", "Warning"),
+    ),
     "error": ("maintenance", {"status": "error"}, ("NodeError", "maintenance -> error", "Warning")),
-    "back to active": ("offline", {"status": "active"}, ("NodeActive", "offline -> active", "Normal")),
+    "back to active": (
+        "offline",
+        {"status": "active"},
+        ("NodeActive", "offline -> active", "Normal"),
+    ),
     "no transition: no event": ("active", {"status": "active", "cpuUsage": 3.0}, None),
 }
 
@@ -243,7 +251,9 @@ async def test_retention_deletes_expired_tasks_and_keeps_exact_totals() -> None:
     assert totals.body["metadata"]["resourceVersion"]  # guarded
     status = totals.body["status"]
     assert (status["tasksCompletedTotal"], status["tasksFailedTotal"]) == (42, 1)
-    assert status["retiringTasks"] == [{"name": n, "uid": uids[n]} for n in ("ok-1", "ok-2", "bad-1")]
+    assert status["retiringTasks"] == [
+        {"name": n, "uid": uids[n]} for n in ("ok-1", "ok-2", "bad-1")
+    ]
     deletes = cluster.writer.done("delete")
     assert [(d.name, d.body) for d in deletes] == [
         (n, {"preconditions": {"uid": uids[n]}}) for n in ("ok-1", "ok-2", "bad-1")
@@ -278,7 +288,10 @@ async def test_a_half_done_round_is_finished_first_and_a_reused_name_is_left_alo
         res.ORCHESTRATORS,
         res.ORCHESTRATOR_NAME,
         tasksCompletedTotal=2,
-        retiringTasks=[{"name": "left", "uid": left}, {"name": "reused", "uid": "uid-of-the-old-one"}],
+        retiringTasks=[
+            {"name": "left", "uid": left},
+            {"name": "reused", "uid": "uid-of-the-old-one"},
+        ],
     )
     cluster.sync()
     assert await accounting.retire() == 0
@@ -307,4 +320,3 @@ async def test_a_lost_totals_write_deletes_nothing() -> None:
     assert await accounting.retire() == 1  # the next round counts it, once
     orch = cluster.server.objects[res.ORCHESTRATORS]["web4ai"]["status"]
     assert orch["tasksCompletedTotal"] == 1
-

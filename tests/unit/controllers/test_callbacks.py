@@ -95,6 +95,10 @@ def finished_status(phase: TaskPhase = TaskPhase.COMPLETED, **extra: Any) -> Bod
     }
 
 
+def tries(*answers: Answer) -> list[Answer]:
+    return list(answers)
+
+
 HOOK = "http://hooks.example.com/hook"
 LOOPBACK = ["127.0.0.1/32"]
 ROWS: dict[str, tuple[str, list[str] | None, list[Answer], int, list[float], str | None]] = {
@@ -113,12 +117,19 @@ ROWS: dict[str, tuple[str, list[str] | None, list[Answer], int, list[float], str
     "every try fails: settled as failed with the last error": (
         HOOK,
         None,
-        [503] * 5 + [500],
+        tries(*[503] * 5, 500),
         6,
         list(BACKOFF),
         "HTTP 500",
     ),
-    "timeouts: failed": (HOOK, None, [TimeoutError()] * 6, 6, list(BACKOFF), "TimeoutError"),
+    "timeouts: failed": (
+        HOOK,
+        None,
+        tries(*[TimeoutError()] * 6),
+        6,
+        list(BACKOFF),
+        "TimeoutError",
+    ),
     "a metadata address is refused without a request": (
         "http://169.254.169.254/latest/",
         None,
@@ -128,7 +139,14 @@ ROWS: dict[str, tuple[str, list[str] | None, list[Answer], int, list[float], str
         "metadata address",
     ),
     "loopback is refused by default": ("http://127.0.0.1:8080/hook", None, [], 0, [], "refused"),
-    "loopback, once allowed, is posted to": ("http://127.0.0.1:8080/hook", LOOPBACK, [200], 1, [], None),
+    "loopback, once allowed, is posted to": (
+        "http://127.0.0.1:8080/hook",
+        LOOPBACK,
+        [200],
+        1,
+        [],
+        None,
+    ),
     "a bad port is an invalid URL, not a crash": (
         "http://127.0.0.1:99999/",
         LOOPBACK,
@@ -223,7 +241,9 @@ SCAN: dict[str, tuple[Body | None, str | None, bool]] = {
 
 
 @pytest.mark.parametrize(("status", "url", "sent"), SCAN.values(), ids=SCAN.keys())
-async def test_which_tasks_are_called_back(status: Body | None, url: str | None, sent: bool) -> None:
+async def test_which_tasks_are_called_back(
+    status: Body | None, url: str | None, sent: bool
+) -> None:
     cluster = FakeCluster()
     cluster.configure()
     spec = {"callbackUrl": url} if url else {}

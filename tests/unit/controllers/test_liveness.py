@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.controllers.fakes import LEASES, FakeCluster, lease_body
+from tests.unit.controllers.fakes import LEASES, NOW, FakeCluster, lease_body
 from web4ai.core.ids import IdKind, identity
 from web4ai.core.model import TaskPhase
 from web4ai.k8s import resources as res
@@ -37,11 +37,12 @@ def bound_to(node: str, phase: TaskPhase = TaskPhase.ASSIGNED, **extra: Any) -> 
 
 
 def cluster_start() -> float:
-    return FakeCluster().clock()
+    return NOW
 
 
 def ready(status: Body) -> Body:
-    return {c["type"]: c for c in status.get("conditions") or []}["Ready"]
+    conditions: dict[str, Body] = {c["type"]: c for c in status.get("conditions") or []}
+    return conditions["Ready"]
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ async def test_lease_expiry(row: Row) -> None:
         for name, status in cluster.writer.status_patches(res.TASKS)
     }
     assert {t: (s["phase"], s["retryCount"]) for t, s in task_writes.items()} == row.requeued
-    for task_id, status in task_writes.items():
+    for status in task_writes.values():
         assert status["attempts"][-1]["outcome"] == "failed"
         assert status["attempts"][-1]["errorMessage"] == NODE_LOST
         if status["phase"] == "retrying":
@@ -238,7 +239,9 @@ async def test_a_mass_silence_marks_no_node_offline_for_the_grace_period(
 @pytest.mark.parametrize(
     ("after", "offline"), [(5.9, False), (6.1, True)], ids=["within the grace", "after it"]
 )
-async def test_no_node_goes_offline_for_the_grace_after_a_start(after: float, offline: bool) -> None:
+async def test_no_node_goes_offline_for_the_grace_after_a_start(
+    after: float, offline: bool
+) -> None:
     cluster = FakeCluster()
     cluster.configure(orchestrator={"heartbeatInterval": INTERVAL})  # grace: 2 intervals
     cluster.add_node("silent")
