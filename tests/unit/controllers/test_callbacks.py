@@ -6,7 +6,7 @@ and tests/integration/test_disruption.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -291,3 +291,44 @@ async def test_a_task_deleted_while_its_callback_is_retried_is_not_written() -> 
     await settled(sender)
     assert len(session.posts) == 2
     assert cluster.writer.calls == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a callback still being retried swallows the callback of the task's next "
+    "run (enqueue skips a name in flight; the old delivery posts the old payload and "
+    "settles the new run)",
+)
+async def test_a_task_retried_while_its_callback_is_retried_gets_the_new_outcome_posted() -> None:
+    cluster = FakeCluster()
+    cluster.configure()
+    body = cluster.add_task(
+        "again", callbackUrl=HOOK, status=finished_status(TaskPhase.FAILED, errorMessage="x")
+    )
+    cluster.sync()
+    name = res.name_of(body)
+    sender: CallbackSender
+
+    class RetriedMeanwhile(Sleeps):
+        """While the first delivery backs off, a user retries the task and it completes."""
+
+        async def __call__(self, delay: float) -> None:
+            await super().__call__(delay)
+            if len(self.delays) > 1:
+                return
+            steps: list[Callable[[Body, float], Body]] = [
+                res.retry_patch,
+                lambda b, now: res.bind_patch(b, "worker", now),
+                res.completed_patch,
+            ]
+            for step in steps:
+                current = cluster.server.get(res.TASKS, name)
+                cluster.server.patch(res.TASKS, name, step(current, cluster.clock()), status=True)
+                cluster.sync()
+            sender.enqueue(name)  # as the operator does for every task that needs one
+
+    session = ScriptedSession([503, 200, 200])
+    sender = sender_for(cluster, session, RetriedMeanwhile(cluster))
+    sender.scan()
+    await settled(sender)
+    assert [p["status"] for _, p in session.posts][-1] == "completed"
