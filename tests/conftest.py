@@ -40,10 +40,21 @@ class Cluster:
         )
 
 
+SLOW_TIERS = ("tests/integration", "tests/e2e", "tests/browser")
+# pytest's default timeout (pyproject.toml) is short: a unit or controller test takes well
+# under a second. A test of the slow tiers gets this much unless it says otherwise with
+# pytest.mark.timeout: in random order any one of them may be the first to need the
+# session's control plane and pay for starting it (etcd and kube-apiserver may take up
+# to a minute each to get ready on a busy machine) and for installing the CRDs.
+SLOW_TIER_TIMEOUT = 180
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/integration" in str(item.path) or "tests/e2e" in str(item.path):
+        if any(tier in str(item.path) for tier in SLOW_TIERS):
             item.add_marker(pytest.mark.integration)
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(SLOW_TIER_TIMEOUT))
 
 
 @pytest.fixture(scope="session")

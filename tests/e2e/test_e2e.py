@@ -7,12 +7,15 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from tests.conftest import ADMIN_KEY, Stack
 from tests.e2e.conftest import NodeProcess
 from tests.integration.helpers import ApiProcess, OperatorProcess, eventually
 from web4ai.client import AsyncClient, Web4AIError
+
+pytestmark = pytest.mark.timeout(300)  # waits up to 120 s for tasks, after starting processes
 
 
 async def all_active(client: AsyncClient, ids: set[str]) -> bool:

@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 import requests
 
 from devtools.localcluster.controlplane import die_with_parent
 from tests.integration.helpers import REPO, free_port
+
+pytestmark = pytest.mark.timeout(300)  # make run starts the whole product; waits up to 90 s
 
 
 def test_make_run_getting_started_and_ctrl_c(tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ from tests.integration.helpers import (
 )
 from web4ai.client import AsyncClient
 
+pytestmark = pytest.mark.timeout(300)  # several waits of up to 60 s in a row
+
 PLANTED = "planted-secret-" + uuid.uuid4().hex
 TASKS = 6
 DASHBOARD = REPO / "helm" / "web4ai" / "dashboards" / "web4ai.json"

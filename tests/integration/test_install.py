@@ -20,6 +20,8 @@ from tests.conftest import ADMIN_KEY, Cluster, Stack
 from tests.integration.apiclient import Http
 from tests.integration.helpers import REPO, ApiProcess, eventually, helm, kubectl
 
+pytestmark = pytest.mark.timeout(300)  # helm and promtool calls of up to 120 s each
+
 CHART = str(REPO / "helm" / "web4ai")
 
 

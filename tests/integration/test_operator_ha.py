@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kubernetes_asyncio import client, watch
 
 from tests.conftest import Cluster
@@ -22,6 +23,8 @@ from tests.integration.helpers import (
     eventually,
 )
 from web4ai.k8s.resources import GROUP, TASKS, VERSION
+
+pytestmark = pytest.mark.timeout(240)  # waits up to 120 s for every task to be bound
 
 TASK_COUNT = 500 + 1  # and the probe task that shows the recorder is watching
 

@@ -1,0 +1,488 @@
+"""Fakes for running the operator's controllers in-process, with no API server.
+
+- ``FakeClock``: the ``clock`` every controller takes; time moves only by ``advance``.
+- ``FakeApiServer``: objects by plural and name, with resourceVersions from one
+  counter, JSON merge patches (the status subresource apart from the rest), the
+  ``metadata.resourceVersion`` guard of ``res.guarded`` (409 when stale), delete
+  preconditions and finalizers. It raises the typed errors of ``web4ai.k8s.errors``.
+- ``RecordingWriter``: a ``web4ai.k8s.writing.Writer`` whose calls go to the fake server
+  and are recorded in order; it handles the server's errors as ``Writer`` does (a 404 or
+  409 on ``patch`` is None, ...). ``fail`` makes the next call on an object fail.
+- ``FakeCluster``: the three together plus the real ``ClusterState`` (the watch cache
+  the controllers read), whose informers ``sync`` feeds from the server through their
+  own ``apply_list``, so watch hooks run as they do for a real watch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from kubernetes_asyncio import client
+
+from web4ai.core.ids import IdKind, identity, node_lease_name
+from web4ai.k8s import resources as res
+from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.errors import Conflict, K8sError, NotFound
+from web4ai.k8s.writing import Writer
+from web4ai.operator.isolation import Isolation
+
+Body = dict[str, Any]
+NS = "fake"
+NOW = 1_700_000_000.0
+LEASES = "leases"
+NODE_LABEL = IdKind.NODE.label
+
+
+class FakeClock:
+    """A clock that stands still until told to move."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+def merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge(out.get(key), value)
+    return out
+
+
+@dataclass
+class FakeApiServer:
+    """The objects of one namespace, as the API server keeps them."""
+
+    clock: FakeClock
+    objects: dict[str, dict[str, Body]] = field(
+        default_factory=lambda: {p: {} for p in (res.NODES, res.TASKS, res.ORCHESTRATORS, LEASES)}
+    )
+    revision: int = 100
+    _uids: Iterator[int] = field(default_factory=itertools.count)
+
+    def _bump(self, body: Body) -> Body:
+        self.revision += 1
+        body["metadata"]["resourceVersion"] = str(self.revision)
+        return body
+
+    def create(self, plural: str, body: Body) -> Body:
+        name = body["metadata"]["name"]
+        if name in self.objects[plural]:
+            raise Conflict(409, "AlreadyExists")
+        new = copy.deepcopy(body)
+        meta = new["metadata"]
+        meta["namespace"] = NS
+        meta["uid"] = f"uid-{name}-{next(self._uids)}"
+        meta.setdefault("creationTimestamp", res.format_time(self.clock()))
+        self.objects[plural][name] = self._bump(new)
+        return copy.deepcopy(new)
+
+    def get(self, plural: str, name: str) -> Body:
+        body = self.objects[plural].get(name)
+        if body is None:
+            raise NotFound(404, "NotFound")
+        return copy.deepcopy(body)
+
+    def patch(self, plural: str, name: str, patch: Body, *, status: bool = False) -> Body:
+        current = self.get(plural, name)
+        patch = copy.deepcopy(patch)
+        meta = dict(patch.get("metadata") or {})
+        guard = meta.pop("resourceVersion", None)
+        if guard is not None and guard != current["metadata"]["resourceVersion"]:
+            raise Conflict(409, "Conflict")
+        if status:  # the status subresource changes the status only
+            applied: Body = {"status": patch["status"]} if "status" in patch else {}
+        else:  # and the main resource anything but the status
+            applied = {k: v for k, v in patch.items() if k not in ("status", "metadata")}
+            if meta:
+                applied["metadata"] = meta
+        new = self._bump(merge(current, applied))
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            del self.objects[plural][name]
+        else:
+            self.objects[plural][name] = new
+        return copy.deepcopy(new)
+
+    def delete(
+        self, plural: str, name: str, *, uid: str | None = None, resource_version: str | None = None
+    ) -> None:
+        current = self.get(plural, name)
+        meta = current["metadata"]
+        if (uid and uid != meta["uid"]) or (
+            resource_version and resource_version != meta["resourceVersion"]
+        ):
+            raise Conflict(409, "Conflict")
+        if meta.get("finalizers"):
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = res.format_time(self.clock())
+                self.objects[plural][name] = self._bump(current)
+            return
+        del self.objects[plural][name]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded writer call: ``outcome`` is "ok" or the HTTP status it failed with."""
+
+    verb: str  # patch, patch_status, delete, create, replace, get, read, lease+, lease-, event
+    plural: str
+    name: str
+    body: Body | None
+    outcome: str | int = "ok"
+
+
+class RecordingWriter(Writer):
+    """The writer the controllers call, against ``FakeApiServer``, recording each call."""
+
+    def __init__(self, server: FakeApiServer) -> None:
+        super().__init__(cast(client.ApiClient, None), NS)
+        self.server = server
+        self.calls: list[Call] = []
+        self._failures: dict[tuple[str, str], list[K8sError]] = {}
+
+    def fail(self, verb: str, name: str, *errors: K8sError) -> None:
+        """The next calls of ``verb`` on ``name`` get these errors from the server, in turn."""
+        self._failures.setdefault((verb, name), []).extend(errors)
+
+    def _serve(self, verb: str, plural: str, name: str, body: Body | None, op: Any) -> Any:
+        queued = self._failures.get((verb, name))
+        try:
+            if queued:
+                raise queued.pop(0)
+            result = op()
+        except K8sError as exc:
+            self.calls.append(Call(verb, plural, name, copy.deepcopy(body), exc.status))
+            raise
+        self.calls.append(Call(verb, plural, name, copy.deepcopy(body)))
+        return result
+
+    # -- what the recording shows ------------------------------------------------
+
+    def done(self, verb: str | None = None, plural: str | None = None) -> list[Call]:
+        """The calls that succeeded, optionally of one verb and plural."""
+        return [
+            c
+            for c in self.calls
+            if c.outcome == "ok"
+            and (verb is None or c.verb == verb)
+            and (plural is None or c.plural == plural)
+        ]
+
+    def status_patches(self, plural: str = res.TASKS) -> list[tuple[str, Body]]:
+        """(name, status patch) of every successful status write to ``plural``."""
+        return [(c.name, (c.body or {})["status"]) for c in self.done("patch_status", plural)]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+    # -- the Writer's methods -------------------------------------------------------
+
+    async def get(self, plural: str, name: str) -> Body | None:
+        try:
+            body: Body = self._serve(
+                "get", plural, name, None, lambda: self.server.get(plural, name)
+            )
+        except NotFound:
+            return None
+        return body
+
+    async def read(
+        self, plural: str, name: str, *, group: str = res.GROUP, version: str = res.VERSION
+    ) -> Body:
+        body: Body = self._serve("read", plural, name, None, lambda: self.server.get(plural, name))
+        return body
+
+    async def create(
+        self, plural: str, body: Body, *, group: str = res.GROUP, version: str = res.VERSION
+    ) -> Body:
+        name = body["metadata"]["name"]
+        created: Body = self._serve(
+            "create", plural, name, body, lambda: self.server.create(plural, body)
+        )
+        return created
+
+    async def replace(
+        self,
+        plural: str,
+        name: str,
+        body: Body,
+        *,
+        group: str = res.GROUP,
+        version: str = res.VERSION,
+    ) -> Body:
+        def op() -> Body:
+            current = self.server.get(plural, name)
+            if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
+                raise Conflict(409, "Conflict")
+            self.server.objects[plural][name] = merge(body, {"metadata": current["metadata"]})
+            return self.server.patch(plural, name, {})
+
+        result: Body = self._serve("replace", plural, name, body, op)
+        return result
+
+    async def patch(
+        self, plural: str, name: str, patch: Body, *, status: bool = False
+    ) -> Body | None:
+        self.writes[plural] += 1
+        verb = "patch_status" if status else "patch"
+        try:
+            result: Body = self._serve(
+                verb,
+                plural,
+                name,
+                patch,
+                lambda: self.server.patch(plural, name, patch, status=status),
+            )
+        except K8sError as exc:
+            if exc.status in (404, 409):
+                self.conflicts += 1
+                return None
+            raise
+        return result
+
+    async def delete(
+        self,
+        plural: str,
+        name: str,
+        resource_version: str | None = None,
+        *,
+        uid: str | None = None,
+    ) -> bool:
+        self.writes[plural] += 1
+        pre = {"uid": uid, "resourceVersion": resource_version}
+        try:
+            self._serve(
+                "delete",
+                plural,
+                name,
+                {"preconditions": {k: v for k, v in pre.items() if v}},
+                lambda: self.server.delete(
+                    plural, name, uid=uid, resource_version=resource_version
+                ),
+            )
+        except K8sError as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+        return True
+
+    async def delete_lease(self, name: str, uid: str) -> None:
+        self.writes[LEASES] += 1
+        try:
+            self._serve(
+                "lease-",
+                LEASES,
+                name,
+                {"uid": uid},
+                lambda: self.server.delete(LEASES, name, uid=uid),
+            )
+        except K8sError as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    async def create_lease(self, body: Body) -> None:
+        self.writes[LEASES] += 1
+        name = body["metadata"]["name"]
+        try:
+            self._serve("lease+", LEASES, name, body, lambda: self.server.create(LEASES, body))
+        except K8sError as exc:
+            if exc.status != 409:
+                raise
+
+    async def event(
+        self,
+        involved: Body,
+        reason: str,
+        message: str,
+        *,
+        warning: bool = False,
+        component: str = "web4ai-operator",
+    ) -> None:
+        self.writes["events"] += 1
+        event = {"reason": reason, "message": message, "type": "Warning" if warning else "Normal"}
+        with contextlib.suppress(K8sError):  # best effort, as the Writer's
+            self._serve("event", "events", res.name_of(involved), event, lambda: None)
+
+    def events(self) -> list[tuple[str, str, str, str]]:
+        """(object, reason, message, type) of every posted Event."""
+        return [
+            (c.name, (c.body or {})["reason"], (c.body or {})["message"], (c.body or {})["type"])
+            for c in self.done("event")
+        ]
+
+
+# -- bodies as the API creates them (see crds/*.yaml and tests/integration/helpers.py) --
+
+
+def node_body(
+    node_id: str,
+    *,
+    status: str = "active",
+    agents: int = 1,
+    capabilities: list[str] | None = None,
+    heartbeat: float | None = None,
+    **observed: Any,
+) -> Body:
+    ident = identity(IdKind.NODE, node_id)
+    st: Body = {"status": status, **observed}
+    if heartbeat is not None:
+        st["lastHeartbeat"] = res.format_time(heartbeat)
+    return {
+        "apiVersion": f"{res.GROUP}/{res.VERSION}",
+        "kind": "Web4AINode",
+        "metadata": {
+            "name": ident.name,
+            "labels": dict(ident.labels),
+            "finalizers": [res.NODE_FINALIZER],
+        },
+        "spec": {
+            "nodeId": node_id,
+            "host": "127.0.0.1",
+            "agentsCount": agents,
+            "capabilities": capabilities or [],
+        },
+        "status": st,
+    }
+
+
+def task_body(
+    task_id: str, *, submitted: float = NOW, status: Body | None = None, **spec: Any
+) -> Body:
+    ident = identity(IdKind.TASK, task_id)
+    body: Body = {
+        "apiVersion": f"{res.GROUP}/{res.VERSION}",
+        "kind": "Web4AITask",
+        "metadata": {"name": ident.name, "labels": dict(ident.labels)},
+        "spec": {
+            "taskId": task_id,
+            "taskType": "test_task",
+            "submittedAt": res.format_time(submitted),
+            **spec,
+        },
+    }
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+def lease_body(node_id: str, renewed: float, *, name: str | None = None) -> Body:
+    ident = identity(IdKind.NODE, node_id)
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": name or node_lease_name(ident.name), "labels": dict(ident.labels)},
+        "spec": {
+            "holderIdentity": node_id,
+            "leaseDurationSeconds": 90,
+            "renewTime": res.format_time(renewed),
+        },
+    }
+
+
+@dataclass
+class FakeCluster:
+    """A fake API server, a recording writer on it, and the real watch cache it feeds."""
+
+    clock: FakeClock = field(default_factory=FakeClock)
+    server: FakeApiServer = field(init=False)
+    writer: RecordingWriter = field(init=False)
+    state: ClusterState = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.server = FakeApiServer(self.clock)
+        self.writer = RecordingWriter(self.server)
+        self.state = ClusterState(cast(client.ApiClient, None), NS)
+
+    def guard(self) -> Isolation:
+        """The per-object failure isolation on the fake clock."""
+        return Isolation(self.clock)
+
+    # -- setting the scene (as the API or kubectl would), then ``sync`` ----------------
+
+    def configure(self, **spec: Any) -> Body:
+        body = {
+            "apiVersion": f"{res.GROUP}/{res.VERSION}",
+            "kind": "Web4AIOrchestrator",
+            "metadata": {"name": res.ORCHESTRATOR_NAME},
+            "spec": spec,
+        }
+        if res.ORCHESTRATOR_NAME in self.server.objects[res.ORCHESTRATORS]:
+            return self.server.patch(res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": spec})
+        return self.server.create(res.ORCHESTRATORS, body)
+
+    def add_node(self, node_id: str, *, lease: bool = True, **kw: Any) -> Body:
+        kw.setdefault("heartbeat", self.clock())
+        created = self.server.create(res.NODES, node_body(node_id, **kw))
+        if lease:
+            self.server.create(LEASES, lease_body(node_id, self.clock()))
+        return created
+
+    def add_task(self, task_id: str, **kw: Any) -> Body:
+        kw.setdefault("submitted", self.clock())
+        return self.server.create(res.TASKS, task_body(task_id, **kw))
+
+    def set_status(self, plural: str, name: str, **status: Any) -> Body:
+        return self.server.patch(plural, name, {"status": status}, status=True)
+
+    def renew(self, node_id: str) -> None:
+        name = node_lease_name(identity(IdKind.NODE, node_id).name)
+        self.server.patch(LEASES, name, {"spec": {"renewTime": res.format_time(self.clock())}})
+
+    def sync(self) -> None:
+        """The watch catches up: every informer's store becomes the server's objects."""
+        s, objects = self.state, self.server.objects
+        version = str(self.server.revision)
+        s.nodes.apply_list(copy.deepcopy(list(objects[res.NODES].values())), version)
+        s.tasks.apply_list(copy.deepcopy(list(objects[res.TASKS].values())), version)
+        s.orchestrators.apply_list(
+            copy.deepcopy(list(objects[res.ORCHESTRATORS].values())), version
+        )
+        labelled = [
+            b for b in objects[LEASES].values() if NODE_LABEL in b["metadata"].get("labels", {})
+        ]
+        s.leases.apply_list(copy.deepcopy(labelled), version)
+
+    # -- reading the outcome --------------------------------------------------------
+
+    def task(self, task_id: str) -> Body | None:
+        return self.server.objects[res.TASKS].get(identity(IdKind.TASK, task_id).name)
+
+    def task_status(self, task_id: str) -> Body:
+        body = self.task(task_id)
+        assert body is not None, f"task {task_id} is gone"
+        return dict(body.get("status") or {})
+
+    def node(self, node_id: str) -> Body | None:
+        return self.server.objects[res.NODES].get(identity(IdKind.NODE, node_id).name)
+
+    def node_status(self, node_id: str) -> Body:
+        body = self.node(node_id)
+        assert body is not None, f"node {node_id} is gone"
+        return dict(body.get("status") or {})
+
+    def lease(self, node_id: str) -> Body | None:
+        return self.server.objects[LEASES].get(node_lease_name(identity(IdKind.NODE, node_id).name))
+
+    def bound(self) -> dict[str, str]:
+        """task id -> node id of every task assigned or running, on the server."""
+        return {
+            b["spec"]["taskId"]: str(res.task_node(b))
+            for b in self.server.objects[res.TASKS].values()
+            if res.task_phase(b).bound
+        }
