@@ -39,6 +39,12 @@ def needs_callback(body: Body) -> bool:
     )
 
 
+def run_key(body: Body) -> tuple[object, ...]:
+    """Which terminal run of the task a callback reports: a retry makes a new one."""
+    status = body.get("status") or {}
+    return (status.get("status"), status.get("completedAt"), len(status.get("attempts") or []))
+
+
 def port_problem(url: str) -> str | None:
     """``http://h:99999/`` parses, but asking for its port raises: a reason, not a crash."""
     try:
@@ -58,6 +64,7 @@ class CallbackSender:
     backoff: tuple[float, ...] = BACKOFF
     metrics: OperatorMetrics = field(default_factory=unregistered)
     _queued: set[str] = field(default_factory=set)
+    _again: set[str] = field(default_factory=set)  # queued again while in flight
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _session: aiohttp.ClientSession | None = None
 
@@ -67,11 +74,15 @@ class CallbackSender:
             if needs_callback(body):
                 self.enqueue(res.name_of(body))
 
-    def enqueue(self, name: str) -> None:
+    def enqueue(self, name: str, done: tuple[object, ...] | None = None) -> None:
+        """Deliver ``name``'s callback; ``done`` is a run already settled here."""
         if name in self._queued:
+            # The delivery in flight may be of an earlier run (the task was retried
+            # since): look again once it is done.
+            self._again.add(name)
             return
         self._queued.add(name)
-        task = asyncio.create_task(self._deliver(name))
+        task = asyncio.create_task(self._deliver(name, done))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -91,12 +102,14 @@ class CallbackSender:
     def policy(self) -> EgressPolicy:
         return self.state.settings().egress_policy()
 
-    async def _deliver(self, name: str) -> None:
+    async def _deliver(self, name: str, done: tuple[object, ...] | None) -> None:
+        run: tuple[object, ...] | None = None
         try:
             body = self.state.tasks.store.get(name)
-            if body is None or not needs_callback(body):
+            if body is None or not needs_callback(body) or run_key(body) == done:
                 return
             url = body["spec"]["callbackUrl"]
+            run = run_key(body)
             payload = res.task_public(body)
             error = url_problem(url) or port_problem(url)
             if error is None:
@@ -116,14 +129,17 @@ class CallbackSender:
                         error,
                         extra={"task_id": body["spec"].get("taskId")},
                     )
-            await self._settle(name, error)
+            await self._settle(name, run, error)
         finally:
             self._queued.discard(name)
+            if name in self._again:
+                self._again.discard(name)
+                self.enqueue(name, run or done)
 
-    async def _settle(self, name: str, error: str | None) -> None:
+    async def _settle(self, name: str, run: tuple[object, ...], error: str | None) -> None:
         body = self.state.tasks.store.get(name)
-        if body is None:
-            return
+        if body is None or run_key(body) != run:
+            return  # gone, or retried meanwhile: that run's callback is its own
         outcome = (
             "delivered" if error is None else "refused" if error.startswith("refused") else "failed"
         )

@@ -293,12 +293,6 @@ async def test_a_task_deleted_while_its_callback_is_retried_is_not_written() -> 
     assert cluster.writer.calls == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a callback still being retried swallows the callback of the task's next "
-    "run (enqueue skips a name in flight; the old delivery posts the old payload and "
-    "settles the new run)",
-)
 async def test_a_task_retried_while_its_callback_is_retried_gets_the_new_outcome_posted() -> None:
     cluster = FakeCluster()
     cluster.configure()
