@@ -7,12 +7,20 @@ On one fresh local control plane: ``--nodes`` Web4AINodes (with Leases) and
 ``--tasks`` Web4AITasks are created straight in the API server, then the API
 process starts and lists them. Measured in the same run:
   * GET /nodes, GET /status, GET /tasks?limit=50: p50/p99 latency and requests/s
-    with ``--concurrency`` clients;
+    with ``--concurrency`` connections from ``wrk`` (a separate process; a Lua
+    script sends the key and ``Accept-Encoding: gzip`` as browsers do), and the
+    server's own handler time (mean and the p99's histogram bucket, from the API's
+    ``web4ai_http_request_duration_seconds``);
   * heartbeats/s through POST /nodes/{id}/heartbeat, against the raw Lease-update
-    rate of the same API server with the same concurrency (ratio);
+    rate of the same API server with the same concurrency (ratio), and the API
+    server writes per heartbeat (the API's own ``web4ai_apiserver_requests_total``);
   * the API process's peak RSS (VmHWM);
-  * ``--ws-clients`` WebSocket clients receiving ``task_submitted``: p99 delay
-    from just before the POST to the message's arrival.
+  * for each of ``--ws-clients`` (100 and 1,000): that many WebSocket clients, spread
+    over ``--ws-processes`` processes, receiving ``task_submitted``: p99 delay from
+    just before the POST to the message's arrival.
+
+``--baseline DIR`` (a ``git archive`` of the old code) measures the old API the same
+way on the same control plane, back to back (old first), as ``before``.
 """
 
 from __future__ import annotations
@@ -24,12 +32,12 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import websockets
 from kubernetes_asyncio import client
 
 from bench.common import bounded, create_node, percentile
@@ -60,7 +68,11 @@ async def wait_ready(base: str) -> None:
 
 
 def start_api(
-    kubeconfig: str, port: int, metrics_port: int, ws_port: int | None = None
+    kubeconfig: str,
+    port: int,
+    metrics_port: int,
+    ws_port: int | None = None,
+    repo: Path = REPO,
 ) -> subprocess.Popen[bytes]:
     """``web4ai api`` on the benches' namespace and key, on free loopback ports."""
     return subprocess.Popen(
@@ -82,7 +94,7 @@ def start_api(
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(REPO), "WEB4AI_API_KEY": KEY},
+        env={**os.environ, "PYTHONPATH": str(repo), "WEB4AI_API_KEY": KEY},
         preexec_fn=die_with_parent,
     )
 
@@ -198,55 +210,144 @@ async def raw_lease_rate(api: client.ApiClient, nodes: int, total: int, concurre
     return total / (time.perf_counter() - start)
 
 
-async def websocket_fanout(base: str, ws: str, clients: int, messages: int) -> dict[str, float]:
-    auth = {"Authorization": f"Bearer {KEY}"}
-    conns = [
-        await websockets.connect(ws, max_size=2**22, additional_headers=auth)
-        for _ in range(clients)
+async def websocket_fanout(
+    base: str, ws: str, clients: int, messages: int, processes: int, prefix: str
+) -> dict[str, float]:
+    """``clients`` WebSocket clients over ``processes`` processes (bench.wsclients);
+    this process submits ``messages`` tasks, 50 ms apart, and takes the delays from
+    just before each POST to each arrival (wall clock: one machine)."""
+    per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.wsclients",
+            ws,
+            KEY,
+            str(n),
+            prefix,
+            str(messages),
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            cwd=REPO,
+            preexec_fn=die_with_parent,
+        )
+        for n in per
+        if n
     ]
-    for c in conns:
-        await c.recv()  # initial_status
+    for p in procs:
+        assert p.stdout is not None
+        line = await p.stdout.readline()
+        assert line.strip() == b"ready", line
     sent: dict[str, float] = {}
-    delays: list[float] = []
-    done = asyncio.Event()
-    expected = clients * messages
-
-    async def reader(c: Any) -> None:
-        async for raw in c:
-            msg = json.loads(raw)
-            if msg["type"] == "task_submitted" and msg["data"]["task_id"] in sent:
-                delays.append(time.perf_counter() - sent[msg["data"]["task_id"]])
-                if len(delays) >= expected:
-                    done.set()
-
-    readers = [asyncio.create_task(reader(c)) for c in conns]
     headers = {"Authorization": f"Bearer {KEY}"}
     async with aiohttp.ClientSession(headers=headers) as session:
         for i in range(messages):
-            task_id = f"ws-{i:04d}"
-            sent[task_id] = time.perf_counter()
+            task_id = f"{prefix}{i:04d}"
+            sent[task_id] = time.time()
             async with session.post(
                 f"{base}/tasks", json={"task_id": task_id, "task_type": "test_task"}
             ) as r:
                 await r.read()
-            await asyncio.sleep(0.02)
-    try:
-        await asyncio.wait_for(done.wait(), 60)
-    except TimeoutError:
-        pass  # report what arrived
-    finally:
-        for t in readers:
-            t.cancel()
-        closed = sum(1 for c in conns if c.close_code is not None)
-        for c in conns:
-            await c.close()
+            await asyncio.sleep(0.05)
+    delays: list[float] = []
+    closed = 0
+    for p in procs:
+        out, _ = await p.communicate()
+        report = json.loads(out.decode().strip().splitlines()[-1])
+        closed += report["closed_by_server"]
+        for task_id, times in report["arrivals"].items():
+            delays += [t - sent[task_id] for t in times if task_id in sent]
     return {
         "p50_ms": statistics.median(delays) * 1000 if delays else float("nan"),
         "p99_ms": percentile(delays, 0.99) * 1000 if delays else float("nan"),
         "delivered": len(delays),
-        "expected": expected,
+        "expected": clients * messages,
         "closed_by_server": closed,
     }
+
+
+WRK_SCRIPT = """wrk.headers["Authorization"] = "Bearer {key}"
+wrk.headers["Accept-Encoding"] = "gzip"
+"""
+
+
+def wrk_ms(text: str) -> float:
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+    for unit in ("us", "ms", "s", "m"):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(text[: -len(unit)]) * units[unit]
+    raise ValueError(f"not a wrk duration: {text!r}")
+
+
+async def wrk(url: str, seconds: float, connections: int, script: Path) -> dict[str, float]:
+    """``wrk`` (a separate C process) on ``url``: p50/p99 latency, requests/s, errors."""
+    proc = await asyncio.create_subprocess_exec(
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+        stdout=subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    text = out.decode()
+    res: dict[str, float] = {"errors": 0.0}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("50%", "99%"):
+            res[f"p{parts[0][:-1]}_ms"] = wrk_ms(parts[1])
+        elif line.strip().startswith("Requests/sec:"):
+            res["rps"] = float(parts[1])
+        elif line.strip().startswith("Non-2xx or 3xx responses:") or "Socket errors" in line:
+            res["errors"] += sum(float(x.strip(",")) for x in parts if x.strip(",").isdigit())
+    if "p99_ms" not in res:
+        raise RuntimeError(f"wrk gave no latency: {text}")
+    return res
+
+
+def histogram(text: str, name: str, route: str) -> tuple[dict[float, float], float, float]:
+    """(cumulative bucket counts by upper bound, sum, count) of a route's requests."""
+    buckets: dict[float, float] = {}
+    total = count = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or f'route="{route}"' not in line:
+            continue
+        labels, value = line.rsplit(" ", 1)
+        if line.startswith(f"{name}_bucket"):
+            le = labels.split('le="', 1)[1].split('"', 1)[0]
+            bound = float("inf") if le == "+Inf" else float(le)
+            buckets[bound] = buckets.get(bound, 0.0) + float(value)
+        elif line.startswith(f"{name}_sum"):
+            total += float(value)
+        elif line.startswith(f"{name}_count"):
+            count += float(value)
+    return buckets, total, count
+
+
+async def scrape(metrics_url: str) -> str:
+    async with aiohttp.ClientSession() as s, s.get(metrics_url) as r:
+        return await r.text()
+
+
+def handler_time(before: str, after: str, route: str) -> dict[str, float]:
+    """The server's own time in the handler (and middlewares) between two scrapes:
+    mean, and the upper bound of the bucket holding the p99."""
+    name = "web4ai_http_request_duration_seconds"
+    b0, s0, c0 = histogram(before, name, route)
+    b1, s1, c1 = histogram(after, name, route)
+    n = c1 - c0
+    if n <= 0:
+        return {}
+    p99 = float("inf")
+    for bound in sorted(b1):
+        if b1[bound] - b0.get(bound, 0.0) >= 0.99 * n:
+            p99 = bound
+            break
+    return {"handler_mean_ms": (s1 - s0) / n * 1000, "handler_p99_le_ms": p99 * 1000}
 
 
 async def apiserver_writes(metrics_url: str) -> dict[str, float]:
@@ -272,84 +373,119 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"nodes": args.nodes, "tasks": args.tasks}
-    with ControlPlane() as plane:
-        api = await api_client(str(plane.kubeconfig))
-        await crds_mod.install(api, REPO / "crds")
+READS = (
+    ("GET /nodes", "/nodes", "nodes"),
+    ("GET /status", "/status", "status"),
+    ("GET /tasks?limit=50", "/tasks?limit=50", "tasks"),
+)
+
+
+async def measure_api(
+    args: argparse.Namespace, api: client.ApiClient, kubeconfig: str, repo: Path, label: str
+) -> dict[str, Any]:
+    """Every figure of one API process (the code at ``repo``) on the populated plane."""
+    out: dict[str, Any] = {}
+    port, ws_port, metrics_port = free_port(), free_port(), free_port()
+    proc = start_api(kubeconfig, port, metrics_port, ws_port, repo)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    script = args.wrk_script
+    try:
         t0 = time.perf_counter()
-        await populate(api, args.nodes, args.tasks)
+        await wait_ready(base)
+        print(f"[{label}] API ready (cache synced) in {time.perf_counter() - t0:.1f}s", flush=True)
+        # every client here shares one key, hence one rate-limit bucket (6000/min by
+        # default); in production each node and each user has its own
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as s,
+            s.put(f"{base}/config", json={"security": {"max_requests_per_minute": 10**8}}) as r,
+        ):
+            assert r.status == 200, await r.text()
+        await load(f"{base}/status", 20, 2)  # warm up
+        for name, path, route in READS:
+            await load(base + path, 4, 1)  # rendered once before the clock runs
+            before = await scrape(metrics_url)
+            res = await wrk(base + path, args.seconds, args.concurrency, script)
+            res |= handler_time(before, await scrape(metrics_url), route)
+            out[name] = res
+            print(
+                f"[{label}] {name:22s} p50={res['p50_ms']:7.2f}ms p99={res['p99_ms']:7.2f}ms "
+                f"rps={res['rps']:8.1f} errors={res['errors']:.0f} handler "
+                f"mean={res.get('handler_mean_ms', 0):.2f}ms "
+                f"p99<={res.get('handler_p99_le_ms', 0):.1f}ms (wrk -c{args.concurrency})",
+                flush=True,
+            )
+        urls = [f"{base}/nodes/node-{i:04d}/heartbeat" for i in range(args.nodes)]
+        body = {"status": "active", "cpu_usage": 20.0, "memory_usage": 30.0, "load_score": 0.2}
+        # one round first: a node's first heartbeat also writes its status, later
+        # ones renew the Lease alone while nothing moved (sustained state)
+        await load("", args.nodes, args.concurrency, "POST", body, urls)
+        before_writes = await apiserver_writes(metrics_url)
+        hb = await load("", args.heartbeats, args.concurrency, "POST", body, urls)
+        after_writes = await apiserver_writes(metrics_url)
+        writes = {k: after_writes.get(k, 0.0) - before_writes.get(k, 0.0) for k in after_writes}
+        writes = {k: v for k, v in writes.items() if v}
+        per_heartbeat = sum(writes.values()) / max(1, args.heartbeats)
+        raw = await raw_lease_rate(api, args.nodes, args.heartbeats, args.concurrency)
+        out["heartbeats"] = {
+            **hb,
+            "raw_lease_rps": raw,
+            "ratio": hb["rps"] / raw,
+            "writes_per_heartbeat": per_heartbeat,
+            "writes_by_resource": writes,
+        }
         print(
-            f"created {args.nodes} nodes and {args.tasks} tasks in {time.perf_counter() - t0:.1f}s",
+            f"[{label}] heartbeats/s={hb['rps']:.1f} (p50={hb['p50_ms']:.1f}ms "
+            f"p99={hb['p99_ms']:.1f}ms errors={hb['errors']:.0f}) raw lease "
+            f"updates/s={raw:.1f} ratio={hb['rps'] / raw:.2f}; API server writes per "
+            f"heartbeat={per_heartbeat:.2f} ({writes})",
             flush=True,
         )
-        port, ws_port, metrics_port = free_port(), free_port(), free_port()
-        proc = start_api(str(plane.kubeconfig), port, metrics_port, ws_port)
-        base = f"http://127.0.0.1:{port}/api/v1"
-        try:
-            t0 = time.perf_counter()
-            await wait_ready(base)
-            print(f"API ready (cache synced) in {time.perf_counter() - t0:.1f}s", flush=True)
-            await load(f"{base}/status", 20, 2)  # warm up
-            for name, path in (
-                ("GET /nodes", "/nodes"),
-                ("GET /status", "/status"),
-                ("GET /tasks?limit=50", "/tasks?limit=50"),
-            ):
-                res = await load(base + path, args.requests, args.concurrency)
-                out[name] = res
-                print(
-                    f"{name:22s} p50={res['p50_ms']:7.1f}ms p99={res['p99_ms']:7.1f}ms "
-                    f"rps={res['rps']:7.1f} errors={res['errors']:.0f}",
-                    flush=True,
-                )
-            urls = [f"{base}/nodes/node-{i:04d}/heartbeat" for i in range(args.nodes)]
-            body = {"status": "active", "cpu_usage": 20.0, "memory_usage": 30.0, "load_score": 0.2}
-            # one round first: a node's first heartbeat also writes its status, later
-            # ones renew the Lease alone while nothing moved (sustained state)
-            await load("", args.nodes, args.concurrency, "POST", body, urls)
-            metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-            before = await apiserver_writes(metrics_url)
-            hb = await load("", args.heartbeats, args.concurrency, "POST", body, urls)
-            after = await apiserver_writes(metrics_url)
-            writes = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
-            writes = {k: v for k, v in writes.items() if v}
-            per_heartbeat = sum(writes.values()) / max(1, args.heartbeats)
-            print(
-                f"API server writes per heartbeat={per_heartbeat:.2f} "
-                f"(by resource over {args.heartbeats}: {writes})",
-                flush=True,
-            )
-            raw = await raw_lease_rate(api, args.nodes, args.heartbeats, args.concurrency)
-            out["heartbeats"] = {
-                **hb,
-                "raw_lease_rps": raw,
-                "ratio": hb["rps"] / raw,
-                "writes_per_heartbeat": per_heartbeat,
-                "writes_by_resource": writes,
-            }
-            print(
-                f"heartbeats/s={hb['rps']:.1f} (p50={hb['p50_ms']:.1f}ms "
-                f"p99={hb['p99_ms']:.1f}ms errors={hb['errors']:.0f}) raw lease "
-                f"updates/s={raw:.1f} ratio={hb['rps'] / raw:.2f}",
-                flush=True,
-            )
+        out["websocket"] = []
+        for clients in args.ws_clients:
             ws = await websocket_fanout(
-                base, f"ws://127.0.0.1:{ws_port}", args.ws_clients, args.ws_messages
+                base,
+                f"ws://127.0.0.1:{ws_port}",
+                clients,
+                args.ws_messages,
+                args.ws_processes,
+                f"ws-{label}-{clients}-",
             )
             print(
-                f"websocket {args.ws_clients} clients task_submitted: "
+                f"[{label}] websocket {clients} clients task_submitted: "
                 f"p50={ws['p50_ms']:.1f}ms p99={ws['p99_ms']:.1f}ms "
                 f"delivered={ws['delivered']:.0f}/{ws['expected']:.0f} "
                 f"closed_by_server={ws['closed_by_server']:.0f}",
                 flush=True,
             )
-            out["websocket"] = {"clients": args.ws_clients, **ws}
-            out["api_peak_rss_mib"] = peak_rss_mb(proc.pid)
-            print(f"API peak RSS={out['api_peak_rss_mib']:.1f} MiB", flush=True)
+            out["websocket"].append({"clients": clients, **ws})
+        out["api_peak_rss_mib"] = peak_rss_mb(proc.pid)
+        print(f"[{label}] API peak RSS={out['api_peak_rss_mib']:.1f} MiB", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait()
+    return out
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"nodes": args.nodes, "tasks": args.tasks}
+    with ControlPlane() as plane:
+        api = await api_client(str(plane.kubeconfig))
+        try:
+            await crds_mod.install(api, REPO / "crds")
+            t0 = time.perf_counter()
+            await populate(api, args.nodes, args.tasks)
+            print(
+                f"created {args.nodes} nodes and {args.tasks} tasks "
+                f"in {time.perf_counter() - t0:.1f}s",
+                flush=True,
+            )
+            if args.baseline:
+                out["before"] = await measure_api(
+                    args, api, str(plane.kubeconfig), args.baseline, "before"
+                )
+            out |= await measure_api(args, api, str(plane.kubeconfig), REPO, "web4ai")
         finally:
-            proc.terminate()
-            proc.wait()
             await api.close()
     return out
 
@@ -360,14 +496,24 @@ def main() -> None:
     )
     p.add_argument("--nodes", type=int, default=1000)
     p.add_argument("--tasks", type=int, default=10000)
-    p.add_argument("--requests", type=int, default=500)
+    p.add_argument("--seconds", type=float, default=10, help="wrk's duration per read")
     p.add_argument("--heartbeats", type=int, default=3000)
     p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--ws-clients", type=int, default=100)
-    p.add_argument("--ws-messages", type=int, default=50)
+    p.add_argument("--ws-clients", type=int, nargs="+", default=[100, 1000])
+    p.add_argument("--ws-messages", type=int, default=40)
+    p.add_argument("--ws-processes", type=int, default=2, help="processes of WebSocket clients")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="also measure the API from this checkout (e.g. `git archive main`), as "
+        "before, back to back on the same control plane",
+    )
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args()
-    out = asyncio.run(main_async(args))
+    with tempfile.TemporaryDirectory() as tmp:
+        args.wrk_script = Path(tmp) / "auth.lua"
+        args.wrk_script.write_text(WRK_SCRIPT.format(key=KEY))
+        out = asyncio.run(main_async(args))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from web4ai.api import nodes, system, tasks, ui
 from web4ai.api.access import authenticate
@@ -19,6 +19,7 @@ from web4ai.api.errors import MAX_BODY, ApiError, error_middleware, too_large
 from web4ai.api.events import on_node, on_orchestrator, on_task
 from web4ai.api.history import sample_forever, sample_of
 from web4ai.api.openapi import openapi_routes
+from web4ai.api.rendering import COMPRESS_ABOVE
 from web4ai.api.routing import spec_of
 from web4ai.api.system import status_data, summary
 from web4ai.core.config import spec_value
@@ -67,9 +68,6 @@ async def stats_middleware(request: web.Request, handler: Any) -> web.StreamResp
     return response
 
 
-COMPRESS_ABOVE = 4096  # bytes
-
-
 @web.middleware
 async def compression_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """gzip large JSON answers for clients that accept it (the dashboard's /nodes at
@@ -80,6 +78,7 @@ async def compression_middleware(request: web.Request, handler: Any) -> web.Stre
         and response.content_type == "application/json"
         and response.body is not None
         and len(response.body) > COMPRESS_ABOVE  # type: ignore[arg-type]
+        and hdrs.CONTENT_ENCODING not in response.headers  # pre-compressed (rendering)
         and "gzip" in request.headers.get("Accept-Encoding", "")
     ):
         response.enable_compression(web.ContentCoding.gzip)

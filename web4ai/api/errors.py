@@ -156,8 +156,3 @@ def unavailable(exc: BaseException) -> bool:
 
 def json_bytes(data: Any) -> bytes:
     return json.dumps(data).encode()
-
-
-def json_body(body: bytes) -> web.Response:
-    """A JSON response from bytes rendered once (see ApiContext.memoized)."""
-    return web.Response(body=body, content_type="application/json")

@@ -12,9 +12,10 @@ from aiohttp import web
 from web4ai.api.auth import PRINCIPAL_KEY, Principal
 from web4ai.api.bodies import read_model
 from web4ai.api.context import CONTEXT, ApiContext
-from web4ai.api.errors import ApiError, json_body, json_bytes
+from web4ai.api.errors import ApiError, json_bytes
 from web4ai.api.params import id_param
 from web4ai.api.presenting import node_counters, node_public
+from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import schemas as m
 from web4ai.core.config import spec_value
@@ -62,24 +63,26 @@ def find_node(ctx: ApiContext, node_id: str) -> Body:
 async def list_nodes(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
 
-    def render() -> bytes:
+    def render() -> Rendered:
         counts = ctx.state.bound_counts()
         nodes = {
             res.node_id(b): node_public(b, ctx.state) | node_counters(b, counts[res.node_id(b)])
             for b in ctx.state.nodes.store.values()
             if not b["metadata"].get("deletionTimestamp")
         }
-        return json_bytes(
-            {
-                "success": True,
-                "nodes": nodes,
-                "total_nodes": len(nodes),
-                "active_nodes": sum(1 for n in nodes.values() if n["status"] == "active"),
-            }
+        return Rendered(
+            json_bytes(
+                {
+                    "success": True,
+                    "nodes": nodes,
+                    "total_nodes": len(nodes),
+                    "active_nodes": sum(1 for n in nodes.values() if n["status"] == "active"),
+                }
+            )
         )
 
     version = ctx.state.versions(ctx.state.nodes, ctx.state.leases, ctx.state.tasks)
-    return json_body(ctx.memoized("nodes", version, render))
+    return rendered_response(request, ctx.memoized("nodes", version, render))
 
 
 @routes.get("/api/v1/nodes/{node_id}", name="node")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import json
 from collections import Counter
 from collections.abc import Iterable
 from statistics import mean
@@ -204,6 +205,22 @@ def status_document(
         },
         "api_stats": api_stats,
     }
+
+
+def status_parts(document: Body) -> tuple[bytes, bytes]:
+    """A ``status_document`` as the JSON before its ``timestamp`` value and between its
+    ``uptime`` value and its ``api_stats`` value: the parts that change only with the
+    stores, around the clock and the request counters (filled per request)."""
+    data = dict(document["data"])
+    head = {"success": document["success"], "data": {"orchestrator_id": data["orchestrator_id"]}}
+    for key in ("orchestrator_id", "timestamp", "uptime"):
+        del data[key]
+    head_json = json.dumps(head)[: -len("}}")]
+    rest = json.dumps(data)[1:-1]
+    return (
+        (head_json + ', "timestamp": ').encode(),
+        (", " + rest + '}, "api_stats": ').encode(),
+    )
 
 
 def node_weights(state: ClusterState) -> dict[str, float]:

@@ -19,7 +19,7 @@ from web4ai.api.auth import (
     split_protocols,
 )
 from web4ai.api.context import CONTEXT, ApiContext
-from web4ai.api.errors import ApiError, now_iso, read_json
+from web4ai.api.errors import ApiError, json_bytes, now_iso, read_json
 from web4ai.api.hub import message
 from web4ai.api.presenting import (
     network_metrics,
@@ -28,6 +28,7 @@ from web4ai.api.presenting import (
     node_weights,
     recommendations,
     status_document,
+    status_parts,
 )
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.api.tasks import int_query
@@ -92,10 +93,36 @@ def status_data(ctx: ApiContext) -> dict[str, Any]:
     )
 
 
+def status_bytes(ctx: ApiContext) -> bytes:
+    """``status_data`` as JSON: all but the clock and the request counters is rendered
+    once per change of the stores and second (``status_parts``)."""
+    now = ctx.clock()
+    st = ctx.state
+    version = (*st.versions(st.nodes, st.tasks, st.leases, st.orchestrators), int(now))
+    head, rest = ctx.memoized(
+        "status",
+        version,
+        lambda: status_parts(
+            status_document(st, ctx.orchestrator_id, now, 0.0, {}, summary(ctx, now))
+        ),
+    )
+    return b"".join(
+        (
+            head,
+            json_bytes(now),
+            b', "uptime": ',
+            json_bytes(round(now - ctx.stats.start_time, 2)),
+            rest,
+            json_bytes(ctx.stats.as_dict()),
+            b"}",
+        )
+    )
+
+
 @routes.get("/api/v1/status", name="status")
 @declare(response=m.NetworkStatus)
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(status_data(request.app[CONTEXT]))
+    return web.Response(body=status_bytes(request.app[CONTEXT]), content_type="application/json")
 
 
 @routes.get("/api/v1/metrics", name="metrics")

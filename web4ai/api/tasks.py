@@ -11,9 +11,10 @@ from aiohttp import web
 from web4ai.api.auth import PRINCIPAL_KEY, Principal
 from web4ai.api.bodies import read_model
 from web4ai.api.context import CONTEXT, ApiContext
-from web4ai.api.errors import ApiError, json_body, json_bytes
+from web4ai.api.errors import ApiError, json_bytes
 from web4ai.api.params import id_param
 from web4ai.api.presenting import TASK_GROUPS, TASK_PHASES, task_listing
+from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import schemas as m
 from web4ai.core import validation as v
@@ -123,9 +124,9 @@ async def list_tasks(request: web.Request) -> web.Response:
     body = ctx.memoized(
         ("tasks", status, phase, limit, offset),
         ctx.state.versions(ctx.state.tasks),
-        lambda: json_bytes(task_listing(ctx.state, status, limit, offset, phase)),
+        lambda: Rendered(json_bytes(task_listing(ctx.state, status, limit, offset, phase))),
     )
-    return json_body(body)
+    return rendered_response(request, body)
 
 
 @routes.get("/api/v1/tasks/{task_id}", name="task")
