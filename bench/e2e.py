@@ -3,10 +3,13 @@
     make bench-e2e          # or: python -m bench.e2e --nodes 3 20 --tasks 500
 
 For each node count, on a fresh local control plane with the operator, the API
-and ``N`` reference nodes (``web4ai node``, 2 agents each): ``--tasks`` no-op
-``test_task``s are submitted through POST /api/v1/tasks with ``--concurrency``
+and ``N`` reference nodes (``web4ai node``, ``--agents`` agents each): ``--tasks``
+no-op ``test_task``s are submitted through POST /api/v1/tasks with ``--concurrency``
 clients; completion is seen on the WebSocket (``task_completed``). Reports
 tasks/s (first submit -> last completion) and p50/p99 of submit -> completed.
+
+``--baseline DIR`` (a ``git archive`` of the old code) runs the same with every
+process (operator, API, nodes) from that code, back to back (old first), as ``before``.
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ async def wait_nodes(base: str, count: int) -> None:
             await asyncio.sleep(0.5)
 
 
-async def run_once(nodes: int, tasks: int, concurrency: int, run: int) -> dict[str, float]:
+async def run_once(
+    nodes: int, tasks: int, concurrency: int, run: int, agents: int, repo: Path = REPO
+) -> dict[str, float]:
     with ControlPlane() as plane:
         api = await api_client(str(plane.kubeconfig))
         await crds_mod.install(api, REPO / "crds")
@@ -70,7 +75,7 @@ async def run_once(nodes: int, tasks: int, concurrency: int, run: int) -> dict[s
         base = f"http://127.0.0.1:{port}/api/v1"
         env = {
             **os.environ,
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": str(repo),
             "WEB4AI_API_KEY": KEY,
             "KUBECONFIG": str(plane.kubeconfig),
         }
@@ -92,7 +97,7 @@ async def run_once(nodes: int, tasks: int, concurrency: int, run: int) -> dict[s
                         "--orchestrator-url",
                         base,
                         "--agents",
-                        "2",
+                        str(agents),
                         "--poll-wait",
                         "10",
                         "--heartbeat-interval",
@@ -168,20 +173,27 @@ async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"tasks": args.tasks, "runs": {}}
+    out: dict[str, Any] = {"tasks": args.tasks, "agents": args.agents, "runs": {}}
+    systems = [("web4ai", REPO, out)]
+    if args.baseline:
+        out["before"] = {"runs": {}}
+        systems.insert(0, ("before", args.baseline, out["before"]))
     for nodes in args.nodes:
-        results = [
-            await run_once(nodes, args.tasks, args.concurrency, r) for r in range(args.repeat)
-        ]
-        rate = statistics.median(r["rate"] for r in results)
-        p50 = statistics.median(r["p50_ms"] for r in results)
-        p99 = statistics.median(r["p99_ms"] for r in results)
-        print(
-            f"nodes={nodes:3d} tasks={args.tasks} rate={rate:7.1f} tasks/s "
-            f"p50={p50:8.1f}ms p99={p99:8.1f}ms (median of {args.repeat})",
-            flush=True,
-        )
-        out["runs"][str(nodes)] = {"rate": rate, "p50_ms": p50, "p99_ms": p99}
+        for label, repo, into in systems:
+            results = [
+                await run_once(nodes, args.tasks, args.concurrency, r, args.agents, repo)
+                for r in range(args.repeat)
+            ]
+            rate = statistics.median(r["rate"] for r in results)
+            p50 = statistics.median(r["p50_ms"] for r in results)
+            p99 = statistics.median(r["p99_ms"] for r in results)
+            print(
+                f"[{label}] nodes={nodes:3d} agents={args.agents} tasks={args.tasks} "
+                f"rate={rate:7.1f} tasks/s p50={p50:8.1f}ms p99={p99:8.1f}ms "
+                f"(median of {args.repeat})",
+                flush=True,
+            )
+            into["runs"][str(nodes)] = {"rate": rate, "p50_ms": p50, "p99_ms": p99}
     return out
 
 
@@ -193,6 +205,13 @@ def main() -> None:
     p.add_argument("--tasks", type=int, default=500)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--agents", type=int, default=4, help="agents (task slots) per node")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run every process from this checkout (e.g. `git archive main`), as "
+        "before, back to back",
+    )
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args()
     out = asyncio.run(main_async(args))

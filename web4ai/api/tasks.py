@@ -219,19 +219,37 @@ async def start(request: web.Request) -> web.Response:
     return web.json_response({"success": True, "task": res.task_public(result)})
 
 
+class TaskResult(m.TaskResult):
+    """A result may finish a task the node never started (an instant task: one write,
+    not two); ``agent_id`` then names the agent that ran it, as /start's would have."""
+
+    agent_id: m.LongName | None = None
+
+
 @routes.post("/api/v1/tasks/{task_id}/result", name="task_result")
 @declare(
     node=NodeAccess.ANY,
-    body=m.body_schema(m.TaskResult),
+    body=m.body_schema(TaskResult),
     response=m.TaskAnswer,
 )
 async def result(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     task_id = task_id_param(request)
-    data = await read_model(request, m.TaskResult)
+    data = await read_model(request, TaskResult)
     now = ctx.clock()
 
     def build(body: Body) -> Body:
+        patch = result_patch(body)
+        if res.task_phase(body) is TaskPhase.ASSIGNED:  # /start was skipped
+            ran = data.execution_time
+            started = now - float(ran) if ran is not None else now
+            assigned = res.parse_time((body.get("status") or {}).get("assignedAt"))
+            if assigned is not None:
+                started = min(now, max(started, assigned))
+            res.started_with_result(patch, data.agent_id, started)
+        return patch
+
+    def result_patch(body: Body) -> Body:
         if data.status == "failed":
             patch = res.attempt_failed_patch(
                 body, data.error_message or "the node reported a failure", now

@@ -414,6 +414,24 @@ def start_patch(body: Body, agent_id: str | None, now: float) -> Body:
     return guarded(body, {"status": status})
 
 
+def started_with_result(patch: Body, agent_id: str | None, started: float) -> Body:
+    """A result that finishes a task its node never started (``assigned``: the node
+    skipped ``/start``, as for an instant task) also records the start: when and by
+    which agent, on the attempt, and on the task unless the result unbinds it (a retry)."""
+    status = patch["status"]
+    when = format_time(started)
+    attempts = status.get("attempts") or []
+    if attempts and "startedAt" not in attempts[-1]:
+        attempts[-1]["startedAt"] = when
+        if agent_id is not None:
+            attempts[-1]["agentId"] = agent_id
+    if "startedAt" not in status:  # a retry unbinds it (startedAt: None)
+        status["startedAt"] = when
+        if agent_id is not None:
+            status["agentId"] = agent_id
+    return patch
+
+
 def cancel_patch(body: Body, by: str, now: float) -> Body:
     """Cancelled: failed for good with phase ``cancelled``; the node holding it learns
     of it on its next poll or heartbeat."""

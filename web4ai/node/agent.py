@@ -256,47 +256,66 @@ class NodeAgent:
                 )
                 send = refused_result(self.config.node_id, body, exc)
 
-    async def run(self, task: dict[str, Any]) -> None:
+    async def execute(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Run the task's executor: the result to report (without ``node_id``)."""
         task_id = task["task_id"]
+        started = time.monotonic()
+        executor = self.executors.get(task["task_type"])
+        result: dict[str, Any] = {}
+        try:
+            if executor is None:
+                raise TaskFailed(
+                    f"unknown task type {task['task_type']!r}; this node runs "
+                    + ", ".join(sorted(self.executors))
+                )
+            output = await executor(task.get("input_data") or {}, self.context)
+            result.update({"status": "completed", "result": output})
+            self.completed += 1
+        except TaskFailed as exc:
+            result.update({"status": "failed", "error_message": str(exc)})
+            self.failed += 1
+        except Exception as exc:
+            log.exception("executor for %s crashed", task_id, extra={"task_id": task_id})
+            result.update(
+                {
+                    "status": "failed",
+                    "error_message": f"executor crashed: {type(exc).__name__}: {exc}",
+                }
+            )
+            self.failed += 1
+        result["execution_time"] = round(time.monotonic() - started, 6)
+        return result
+
+    async def run(self, task: dict[str, Any]) -> None:
+        """Run a task and report it. A task done within ``config.start_after`` seconds
+        is reported without ``/start`` (the result records the start: one write to the
+        cluster instead of two); a longer one is started once that time has passed."""
+        task_id = task["task_id"]
+        job: asyncio.Future[dict[str, Any]] | None = None
         try:
             agent = f"{self.config.node_id}-agent-{len(self.running) % self.config.agents}"
-            try:
-                await self.retrying(
-                    f"start {task_id}",
-                    lambda: self.client.request(
-                        "POST",
-                        f"/tasks/{task_id}/start",
-                        {"node_id": self.config.node_id, "agent_id": agent},
-                    ),
-                )
-            except Web4AIError as exc:
-                log.info("task %s no longer ours: %s", task_id, exc, extra={"task_id": task_id})
-                return
-            started = time.monotonic()
-            executor = self.executors.get(task["task_type"])
-            result: dict[str, Any] = {"node_id": self.config.node_id}
-            try:
-                if executor is None:
-                    raise TaskFailed(
-                        f"unknown task type {task['task_type']!r}; this node runs "
-                        + ", ".join(sorted(self.executors))
+            if self.config.start_after > 0:
+                job = asyncio.ensure_future(self.execute(task))
+                done, _ = await asyncio.wait({job}, timeout=self.config.start_after)
+                finished_early = bool(done)
+            else:
+                finished_early = False
+            if not finished_early:
+                try:
+                    await self.retrying(
+                        f"start {task_id}",
+                        lambda: self.client.request(
+                            "POST",
+                            f"/tasks/{task_id}/start",
+                            {"node_id": self.config.node_id, "agent_id": agent},
+                        ),
                     )
-                output = await executor(task.get("input_data") or {}, self.context)
-                result.update({"status": "completed", "result": output})
-                self.completed += 1
-            except TaskFailed as exc:
-                result.update({"status": "failed", "error_message": str(exc)})
-                self.failed += 1
-            except Exception as exc:
-                log.exception("executor for %s crashed", task_id, extra={"task_id": task_id})
-                result.update(
-                    {
-                        "status": "failed",
-                        "error_message": f"executor crashed: {type(exc).__name__}: {exc}",
-                    }
-                )
-                self.failed += 1
-            result["execution_time"] = round(time.monotonic() - started, 6)
+                except Web4AIError as exc:
+                    log.info("task %s no longer ours: %s", task_id, exc, extra={"task_id": task_id})
+                    return
+            if job is None:
+                job = asyncio.ensure_future(self.execute(task))
+            result = {"node_id": self.config.node_id, "agent_id": agent, **await job}
             await self.report(task_id, result)
             log.info(
                 "task %s %s in %.3fs",
@@ -314,6 +333,10 @@ class NodeAgent:
                 extra={"task_id": task_id},
             )
         finally:
+            if job is not None and not job.done():
+                job.cancel()
+                with contextlib.suppress(BaseException):
+                    await job
             self.cancelled.discard(task_id)
             self.running.pop(task_id, None)
             self.slots.release()

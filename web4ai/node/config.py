@@ -39,6 +39,9 @@ class NodeConfig:
     heartbeat_interval: float = 10.0
     poll_wait: float = 20.0
     drain_timeout: float = 30.0
+    # a task done within this many seconds is reported without /start (one write to
+    # the cluster instead of two); a longer one is started then; 0: always start first
+    start_after: float = 0.25
     inference_url: str | None = None
     inference_model: str | None = None
     inference_api_key: str | None = None
