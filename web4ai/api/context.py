@@ -50,7 +50,10 @@ class ApiContext:
     version: str
     ws_port: int = 9001  # where the websockets server listens (websocket.port at start)
     auth_failures: FailureLimiter = field(default_factory=FailureLimiter)
-    status_refresh: float = 30.0  # heartbeats write node status at least this often
+    # heartbeats write node status at least this often even when nothing moved (the
+    # kubelet's nodeStatusReportFrequency, 5 min); liveness is the Lease, renewed by
+    # every heartbeat, and last_heartbeat is read from it
+    status_refresh: float = 300.0
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
     # node id -> names of tasks assigned to it and not started: what a poll offers
     assigned: dict[str, set[str]] = field(default_factory=dict)

@@ -31,7 +31,19 @@ routes = web.RouteTableDef()
 
 # A heartbeat rewrites the node's status only when something moved this much
 # (or every status_refresh seconds); otherwise it renews the Lease alone.
-TOLERANCE = {"cpuUsage": 5.0, "memoryUsage": 5.0, "gpuUsage": 5.0, "loadScore": 0.05}
+TOLERANCE = {
+    "cpuUsage": 5.0,
+    "memoryUsage": 5.0,
+    "gpuUsage": 5.0,
+    "loadScore": 0.05,
+    "networkLatency": 25.0,  # ms
+}
+# Fields that move with every task (the node's counters) or with the network's
+# jitter: their changes are coalesced into at most one status write per node every
+# SOFT_COALESCE seconds; the rest of the heartbeat rides on the Lease renewal.
+SOFT = frozenset({"agentsStatus", "networkLatency"})
+SOFT_COALESCE = 15.0
+IGNORED = frozenset({"uptime", "tasksRunning"})
 
 
 def node_id_param(request: web.Request) -> str:
@@ -251,12 +263,17 @@ def heartbeat_status(data: m.Heartbeat, node: Body, now: float, refresh: float) 
     # a heartbeat is a sign of life
     new.update(res.node_status_fields(node, now, reported=reported, alive=True))
     last = res.parse_time(current.get("lastHeartbeat")) or 0.0
-    changed = now - last >= refresh or any(
-        current.get(k) != val
-        if k not in TOLERANCE
-        else abs(float(current.get(k) or 0) - float(val)) >= TOLERANCE[k]
-        for k, val in new.items()
-        if k not in ("uptime", "tasksRunning")
+
+    def moved(k: str, val: Any) -> bool:
+        if k in TOLERANCE and current.get(k) is not None:
+            return abs(float(current[k]) - float(val)) >= TOLERANCE[k]
+        return bool(current.get(k) != val)
+
+    moved_keys = {k for k, val in new.items() if k not in IGNORED and moved(k, val)}
+    changed = (
+        now - last >= refresh
+        or bool(moved_keys - SOFT)
+        or (bool(moved_keys) and now - last >= SOFT_COALESCE)
     )
     if not changed:
         return None
