@@ -159,52 +159,105 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
     api = r.get("api")
     if api:
-        scale = f"{api['nodes']} nodes, {api['tasks']} tasks"
-        for name in ("GET /nodes", "GET /status", "GET /tasks?limit=50"):
-            if name in api:
-                out.append(
-                    (
-                        f"{name} p50 / p99 ({scale})",
-                        f"{api[name]['p50_ms']:.1f} / {api[name]['p99_ms']:.1f} ms",
-                        "",
-                        "goal p99 < 10 ms",
-                    )
-                )
-        hb = api.get("heartbeats")
-        if hb:
-            writes = hb.get("writes_per_heartbeat")
-            extra = f", {writes:.2f} writes/heartbeat" if writes is not None else ""
-            out.append(
-                (
-                    "heartbeats/s vs raw Lease updates/s",
-                    f"{hb['rps']:.1f}{extra}",
-                    f"{hb['raw_lease_rps']:.1f}",
-                    f"**{hb['ratio']:.2f}** (goal ≥ 0.85)",
-                )
-            )
-        ws = api.get("websocket")
-        if ws:
-            out.append(
-                (
-                    f"{ws['clients']} WebSocket clients: p50 / p99 delivery",
-                    f"{ws['p50_ms']:.1f} / {ws['p99_ms']:.1f} ms",
-                    "",
-                    "goal p99 < 50 ms (100 clients)",
-                )
-            )
-        if "api_peak_rss_mib" in api:
-            out.append(("API peak RSS", f"{api['api_peak_rss_mib']:.0f} MiB", "", "goal ≤ 200 MiB"))
+        out += api_rows(api)
     e2e = r.get("e2e")
     if e2e:
+        e2e_before = (e2e.get("before") or {}).get("runs") or {}
+        agents = f", {e2e['agents']} agents each" if "agents" in e2e else ""
         for nodes, x in e2e["runs"].items():
+            old = e2e_before.get(nodes)
             out.append(
                 (
-                    f"end to end, {e2e['tasks']} no-op tasks, {nodes} nodes: tasks/s (p50 / p99)",
+                    f"end to end, {e2e['tasks']} no-op tasks, {nodes} nodes{agents}: "
+                    "tasks/s (p50 / p99); reference: the previous code",
                     f"{x['rate']:.1f} ({x['p50_ms'] / 1000:.1f} / {x['p99_ms'] / 1000:.1f} s)",
-                    "",
-                    "goal ≥ 100/s at 20 nodes",
+                    f"{old['rate']:.1f} ({old['p50_ms'] / 1000:.1f} / {old['p99_ms'] / 1000:.1f} s)"
+                    if old
+                    else "",
+                    (f"{x['rate'] / old['rate']:.2f}; " if old else "")
+                    + "goal ≥ 100/s at 20 nodes",
                 )
             )
+    return out
+
+
+def _read(x: dict[str, Any]) -> str:
+    handler = ""
+    if "handler_mean_ms" in x:
+        handler = (
+            f"; handler {x['handler_mean_ms']:.2f} ms mean, p99 ≤ {x['handler_p99_le_ms']:g} ms"
+        )
+    return f"{x['p50_ms']:.1f} / {x['p99_ms']:.1f} ms ({x['rps']:.0f}/s{handler})"
+
+
+def api_rows(api: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The API bench's rows; the reference column is the previous code (``before``)."""
+    out: list[tuple[str, str, str, str]] = []
+    before = api.get("before") or {}
+    scale = f"{api['nodes']} nodes, {api['tasks']} tasks"
+    for name in ("GET /nodes", "GET /status", "GET /tasks?limit=50"):
+        if name in api:
+            old = before.get(name)
+            out.append(
+                (
+                    f"{name} p50 / p99 ({scale}; wrk, requests/s, server handler time)",
+                    _read(api[name]),
+                    _read(old) if old else "",
+                    (f"{api[name]['p99_ms'] / old['p99_ms']:.2f}; " if old else "")
+                    + "goal p99 < 10 ms",
+                )
+            )
+    hb = api.get("heartbeats")
+    if hb:
+
+        def beats(x: dict[str, Any]) -> str:
+            writes = x.get("writes_per_heartbeat")
+            extra = f", {writes:.2f} writes/heartbeat" if writes is not None else ""
+            return f"{x['rps']:.1f}{extra}"
+
+        out.append(
+            (
+                "heartbeats/s vs raw Lease updates/s",
+                beats(hb),
+                f"{hb['raw_lease_rps']:.1f}",
+                f"**{hb['ratio']:.2f}** (goal ≥ 0.85)",
+            )
+        )
+        old = before.get("heartbeats")
+        if old:
+            out.append(
+                (
+                    "same, the previous code (its own raw Lease updates/s)",
+                    beats(old),
+                    f"{old['raw_lease_rps']:.1f}",
+                    f"{old['ratio']:.2f}",
+                )
+            )
+    ws_runs = api.get("websocket")
+    if isinstance(ws_runs, dict):
+        ws_runs = [ws_runs]
+    old_ws = {w["clients"]: w for w in before.get("websocket") or []}
+    for ws in ws_runs or []:
+        goal = 50 if ws["clients"] <= 100 else 250
+        old = old_ws.get(ws["clients"])
+        out.append(
+            (
+                f"{ws['clients']} WebSocket clients: p50 / p99 delivery",
+                f"{ws['p50_ms']:.1f} / {ws['p99_ms']:.1f} ms",
+                f"{old['p50_ms']:.1f} / {old['p99_ms']:.1f} ms" if old else "",
+                f"goal p99 < {goal} ms",
+            )
+        )
+    if "api_peak_rss_mib" in api:
+        old_rss = before.get("api_peak_rss_mib")
+        out.append(
+            (
+                "API peak RSS",
+                f"{api['api_peak_rss_mib']:.0f} MiB",
+                f"{old_rss:.0f} MiB" if old_rss else "",
+                "goal ≤ 200 MiB",
+            )
+        )
     return out
 
 
