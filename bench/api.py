@@ -399,7 +399,11 @@ async def measure_api(
         async with (
             aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as s,
             s.put(
-                f"{base}/config", json={"security": {"max_requests_per_minute": 10_000_000}}
+                f"{base}/config",
+                json={
+                    "security": {"max_requests_per_minute": 10_000_000},
+                    "websocket": {"max_connections": max(args.ws_clients) + 50},
+                },
             ) as r,
         ):
             assert r.status == 200, await r.text()

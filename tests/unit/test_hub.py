@@ -12,12 +12,12 @@ from web4ai.api.hub import SLOW_CLIENT, Hub
 async def test_a_client_over_its_byte_bound_is_closed_with_a_reason() -> None:
     hub = Hub(lambda: 10, queue_bytes=10_000)
     release = asyncio.Event()
-    sent: list[str] = []
+    sent: list[bytes] = []
     closed: list[tuple[int, str]] = []
 
-    async def send(text: str) -> None:
+    async def send(frame: bytes) -> None:
         await release.wait()  # a client that does not read
-        sent.append(text)
+        sent.append(frame)
 
     async def close(code: int, reason: str) -> None:
         closed.append((code, reason))
@@ -48,8 +48,9 @@ async def test_messages_are_filtered_by_role() -> None:
     done = asyncio.Event()
     ended = {name: asyncio.Event() for name in principals}
 
-    def sender(name: str) -> Callable[[str], Awaitable[None]]:
-        async def send(text: str) -> None:
+    def sender(name: str) -> Callable[[bytes], Awaitable[None]]:
+        async def send(frame: bytes) -> None:
+            text = frame.decode()
             got[name].append(text)
             if '"end"' in text:
                 ended[name].set()

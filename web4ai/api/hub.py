@@ -20,7 +20,7 @@ from web4ai.api.auth import ANONYMOUS, Principal
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[str], Awaitable[None]]
+Send = Callable[[bytes], Awaitable[None]]  # one text frame of UTF-8 JSON
 Close = Callable[[int, str], Awaitable[None]]
 
 SLOW_CLIENT = 4008  # private-use close code: the client did not keep up
@@ -35,8 +35,8 @@ def message(kind: str, data: Any, now: float | None = None) -> str:
 class Client:
     send: Send
     close: Close
-    # (text, its size in bytes); None: wake the pump to close an overflowed client
-    queue: asyncio.Queue[tuple[str, int] | None]
+    # a text frame's UTF-8 bytes; None: wake the pump to close an overflowed client
+    queue: asyncio.Queue[bytes | None]
     principal: Principal = ANONYMOUS
     queued_bytes: int = 0
     overflowed: str | None = None
@@ -63,25 +63,24 @@ class Hub:
     def publish(self, kind: str, data: Any, node: str | None = None) -> None:
         """Send a message to every client allowed to see it: ``node`` is the node it
         concerns (None for the whole network, or a task on no node yet)."""
-        text = message(kind, data)  # serialized and measured once for every client
-        size = len(text.encode())
+        # serialized and encoded once for every client: each is sent the same bytes
+        frame = message(kind, data).encode()
         self.published += 1
         for client in list(self.clients):
             if client.principal.sees_node(node):
-                self.enqueue(client, text, size)
+                self.enqueue(client, frame)
 
-    def enqueue(self, client: Client, text: str, size: int | None = None) -> None:
+    def enqueue(self, client: Client, frame: bytes) -> None:
         if client.overflowed:
             return
-        if size is None:
-            size = len(text.encode())
+        size = len(frame)
         if client.queued_bytes + size > self.queue_bytes or client.queue.qsize() >= self.queue_size:
             client.overflowed = f"send queue over {self.queue_bytes} bytes"
             with contextlib.suppress(asyncio.QueueFull):
                 client.queue.put_nowait(None)
             return
         client.queued_bytes += size
-        client.queue.put_nowait((text, size))
+        client.queue.put_nowait(frame)
 
     async def serve(
         self,
@@ -99,7 +98,7 @@ class Hub:
         client = Client(
             send, close, asyncio.Queue(self.queue_size + 1), principal, transport=transport
         )
-        self.enqueue(client, first)
+        self.enqueue(client, first.encode())
         self.clients.add(client)
         sender = asyncio.create_task(self._pump(client))
         reader = asyncio.create_task(self._drain(receive))
@@ -128,10 +127,9 @@ class Hub:
                         client.close(SLOW_CLIENT, client.overflowed or "client too slow"), 1.0
                     )
                 return
-            text, size = item
-            client.queued_bytes -= size
+            client.queued_bytes -= len(item)
             try:
-                await asyncio.wait_for(client.send(text), self.send_timeout)
+                await asyncio.wait_for(client.send(item), self.send_timeout)
             except (TimeoutError, ConnectionError):
                 self.disconnected_slow += 1
                 with contextlib.suppress(Exception):

@@ -160,8 +160,8 @@ async def websocket_9001(ctx: ApiContext, host: str, port: int) -> asyncio.Abstr
     async def handler(connection: ServerConnection) -> None:
         principal = principals.pop(connection, ANONYMOUS)
 
-        async def send(text: str) -> None:
-            await connection.send(text)
+        async def send(frame: bytes) -> None:
+            await connection.send(frame, text=True)  # the hub's bytes, as a text frame
 
         async def close(code: int, reason: str) -> None:
             await connection.close(code, reason)

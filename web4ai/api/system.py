@@ -419,8 +419,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30, protocols=(SUBPROTOCOL,), max_msg_size=64 * 1024)
     await ws.prepare(without_bearer_protocol(request))
 
-    async def send(text: str) -> None:
-        await ws.send_str(text)
+    async def send(frame: bytes) -> None:
+        await ws.send_frame(frame, WSMsgType.TEXT)  # the hub's bytes, as a text frame
 
     async def close(code: int, reason: str) -> None:
         await ws.close(code=code, message=reason.encode())
