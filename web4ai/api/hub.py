@@ -129,7 +129,9 @@ class Hub:
                 return
             client.queued_bytes -= len(item)
             try:
-                await asyncio.wait_for(client.send(item), self.send_timeout)
+                # a timeout scope, not wait_for: no task per message and client
+                async with asyncio.timeout(self.send_timeout):
+                    await client.send(item)
             except (TimeoutError, ConnectionError):
                 self.disconnected_slow += 1
                 with contextlib.suppress(Exception):

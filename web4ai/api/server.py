@@ -183,6 +183,9 @@ async def websocket_9001(ctx: ApiContext, host: str, port: int) -> asyncio.Abstr
         select_subprotocol=choose,
         max_size=64 * 1024,
         ping_interval=30,
+        # no permessage-deflate: it compresses each message once per client (and keeps
+        # a zlib context per client), which undoes serializing it once for all
+        compression=None,
     )
     return server  # type: ignore[return-value]
 
