@@ -28,8 +28,8 @@ async def main_async(url: str, key: str, clients: int, prefix: str, expected: in
         try:
             conns.append(await websockets.connect(url, max_size=2**22, additional_headers=auth))
         except websockets.InvalidStatus as exc:
-            body = exc.response.body.decode(errors="replace")
-            raise SystemExit(f"refused after {len(conns)} clients: {exc}: {body}") from None
+            why = exc.response.body.decode(errors="replace")
+            raise SystemExit(f"refused after {len(conns)} clients: {exc}: {why}") from None
     for c in conns:
         await c.recv()  # initial_status
     arrivals: dict[str, list[float]] = {}
