@@ -35,7 +35,7 @@ async def main_async(url: str, key: str, clients: int, prefix: str, expected: in
     arrivals: dict[str, list[float]] = {}
 
     head = b'{"type": "task_submitted"'
-    key = b'"task_id": "' + prefix.encode()
+    marker = b'"task_id": "' + prefix.encode()
 
     async def reader(c: Any) -> None:
         # bytes, and a look for the task id instead of parsing every message: the
@@ -43,10 +43,10 @@ async def main_async(url: str, key: str, clients: int, prefix: str, expected: in
         got = 0
         while True:
             raw = await c.recv(decode=False)
-            at = raw.find(key) if raw.startswith(head) else -1
+            at = raw.find(marker) if raw.startswith(head) else -1
             if at < 0:
                 continue
-            start = at + len(key) - len(prefix)
+            start = at + len(marker) - len(prefix)
             task_id = raw[start : raw.index(b'"', start)].decode()
             arrivals.setdefault(task_id, []).append(time.time())
             got += 1
