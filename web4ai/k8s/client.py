@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
+import aiohttp
+from aiohttp.helpers import proxies_from_env
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client import ApiClient
 
 __all__ = ["ApiClient", "api_client"]
+
+
+def without_env_lookups(api: ApiClient) -> ApiClient:
+    """kubernetes_asyncio's session trusts the environment, so aiohttp looks for
+    ``~/.netrc`` (in a worker thread) and the proxy variables on every request: a few
+    per cent of a busy process. The API server's credentials come from the kubeconfig,
+    never from ``.netrc`` (nor does client-go read it), so when no proxy variable
+    is set for the API server's scheme the lookups are switched off; with one they
+    stay (proxies and NO_PROXY work as before)."""
+    session = getattr(getattr(api, "rest_client", None), "pool_manager", None)
+    host = getattr(api.configuration, "host", None)
+    if not isinstance(session, aiohttp.ClientSession) or not host:
+        return api
+    if urlsplit(host).scheme not in proxies_from_env():
+        session._trust_env = False  # the only switch aiohttp has after construction
+    return api
 
 
 async def api_client(kubeconfig: str | None = None) -> ApiClient:
@@ -17,5 +36,5 @@ async def api_client(kubeconfig: str | None = None) -> ApiClient:
     """
     if kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ:
         config.load_incluster_config()
-        return client.ApiClient()
-    return await config.new_client_from_config(config_file=kubeconfig)
+        return without_env_lookups(client.ApiClient())
+    return without_env_lookups(await config.new_client_from_config(config_file=kubeconfig))
