@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+from typing import Any
 
 from web4ai.api.presenting import status_parts
 from web4ai.api.rendering import Rendered
 
 
 def test_status_parts_around_clock_and_counters_make_the_whole_document() -> None:
-    doc = {
+    doc: dict[str, Any] = {
         "success": True,
         "data": {
             "orchestrator_id": 'orch "main"',
@@ -43,3 +44,19 @@ def test_rendered_gzip_is_made_once_and_decompresses_to_the_body() -> None:
     first = rendered.gzipped
     assert rendered.gzipped is first
     assert gzip.decompress(first) == rendered.body
+
+
+def test_a_spliced_gzip_decompresses_to_the_rendered_body() -> None:
+    import zlib
+
+    from web4ai.api.rendering import Template
+
+    big = json.dumps({"by_node": {f"node-{i:04d}": i % 7 for i in range(3000)}}).encode()
+    template = Template((b'{"a": ', b', "rest": ' + big + b', "stats": ', b"}"))
+    for values in ((b"1.5", b"{}"), (b"2", json.dumps({"x": "y" * 70000}).encode())):
+        body = template.render(values)
+        assert json.loads(body)["a"] in (1.5, 2)
+        gz = template.gzipped(values)
+        assert gzip.decompress(gz) == body
+        assert zlib.decompress(gz, 31) == body  # as aiohttp and browsers read it
+        assert len(gz) < len(body)

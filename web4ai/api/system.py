@@ -30,6 +30,7 @@ from web4ai.api.presenting import (
     status_document,
     status_parts,
 )
+from web4ai.api.rendering import Template, template_response
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.api.tasks import int_query
 from web4ai.core import schemas as m
@@ -93,36 +94,32 @@ def status_data(ctx: ApiContext) -> dict[str, Any]:
     )
 
 
-def status_bytes(ctx: ApiContext) -> bytes:
-    """``status_data`` as JSON: all but the clock and the request counters is rendered
-    once per change of the stores and second (``status_parts``)."""
+def status_template(ctx: ApiContext) -> tuple[Template, tuple[bytes, bytes, bytes]]:
+    """``status_data`` as a template rendered once per change of the stores and second
+    (``status_parts``), and its values now: the clock, the uptime, the counters."""
     now = ctx.clock()
     st = ctx.state
     version = (*st.versions(st.nodes, st.tasks, st.leases, st.orchestrators), int(now))
-    head, rest = ctx.memoized(
-        "status",
-        version,
-        lambda: status_parts(
+
+    def render() -> Template:
+        head, rest = status_parts(
             status_document(st, ctx.orchestrator_id, now, 0.0, {}, summary(ctx, now))
-        ),
-    )
-    return b"".join(
-        (
-            head,
-            json_bytes(now),
-            b', "uptime": ',
-            json_bytes(round(now - ctx.stats.start_time, 2)),
-            rest,
-            json_bytes(ctx.stats.as_dict()),
-            b"}",
         )
+        return Template((head, b', "uptime": ', rest, b"}"))
+
+    template: Template = ctx.memoized("status", version, render)
+    values = (
+        json_bytes(now),
+        json_bytes(round(now - ctx.stats.start_time, 2)),
+        json_bytes(ctx.stats.as_dict()),
     )
+    return template, values
 
 
 @routes.get("/api/v1/status", name="status")
 @declare(response=m.NetworkStatus)
 async def status(request: web.Request) -> web.Response:
-    return web.Response(body=status_bytes(request.app[CONTEXT]), content_type="application/json")
+    return template_response(request, *status_template(request.app[CONTEXT]))
 
 
 @routes.get("/api/v1/metrics", name="metrics")
