@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from web4ai.api.nodes import SOFT_COALESCE, heartbeat_status
+from web4ai.core.schemas import Heartbeat
 from web4ai.k8s.resources import format_time
 
 REFRESH = 300.0
@@ -38,32 +39,36 @@ def node(**status: Any) -> dict[str, Any]:
     }
 
 
+def beat_of(body: dict[str, Any]) -> Heartbeat:
+    return Heartbeat.model_validate(body)
+
+
 BEAT = {"status": "active", "cpu_usage": 21.0, "memory_usage": 30.5, "load_score": 0.21}
 
 
 def test_a_steady_heartbeat_writes_no_status_until_the_refresh() -> None:
-    assert heartbeat_status(BEAT, node(), T0 + 60, REFRESH) is None
-    written = heartbeat_status(BEAT, node(), T0 + REFRESH, REFRESH)
+    assert heartbeat_status(beat_of(BEAT), node(), T0 + 60, REFRESH) is None
+    written = heartbeat_status(beat_of(BEAT), node(), T0 + REFRESH, REFRESH)
     assert written is not None and written["lastHeartbeat"] == format_time(T0 + REFRESH)
 
 
 def test_a_real_change_is_written_at_once() -> None:
-    written = heartbeat_status({**BEAT, "cpu_usage": 90.0}, node(), T0 + 1, REFRESH)
+    written = heartbeat_status(beat_of({**BEAT, "cpu_usage": 90.0}), node(), T0 + 1, REFRESH)
     assert written is not None and written["cpuUsage"] == 90.0
-    written = heartbeat_status({**BEAT, "status": "degraded"}, node(), T0 + 1, REFRESH)
+    written = heartbeat_status(beat_of({**BEAT, "status": "degraded"}), node(), T0 + 1, REFRESH)
     assert written is not None and written["reportedStatus"] == "degraded"
 
 
 def test_a_first_metric_is_written_even_below_the_tolerance() -> None:
-    written = heartbeat_status({**BEAT, "gpu_usage": 1.0}, node(), T0 + 1, REFRESH)
+    written = heartbeat_status(beat_of({**BEAT, "gpu_usage": 1.0}), node(), T0 + 1, REFRESH)
     assert written is not None and written["gpuUsage"] == 1.0
 
 
 def test_counters_and_latency_jitter_are_coalesced() -> None:
     beat = {**BEAT, "network_latency": 9.0, "agents_status": {"tasks_completed": 7}}
-    assert heartbeat_status(beat, node(), T0 + SOFT_COALESCE - 1, REFRESH) is None
-    written = heartbeat_status(beat, node(), T0 + SOFT_COALESCE, REFRESH)
+    assert heartbeat_status(beat_of(beat), node(), T0 + SOFT_COALESCE - 1, REFRESH) is None
+    written = heartbeat_status(beat_of(beat), node(), T0 + SOFT_COALESCE, REFRESH)
     assert written is not None and written["agentsStatus"] == {"tasks_completed": 7}
     # latency within its tolerance is no change at all
     near = {**BEAT, "network_latency": 20.0}
-    assert heartbeat_status(near, node(), T0 + SOFT_COALESCE + 1, REFRESH) is None
+    assert heartbeat_status(beat_of(near), node(), T0 + SOFT_COALESCE + 1, REFRESH) is None
