@@ -19,8 +19,10 @@ process starts and lists them. Measured in the same run:
     over ``--ws-processes`` processes, receiving ``task_submitted``: p99 delay from
     just before the POST to the message's arrival.
 
-``--baseline DIR`` (a ``git archive`` of the old code) measures the old API the same
-way on the same control plane, back to back (old first), as ``before``.
+``--baseline DIR`` (a ``git archive`` of the old code) starts the old API too, on the
+same control plane, and measures both the same way: phase by phase, taking turns
+``--rounds`` times (alternating who goes first), each figure the median of its rounds;
+the old one's figures are ``before``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -380,96 +383,140 @@ READS = (
 )
 
 
-async def measure_api(
-    args: argparse.Namespace, api: client.ApiClient, kubeconfig: str, repo: Path, label: str
-) -> dict[str, Any]:
-    """Every figure of one API process (the code at ``repo``) on the populated plane."""
-    out: dict[str, Any] = {}
+@dataclass
+class Target:
+    """One API process under measurement: the code at ``repo``."""
+
+    label: str
+    proc: subprocess.Popen[bytes]
+    base: str
+    ws_url: str
+    metrics_url: str
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per figure, the median over rounds (and the rounds' count)."""
+    keys = [k for k in runs[0] if all(isinstance(r.get(k), int | float) for r in runs)]
+    return {k: statistics.median(r[k] for r in runs) for k in keys} | {"rounds": len(runs)}
+
+
+async def start_target(args: argparse.Namespace, kubeconfig: str, repo: Path, label: str) -> Target:
     port, ws_port, metrics_port = free_port(), free_port(), free_port()
     proc = start_api(kubeconfig, port, metrics_port, ws_port, repo)
     base = f"http://127.0.0.1:{port}/api/v1"
-    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    t0 = time.perf_counter()
+    await wait_ready(base)
+    print(f"[{label}] API ready (cache synced) in {time.perf_counter() - t0:.1f}s", flush=True)
+    return Target(
+        label, proc, base, f"ws://127.0.0.1:{ws_port}", f"http://127.0.0.1:{metrics_port}/metrics"
+    )
+
+
+def in_turn(targets: list[Target], r: int) -> list[Target]:
+    """Round ``r``'s order: alternating, so that neither system always goes first."""
+    return targets if r % 2 == 0 else targets[::-1]
+
+
+async def measure(
+    args: argparse.Namespace, api: client.ApiClient, targets: list[Target]
+) -> dict[str, dict[str, Any]]:
+    """Every figure of every target, phase by phase; within a phase the targets take
+    turns, ``--rounds`` times, and each figure is the median of its rounds."""
+    out: dict[str, dict[str, Any]] = {t.label: {} for t in targets}
     script = args.wrk_script
-    try:
-        t0 = time.perf_counter()
-        await wait_ready(base)
-        print(f"[{label}] API ready (cache synced) in {time.perf_counter() - t0:.1f}s", flush=True)
-        # every client here shares one key, hence one rate-limit bucket (6000/min by
-        # default); in production each node and each user has its own
-        async with (
-            aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as s,
-            s.put(
-                f"{base}/config",
-                json={
-                    "security": {"max_requests_per_minute": 10_000_000},
-                    "websocket": {"max_connections": max(args.ws_clients) + 50},
-                },
-            ) as r,
-        ):
-            assert r.status == 200, await r.text()
-        await load(f"{base}/status", 20, 2)  # warm up
-        for name, path, route in READS:
-            await load(base + path, 4, 1)  # rendered once before the clock runs
-            before = await scrape(metrics_url)
-            res = await wrk(base + path, args.seconds, args.concurrency, script)
-            res |= handler_time(before, await scrape(metrics_url), route)
-            out[name] = res
+    # every client here shares one key, hence one rate-limit bucket (6000/min by
+    # default); in production each node and each user has its own
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as s,
+        s.put(
+            f"{targets[0].base}/config",
+            json={
+                "security": {"max_requests_per_minute": 10_000_000},
+                "websocket": {"max_connections": max(args.ws_clients) + 50},
+            },
+        ) as r,
+    ):
+        assert r.status == 200, await r.text()
+    await asyncio.sleep(2)  # every API's cache has the settings
+    for t in targets:
+        await load(f"{t.base}/status", 20, 2)  # warm up
+    for name, path, route in READS:
+        runs: dict[str, list[dict[str, float]]] = {t.label: [] for t in targets}
+        for rnd in range(args.rounds):
+            for t in in_turn(targets, rnd):
+                await load(t.base + path, 4, 1)  # rendered once before the clock runs
+                before = await scrape(t.metrics_url)
+                res = await wrk(t.base + path, args.seconds, args.concurrency, script)
+                res |= handler_time(before, await scrape(t.metrics_url), route)
+                runs[t.label].append(res)
+        for t in targets:
+            res = out[t.label][name] = median_of(runs[t.label])
             print(
-                f"[{label}] {name:22s} p50={res['p50_ms']:7.2f}ms p99={res['p99_ms']:7.2f}ms "
+                f"[{t.label}] {name:22s} p50={res['p50_ms']:7.2f}ms p99={res['p99_ms']:7.2f}ms "
                 f"rps={res['rps']:8.1f} errors={res['errors']:.0f} handler "
                 f"mean={res.get('handler_mean_ms', 0):.2f}ms "
-                f"p99<={res.get('handler_p99_le_ms', 0):.1f}ms (wrk -c{args.concurrency})",
+                f"p99<={res.get('handler_p99_le_ms', 0):.1f}ms "
+                f"(wrk -c{args.concurrency}, median of {args.rounds})",
                 flush=True,
             )
-        urls = [f"{base}/nodes/node-{i:04d}/heartbeat" for i in range(args.nodes)]
-        body = {"status": "active", "cpu_usage": 20.0, "memory_usage": 30.0, "load_score": 0.2}
-        # one round first: a node's first heartbeat also writes its status, later
-        # ones renew the Lease alone while nothing moved (sustained state)
-        await load("", args.nodes, args.concurrency, "POST", body, urls)
-        before_writes = await apiserver_writes(metrics_url)
-        hb = await load("", args.heartbeats, args.concurrency, "POST", body, urls)
-        after_writes = await apiserver_writes(metrics_url)
-        writes = {k: after_writes.get(k, 0.0) - before_writes.get(k, 0.0) for k in after_writes}
-        writes = {k: v for k, v in writes.items() if v}
-        per_heartbeat = sum(writes.values()) / max(1, args.heartbeats)
-        raw = await raw_lease_rate(api, args.nodes, args.heartbeats, args.concurrency)
-        out["heartbeats"] = {
-            **hb,
-            "raw_lease_rps": raw,
-            "ratio": hb["rps"] / raw,
-            "writes_per_heartbeat": per_heartbeat,
-            "writes_by_resource": writes,
-        }
+    body = {"status": "active", "cpu_usage": 20.0, "memory_usage": 30.0, "load_score": 0.2}
+    hb_runs: dict[str, list[dict[str, Any]]] = {t.label: [] for t in targets}
+    for rnd in range(args.rounds):
+        for t in in_turn(targets, rnd):
+            urls = [f"{t.base}/nodes/node-{i:04d}/heartbeat" for i in range(args.nodes)]
+            # one round first: a node's first heartbeat also writes its status, later
+            # ones renew the Lease alone while nothing moved (sustained state)
+            await load("", args.nodes, args.concurrency, "POST", body, urls)
+            before_writes = await apiserver_writes(t.metrics_url)
+            hb = await load("", args.heartbeats, args.concurrency, "POST", body, urls)
+            after_writes = await apiserver_writes(t.metrics_url)
+            # the reference right after, under the same conditions
+            raw = await raw_lease_rate(api, args.nodes, args.heartbeats, args.concurrency)
+            writes = {k: after_writes.get(k, 0.0) - before_writes.get(k, 0.0) for k in after_writes}
+            writes = {k: v for k, v in writes.items() if v}
+            hb_runs[t.label].append(
+                {
+                    **hb,
+                    "raw_lease_rps": raw,
+                    "ratio": hb["rps"] / raw,
+                    "writes_per_heartbeat": sum(writes.values()) / max(1, args.heartbeats),
+                    "writes_by_resource": writes,
+                }
+            )
+    for t in targets:
+        hb = out[t.label]["heartbeats"] = median_of(hb_runs[t.label])
+        hb["writes_by_resource"] = hb_runs[t.label][-1]["writes_by_resource"]
         print(
-            f"[{label}] heartbeats/s={hb['rps']:.1f} (p50={hb['p50_ms']:.1f}ms "
+            f"[{t.label}] heartbeats/s={hb['rps']:.1f} (p50={hb['p50_ms']:.1f}ms "
             f"p99={hb['p99_ms']:.1f}ms errors={hb['errors']:.0f}) raw lease "
-            f"updates/s={raw:.1f} ratio={hb['rps'] / raw:.2f}; API server writes per "
-            f"heartbeat={per_heartbeat:.2f} ({writes})",
+            f"updates/s={hb['raw_lease_rps']:.1f} ratio={hb['ratio']:.2f} (medians of "
+            f"{args.rounds}); API server writes per heartbeat="
+            f"{hb['writes_per_heartbeat']:.2f} ({hb['writes_by_resource']})",
             flush=True,
         )
-        out["websocket"] = []
-        for clients in args.ws_clients:
+    for t in targets:
+        out[t.label]["websocket"] = []
+    for clients in args.ws_clients:
+        for t in targets:
             ws = await websocket_fanout(
-                base,
-                f"ws://127.0.0.1:{ws_port}",
+                t.base,
+                t.ws_url,
                 clients,
                 args.ws_messages,
                 args.ws_processes,
-                f"ws-{label}-{clients}-",
+                f"ws-{t.label}-{clients}-",
             )
             print(
-                f"[{label}] websocket {clients} clients task_submitted: "
+                f"[{t.label}] websocket {clients} clients task_submitted: "
                 f"p50={ws['p50_ms']:.1f}ms p99={ws['p99_ms']:.1f}ms "
                 f"delivered={ws['delivered']:.0f}/{ws['expected']:.0f} "
                 f"closed_by_server={ws['closed_by_server']:.0f}",
                 flush=True,
             )
-            out["websocket"].append({"clients": clients, **ws})
-        out["api_peak_rss_mib"] = peak_rss_mb(proc.pid)
-        print(f"[{label}] API peak RSS={out['api_peak_rss_mib']:.1f} MiB", flush=True)
-    finally:
-        proc.terminate()
-        proc.wait()
+            out[t.label]["websocket"].append({"clients": clients, **ws})
+    for t in targets:
+        out[t.label]["api_peak_rss_mib"] = peak_rss_mb(t.proc.pid)
+        print(f"[{t.label}] API peak RSS={out[t.label]['api_peak_rss_mib']:.1f} MiB", flush=True)
     return out
 
 
@@ -477,6 +524,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"nodes": args.nodes, "tasks": args.tasks}
     with ControlPlane() as plane:
         api = await api_client(str(plane.kubeconfig))
+        targets: list[Target] = []
         try:
             await crds_mod.install(api, REPO / "crds")
             t0 = time.perf_counter()
@@ -487,11 +535,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
             if args.baseline:
-                out["before"] = await measure_api(
-                    args, api, str(plane.kubeconfig), args.baseline, "before"
+                targets.append(
+                    await start_target(args, str(plane.kubeconfig), args.baseline, "before")
                 )
-            out |= await measure_api(args, api, str(plane.kubeconfig), REPO, "web4ai")
+            targets.append(await start_target(args, str(plane.kubeconfig), REPO, "web4ai"))
+            figures = await measure(args, api, targets)
+            out |= figures["web4ai"]
+            if args.baseline:
+                out["before"] = figures["before"]
         finally:
+            for t in targets:
+                t.proc.terminate()
+            for t in targets:
+                t.proc.wait()
             await api.close()
     return out
 
@@ -502,7 +558,8 @@ def main() -> None:
     )
     p.add_argument("--nodes", type=int, default=1000)
     p.add_argument("--tasks", type=int, default=10000)
-    p.add_argument("--seconds", type=float, default=10, help="wrk's duration per read")
+    p.add_argument("--seconds", type=float, default=5, help="wrk's duration per read and round")
+    p.add_argument("--rounds", type=int, default=3, help="turns of each system per phase (medians)")
     p.add_argument("--heartbeats", type=int, default=3000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--ws-clients", type=int, nargs="+", default=[100, 1000])

@@ -9,7 +9,8 @@ clients; completion is seen on the WebSocket (``task_completed``). Reports
 tasks/s (first submit -> last completion) and p50/p99 of submit -> completed.
 
 ``--baseline DIR`` (a ``git archive`` of the old code) runs the same with every
-process (operator, API, nodes) from that code, back to back (old first), as ``before``.
+process (operator, API, nodes) from that code, as ``before``: the two take turns
+``--repeat`` times (alternating who goes first) and each figure is the median.
 """
 
 from __future__ import annotations
@@ -179,21 +180,30 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         out["before"] = {"runs": {}}
         systems.insert(0, ("before", args.baseline, out["before"]))
     for nodes in args.nodes:
-        for label, repo, into in systems:
-            results = [
-                await run_once(nodes, args.tasks, args.concurrency, r, args.agents, repo)
-                for r in range(args.repeat)
-            ]
-            rate = statistics.median(r["rate"] for r in results)
-            p50 = statistics.median(r["p50_ms"] for r in results)
-            p99 = statistics.median(r["p99_ms"] for r in results)
+        results: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in systems}
+        for r in range(args.repeat):  # the systems take turns, alternating who goes first
+            for label, repo, _ in systems if r % 2 == 0 else systems[::-1]:
+                results[label].append(
+                    await run_once(nodes, args.tasks, args.concurrency, r, args.agents, repo)
+                )
+        for label, _, into in systems:
+            rate = statistics.median(x["rate"] for x in results[label])
+            p50 = statistics.median(x["p50_ms"] for x in results[label])
+            p99 = statistics.median(x["p99_ms"] for x in results[label])
             print(
                 f"[{label}] nodes={nodes:3d} agents={args.agents} tasks={args.tasks} "
                 f"rate={rate:7.1f} tasks/s p50={p50:8.1f}ms p99={p99:8.1f}ms "
-                f"(median of {args.repeat})",
+                f"(median of {args.repeat}: "
+                + ", ".join(f"{x['rate']:.1f}" for x in results[label])
+                + ")",
                 flush=True,
             )
-            into["runs"][str(nodes)] = {"rate": rate, "p50_ms": p50, "p99_ms": p99}
+            into["runs"][str(nodes)] = {
+                "rate": rate,
+                "p50_ms": p50,
+                "p99_ms": p99,
+                "rates": [x["rate"] for x in results[label]],
+            }
     return out
 
 
