@@ -50,6 +50,9 @@ def run(names: list[str], extra: dict[str, list[str]]) -> dict[str, Any]:
             if key in old and key not in names:
                 out[key] = old[key]
                 out["commands"][key] = old.get("commands", {}).get(key)
+                for when in ("load_before", "load_after"):
+                    if key in old.get(when, {}):
+                        out[when][key] = old[when][key]
     for name in names:
         target = REPO / "bench" / f".{name}.json"
         args = [*BENCHES[name], *extra.get(name, [])]
@@ -174,7 +177,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"{old['rate']:.1f} ({old['p50_ms'] / 1000:.1f} / {old['p99_ms'] / 1000:.1f} s)"
                     if old
                     else "",
-                    (f"{x['rate'] / old['rate']:.2f}; " if old else "")
+                    (f"{x['rate'] / old['rate']:.2f}x the previous; " if old else "")
                     + "goal ≥ 100/s at 20 nodes",
                 )
             )
@@ -203,7 +206,11 @@ def api_rows(api: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"{name} p50 / p99 ({scale}; wrk, requests/s, server handler time)",
                     _read(api[name]),
                     _read(old) if old else "",
-                    (f"{api[name]['p99_ms'] / old['p99_ms']:.2f}; " if old else "")
+                    (
+                        f"p99 {api[name]['p99_ms'] / old['p99_ms']:.2f}x the previous; "
+                        if old
+                        else ""
+                    )
                     + "goal p99 < 10 ms",
                 )
             )
