@@ -88,13 +88,11 @@ class FakeWriter(Writer):
                 body.setdefault("spec", {})[op["path"].removeprefix("/spec/")] = op["value"]
         return self._stored(plural, body)
 
-    async def patch(
-        self, plural: str, name: str, patch: Body, *, status: bool = False
-    ) -> Body | None:
+    async def patch(self, plural: str, name: str, patch: Body, *, status: bool = False) -> Body:
         self.writes[plural] += 1
         found = self.objects_by_name.get((plural, name))
         if found is None:
-            return None
+            raise NotFound(404, "Not Found")
         return self._stored(plural, merge(found, patch))
 
     async def delete(self, plural: str, name: str, *_: Any, **__: Any) -> bool:

@@ -24,7 +24,7 @@ from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.restriction import registration_refusal
 from web4ai.k8s import resources as res
-from web4ai.k8s.errors import Conflict, K8sError, NotFound
+from web4ai.k8s.errors import RACED, Conflict, K8sError, NotFound
 from web4ai.k8s.leases import LEASE_GROUP, LEASE_VERSION, LEASES
 
 routes = web.RouteTableDef()
@@ -164,11 +164,13 @@ async def requeue_previous_incarnation(
     reason = f"node {node_id} restarted (boot {before} -> {boot_id})"
     for task in ctx.state.tasks.store.values():
         if res.task_node(task) == node_id and res.task_phase(task).bound:
-            result = await ctx.writer.patch(
-                res.TASKS, res.name_of(task), res.requeue_patch(task, reason, now), status=True
-            )
-            if result is not None:
-                ctx.state.record_task(result)
+            try:
+                result = await ctx.writer.patch(
+                    res.TASKS, res.name_of(task), res.requeue_patch(task, reason, now), status=True
+                )
+            except RACED:
+                continue  # finished or moved meanwhile: nothing to take back
+            ctx.state.record_task(result)
 
 
 @routes.post("/api/v1/nodes/{node_id}/register", name="register")
@@ -222,12 +224,16 @@ async def register(request: web.Request) -> web.Response:
         )
     else:  # re-registration replaces what the node declares
         await requeue_previous_incarnation(ctx, existing, data.boot_id, now)
-        updated = await ctx.writer.patch(
-            res.NODES,
-            ident.name,
-            {"spec": {**{k: None for k in existing["spec"] if k not in spec}, **spec}},
-        )
-        existing = updated or existing
+        try:
+            existing = await ctx.writer.patch(
+                res.NODES,
+                ident.name,
+                {"spec": {**{k: None for k in existing["spec"] if k not in spec}, **spec}},
+            )
+        except NotFound:
+            raise ApiError(
+                409, "Node was unregistered meanwhile; retry", "NODE_TERMINATING", node_id=node_id
+            ) from None
     # a (re-)registration reports active and alive; an admin's intent still holds
     status_patch = {
         "status": {
@@ -236,9 +242,14 @@ async def register(request: web.Request) -> web.Response:
             "lastHeartbeat": res.format_time(now),
         }
     }
-    result = await ctx.writer.patch(res.NODES, ident.name, status_patch, status=True)
-    if result is not None:
-        ctx.state.record_node(result)
+    try:
+        ctx.state.record_node(
+            await ctx.writer.patch(res.NODES, ident.name, status_patch, status=True)
+        )
+    except NotFound:
+        raise ApiError(
+            409, "Node was unregistered meanwhile; retry", "NODE_TERMINATING", node_id=node_id
+        ) from None
     await renew_lease(ctx, node_id, now)
     return web.json_response(
         {
@@ -296,9 +307,13 @@ async def heartbeat(request: web.Request) -> web.Response:
     await renew_lease(ctx, node_id, now)
     new = heartbeat_status(data, body, now, ctx.status_refresh)
     if new is not None:
-        result = await ctx.writer.patch(res.NODES, res.name_of(body), {"status": new}, status=True)
-        if result is not None:
-            ctx.state.record_node(result)
+        try:
+            result = await ctx.writer.patch(
+                res.NODES, res.name_of(body), {"status": new}, status=True
+            )
+        except NotFound:
+            raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
+        ctx.state.record_node(result)
     return web.json_response(
         {
             "success": True,
@@ -333,9 +348,12 @@ async def put_status(request: web.Request) -> web.Response:
             body, now, admin=None if value is NodeStatus.ACTIVE else value
         )
         fields["draining"] = None  # an admin's explicit status ends a drain
-    result = await ctx.writer.patch(res.NODES, res.name_of(body), {"status": fields}, status=True)
-    if result is None:
-        raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id)
+    try:
+        result = await ctx.writer.patch(
+            res.NODES, res.name_of(body), {"status": fields}, status=True
+        )
+    except NotFound:
+        raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
     ctx.state.record_node(result)
     new = (result.get("status") or {}).get("status")
     return web.json_response(
@@ -361,11 +379,12 @@ async def drain(request: web.Request) -> web.Response:
     draining: Body = {"requestedAt": res.format_time(now)}
     if data.deadline is not None:
         draining["deadline"] = now + data.deadline
-    result = await ctx.writer.patch(
-        res.NODES, res.name_of(body), {"status": {"draining": draining}}, status=True
-    )
-    if result is None:
-        raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id)
+    try:
+        result = await ctx.writer.patch(
+            res.NODES, res.name_of(body), {"status": {"draining": draining}}, status=True
+        )
+    except NotFound:
+        raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
     ctx.state.record_node(result)
     running = sum(
         1

@@ -107,9 +107,8 @@ async def apply_config_file(ctx: ApiContext, path: str) -> None:
     merged = deep_merge(spec_to_config(orch.get("spec")), doc)
     result = await ctx.writer.patch(
         res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": config_to_spec(merged)}
-    )
-    if result is not None:
-        ctx.state.record_orchestrator(result)
+    )  # created just before: NotFound would be someone deleting it, worth a crash
+    ctx.state.record_orchestrator(result)
     log.info("configuration loaded from %s", path)
 
 

@@ -43,7 +43,7 @@ from web4ai.core.config import (
 )
 from web4ai.core.ids import IdKind, identity
 from web4ai.k8s import resources as res
-from web4ai.k8s.errors import Invalid
+from web4ai.k8s.errors import Conflict, Invalid, NotFound
 
 routes = web.RouteTableDef()
 
@@ -271,13 +271,14 @@ async def websocket_info(request: web.Request) -> web.Response:
 
 
 async def set_paused(ctx: ApiContext, paused: bool) -> None:
-    result = await ctx.writer.patch(
-        res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": {"paused": paused}}
-    )
-    if result is None:
+    try:
+        result = await ctx.writer.patch(
+            res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": {"paused": paused}}
+        )
+    except NotFound:
         raise ApiError(
             503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
-        )
+        ) from None
     ctx.state.record_orchestrator(result)
 
 
@@ -351,8 +352,12 @@ async def put_config(request: web.Request) -> web.Response:
         )
     except Invalid as exc:
         raise ApiError(400, f"Configuration rejected: {exc.reason}", "INVALID_CONFIG") from None
-    if result is None:
-        raise ApiError(409, "The configuration changed meanwhile; retry", "CONFLICT")
+    except Conflict:
+        raise ApiError(409, "The configuration changed meanwhile; retry", "CONFLICT") from None
+    except NotFound:
+        raise ApiError(
+            503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
+        ) from None
     ctx.state.record_orchestrator(result)
     body: dict[str, Any] = {
         "success": True,

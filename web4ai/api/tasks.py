@@ -22,7 +22,7 @@ from web4ai.core.crs import Body
 from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskPhase, TaskStatus
 from web4ai.k8s import resources as res
-from web4ai.k8s.errors import Conflict, Invalid
+from web4ai.k8s.errors import RACED, Conflict, Invalid
 
 routes = web.RouteTableDef()
 
@@ -190,11 +190,13 @@ async def guarded_update(
                 raise
             body, fresh = await read_task(ctx, task_id), True
             check(body)
-        result = await ctx.writer.patch(res.TASKS, res.name_of(body), build(body), status=True)
-        if result is not None:
-            ctx.state.record_task(result)
-            return result
-        body = await read_task(ctx, task_id)
+        try:
+            result = await ctx.writer.patch(res.TASKS, res.name_of(body), build(body), status=True)
+        except RACED:
+            body, fresh = await read_task(ctx, task_id), True  # 404 when it is gone
+            continue
+        ctx.state.record_task(result)
+        return result
     raise ApiError(409, "Task is changing too fast; retry", "CONFLICT", task_id=task_id)
 
 

@@ -3,14 +3,45 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from aiohttp.helpers import proxies_from_env
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client import ApiClient
 
-__all__ = ["ApiClient", "api_client"]
+__all__ = ["ApiClient", "api_client", "count_requests"]
+
+# (method, path with query, HTTP status or "error")
+RequestRecorder = Callable[[str, str, "int | str"], None]
+
+
+def count_requests(api: ApiClient, record: RequestRecorder) -> None:
+    """Call ``record`` for every request ``api`` makes (the Writer's, the informers',
+    the leader election's) by wrapping its REST client once."""
+    rest = api.rest_client
+    if getattr(rest, "_web4ai_counted", False):
+        return
+    inner = rest.request
+
+    async def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        query = kwargs.get("query_params") or (args[0] if args else None) or []
+        target = f"{url}?{urlencode(list(query))}" if query else url
+        try:
+            response = await inner(method, url, *args, **kwargs)
+        except client.exceptions.ApiException as exc:
+            record(method, target, exc.status or "error")
+            raise
+        except Exception:
+            record(method, target, "error")
+            raise
+        record(method, target, getattr(response, "status", 200))
+        return response
+
+    rest.request = request
+    rest._web4ai_counted = True
 
 
 def without_env_lookups(api: ApiClient) -> ApiClient:

@@ -36,6 +36,9 @@ class Invalid(K8sError):
     """422: the API server's schema rejected it."""
 
 
+RACED: tuple[type[K8sError], ...] = (NotFound, Conflict)
+"""Lost a race: the object went away, or changed since it was read."""
+
 _BY_STATUS: dict[int, type[K8sError]] = {404: NotFound, 409: Conflict, 422: Invalid}
 
 

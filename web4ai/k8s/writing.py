@@ -98,9 +98,10 @@ class Writer:
             )
         return result
 
-    async def patch(
-        self, plural: str, name: str, patch: Body, *, status: bool = False
-    ) -> Body | None:
+    async def patch(self, plural: str, name: str, patch: Body, *, status: bool = False) -> Body:
+        """Merge-patch ``name`` (its status with ``status``). Raises ``NotFound`` when it is
+        gone and ``Conflict`` when a guard (``metadata.resourceVersion``) no longer holds:
+        someone acted first, so re-read and never overwrite. Both are in ``RACED``."""
         co = self.objects()
         call = (
             co.patch_namespaced_custom_object_status
@@ -116,7 +117,6 @@ class Writer:
         except ApiException as exc:
             if exc.status in (404, 409):
                 self.conflicts += 1
-                return None
             raise typed(exc) from exc
 
     async def delete(

@@ -16,11 +16,8 @@ import logging
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
-from kubernetes_asyncio import client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -31,6 +28,7 @@ from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.client import ApiClient, count_requests
 from web4ai.k8s.watching import Body
 
 log = logging.getLogger(__name__)
@@ -62,30 +60,9 @@ class ProcessMetrics:
         resource, verb = observing.request_labels(method, url)
         self.apiserver_requests.labels(resource, verb, str(code)).inc()
 
-    def instrument(self, api: client.ApiClient) -> None:
-        """Count every request ``api`` makes (the Writer's, the informers', the
-        leader election's) by wrapping its REST client once."""
-        rest = api.rest_client
-        if getattr(rest, "_web4ai_counted", False):
-            return
-        inner = rest.request
-
-        async def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            query = kwargs.get("query_params") or (args[0] if args else None) or []
-            target = f"{url}?{urlencode(list(query))}" if query else url
-            try:
-                response = await inner(method, url, *args, **kwargs)
-            except client.exceptions.ApiException as exc:
-                self.apiserver_request(method, target, exc.status or "error")
-                raise
-            except Exception:
-                self.apiserver_request(method, target, "error")
-                raise
-            self.apiserver_request(method, target, getattr(response, "status", 200))
-            return response
-
-        rest.request = request
-        rest._web4ai_counted = True
+    def instrument(self, api: ApiClient) -> None:
+        """Count every request ``api`` makes to the Kubernetes API."""
+        count_requests(api, self.apiserver_request)
 
 
 class OperatorMetrics(ProcessMetrics):

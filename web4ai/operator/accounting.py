@@ -11,6 +11,7 @@ from web4ai.core.lifecycle import reliability_score
 from web4ai.core.model import NodeStatus, TaskPhase, TaskStatus
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.errors import RACED
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 from web4ai.operator.isolation import Isolation
@@ -114,17 +115,19 @@ class Accounting:
                 }
             },
         )
-        result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
-        if result is not None:  # else a heartbeat came first: retry on the next pass
-            # subtract what was written: more may have arrived during the await
-            left = self.deltas.get(node_id)
-            if left is None:  # reset (a new term) meanwhile
-                return
-            left[0] -= completed
-            left[1] -= failed
-            if left == [0, 0]:
-                del self.deltas[node_id]
-            self.state.record_node(result)
+        try:
+            result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
+        except RACED:
+            return  # a heartbeat came first (or the node went): retry on the next pass
+        # subtract what was written: more may have arrived during the await
+        left = self.deltas.get(node_id)
+        if left is None:  # reset (a new term) meanwhile
+            return
+        left[0] -= completed
+        left[1] -= failed
+        if left == [0, 0]:
+            del self.deltas[node_id]
+        self.state.record_node(result)
 
     def _still_there(self, entry: Body) -> bool:
         """Whether the task of a retiring entry still exists as the object that was counted
@@ -161,11 +164,13 @@ class Accounting:
             if status.get("retiringTasks") or status.get("retiring"):
                 # the round is done: clear the list (``retiring`` held names before 0.2)
                 cleared = res.guarded(orch, {"status": {"retiringTasks": None, "retiring": None}})
-                result = await self.writer.patch(
-                    res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, cleared, status=True
-                )
-                if result is not None:
-                    self.state.record_orchestrator(result)
+                try:
+                    result = await self.writer.patch(
+                        res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, cleared, status=True
+                    )
+                except RACED:
+                    return 0
+                self.state.record_orchestrator(result)
             return 0
         completed = sum(1 for b in expired if res.task_status(b) is TaskStatus.COMPLETED)
         entries = [{"name": res.name_of(b), "uid": b["metadata"]["uid"]} for b in expired]
@@ -182,10 +187,11 @@ class Accounting:
                 }
             },
         )
-        result = await self.writer.patch(
-            res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, patch, status=True
-        )
-        if result is None:
+        try:
+            result = await self.writer.patch(
+                res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, patch, status=True
+            )
+        except RACED:
             return 0
         self.state.record_orchestrator(result)
         for entry in entries:

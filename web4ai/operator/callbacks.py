@@ -9,6 +9,7 @@ A callback failure never changes the task's own status.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from web4ai.core.callbacks import BACKOFF, url_problem
 from web4ai.core.egress import EgressPolicy
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.errors import NotFound
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
@@ -150,4 +152,5 @@ class CallbackSender:
             }
         }
         # Not guarded: the task is terminal and only this field and a condition change.
-        await self.writer.patch(res.TASKS, name, patch, status=True)
+        with contextlib.suppress(NotFound):  # deleted meanwhile: nothing to record
+            await self.writer.patch(res.TASKS, name, patch, status=True)

@@ -25,6 +25,7 @@ from web4ai.core.discovery import Found, Probe, classify
 from web4ai.k8s import resources as res
 from web4ai.k8s.apikeys import entry, new_key, store_entry
 from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,10 @@ class Discovery:
         self.last = {p.endpoint: p for p in probes}
         when = res.format_time(self.clock())
         patch = {"status": {"discovery": [p.as_status(when) for p in probes][:256]}}
-        result = await self.writer.patch(
-            res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, patch, status=True
-        )
-        if result is not None:
-            self.state.record_orchestrator(result)
+        try:
+            result = await self.writer.patch(
+                res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, patch, status=True
+            )
+        except RACED:
+            return
+        self.state.record_orchestrator(result)

@@ -3,6 +3,7 @@ deletion finalizer."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.isolation import Isolation
@@ -139,10 +141,14 @@ class Liveness:
         if held and deadline is not None and now >= float(deadline):
             for task in held:
                 patch = res.requeue_patch(task, f"node {node} drained (deadline passed)", now)
-                result = await self.writer.patch(res.TASKS, res.name_of(task), patch, status=True)
-                if result is not None:
-                    self.metrics.evictions.labels("drain_deadline").inc()
-                    self.state.record_task(result)
+                try:
+                    result = await self.writer.patch(
+                        res.TASKS, res.name_of(task), patch, status=True
+                    )
+                except RACED:
+                    continue
+                self.metrics.evictions.labels("drain_deadline").inc()
+                self.state.record_task(result)
             return  # parked on the next pass, once the requeues are seen
         if held:
             return
@@ -152,12 +158,14 @@ class Liveness:
             fields.get("conditions") or (body.get("status") or {}).get("conditions"),
             res.condition("Drained", True, "Drained", "drained; in maintenance", now),
         )
-        result = await self.writer.patch(
-            res.NODES, res.name_of(body), res.guarded(body, {"status": fields}), status=True
-        )
-        if result is not None:
-            self.state.record_node(result)
-            log.info("node %s drained; now in maintenance", node, extra={"node_id": node})
+        try:
+            result = await self.writer.patch(
+                res.NODES, res.name_of(body), res.guarded(body, {"status": fields}), status=True
+            )
+        except RACED:
+            return
+        self.state.record_node(result)
+        log.info("node %s drained; now in maintenance", node, extra={"node_id": node})
 
     def _deleted(self, node: str) -> bool:
         body = self.state.node_by_id(node)
@@ -190,10 +198,12 @@ class Liveness:
 
     async def _requeue(self, body: res.Body, now: float, reason: str = "node_offline") -> None:
         patch = res.attempt_failed_patch(body, NODE_LOST, now)
-        result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
-        if result is not None:
-            self.metrics.evictions.labels(reason).inc()
-            self.state.record_task(result)
+        try:
+            result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
+        except RACED:
+            return
+        self.metrics.evictions.labels(reason).inc()
+        self.state.record_task(result)
 
     async def _finalize(self, body: res.Body) -> None:
         finalizers = body["metadata"].get("finalizers") or []
@@ -211,6 +221,9 @@ class Liveness:
         if lease is not None and labels.get(IdKind.NODE.label) == node:
             await self.writer.delete_lease(lease_name, lease["metadata"]["uid"])
         remaining = [f for f in finalizers if f != res.NODE_FINALIZER]
-        await self.writer.patch(
-            res.NODES, res.name_of(body), res.guarded(body, {"metadata": {"finalizers": remaining}})
-        )
+        with contextlib.suppress(*RACED):  # changed: the next pass sees it; gone: done
+            await self.writer.patch(
+                res.NODES,
+                res.name_of(body),
+                res.guarded(body, {"metadata": {"finalizers": remaining}}),
+            )

@@ -22,6 +22,7 @@ from web4ai.core.recommending import overloaded
 from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, only_capacity, pick_node
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.errors import RACED
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
@@ -244,9 +245,9 @@ class Scheduler:
                 result = await self.guard.run(
                     "bind",
                     name,
-                    lambda: self.writer.patch(
-                        res.TASKS, name, res.bind_patch(body, node_id, now), status=True
-                    ),
+                    self._write_status,
+                    name,
+                    res.bind_patch(body, node_id, now),
                 )
             if result is None:
                 self.metrics.schedule_attempts.labels("conflict").inc()
@@ -263,6 +264,14 @@ class Scheduler:
             self.assumed.forget(name, version)
             self.state.changed.set()  # a failed write frees its slot for the next pass
 
+    async def _write_status(self, name: str, patch: Body) -> Body | None:
+        """The patched task, or None when someone acted first or it is gone (a lost
+        race is no failure: the watch brings the new version)."""
+        try:
+            return await self.writer.patch(res.TASKS, name, patch, status=True)
+        except RACED:
+            return None
+
     def _explanation(self, body: Body, message: str, now: float) -> Body | None:
         """The condition patch to write for a waiting task, or None (said already/recently)."""
         last = self._condition_written.get(res.name_of(body))
@@ -273,9 +282,7 @@ class Scheduler:
 
     async def _explain(self, name: str, patch: Body, now: float) -> None:
         try:
-            result = await self.guard.run(
-                "explain", name, lambda: self.writer.patch(res.TASKS, name, patch, status=True)
-            )
+            result = await self.guard.run("explain", name, self._write_status, name, patch)
             self._condition_written[name] = now
             if result is not None:
                 self.state.record_task(result)

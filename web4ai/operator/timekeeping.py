@@ -9,6 +9,7 @@ from web4ai.core.lifecycle import attempt_timed_out, past_deadline
 from web4ai.core.model import TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
 from web4ai.operator.isolation import Isolation
 
@@ -43,6 +44,8 @@ class Timekeeper:
                 now,
             )
         if patch is not None:
-            result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
-            if result is not None:
-                self.state.record_task(result)
+            try:
+                result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
+            except RACED:
+                return
+            self.state.record_task(result)

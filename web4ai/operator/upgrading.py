@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.errors import RACED
 from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 
@@ -44,15 +45,16 @@ class Upgrader:
                 result = await self.writer.patch(
                     res.TASKS, name, res.upgrade_patch(body), status=True
                 )
+            except RACED:
+                continue  # changed meanwhile: the watch brings it back, noted again
             except Exception:
                 log.exception(
                     "could not upgrade task %s", name, extra={"task_id": body["spec"].get("taskId")}
                 )
                 continue
-            if result is not None:
-                self.noted.discard(name)
-                self.state.record_task(result)
-                upgraded += 1
+            self.noted.discard(name)
+            self.state.record_task(result)
+            upgraded += 1
         if upgraded:
             log.info("upgraded %d task(s) to status + phase", upgraded)
         return upgraded

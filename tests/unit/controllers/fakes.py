@@ -236,9 +236,7 @@ class RecordingWriter(Writer):
         result: Body = self._serve("replace", plural, name, body, op)
         return result
 
-    async def patch(
-        self, plural: str, name: str, patch: Body, *, status: bool = False
-    ) -> Body | None:
+    async def patch(self, plural: str, name: str, patch: Body, *, status: bool = False) -> Body:
         self.writes[plural] += 1
         verb = "patch_status" if status else "patch"
         try:
@@ -252,7 +250,6 @@ class RecordingWriter(Writer):
         except K8sError as exc:
             if exc.status in (404, 409):
                 self.conflicts += 1
-                return None
             raise
         return result
 

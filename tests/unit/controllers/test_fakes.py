@@ -29,19 +29,18 @@ def test_json_merge_patch(target: dict[str, Any], patch: dict[str, Any], merged:
     assert merge(target, patch) == merged
 
 
-async def test_a_guarded_patch_of_a_stale_version_is_a_conflict_the_writer_returns_as_none() -> (
-    None
-):
+async def test_a_guarded_patch_of_a_stale_version_raises_a_conflict() -> None:
     cluster = FakeCluster()
     body = cluster.add_task("t")
     cluster.set_status(res.TASKS, res.name_of(body), phase="queued")  # a newer version
-    result = await cluster.writer.patch(
-        res.TASKS,
-        res.name_of(body),
-        res.guarded(body, {"status": {"phase": "assigned"}}),
-        status=True,
-    )
-    assert result is None and cluster.writer.conflicts == 1
+    with pytest.raises(Conflict):
+        await cluster.writer.patch(
+            res.TASKS,
+            res.name_of(body),
+            res.guarded(body, {"status": {"phase": "assigned"}}),
+            status=True,
+        )
+    assert cluster.writer.conflicts == 1
     assert [c.outcome for c in cluster.writer.calls] == [409]
     assert cluster.task_status("t") == {"phase": "queued"}
 
@@ -83,7 +82,7 @@ async def test_typed_errors_and_injected_failures() -> None:
     with pytest.raises(Conflict):
         await cluster.writer.create(res.TASKS, body)
     cluster.writer.fail("patch_status", res.name_of(body), Invalid(422, "Invalid"))
-    with pytest.raises(Invalid):  # anything but 404 and 409 is raised, typed
+    with pytest.raises(Invalid):  # every error is raised, typed
         await cluster.writer.patch(res.TASKS, res.name_of(body), {"status": {}}, status=True)
     assert await cluster.writer.patch(res.TASKS, res.name_of(body), {"status": {}}, status=True)
 
