@@ -85,6 +85,10 @@ bench-dashboard: tools venv browser ## Benchmark: dashboard first render, bytes,
 bench-e2e: tools venv ## Benchmark: tasks/s REST submit -> completed with 3 and 20 nodes
 	$(RUN_ENV) $(PY) -m bench.e2e $(BENCH_ARGS)
 
+.PHONY: bench-operator-start
+bench-operator-start: tools venv ## Benchmark: operator cold start and standby failover to first binding (1000 nodes, 10000 tasks)
+	$(RUN_ENV) $(PY) -m bench.operator_start $(BENCH_ARGS)
+
 .PHONY: chaos
 chaos: tools venv ## Chaos run: 2 operators, 2 APIs, 5 nodes, 3000 tasks; kills and an API server restart
 	$(RUN_ENV) $(PY) -m bench.chaos $(CHAOS_ARGS)
