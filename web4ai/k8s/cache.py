@@ -1,5 +1,10 @@
-"""The watch cache shared by the operator and the API: informers for nodes, tasks,
-leases and the orchestrator, plus the derived values both need."""
+"""The cluster state shared by the operator and the API: stores of the nodes, tasks,
+node Leases and the orchestrator, plus the derived values both need.
+
+The API's stores are informers that watch for themselves (``ClusterState(api, ns)``).
+The operator's are fed from outside (``ClusterState.fed(ns)``): Kopf's handlers feed
+the nodes, Leases and orchestrator, and the Kopf daemon's ``ListWatch`` the tasks.
+"""
 
 from __future__ import annotations
 
@@ -14,41 +19,59 @@ from web4ai.core.config import Settings, settings_from_spec
 from web4ai.core.ids import IdKind, node_lease_name
 from web4ai.core.model import Node, TaskPhase
 from web4ai.k8s import resources as res
-from web4ai.k8s.watching import LEASES, Body, Informer, Resource
+from web4ai.k8s.store import LEASES, Body, OnChange, Resource, Store
+from web4ai.k8s.watching import Informer
 
 NODES = Resource(res.GROUP, res.VERSION, res.NODES)
 TASKS = Resource(res.GROUP, res.VERSION, res.TASKS)
 ORCHESTRATORS = Resource(res.GROUP, res.VERSION, res.ORCHESTRATORS)
+
+LEASE_SELECTOR = "web4ai.io/node-id"  # a node's Lease is labelled with its node id
 
 TaskTransition = Callable[[Body, Body | None], None]
 
 
 @dataclass
 class ClusterState:
-    api: client.ApiClient
+    api: client.ApiClient | None
     namespace: str
+    # False: plain stores, fed from outside (the operator); True: the API's informers
+    watched: bool = True
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     on_task_change: list[TaskTransition] = field(default_factory=list)
     on_node_change: list[TaskTransition] = field(default_factory=list)
     on_orchestrator_change: list[TaskTransition] = field(default_factory=list)
-    nodes: Informer = field(init=False)
-    tasks: Informer = field(init=False)
-    leases: Informer = field(init=False)
-    orchestrators: Informer = field(init=False)
+    nodes: Store = field(init=False)
+    tasks: Store = field(init=False)
+    leases: Store = field(init=False)
+    orchestrators: Store = field(init=False)
 
     def __post_init__(self) -> None:
-        self.nodes = Informer(self.api, NODES, self.namespace, self._node_changed)
-        self.tasks = Informer(self.api, TASKS, self.namespace, self._task_changed)
-        self.leases = Informer(
-            self.api, LEASES, self.namespace, self._changed, label_selector="web4ai.io/node-id"
-        )
-        self.orchestrators = Informer(
-            self.api, ORCHESTRATORS, self.namespace, self._orchestrator_changed
+        self.nodes = self._store(NODES, self._node_changed)
+        self.tasks = self._store(TASKS, self._task_changed)
+        self.leases = self._store(LEASES, self._changed, LEASE_SELECTOR)
+        self.orchestrators = self._store(ORCHESTRATORS, self._orchestrator_changed)
+
+    @classmethod
+    def fed(cls, namespace: str) -> ClusterState:
+        """Plain stores that something else feeds (``apply_event``, ``apply_list``)."""
+        return cls(None, namespace, watched=False)
+
+    def _store(self, resource: Resource, on_change: OnChange, selector: str | None = None) -> Store:
+        if not self.watched:
+            return Store(on_change=on_change)
+        return Informer(
+            self.api, resource, self.namespace, on_change=on_change, label_selector=selector
         )
 
     @property
-    def informers(self) -> list[Informer]:
+    def stores(self) -> list[Store]:
         return [self.nodes, self.tasks, self.leases, self.orchestrators]
+
+    @property
+    def informers(self) -> list[Informer]:
+        """The stores that watch for themselves (none when fed from outside)."""
+        return [s for s in self.stores if isinstance(s, Informer)]
 
     def _changed(self, kind: str, new: Body, old: Body | None) -> None:
         self.changed.set()
@@ -88,16 +111,16 @@ class ClusterState:
         if self.orchestrators.store.get(res.name_of(body)) is body:
             self._orchestrator_changed("MODIFIED", body, old)
 
-    def versions(self, *informers: Informer) -> tuple[int, ...]:
-        """A key that changes whenever any of the informers' stores changes."""
-        return tuple(i.version for i in informers)
+    def versions(self, *stores: Store) -> tuple[int, ...]:
+        """A key that changes whenever any of the stores changes."""
+        return tuple(s.version for s in stores)
 
     async def wait_synced(self) -> None:
-        await asyncio.gather(*(i.synced.wait() for i in self.informers))
+        await asyncio.gather(*(s.synced.wait() for s in self.stores))
 
     @property
     def synced(self) -> bool:
-        return all(i.synced.is_set() for i in self.informers)
+        return all(s.synced.is_set() for s in self.stores)
 
     # -- derived values -----------------------------------------------------
 

@@ -1,9 +1,30 @@
 """``python -m web4ai.operator``: the operator, run by Kopf.
 
-Kopf provides the process: login, signal handling, logging and the liveness
-endpoint. The controllers are a reconcile loop fed by our own informers
-(list + watch), started and stopped by Kopf's startup and cleanup handlers,
-so Kopf writes nothing on our objects.
+Kopf provides the process (login, signals, logging, the liveness endpoint) and
+watches the nodes, the node Leases (selected by their ``web4ai.io/node-id`` label)
+and the orchestrator: its ``@kopf.on.event`` handlers put every event into the
+operator's stores and wake the passes; they write nothing. The leader-gated passes
+(scheduling, liveness, timekeeping, accounting, callbacks, retention) run as a
+``@kopf.daemon`` on the singleton Web4AIOrchestrator, whose spec is the live
+settings; the daemon also owns the task feed, a lean list + watch (Kopf takes in a
+full store of tasks far too slowly: see README, "Operator start-up budgets").
+
+There is no ``@kopf.index``: an index makes every object of every watched kind wait
+on Kopf's "all indexed" barrier, whose wake-ups grow with the square of the store
+(1,000 nodes + 1,000 Leases: 7-12 s of CPU with indices, 1.1 s without). The
+daemon's own barrier (``Operator._await_listing``) says when the stores are whole.
+
+Leader election stays ours (``web4ai.operator.leader``, a coordination Lease as
+client-go does it). Kopf's peering cannot elect a leader: replicas of the same
+priority all pause ("two peers with the same priority") instead of one of them
+leading, so Kopf runs standalone and every replica keeps its stores warm.
+
+Kopf adds its finalizer to the Web4AIOrchestrator (a daemon blocks the deletion of
+its object until it has stopped). Every write on our objects is our own otherwise.
+
+One login path: the credentials are read once, into the kubernetes_asyncio client
+the controllers write with, and Kopf's login handler is given the same
+(``web4ai.k8s.login``).
 """
 
 from __future__ import annotations
@@ -19,9 +40,12 @@ import kopf
 from prometheus_client import CollectorRegistry
 
 import web4ai
+from web4ai.k8s.cache import LEASE_SELECTOR
+from web4ai.k8s.login import connection_info
+from web4ai.k8s.resources import GROUP, NODES, ORCHESTRATOR_NAME, ORCHESTRATORS, VERSION
 from web4ai.observability.logs import LOG_FORMATS, setup_logging
 from web4ai.observability.metrics import OperatorMetrics, serve_metrics
-from web4ai.operator.runner import Operator, OperatorOptions
+from web4ai.operator.runner import JobFailed, Operator, OperatorOptions
 
 log = logging.getLogger("web4ai.operator")
 
@@ -36,25 +60,26 @@ class ProcessOptions:
     log_format: str = "text"
 
 
+def tune(settings: kopf.OperatorSettings) -> None:
+    """Kopf's settings for this operator (measured: README, "Operator start-up budgets")."""
+    settings.posting.enabled = False  # our Events are our own
+    # an event is handled at once, not after 0.1 s of waiting for more of the same object
+    settings.batching.batch_window = 0.01
+
+
 def build_registry(
     options: OperatorOptions, process: ProcessOptions | None = None
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     process = process or ProcessOptions(metrics_port=0)
 
-    @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> Any:
-        if options.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ:
-            return kopf.login_with_service_account(**kwargs)
-        return kopf.login_with_kubeconfig(**kwargs)
-
     @kopf.on.startup(registry=registry)
     async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.posting.enabled = False
+        tune(settings)
         metrics = OperatorMetrics(CollectorRegistry(), web4ai.__version__)
         operator = await Operator.create(options, metrics)
-        operator.start()
         memo["operator"] = operator
+        await operator.ensure_orchestrator()
         if process.metrics_port:
             try:
                 memo["metrics"] = await serve_metrics(
@@ -63,6 +88,11 @@ def build_registry(
             except OSError as exc:  # metrics are not worth failing the operator for
                 log.error("metrics endpoint not started on port %d: %s", process.metrics_port, exc)
 
+    @kopf.on.login(registry=registry)
+    async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+        operator: Operator = memo["operator"]  # startup runs before the first login
+        return await connection_info(operator.api)
+
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         operator: Operator | None = memo.get("operator")
@@ -70,6 +100,47 @@ def build_registry(
             await operator.stop()
         if memo.get("metrics") is not None:
             await memo["metrics"].cleanup()
+
+    # -- watches: events into the stores; they write nothing ------------------
+
+    @kopf.on.event(GROUP, VERSION, NODES, registry=registry)
+    async def node_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:
+        memo["operator"].observe(NODES, event.get("type"), dict(event["object"]))
+
+    @kopf.on.event(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        labels={LEASE_SELECTOR: kopf.PRESENT},
+        registry=registry,
+    )
+    async def lease_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:
+        memo["operator"].observe("leases", event.get("type"), dict(event["object"]))
+
+    @kopf.on.event(GROUP, VERSION, ORCHESTRATORS, registry=registry)
+    async def orchestrator_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:
+        operator: Operator = memo["operator"]
+        operator.observe(ORCHESTRATORS, event.get("type"), dict(event["object"]))
+        if event.get("type") == "DELETED" and event["object"]["metadata"]["name"] == (
+            ORCHESTRATOR_NAME
+        ):
+            await operator.ensure_orchestrator()  # the daemon lives on it
+
+    # -- the leader-gated passes ------------------------------------------------
+
+    @kopf.daemon(
+        GROUP,
+        VERSION,
+        ORCHESTRATORS,
+        when=lambda name, **_: name == ORCHESTRATOR_NAME,
+        cancellation_backoff=30.0,
+        registry=registry,
+    )
+    async def passes(memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        try:
+            await memo["operator"].run(stopped)
+        except JobFailed as exc:
+            raise kopf.TemporaryError(str(exc), delay=1.0) from exc
 
     @kopf.on.probe(registry=registry, id="synced")
     def synced(memo: kopf.Memo, **_: Any) -> bool:
@@ -146,8 +217,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, ProcessO
 
 def main(argv: list[str] | None = None) -> int:
     options, process = parse_args(argv)
-    if options.kubeconfig:
-        os.environ["KUBECONFIG"] = options.kubeconfig  # for Kopf's own login
     setup_logging(process.log_format)
     kopf.run(
         registry=build_registry(options, process),

@@ -1,4 +1,11 @@
-"""Wiring the controllers together: informers, leader election and the reconcile loop."""
+"""Wiring the controllers together: the stores Kopf and the task feed fill, leader
+election and the leader-gated passes.
+
+Kopf (``web4ai/operator/__main__.py``) calls ``observe`` for every event of the
+nodes, the node Leases and the orchestrator, and runs ``run`` as the daemon of the
+singleton Web4AIOrchestrator: it owns the task feed (a lean list + watch, see
+``web4ai.k8s.listwatch``), the leader election and the passes, until Kopf stops it.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from web4ai.k8s import resources as res
-from web4ai.k8s.cache import ClusterState
+from web4ai.k8s.cache import LEASE_SELECTOR, NODES, ORCHESTRATORS, TASKS, ClusterState
 from web4ai.k8s.client import ApiClient, api_client
-from web4ai.k8s.watching import Body
+from web4ai.k8s.errors import Conflict
+from web4ai.k8s.listwatch import ListWatch, listed_names
+from web4ai.k8s.store import LEASES, Body, Resource, Store
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import ClusterCollector, OperatorMetrics, unregistered
 from web4ai.operator.accounting import Accounting
@@ -44,6 +54,20 @@ class OperatorOptions:
     bind_in_flight: int = 32  # binding writes in flight at once
 
 
+class Stopping(Protocol):
+    """Kopf's ``stopped`` flag of a daemon (any object with an awaitable ``wait``)."""
+
+    async def wait(self) -> object: ...
+
+
+class JobFailed(RuntimeError):
+    """A job of the daemon (task feed, election, passes) ended by itself."""
+
+
+LISTING_WAIT = 2.0  # seconds to wait for Kopf to deliver a listing before listing again
+LISTING_POLL = 0.02
+
+
 @dataclass
 class Operator:
     options: OperatorOptions
@@ -65,12 +89,13 @@ class Operator:
     passes: int = 0
     _retired_at: float = 0.0
     _housekept: float = 0.0
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _running: asyncio.Task[None] | None = None  # the daemon's run, while Kopf runs it
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         ns = self.options.namespace
         self.metrics.instrument(self.api)
-        self.state = ClusterState(self.api, ns)
+        self.state = ClusterState.fed(ns)
         self.writer = Writer(self.api, ns)
         self.leader = LeaderElector(
             self.api,
@@ -124,14 +149,88 @@ class Operator:
         if self.leader.is_leader and needs_callback(new):
             self.callbacks.enqueue(res.name_of(new))
 
-    def start(self) -> None:
-        coros = [i.run() for i in self.state.informers] + [self.leader.run(), self._loop()]
-        self._tasks = [asyncio.create_task(c) for c in coros]
+    # -- fed by Kopf's event handlers (they write nothing) -------------------
+
+    def _kopf_fed(self) -> dict[str, tuple[Store, Resource, str | None]]:
+        return {
+            res.NODES: (self.state.nodes, NODES, None),
+            "leases": (self.state.leases, LEASES, LEASE_SELECTOR),
+            res.ORCHESTRATORS: (self.state.orchestrators, ORCHESTRATORS, None),
+        }
+
+    def observe(self, plural: str, kind: str | None, body: Body) -> None:
+        """A Kopf event of a node, a node Lease or the orchestrator, into its store; its
+        hooks run and the passes wake (``kind`` None: Kopf's initial listing)."""
+        store = self._kopf_fed()[plural][0]
+        store.apply_event(kind or "ADDED", body)
+
+    async def _await_listing(self, store: Store, resource: Resource, selector: str | None) -> None:
+        """Kopf has no signal for "listed"; the store is synced once it holds every object
+        a list shows (listed again if one is deleted before Kopf delivers it)."""
+        while not store.synced.is_set():
+            names = await listed_names(self.api, resource, self.options.namespace, selector)
+            for _ in range(round(LISTING_WAIT / LISTING_POLL)):
+                if not names - store.store.keys():
+                    store.synced.set()
+                    break
+                await asyncio.sleep(LISTING_POLL)
+
+    async def ensure_orchestrator(self) -> None:
+        """The singleton Web4AIOrchestrator carries the settings and the daemon: create it
+        with the defaults when missing (as the API does at its start)."""
+        if res.ORCHESTRATOR_NAME in self.state.orchestrators.store:
+            return
+        try:
+            await self.writer.create(
+                res.ORCHESTRATORS,
+                {
+                    "apiVersion": f"{res.GROUP}/{res.VERSION}",
+                    "kind": "Web4AIOrchestrator",
+                    "metadata": {"name": res.ORCHESTRATOR_NAME},
+                    "spec": {},
+                },
+            )
+        except Conflict:
+            pass  # someone else did
+        except Exception as exc:  # e.g. RBAC: in a cluster the chart makes it
+            log.warning("no Web4AIOrchestrator yet and cannot create it: %s", exc)
+
+    # -- the Kopf daemon -------------------------------------------------------
+
+    async def run(self, stopped: Stopping) -> None:
+        """The daemon of the singleton orchestrator: the task feed, the leader election and
+        the leader-gated passes, until Kopf stops the daemon or ``stop`` is called. Raises
+        ``JobFailed`` if one of them ends by itself (Kopf then starts the daemon again)."""
+        self._stop.clear()
+        self._running = asyncio.current_task()
+        tasks = ListWatch(self.api, TASKS, self.options.namespace, self.state.tasks)
+        jobs = {
+            asyncio.create_task(tasks.run(), name="task feed"),
+            asyncio.create_task(self.leader.run(), name="leader election"),
+            asyncio.create_task(self._loop(), name="passes"),
+        }
+        listing = [asyncio.create_task(self._await_listing(*f)) for f in self._kopf_fed().values()]
+        until = {asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(self._stop.wait())}
+        try:
+            await asyncio.wait(until | jobs, return_when=asyncio.FIRST_COMPLETED)
+            ended = [job for job in jobs if job.done()]
+            if ended and not any(u.done() for u in until):
+                raise JobFailed(f"{ended[0].get_name()} ended: {ended[0].exception()!r}")
+        finally:
+            for job in [*jobs, *listing, *until]:
+                job.cancel()
+            await asyncio.gather(*jobs, *listing, *until, return_exceptions=True)
+            # no write decided while leading goes out after we let go of the lease
+            await self.scheduler.close()
+            await self.leader.release()
+            self._running = None
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop the daemon's work (if running) and close everything (process exit)."""
+        running = self._running
+        if running is not None:
+            self._stop.set()
+            await asyncio.gather(running, return_exceptions=True)
         await self.scheduler.close()
         await self.callbacks.close()
         await self.discovery.close()

@@ -1,0 +1,104 @@
+"""An in-memory store of raw bodies by object name that never steps back.
+
+The stores behind ``ClusterState``: fed by a list + watch (``web4ai.k8s.listwatch``;
+the API's informers), by Kopf's handlers (the operator's nodes, Leases and
+orchestrator) and by our own writes' results (``put``). Whatever feeds it, a
+version older than the one held never replaces it, and ``on_change`` is called
+once per change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from web4ai.core.crs import Body
+
+OnChange = Callable[[str, Body, Body | None], None]  # (event type, new body, old body)
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+
+
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
+
+
+def newer(a: Body, b: Body) -> bool:
+    """Whether ``a`` is a later version of the object than ``b``.
+
+    resourceVersions are opaque to clients in general; with etcd they are its
+    revisions, increasing integers, which is what this compares. Anything else
+    counts as "not newer", so our own write wins as before.
+    """
+    try:
+        return int(a["metadata"]["resourceVersion"]) > int(b["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+@dataclass(kw_only=True)
+class Store:
+    on_change: OnChange | None = None
+    store: dict[str, Body] = field(default_factory=dict)
+    synced: asyncio.Event = field(default_factory=asyncio.Event)
+    version: int = 0  # bumped on every change: readers memoize on it
+
+    def put(self, body: Body) -> Body | None:
+        """Our own write's result, into the store at once; returns the old body.
+
+        The watch may already have delivered a newer version (it travels on another
+        connection than our write's response), so an older one never replaces it.
+        """
+        name = body["metadata"]["name"]
+        old = self.store.get(name)
+        if old is not None and newer(old, body):
+            return old
+        self.store[name] = body
+        self.version += 1
+        return old
+
+    def _emit(self, kind: str, new: Body, old: Body | None) -> None:
+        self.version += 1
+        if self.on_change is not None:
+            self.on_change(kind, new, old)
+
+    def apply_list(self, listed: list[Body], list_version: str) -> None:
+        """A (re)list's snapshot into the store, never stepping back: an object we hold
+        in a later version than the snapshot (our own write, recorded meanwhile) stays."""
+        items: dict[str, Body] = {i["metadata"]["name"]: i for i in listed}
+        snapshot = {"metadata": {"resourceVersion": list_version}}
+        for name in list(self.store):
+            if name not in items and not newer(self.store[name], snapshot):
+                gone = self.store.pop(name)
+                self._emit("DELETED", gone, gone)
+        for name, body in items.items():
+            old = self.store.get(name)
+            if old is not None and (
+                old["metadata"]["resourceVersion"] == body["metadata"]["resourceVersion"]
+                or newer(old, body)
+            ):
+                continue
+            self.store[name] = body
+            self._emit("ADDED" if old is None else "MODIFIED", body, old)
+
+    def apply_event(self, kind: str, obj: Body) -> None:
+        """A watch event into the store, never stepping back: a version older than the
+        one held (our own write's result got there first) is dropped, which also drops
+        the duplicate messages its hooks would send."""
+        name = obj["metadata"]["name"]
+        old = self.store.get(name)
+        if old is not None and newer(old, obj):
+            return
+        if kind == "DELETED":
+            self.store.pop(name, None)
+        elif old is not None and old["metadata"].get("resourceVersion") == obj["metadata"].get(
+            "resourceVersion"
+        ):
+            return  # the same version again (we recorded our own write's result)
+        else:
+            self.store[name] = obj
+        self._emit(kind, obj, old)
