@@ -181,6 +181,8 @@ class Operator:
         if res.ORCHESTRATOR_NAME in self.state.orchestrators.store:
             return
         try:
+            if await self.writer.get(res.ORCHESTRATORS, res.ORCHESTRATOR_NAME) is not None:
+                return
             await self.writer.create(
                 res.ORCHESTRATORS,
                 {
@@ -192,8 +194,13 @@ class Operator:
             )
         except Conflict:
             pass  # someone else did
-        except Exception as exc:  # e.g. RBAC: in a cluster the chart makes it
-            log.warning("no Web4AIOrchestrator yet and cannot create it: %s", exc)
+        except Exception as exc:  # e.g. RBAC: in a cluster the chart or the API makes it
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning(
+                "no Web4AIOrchestrator yet, and cannot create it (%s): the passes start "
+                "once it exists",
+                reason,
+            )
 
     # -- the Kopf daemon -------------------------------------------------------
 
