@@ -10,14 +10,14 @@ token the way the ApiClient does (the service account token file is re-read).
 from __future__ import annotations
 
 import kopf
-from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client import Configuration
 
 BEARER = "Bearer "
 
 
-async def connection_info(api: ApiClient) -> kopf.ConnectionInfo:
-    """Kopf's connection info for the endpoint and credentials of ``api``."""
-    c = api.configuration
+async def connection_info(c: Configuration) -> kopf.ConnectionInfo:
+    """Kopf's connection info for the endpoint and credentials of an ApiClient's
+    configuration (``api.configuration``)."""
     scheme = token = None
     if "BearerToken" in c.api_key or c.refresh_api_key_hook is not None:
         value = await c.get_api_key_with_prefix("BearerToken")

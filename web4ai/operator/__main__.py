@@ -94,7 +94,7 @@ def build_registry(
     @kopf.on.login(registry=registry)
     async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
         operator: Operator = memo["operator"]  # startup runs before the first login
-        return await connection_info(operator.api)
+        return await connection_info(operator.api.configuration)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:

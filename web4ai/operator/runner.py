@@ -168,7 +168,12 @@ class Operator:
         """Kopf has no signal for "listed"; the store is synced once it holds every object
         a list shows (listed again if one is deleted before Kopf delivers it)."""
         while not store.synced.is_set():
-            names = await listed_names(self.api, resource, self.options.namespace, selector)
+            try:
+                names = await listed_names(self.api, resource, self.options.namespace, selector)
+            except Exception as exc:
+                log.warning("%s: cannot list (%s); again in 1s", resource.plural, exc)
+                await asyncio.sleep(1.0)
+                continue
             for _ in range(round(LISTING_WAIT / LISTING_POLL)):
                 if not names - store.store.keys():
                     store.synced.set()
