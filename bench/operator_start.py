@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -109,17 +110,15 @@ class Bindings:
             finally:
                 await w.close()
 
-    async def wait(self, predicate: Any, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait(self, predicate: Any, within: float) -> None:
+        deadline = time.monotonic() + within
         while not predicate():
             self.changed.clear()
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("bindings did not arrive in time")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), timeout=min(left, 1.0))
-            except TimeoutError:
-                pass
 
 
 def start_operator(
@@ -174,7 +173,11 @@ async def setup(api: client.ApiClient, ns: str, nodes: int, tasks: int, concurre
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "Web4AIOrchestrator",
             "metadata": {"name": "web4ai"},
-            "spec": {"network": {"loadBalanceAlgorithm": "least_connections"}},
+            # nodes made once and never heard from again stay live (3 x 3600 s)
+            "spec": {
+                "network": {"loadBalanceAlgorithm": "least_connections"},
+                "orchestrator": {"heartbeatInterval": 3600},
+            },
         },
     )
     agents = max(1, -(-2 * tasks // nodes))  # room for every task, twice over
