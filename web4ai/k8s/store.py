@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from web4ai.core.crs import Body
+
+from web4ai.core.crs import Body as Body  # re-exported: the one alias lives in core.crs
 
 OnChange = Callable[[str, Body, Body | None], None]  # (event type, new body, old body)
 
