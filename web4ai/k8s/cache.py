@@ -43,10 +43,16 @@ class ClusterState:
     on_orchestrator_change: list[TaskTransition] = field(default_factory=list)
     nodes: Store = field(init=False)
     tasks: Store = field(init=False)
+    # the tasks by phase, kept by the task hook: passes read the few pending or bound
+    # tasks without a scan of the whole history
+    _by_phase: dict[TaskPhase, dict[str, Body]] = field(init=False)
+    _phase_of: dict[str, TaskPhase] = field(init=False)
     leases: Store = field(init=False)
     orchestrators: Store = field(init=False)
 
     def __post_init__(self) -> None:
+        self._by_phase = {phase: {} for phase in TaskPhase}
+        self._phase_of = {}
         self.nodes = self._store(NODES, self._node_changed)
         self.tasks = self._store(TASKS, self._task_changed)
         self.leases = self._store(LEASES, self._changed, LEASE_SELECTOR)
@@ -76,7 +82,18 @@ class ClusterState:
     def _changed(self, kind: str, new: Body, old: Body | None) -> None:
         self.changed.set()
 
+    def _index_task(self, kind: str, body: Body) -> None:
+        name = res.name_of(body)
+        before = self._phase_of.pop(name, None)
+        if before is not None:
+            self._by_phase[before].pop(name, None)
+        if kind != "DELETED":
+            phase = res.task_phase(body)
+            self._by_phase[phase][name] = body
+            self._phase_of[name] = phase
+
     def _task_changed(self, kind: str, new: Body, old: Body | None) -> None:
+        self._index_task(kind, new)
         self.changed.set()
         if kind != "DELETED":
             for callback in self.on_task_change:
@@ -134,9 +151,9 @@ class ClusterState:
     def bound_counts(self) -> Counter[str]:
         """Tasks assigned or running, per node id."""
         counts: Counter[str] = Counter()
-        for body in self.tasks.store.values():
+        for body in self.tasks_with(*(p for p in TaskPhase if p.bound)):
             node = res.task_node(body)
-            if node and res.task_phase(body).bound:
+            if node:
                 counts[node] += 1
         return counts
 
@@ -151,7 +168,8 @@ class ClusterState:
         return views
 
     def tasks_with(self, *phases: TaskPhase) -> list[Body]:
-        return [b for b in self.tasks.store.values() if res.task_phase(b) in phases]
+        """The tasks in these phases (from the index: no scan of finished tasks)."""
+        return [b for phase in dict.fromkeys(phases) for b in self._by_phase[phase].values()]
 
     def node_by_id(self, node_id: str) -> Body | None:
         for body in self.nodes.store.values():
