@@ -5,7 +5,6 @@ from __future__ import annotations
 import heapq
 import json
 from collections import Counter
-from collections.abc import Iterable
 from statistics import mean
 
 from web4ai.core.config import Settings
@@ -85,33 +84,21 @@ def agent_public(agent: Body, tasks: list[Body], status: Body, last: float | Non
     }
 
 
-def _completed_times(state: ClusterState) -> Iterable[float]:
-    for t in state.tasks.store.values():
-        if res.task_status(t).terminal:
-            done = res.parse_time((t.get("status") or {}).get("completedAt"))
-            if done is not None:
-                yield done
-
-
 def network_summary(state: ClusterState, now: float) -> Body:
     """The numbers /status, /metrics, /metrics/performance and the WebSocket share."""
     nodes = [b for b in state.nodes.store.values() if not b["metadata"].get("deletionTimestamp")]
     by_status = Counter((b.get("status") or {}).get("status", "offline") for b in nodes)
-    groups = Counter(group_of(t) for t in state.tasks.store.values())
+    groups = {status.value: n for status, n in state.task_counts().items()}
     orch = state.orchestrators.store.get(res.ORCHESTRATOR_NAME) or {}
     totals = orch.get("status") or {}
-    completed = groups["completed"] + int(totals.get("tasksCompletedTotal", 0))
-    failed = groups["failed"] + int(totals.get("tasksFailedTotal", 0))
-    exec_times = [
-        float(s["executionTime"])
-        for t in state.tasks.store.values()
-        if (s := t.get("status") or {}).get("executionTime") is not None
-    ]
+    completed = groups.get("completed", 0) + int(totals.get("tasksCompletedTotal", 0))
+    failed = groups.get("failed", 0) + int(totals.get("tasksFailedTotal", 0))
+    mean_exec = state.mean_execution_time()
     live = [b for b in nodes if (b.get("status") or {}).get("status") in ("active", "degraded")]
     capacity = sum(res.node_capacity(b) for b in live)
     stat = [b.get("status") or {} for b in live]
     latencies = [float(s["networkLatency"]) for s in stat if s.get("networkLatency") is not None]
-    recent = sum(1 for done in _completed_times(state) if now - done <= 60)
+    recent = state.finished_since(now - 60)
     return {
         "total_nodes": len(nodes),
         "active_nodes": by_status["active"],
@@ -120,12 +107,12 @@ def network_summary(state: ClusterState, now: float) -> Body:
         "agents_by_node": {
             b["spec"]["nodeId"]: int(b["spec"].get("agentsCount", 1)) for b in nodes
         },
-        "tasks": {g: groups[g] for g in TASK_GROUPS},
+        "tasks": {g: groups.get(g, 0) for g in TASK_GROUPS},
         "tasks_completed": completed,
         "tasks_failed": failed,
         "success_rate": round(completed / (completed + failed), 4) if completed + failed else 1.0,
-        "average_response_time": round(mean(exec_times) * 1000, 2) if exec_times else 0.0,
-        "network_utilization": round(groups["active"] / capacity, 4) if capacity else 0.0,
+        "average_response_time": round(mean_exec * 1000, 2) if mean_exec is not None else 0.0,
+        "network_utilization": round(groups.get("active", 0) / capacity, 4) if capacity else 0.0,
         "throughput_per_minute": float(recent),
         "avg_cpu_usage": round(mean(float(s.get("cpuUsage", 0)) for s in stat), 2) if stat else 0.0,
         "avg_memory_usage": (

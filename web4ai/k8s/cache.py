@@ -17,7 +17,7 @@ from kubernetes_asyncio import client
 
 from web4ai.core.config import Settings, settings_from_spec
 from web4ai.core.ids import IdKind, node_lease_name
-from web4ai.core.model import Node, TaskPhase
+from web4ai.core.model import Node, TaskPhase, TaskStatus
 from web4ai.k8s import resources as res
 from web4ai.k8s.store import LEASES, Body, OnChange, Resource, Store
 from web4ai.k8s.watching import Informer
@@ -47,12 +47,18 @@ class ClusterState:
     # tasks without a scan of the whole history
     _by_phase: dict[TaskPhase, dict[str, Body]] = field(init=False)
     _phase_of: dict[str, TaskPhase] = field(init=False)
+    # per task, kept by the same hook: its execution time and when it finished
+    _exec: dict[str, float] = field(init=False)
+    _exec_sum: float = field(init=False, default=0.0)
+    _done_at: dict[str, float] = field(init=False)
     leases: Store = field(init=False)
     orchestrators: Store = field(init=False)
 
     def __post_init__(self) -> None:
         self._by_phase = {phase: {} for phase in TaskPhase}
         self._phase_of = {}
+        self._exec = {}
+        self._done_at = {}
         self.nodes = self._store(NODES, self._node_changed)
         self.tasks = self._store(TASKS, self._task_changed)
         self.leases = self._store(LEASES, self._changed, LEASE_SELECTOR)
@@ -87,10 +93,19 @@ class ClusterState:
         before = self._phase_of.pop(name, None)
         if before is not None:
             self._by_phase[before].pop(name, None)
+        self._exec_sum -= self._exec.pop(name, 0.0)
+        self._done_at.pop(name, None)
         if kind != "DELETED":
             phase = res.task_phase(body)
             self._by_phase[phase][name] = body
             self._phase_of[name] = phase
+            status = body.get("status") or {}
+            if status.get("executionTime") is not None:
+                self._exec[name] = float(status["executionTime"])
+                self._exec_sum += self._exec[name]
+            done = res.parse_time(status.get("completedAt")) if phase.status.terminal else None
+            if done is not None:
+                self._done_at[name] = done
 
     def _task_changed(self, kind: str, new: Body, old: Body | None) -> None:
         self._index_task(kind, new)
@@ -166,6 +181,21 @@ class ClusterState:
             node_id = res.node_id(body)
             views[node_id] = res.node_from_body(body, counts[node_id])
         return views
+
+    def task_counts(self) -> Counter[TaskStatus]:
+        """How many tasks have each status (from the phase index)."""
+        counts: Counter[TaskStatus] = Counter()
+        for phase, tasks in self._by_phase.items():
+            counts[phase.status] += len(tasks)
+        return counts
+
+    def mean_execution_time(self) -> float | None:
+        """The mean ``executionTime`` of the tasks that report one, or None."""
+        return self._exec_sum / len(self._exec) if self._exec else None
+
+    def finished_since(self, since: float) -> int:
+        """How many finished tasks have a ``completedAt`` at or after ``since``."""
+        return sum(1 for done in self._done_at.values() if done >= since)
 
     def tasks_with(self, *phases: TaskPhase) -> list[Body]:
         """The tasks in these phases (from the index: no scan of finished tasks)."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 import pytest
 
@@ -17,8 +18,12 @@ _versions = itertools.count(1)
 
 
 def version(body: Body, phase: TaskPhase, node: str | None = None) -> Body:
-    new = {**body, "metadata": {**body["metadata"], "resourceVersion": str(next(_versions))}}
+    n = next(_versions)
+    new = {**body, "metadata": {**body["metadata"], "resourceVersion": str(n)}}
     new["status"] = {**res.phase_fields(phase), **({"nodeId": node} if node else {})}
+    if phase.status.terminal:
+        new["status"]["completedAt"] = res.format_time(1_000_000.0 + n)
+        new["status"]["executionTime"] = n / 10
     if node:
         new["status"]["assignedNodes"] = [node]
     return new
@@ -36,6 +41,15 @@ def agree(state: ClusterState) -> None:
     for phase in TaskPhase:
         assert indexed(state, phase) == scanned(state, phase), phase
     assert len(state.tasks_with(*TaskPhase)) == len(state.tasks.store)
+    bodies = list(state.tasks.store.values())
+    statuses = Counter(res.task_status(b) for b in bodies)
+    assert +state.task_counts() == statuses
+    times = [float(b["status"]["executionTime"]) for b in bodies if "executionTime" in b["status"]]
+    mean = state.mean_execution_time()
+    assert (mean is None) if not times else mean == pytest.approx(sum(times) / len(times))
+    done = [res.parse_time(b["status"].get("completedAt")) for b in bodies]
+    for since in (0.0, 1_000_000.0 + next(_versions) - 3):
+        assert state.finished_since(since) == sum(1 for d in done if d is not None and d >= since)
 
 
 @pytest.mark.parametrize("feed", ["event", "record", "list"])
