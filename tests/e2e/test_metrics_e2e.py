@@ -128,7 +128,11 @@ async def test_pending_rises_then_drains_and_completions_are_counted(run: Run) -
         )
 
         async def leading() -> bool:
-            return total(await scrape(stack.operator.metrics_url), "web4ai_leader") == 1
+            try:  # the operator may still be starting: its metrics port is not open yet
+                text = await scrape(stack.operator.metrics_url)
+            except aiohttp.ClientConnectionError:
+                return False
+            return total(text, "web4ai_leader") == 1
 
         await eventually(leading, within=60)
         ids = [
