@@ -163,6 +163,17 @@ async def test_pending_rises_then_drains_and_completions_are_counted(run: Run) -
             return total(text, "web4ai_tasks_total", outcome="completed") == run.completed
 
         await eventually(counted, within=60)
+
+        async def both_nodes_live() -> bool:
+            # no-op tasks can all finish on the first node to register, before the
+            # second's registration reaches the operator
+            text = await scrape(stack.operator.metrics_url)
+            return (
+                total(text, "web4ai_nodes", status="active") == 2
+                and total(text, "web4ai_node_agents") == 4
+            )
+
+        await eventually(both_nodes_live, within=60)
     operator_text = await scrape(stack.operator.metrics_url)
     api_text = await scrape(stack.api.metrics_url)
     assert total(operator_text, "web4ai_schedule_attempts_total", result="scheduled") >= TASKS
