@@ -9,9 +9,9 @@ Three paths, each from the bytes that arrive to the bytes that leave:
     object (snake_case) -> JSON.
 
 Implementations:
-  * ``current``: ``json.loads`` + the old ``web4ai.core.validation`` schemas
-    (``bench/models_baseline.py``) + the hand-written mappers (the code before the typed
-    models, kept verbatim as the baseline);
+  * ``current``: ``json.loads`` + the old ``web4ai.core.validation`` schemas (read
+    from git, as of commit 5afaf73, before the typed models) + the hand-written
+    mappers (kept below as the baseline);
   * ``pydantic``: one ``BaseModel`` per body, snake_case names, camelCase aliases;
     ``model_validate_json`` (strict) + ``model_dump_json(by_alias=True)``;
   * ``msgspec``: a ``Struct`` per body for the request (snake_case) and one for the CR
@@ -29,18 +29,42 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import timeit
+import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from bench import models_baseline as baseline
 from web4ai.core import limits as lim
 from web4ai.core import schemas
 from web4ai.k8s import resources as res
+
+BEFORE = "5afaf73"  # main before the typed models
+
+
+def validation_before(rev: str = BEFORE) -> types.ModuleType:
+    """``web4ai/core/validation.py`` as of ``rev``, read from git and loaded as a module
+    (it imports only ``web4ai.core`` modules that still exist)."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:web4ai/core/validation.py"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType(f"validation_{rev}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:web4ai/core/validation.py", "exec"), module.__dict__)
+    return module
+
+
+baseline = validation_before()
 
 # -- inputs ----------------------------------------------------------------------
 
