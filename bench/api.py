@@ -43,7 +43,7 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio import client
 
-from bench.common import bounded, create_node, percentile
+from bench.common import bounded, create_node, create_orchestrator, percentile
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
 from web4ai.core.ids import node_lease_name
@@ -106,18 +106,7 @@ async def populate(api: client.ApiClient, nodes: int, tasks: int) -> None:
     await client.CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
     co = client.CustomObjectsApi(api)
     await asyncio.sleep(1)
-    await co.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        NS,
-        "web4aiorchestrators",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Web4AIOrchestrator",
-            "metadata": {"name": "web4ai"},
-            "spec": {},
-        },
-    )
+    await create_orchestrator(api, NS, {})
 
     async def node(i: int) -> None:
         await create_node(

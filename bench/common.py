@@ -9,7 +9,15 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from web4ai.core.ids import IdKind, identity, node_lease_name
-from web4ai.k8s.resources import GROUP, NODE_FINALIZER, NODES, VERSION, format_time
+from web4ai.k8s.resources import (
+    GROUP,
+    NODE_FINALIZER,
+    NODES,
+    ORCHESTRATOR_NAME,
+    ORCHESTRATORS,
+    VERSION,
+    format_time,
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -26,6 +34,23 @@ async def bounded(concurrency: int, coros: list[Any]) -> None:
             await c
 
     await asyncio.gather(*(run(c) for c in coros))
+
+
+async def create_orchestrator(api: client.ApiClient, ns: str, spec: dict[str, Any]) -> None:
+    """The singleton Web4AIOrchestrator of ``ns`` with ``spec`` (the CRD's defaults fill
+    in the rest)."""
+    await client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        ns,
+        ORCHESTRATORS,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Web4AIOrchestrator",
+            "metadata": {"name": ORCHESTRATOR_NAME},
+            "spec": spec,
+        },
+    )
 
 
 async def create_node(

@@ -36,7 +36,7 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 
-from bench.common import bounded, create_node
+from bench.common import bounded, create_node, create_orchestrator
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
 from web4ai.k8s import crds as crds_mod
@@ -164,20 +164,13 @@ async def setup(api: client.ApiClient, ns: str, nodes: int, tasks: int, concurre
             break
         except client.exceptions.ApiException:
             await asyncio.sleep(0.1)
-    await co.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
+    # nodes made once and never heard from again stay live (3 x 3600 s)
+    await create_orchestrator(
+        api,
         ns,
-        "web4aiorchestrators",
         {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Web4AIOrchestrator",
-            "metadata": {"name": "web4ai"},
-            # nodes made once and never heard from again stay live (3 x 3600 s)
-            "spec": {
-                "network": {"loadBalanceAlgorithm": "least_connections"},
-                "orchestrator": {"heartbeatInterval": 3600},
-            },
+            "network": {"loadBalanceAlgorithm": "least_connections"},
+            "orchestrator": {"heartbeatInterval": 3600},
         },
     )
     agents = max(1, -(-2 * tasks // nodes))  # room for every task, twice over

@@ -38,7 +38,7 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 
-from bench.common import bounded, create_node, percentile
+from bench.common import bounded, create_node, create_orchestrator, percentile
 from devtools.localcluster.binaries import binary
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from web4ai.k8s import crds as crds_mod
@@ -169,22 +169,10 @@ async def setup_ours(
     api: client.ApiClient, ns: str, nodes: int, tasks: int, concurrency: int, paused: bool
 ) -> None:
     await create_namespace(api, ns)
-    co = client.CustomObjectsApi(api)
     spec: dict[str, Any] = {"network": {"loadBalanceAlgorithm": "least_connections"}}
     if paused:
         spec["paused"] = True
-    await co.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        ns,
-        "web4aiorchestrators",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Web4AIOrchestrator",
-            "metadata": {"name": "web4ai"},
-            "spec": spec,
-        },
-    )
+    await create_orchestrator(api, ns, spec)
     agents = max(1, -(-2 * tasks // nodes))
 
     async def add_node(i: int) -> None:
