@@ -173,6 +173,13 @@ async def requeue_previous_incarnation(
             ctx.state.record_task(result)
 
 
+def unregistered_meanwhile(node_id: str) -> ApiError:
+    """The node object went away while a registration was writing it."""
+    return ApiError(
+        409, "Node was unregistered meanwhile; retry", "NODE_TERMINATING", node_id=node_id
+    )
+
+
 @routes.post("/api/v1/nodes/{node_id}/register", name="register")
 @declare(
     node=NodeAccess.OWN,
@@ -231,9 +238,7 @@ async def register(request: web.Request) -> web.Response:
                 {"spec": {**{k: None for k in existing["spec"] if k not in spec}, **spec}},
             )
         except NotFound:
-            raise ApiError(
-                409, "Node was unregistered meanwhile; retry", "NODE_TERMINATING", node_id=node_id
-            ) from None
+            raise unregistered_meanwhile(node_id) from None
     # a (re-)registration reports active and alive; an admin's intent still holds
     status_patch = {
         "status": {
@@ -247,9 +252,7 @@ async def register(request: web.Request) -> web.Response:
             await ctx.writer.patch(res.NODES, ident.name, status_patch, status=True)
         )
     except NotFound:
-        raise ApiError(
-            409, "Node was unregistered meanwhile; retry", "NODE_TERMINATING", node_id=node_id
-        ) from None
+        raise unregistered_meanwhile(node_id) from None
     await renew_lease(ctx, node_id, now)
     return web.json_response(
         {
