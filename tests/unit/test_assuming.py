@@ -32,3 +32,15 @@ def test_forget_only_the_assumption_made_on_that_version() -> None:
     a.forget("t", "10")
     assert not a.holds("t", "10") and not a.counts()
     a.forget("t")  # idempotent
+
+
+def test_expire_among_names_looks_only_at_those() -> None:
+    a = Assumed()
+    a.assume("seen", "n1", "10")
+    a.assume("also-changed", "n1", "11")
+    a.assume("unknown-name-is-fine", "n1", "12")
+    cache = {"seen": "20", "also-changed": "21", "unknown-name-is-fine": "12"}
+    a.expire(cache.get, ["seen", "not-assumed"])
+    assert set(a.entries) == {"also-changed", "unknown-name-is-fine"}
+    a.expire(cache.get)  # the full sweep catches the rest
+    assert set(a.entries) == {"unknown-name-is-fine"}

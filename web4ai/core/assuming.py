@@ -12,7 +12,7 @@ for a moment but never bind a task twice.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 
@@ -40,11 +40,16 @@ class Assumed:
         entry = self.entries.get(name)
         return entry is not None and entry.version == version
 
-    def expire(self, current_version: Callable[[str], str | None]) -> None:
-        """Drop every assumption whose task the cache shows changed or gone."""
-        for name, entry in list(self.entries.items()):
-            if current_version(name) != entry.version:
-                del self.entries[name]
+    def expire(
+        self, current_version: Callable[[str], str | None], names: Iterable[str] | None = None
+    ) -> None:
+        """Drop every assumption whose task the cache shows changed or gone (only
+        among ``names``, the tasks known to have changed, when given)."""
+        entries = self.entries
+        for name in list(entries) if names is None else names:
+            entry = entries.get(name)
+            if entry is not None and current_version(name) != entry.version:
+                del entries[name]
 
     def counts(self) -> Counter[str]:
         """Assumed tasks per node id (to add to the cache's bound counts)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 
 from kubernetes_asyncio import client
 
@@ -51,6 +51,12 @@ class ClusterState:
     _exec: dict[str, float] = field(init=False)
     _exec_sum: float = field(init=False, default=0.0)
     _done_at: dict[str, float] = field(init=False)
+    # bound (assigned or running) tasks per node id, kept by the same hook
+    _bound_on: dict[str, str] = field(init=False)
+    _bound: Counter[str] = field(init=False)
+    # derived once per object version: the settings, and each node's scheduler view
+    _settings: tuple[Body | None, Settings] | None = field(init=False, default=None)
+    _views: dict[str, tuple[Body, str, Node]] = field(init=False)
     leases: Store = field(init=False)
     orchestrators: Store = field(init=False)
 
@@ -59,6 +65,9 @@ class ClusterState:
         self._phase_of = {}
         self._exec = {}
         self._done_at = {}
+        self._bound_on = {}
+        self._bound = Counter()
+        self._views = {}
         self.nodes = self._store(NODES, self._node_changed)
         self.tasks = self._store(TASKS, self._task_changed)
         self.leases = self._store(LEASES, self._changed, LEASE_SELECTOR)
@@ -95,10 +104,19 @@ class ClusterState:
             self._by_phase[before].pop(name, None)
         self._exec_sum -= self._exec.pop(name, 0.0)
         self._done_at.pop(name, None)
+        node = self._bound_on.pop(name, None)
+        if node is not None:
+            self._bound[node] -= 1
+            if not self._bound[node]:
+                del self._bound[node]
         if kind != "DELETED":
             phase = res.task_phase(body)
             self._by_phase[phase][name] = body
             self._phase_of[name] = phase
+            node = res.task_node(body) if phase.bound else None
+            if node:
+                self._bound_on[name] = node
+                self._bound[node] += 1
             status = body.get("status") or {}
             if status.get("executionTime") is not None:
                 self._exec[name] = float(status["executionTime"])
@@ -161,25 +179,37 @@ class ClusterState:
         return dict((body or {}).get("spec") or {})
 
     def settings(self) -> Settings:
-        return settings_from_spec(self.settings_spec())
+        """The settings of the orchestrator's spec, parsed once per version of it."""
+        body = self.orchestrators.store.get(res.ORCHESTRATOR_NAME)
+        if self._settings is None or self._settings[0] is not body:
+            self._settings = (body, settings_from_spec(self.settings_spec()))
+        return self._settings[1]
 
     def bound_counts(self) -> Counter[str]:
-        """Tasks assigned or running, per node id."""
-        counts: Counter[str] = Counter()
-        for body in self.tasks_with(*(p for p in TaskPhase if p.bound)):
-            node = res.task_node(body)
-            if node:
-                counts[node] += 1
-        return counts
+        """Tasks assigned or running, per node id (kept by the task hook: no scan)."""
+        return Counter(self._bound)
 
     def node_views(self) -> dict[str, Node]:
-        counts = self.bound_counts()
-        views = {}
-        for body in self.nodes.store.values():
-            if body["metadata"].get("deletionTimestamp"):
-                continue
-            node_id = res.node_id(body)
-            views[node_id] = res.node_from_body(body, counts[node_id])
+        """Each node as the scheduler sees it, with its bound count; a node's view is
+        made again only when its object or its count changed."""
+        counts, views, cache = self._bound, {}, self._views
+        for name, body in self.nodes.store.items():
+            hit = cache.get(name)
+            if hit is None or hit[0] is not body:
+                if body["metadata"].get("deletionTimestamp"):
+                    cache.pop(name, None)
+                    continue
+                node_id = res.node_id(body)
+                hit = (body, node_id, res.node_from_body(body, counts[node_id]))
+                cache[name] = hit
+            node_id, view = hit[1], hit[2]
+            if view.running != counts[node_id]:
+                view = replace(view, running=counts[node_id])
+                cache[name] = (body, node_id, view)
+            views[node_id] = view
+        if len(cache) > len(self.nodes.store):
+            for gone in cache.keys() - self.nodes.store.keys():
+                del cache[gone]
         return views
 
     def task_counts(self) -> Counter[TaskStatus]:
@@ -197,9 +227,13 @@ class ClusterState:
         """How many finished tasks have a ``completedAt`` at or after ``since``."""
         return sum(1 for done in self._done_at.values() if done >= since)
 
-    def tasks_with(self, *phases: TaskPhase) -> list[Body]:
-        """The tasks in these phases (from the index: no scan of finished tasks)."""
-        return [b for phase in dict.fromkeys(phases) for b in self._by_phase[phase].values()]
+    def tasks_with(self, *phases: TaskPhase, excluding: Collection[str] = ()) -> list[Body]:
+        """The tasks in these phases (from the index: no scan of finished tasks), but
+        not those named in ``excluding`` (a set difference, not a loop)."""
+        tasks = [self._by_phase[phase] for phase in dict.fromkeys(phases)]
+        if not excluding:
+            return [b for by_name in tasks for b in by_name.values()]
+        return [by_name[n] for by_name in tasks for n in by_name.keys() - excluding]
 
     def node_by_id(self, node_id: str) -> Body | None:
         for body in self.nodes.store.values():

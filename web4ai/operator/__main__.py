@@ -46,6 +46,7 @@ from web4ai.k8s.resources import GROUP, NODES, ORCHESTRATOR_NAME, ORCHESTRATORS,
 from web4ai.observability.logs import LOG_FORMATS, setup_logging
 from web4ai.observability.metrics import OperatorMetrics, serve_metrics
 from web4ai.operator.runner import JobFailed, Operator, OperatorOptions
+from web4ai.operator.scheduler import BIND_IN_FLIGHT
 
 log = logging.getLogger("web4ai.operator")
 
@@ -202,8 +203,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, ProcessO
     p.add_argument(
         "--bind-in-flight",
         type=int,
-        default=int(os.environ.get("WEB4AI_BIND_IN_FLIGHT", "32")),
-        help="binding writes in flight at once (default 32, chosen by bench.scheduler)",
+        default=int(os.environ.get("WEB4AI_BIND_IN_FLIGHT", str(BIND_IN_FLIGHT))),
+        help=f"binding writes in flight at once (default {BIND_IN_FLIGHT}, by bench.scheduler)",
     )
     args = p.parse_args(argv)
     options = OperatorOptions(

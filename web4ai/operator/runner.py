@@ -33,7 +33,7 @@ from web4ai.operator.discovery import Discovery
 from web4ai.operator.isolation import Isolation
 from web4ai.operator.leader import LeaderElector
 from web4ai.operator.liveness import Liveness
-from web4ai.operator.scheduler import Scheduler
+from web4ai.operator.scheduler import BIND_IN_FLIGHT, Scheduler
 from web4ai.operator.timekeeping import Timekeeper
 from web4ai.operator.upgrading import Upgrader
 
@@ -51,7 +51,7 @@ class OperatorOptions:
     retry_period: float = 2.0
     tick: float = 0.5
     api_url: str | None = None  # sent to discovered nodes in their join
-    bind_in_flight: int = 32  # binding writes in flight at once
+    bind_in_flight: int = BIND_IN_FLIGHT  # binding writes in flight at once
 
 
 class Stopping(Protocol):

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from tests.unit.controllers.fakes import task_body
+from tests.unit.controllers.fakes import node_body, task_body
 from web4ai.core.model import TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
@@ -50,11 +50,22 @@ def agree(state: ClusterState) -> None:
     done = [res.parse_time(b["status"].get("completedAt")) for b in bodies]
     for since in (0.0, 1_000_000.0 + next(_versions) - 3):
         assert state.finished_since(since) == sum(1 for d in done if d is not None and d >= since)
+    bound = Counter(
+        res.task_node(b) for b in bodies if res.task_phase(b).bound and res.task_node(b)
+    )
+    assert state.bound_counts() == bound
+    for view in state.node_views().values():
+        assert view.running == bound[view.node_id]
+    for phase in TaskPhase:  # excluding names is a set difference, not a different answer
+        some = set(itertools.islice(scanned(state, phase), 1))
+        got = {res.name_of(b) for b in state.tasks_with(phase, excluding=some)}
+        assert got == scanned(state, phase) - some
 
 
 @pytest.mark.parametrize("feed", ["event", "record", "list"])
 def test_the_phase_index_follows_every_way_the_store_changes(feed: str) -> None:
     state = ClusterState.fed("ns")
+    state.nodes.apply_list([node_body("n1", agents=4), node_body("n2")], "0")
     a, b = task_body("a"), task_body("b")
     first = [version(a, TaskPhase.QUEUED), version(b, TaskPhase.QUEUED)]
     state.tasks.apply_list(first, "0")
@@ -83,3 +94,24 @@ def test_the_phase_index_follows_every_way_the_store_changes(feed: str) -> None:
         state.tasks.apply_event("DELETED", done)
     agree(state)
     assert indexed(state, *TaskPhase) == {res.name_of(first[1])}
+
+
+def test_node_views_follow_node_changes_and_counts() -> None:
+    state = ClusterState.fed("ns")
+    n1 = node_body("n1", agents=4)
+    state.nodes.apply_list([n1, node_body("n2")], "1")
+    first = state.node_views()
+    assert first["n1"].capacity == 4 and first["n1"].running == 0
+    assert state.node_views()["n1"] is first["n1"]  # unchanged: the same view
+    state.record_task(version(task_body("t"), TaskPhase.ASSIGNED, "n1"))
+    assert state.node_views()["n1"].running == 1
+    n1 = {**n1, "metadata": {**n1["metadata"], "resourceVersion": "2"}}
+    n1["spec"] = {**n1["spec"], "agentsCount": 2}
+    state.nodes.apply_event("MODIFIED", n1)
+    view = state.node_views()["n1"]
+    assert (view.capacity, view.running) == (2, 1)
+    gone = {**n1, "metadata": {**n1["metadata"], "resourceVersion": "3", "deletionTimestamp": "x"}}
+    state.nodes.apply_event("MODIFIED", gone)
+    assert set(state.node_views()) == {"n2"}
+    state.nodes.apply_event("DELETED", gone)
+    assert set(state.node_views()) == {"n2"}
