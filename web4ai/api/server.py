@@ -103,7 +103,7 @@ async def apply_config_file(ctx: ApiContext, path: str) -> None:
     errors = validate_config(doc)
     if errors:
         raise SystemExit(f"{path}: " + "; ".join(f"{e.field}: {e.message}" for e in errors))
-    orch = ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME]
+    orch = res.as_orchestrator(ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME])
     merged = deep_merge(spec_to_config(orch.get("spec")), doc)
     result = await ctx.writer.patch(
         res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": config_to_spec(merged)}

@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from kubernetes_asyncio import client
 
+from web4ai.core.crs import AnyBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
@@ -304,7 +305,7 @@ class RecordingWriter(Writer):
 
     async def event(
         self,
-        involved: Body,
+        involved: AnyBody,
         reason: str,
         message: str,
         *,
