@@ -209,7 +209,7 @@ async def register(request: web.Request) -> web.Response:
                 "MAX_NODES_REACHED",
                 max_nodes=limit,
             )
-        body = {
+        body: NodeBody = {
             "apiVersion": f"{res.GROUP}/{res.VERSION}",
             "kind": "Web4AINode",
             "metadata": {

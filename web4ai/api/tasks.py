@@ -65,7 +65,7 @@ async def submit(request: web.Request) -> web.Response:
     if ident.name in ctx.state.tasks.store:
         raise ApiError(409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id)
     timeout = int((ctx.state.settings_spec().get("orchestrator") or {}).get("taskTimeout", 300))
-    body = {
+    body: TaskBody = {
         "apiVersion": f"{res.GROUP}/{res.VERSION}",
         "kind": "Web4AITask",
         "metadata": {"name": ident.name, "labels": ident.labels},

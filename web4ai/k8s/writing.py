@@ -60,7 +60,7 @@ class Writer:
         return body
 
     async def create(
-        self, plural: str, body: Body, *, group: str = GROUP, version: str = VERSION
+        self, plural: str, body: AnyBody, *, group: str = GROUP, version: str = VERSION
     ) -> Body:
         """Create a namespaced object; raises ``Conflict`` when it exists, ``Invalid``
         when the schema rejects it. Not counted in ``writes`` (the caller counts)."""

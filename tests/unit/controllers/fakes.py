@@ -210,11 +210,12 @@ class RecordingWriter(Writer):
         return body
 
     async def create(
-        self, plural: str, body: Body, *, group: str = res.GROUP, version: str = res.VERSION
+        self, plural: str, body: AnyBody, *, group: str = res.GROUP, version: str = res.VERSION
     ) -> Body:
-        name = body["metadata"]["name"]
+        raw = cast(Body, body)
+        name = raw["metadata"]["name"]
         created: Body = self._serve(
-            "create", plural, name, body, lambda: self.server.create(plural, body)
+            "create", plural, name, raw, lambda: self.server.create(plural, raw)
         )
         return created
 
