@@ -10,7 +10,7 @@ import copy
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
@@ -21,7 +21,7 @@ from web4ai.api.auth import KeyStore
 from web4ai.api.context import ApiContext, ApiStats
 from web4ai.api.hub import Hub
 from web4ai.api.routing import spec_of
-from web4ai.core.crs import Body
+from web4ai.core.crs import AnyBody, Body
 from web4ai.core.ratelimit import RateLimiter
 from web4ai.k8s import resources as res
 from web4ai.k8s.apikeys import entry
@@ -76,10 +76,10 @@ class FakeWriter(Writer):
             raise NotFound(404, f"{plural}/{name} not found")
         return found
 
-    async def create(self, plural: str, body: Body, **_: Any) -> Body:
+    async def create(self, plural: str, body: AnyBody, **_: Any) -> Body:
         if (plural, body["metadata"]["name"]) in self.objects_by_name:
             raise Conflict(409, "already exists")
-        return self._stored(plural, body)
+        return self._stored(plural, cast(Body, body))
 
     async def json_patch(self, plural: str, name: str, ops: list[Body], **_: Any) -> Body:
         body = await self.read(plural, name)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 
 from web4ai.core.config import Settings, settings_from_spec, to_camel
 from web4ai.core.configdoc import CONFIG_TEMPLATE
+from web4ai.core.crs import OrchestratorSpec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +56,11 @@ def test_the_chart_values_schema_config_has_not_drifted() -> None:
 
 
 def test_settings_defaults_are_the_crd_defaults() -> None:
-    assert Settings() == settings_from_spec(CRD_DEFAULTS) == settings_from_spec({})
+    assert (
+        Settings()
+        == settings_from_spec(cast(OrchestratorSpec, CRD_DEFAULTS))
+        == settings_from_spec({})
+    )
 
 
 def test_generate_config_shows_the_crd_defaults() -> None:

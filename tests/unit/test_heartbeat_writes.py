@@ -5,38 +5,41 @@ from __future__ import annotations
 from typing import Any
 
 from web4ai.api.nodes import SOFT_COALESCE, heartbeat_status
+from web4ai.core.crs import NodeBody
 from web4ai.core.schemas import Heartbeat
-from web4ai.k8s.resources import format_time
+from web4ai.k8s.resources import as_node, format_time
 
 REFRESH = 300.0
 T0 = 1_800_000_000.0
 
 
-def node(**status: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "n", "labels": {}},
-        "spec": {"nodeId": "n"},
-        "status": {
-            "status": "active",
-            "reportedStatus": "active",
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "HeartbeatReceived",
-                    "message": "the node is sending heartbeats",
-                    "lastTransitionTime": format_time(T0),
-                }
-            ],
-            "cpuUsage": 20.0,
-            "memoryUsage": 30.0,
-            "loadScore": 0.2,
-            "networkLatency": 2.0,
-            "agentsStatus": {"tasks_completed": 1},
-            "lastHeartbeat": format_time(T0),
-            **status,
-        },
-    }
+def node(**status: Any) -> NodeBody:
+    return as_node(
+        {
+            "metadata": {"name": "n", "labels": {}},
+            "spec": {"nodeId": "n"},
+            "status": {
+                "status": "active",
+                "reportedStatus": "active",
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "HeartbeatReceived",
+                        "message": "the node is sending heartbeats",
+                        "lastTransitionTime": format_time(T0),
+                    }
+                ],
+                "cpuUsage": 20.0,
+                "memoryUsage": 30.0,
+                "loadScore": 0.2,
+                "networkLatency": 2.0,
+                "agentsStatus": {"tasks_completed": 1},
+                "lastHeartbeat": format_time(T0),
+                **status,
+            },
+        }
+    )
 
 
 def beat_of(body: dict[str, Any]) -> Heartbeat:

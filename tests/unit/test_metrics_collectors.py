@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from web4ai.core.model import TaskPhase
 from web4ai.k8s.cache import ClusterState
-from web4ai.k8s.resources import format_time
+from web4ai.k8s.resources import as_task, format_time
 from web4ai.observability.metrics import ClusterCollector, HubCollector, OperatorMetrics
 
 NOW = 1_800_000_000.0
@@ -104,10 +104,11 @@ def test_outcomes_and_retries_are_counted_by_the_leader_only() -> None:
         **running,
         "status": {"phase": "retrying", "status": "pending", "errorMessage": "timed out after 1s"},
     }
-    metrics.task_changed(done, running, leading=False)
-    metrics.task_changed(done, running, leading=True)
-    metrics.task_changed(done, done, leading=True)  # no transition
-    metrics.task_changed(retrying, running, leading=True)
+    done_t, running_t, retrying_t = as_task(done), as_task(running), as_task(retrying)
+    metrics.task_changed(done_t, running_t, leading=False)
+    metrics.task_changed(done_t, running_t, leading=True)
+    metrics.task_changed(done_t, done_t, leading=True)  # no transition
+    metrics.task_changed(retrying_t, running_t, leading=True)
     v = values(metrics.registry)
     assert v[("web4ai_tasks_total", (("outcome", "completed"),))] == 1
     assert v[("web4ai_task_duration_seconds_count", (("outcome", "completed"),))] == 1

@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from web4ai.core.crs import NodeBody, TaskBody
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.k8s import resources as res
 
 NOW = 1_700_000_000.0
 
 
-def task(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "t1", "resourceVersion": "7"},
-        "spec": {"taskId": "t1", "taskType": "echo", "maxRetries": 1, **spec},
-        "status": status or {},
-    }
+B = TypeVar("B", TaskBody, NodeBody)
 
 
-def apply(body: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+def task(status: dict[str, Any] | None = None, **spec: Any) -> TaskBody:
+    return res.as_task(
+        {
+            "metadata": {"name": "t1", "resourceVersion": "7"},
+            "spec": {"taskId": "t1", "taskType": "echo", "maxRetries": 1, **spec},
+            "status": status or {},
+        }
+    )
+
+
+def apply(body: B, patch: dict[str, Any]) -> B:
     """A JSON merge patch of the status, as the API server applies it."""
-    status = dict(body.get("status") or {})
+    status: dict[str, Any] = dict(body.get("status") or {})
     for key, value in patch["status"].items():
         if value is None:
             status.pop(key, None)
         else:
             status[key] = value
-    return {**body, "status": status}
+    return cast(B, {**body, "status": status})
 
 
 def test_life_of_a_task_keeps_status_phase_and_current_holder() -> None:
@@ -110,8 +116,10 @@ def test_legacy_objects_read_in_place_and_upgrade() -> None:
     assert res.task_phase(started) is TaskPhase.RUNNING
 
 
-def node(**status: Any) -> dict[str, Any]:
-    return {"metadata": {"name": "n1", "resourceVersion": "3"}, "spec": {}, "status": status}
+def node(**status: Any) -> NodeBody:
+    return res.as_node(
+        {"metadata": {"name": "n1", "resourceVersion": "3"}, "spec": {}, "status": status}
+    )
 
 
 def test_admin_intent_and_node_report() -> None:
@@ -132,11 +140,13 @@ def test_admin_intent_and_node_report() -> None:
 
 
 def test_draining_node_takes_no_new_tasks() -> None:
-    n = {
-        "metadata": {"name": "n1"},
-        "spec": {"nodeId": "n1", "agentsCount": 2},
-        "status": {"status": "active", "draining": {"requestedAt": "2026-01-01T00:00:00Z"}},
-    }
+    n = res.as_node(
+        {
+            "metadata": {"name": "n1"},
+            "spec": {"nodeId": "n1", "agentsCount": 2},
+            "status": {"status": "active", "draining": {"requestedAt": "2026-01-01T00:00:00Z"}},
+        }
+    )
     assert res.node_from_body(n, 0).status is NodeStatus.MAINTENANCE
 
 

@@ -14,7 +14,6 @@ from web4ai.api.auth import KeyStore
 from web4ai.api.history import History
 from web4ai.api.hub import Hub
 from web4ai.core.ratelimit import FailureLimiter, RateLimiter
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.resources import format_time
 from web4ai.k8s.writing import Writer
@@ -77,12 +76,9 @@ class ApiContext:
 
     @property
     def orchestrator_id(self) -> str:
-        orch = self.state.orchestrators.store.get(res.ORCHESTRATOR_NAME) or {}
-        return str(
-            ((orch.get("spec") or {}).get("orchestrator") or {}).get(
-                "id", "web4ai_main_orchestrator"
-            )
-        )
+        orch = self.state.orchestrator()
+        spec = (orch.get("spec") if orch is not None else None) or {}
+        return str((spec.get("orchestrator") or {}).get("id", "web4ai_main_orchestrator"))
 
     def wake(self, node_id: str) -> None:
         """Wake the long-polls of ``node_id`` (a task was assigned to it)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from web4ai.api.context import ApiContext
 from web4ai.api.presenting import node_public
+from web4ai.core.crs import NodeBody, OrchestratorBody, TaskBody
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.k8s import resources as res
-from web4ai.k8s.watching import Body
 
 TASK_MESSAGES = {
     TaskPhase.ASSIGNED: "task_assigned",
@@ -18,7 +18,7 @@ TASK_MESSAGES = {
 }
 
 
-def on_task(ctx: ApiContext, new: Body, old: Body | None) -> None:
+def on_task(ctx: ApiContext, new: TaskBody, old: TaskBody | None) -> None:
     after = res.task_phase(new)
     if after in (TaskPhase.ASSIGNED, TaskPhase.CANCELLED) and (node := res.task_node(new)):
         ctx.wake(node)
@@ -34,7 +34,7 @@ def on_task(ctx: ApiContext, new: Body, old: Body | None) -> None:
         ctx.hub.publish(TASK_MESSAGES[after], res.task_public(new), node=node)
 
 
-def note_assignment(ctx: ApiContext, new: Body, old: Body | None, after: TaskPhase) -> None:
+def note_assignment(ctx: ApiContext, new: TaskBody, old: TaskBody | None, after: TaskPhase) -> None:
     """Keep the per-node index of assigned, not yet started tasks (what a poll offers)."""
     name = res.name_of(new)
     if old is not None and (before := res.task_node(old)):
@@ -43,25 +43,25 @@ def note_assignment(ctx: ApiContext, new: Body, old: Body | None, after: TaskPha
         ctx.assigned.setdefault(node, set()).add(name)
 
 
-def note_cancel(ctx: ApiContext, new: Body, old: Body | None, after: TaskPhase) -> None:
+def note_cancel(ctx: ApiContext, new: TaskBody, old: TaskBody | None, after: TaskPhase) -> None:
     """Keep the per-node index of cancelled tasks (heartbeats and polls read it, so they
     never scan every task); a retried task leaves it."""
     task_id = str(new["spec"]["taskId"])
     if after is TaskPhase.CANCELLED and (node := res.task_node(new)):
-        when = res.parse_time((new.get("status") or {}).get("completedAt")) or ctx.clock()
+        when = res.parse_time(res.status_of(new).get("completedAt")) or ctx.clock()
         ctx.cancelled.setdefault(node, {})[task_id] = when
     elif old is not None and res.task_phase(old) is TaskPhase.CANCELLED:
         held = ctx.cancelled.get(res.task_node(old) or "", {})
         held.pop(task_id, None)
 
 
-def on_orchestrator(ctx: ApiContext, new: Body, old: Body | None) -> None:
+def on_orchestrator(ctx: ApiContext, new: OrchestratorBody, old: OrchestratorBody | None) -> None:
     """``node_discovered`` for each endpoint whose probe newly found a node to join."""
     if not ctx.state.orchestrators.synced.is_set():
         return
 
-    def joined(body: Body | None) -> dict[str, str]:
-        found = ((body or {}).get("status") or {}).get("discovery") or []
+    def joined(body: OrchestratorBody | None) -> dict[str, str]:
+        found = (res.status_of(body).get("discovery") if body is not None else None) or []
         return {d["endpoint"]: d.get("nodeId", "") for d in found if d.get("state") == "joined"}
 
     before = joined(old)
@@ -70,7 +70,7 @@ def on_orchestrator(ctx: ApiContext, new: Body, old: Body | None) -> None:
             ctx.hub.publish("node_discovered", {"endpoint": endpoint, "node_id": node_id})
 
 
-def on_node(ctx: ApiContext, new: Body, old: Body | None) -> None:
+def on_node(ctx: ApiContext, new: NodeBody, old: NodeBody | None) -> None:
     if not ctx.state.nodes.synced.is_set():
         return
     before = res.node_status(old) if old is not None else None

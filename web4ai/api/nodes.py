@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +20,7 @@ from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import schemas as m
 from web4ai.core.config import spec_value
-from web4ai.core.crs import Body
+from web4ai.core.crs import Draining, NodeBody, Patch, TaskBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.restriction import registration_refusal
@@ -50,7 +51,7 @@ def node_id_param(request: web.Request) -> str:
     return id_param(request, IdKind.NODE)
 
 
-async def find_node_fresh(ctx: ApiContext, node_id: str) -> Body:
+async def find_node_fresh(ctx: ApiContext, node_id: str) -> NodeBody:
     """``find_node`` for node calls: before answering 404 from the watch cache, the node
     is re-read from the API server (another API replica may have just registered it)."""
     try:
@@ -59,12 +60,11 @@ async def find_node_fresh(ctx: ApiContext, node_id: str) -> Body:
         body = await ctx.writer.get(res.NODES, identity(IdKind.NODE, node_id).name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             raise
-        ctx.state.record_node(body)
-        return body
+        return ctx.state.record_node(body)
 
 
-def find_node(ctx: ApiContext, node_id: str) -> Body:
-    body = ctx.state.nodes.store.get(identity(IdKind.NODE, node_id).name)
+def find_node(ctx: ApiContext, node_id: str) -> NodeBody:
+    body = ctx.state.nodes_by_name.get(identity(IdKind.NODE, node_id).name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id)
     return body
@@ -79,7 +79,7 @@ async def list_nodes(request: web.Request) -> web.Response:
         counts = ctx.state.bound_counts()
         nodes = {
             res.node_id(b): node_public(b, ctx.state) | node_counters(b, counts[res.node_id(b)])
-            for b in ctx.state.nodes.store.values()
+            for b in ctx.state.nodes_by_name.values()
             if not b["metadata"].get("deletionTimestamp")
         }
         return Rendered(
@@ -152,7 +152,7 @@ async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
 
 
 async def requeue_previous_incarnation(
-    ctx: ApiContext, node: Body, boot_id: str | None, now: float
+    ctx: ApiContext, node: NodeBody, boot_id: str | None, now: float
 ) -> None:
     """A node that comes back as a new incarnation (another ``boot_id``) runs nothing of
     what its previous one held: those tasks go back to the queue at once, with no retry
@@ -162,7 +162,7 @@ async def requeue_previous_incarnation(
         return
     node_id = res.node_id(node)
     reason = f"node {node_id} restarted (boot {before} -> {boot_id})"
-    for task in ctx.state.tasks.store.values():
+    for task in ctx.state.tasks_by_name.values():
         if res.task_node(task) == node_id and res.task_phase(task).bound:
             try:
                 result = await ctx.writer.patch(
@@ -199,7 +199,7 @@ async def register(request: web.Request) -> web.Response:
         if refusal:
             raise ApiError(403, refusal, "FORBIDDEN", max_agents_per_node=max_agents)
     now = ctx.clock()
-    existing = ctx.state.nodes.store.get(ident.name)
+    existing = ctx.state.nodes_by_name.get(ident.name)
     if existing is None:
         limit = int(spec_value(ctx.state.settings_spec(), "network", "maxNodes"))
         if len(ctx.state.nodes.store) >= limit:
@@ -209,7 +209,7 @@ async def register(request: web.Request) -> web.Response:
                 "MAX_NODES_REACHED",
                 max_nodes=limit,
             )
-        body = {
+        body: NodeBody = {
             "apiVersion": f"{res.GROUP}/{res.VERSION}",
             "kind": "Web4AINode",
             "metadata": {
@@ -224,7 +224,7 @@ async def register(request: web.Request) -> web.Response:
             created = await ctx.writer.create(res.NODES, body)
         except Conflict:
             created = await ctx.writer.read(res.NODES, ident.name)
-        existing = created
+        existing = res.as_node(created)
     elif existing["metadata"].get("deletionTimestamp"):
         raise ApiError(
             409, "Node is being unregistered; retry shortly", "NODE_TERMINATING", node_id=node_id
@@ -232,10 +232,12 @@ async def register(request: web.Request) -> web.Response:
     else:  # re-registration replaces what the node declares
         await requeue_previous_incarnation(ctx, existing, data.boot_id, now)
         try:
-            existing = await ctx.writer.patch(
-                res.NODES,
-                ident.name,
-                {"spec": {**{k: None for k in existing["spec"] if k not in spec}, **spec}},
+            existing = res.as_node(
+                await ctx.writer.patch(
+                    res.NODES,
+                    ident.name,
+                    {"spec": {**{k: None for k in existing["spec"] if k not in spec}, **spec}},
+                )
             )
         except NotFound:
             raise unregistered_meanwhile(node_id) from None
@@ -264,11 +266,11 @@ async def register(request: web.Request) -> web.Response:
     )
 
 
-def heartbeat_status(data: m.Heartbeat, node: Body, now: float, refresh: float) -> Body | None:
+def heartbeat_status(data: m.Heartbeat, node: NodeBody, now: float, refresh: float) -> Patch | None:
     """The status fields to write, or None when the Lease renewal alone suffices.
     A reported ``status`` is the node's own report: an admin's intent still holds."""
-    current = node.get("status") or {}
-    new: Body = data.status_fields()
+    current: Mapping[str, Any] = res.status_of(node)  # compared field by field
+    new: Patch = data.status_fields()
     reported: Any = "keep"
     if data.status is not None:
         reported = NodeStatus(data.status)
@@ -340,7 +342,7 @@ async def put_status(request: web.Request) -> web.Response:
     node_id = node_id_param(request)
     data = await read_model(request, m.StatusUpdate)
     body = find_node(ctx, node_id)
-    old = (body.get("status") or {}).get("status")
+    old = res.status_of(body).get("status")
     value = NodeStatus(data.status)
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     now = ctx.clock()
@@ -357,8 +359,7 @@ async def put_status(request: web.Request) -> web.Response:
         )
     except NotFound:
         raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
-    ctx.state.record_node(result)
-    new = (result.get("status") or {}).get("status")
+    new = res.status_of(ctx.state.record_node(result)).get("status")
     return web.json_response(
         {
             "success": True,
@@ -379,7 +380,7 @@ async def drain(request: web.Request) -> web.Response:
     data = await read_model(request, m.Drain)
     body = find_node(ctx, node_id)
     now = ctx.clock()
-    draining: Body = {"requestedAt": res.format_time(now)}
+    draining: Draining = {"requestedAt": res.format_time(now)}
     if data.deadline is not None:
         draining["deadline"] = now + data.deadline
     try:
@@ -391,7 +392,7 @@ async def drain(request: web.Request) -> web.Response:
     ctx.state.record_node(result)
     running = sum(
         1
-        for t in ctx.state.tasks.store.values()
+        for t in ctx.state.tasks_by_name.values()
         if res.task_node(t) == node_id and res.task_phase(t).bound
     )
     return web.json_response(
@@ -436,16 +437,16 @@ def cancelled_tasks(ctx: ApiContext, node_id: str, now: float) -> list[str]:
     return sorted(held)
 
 
-def assigned_tasks(ctx: ApiContext, node_id: str) -> list[Body]:
+def assigned_tasks(ctx: ApiContext, node_id: str) -> list[dict[str, Any]]:
     """Tasks assigned to the node and not yet started, most urgent first, from the
     per-node index the watch keeps (events.note_assignment); entries the store no
     longer backs (a deleted task) are dropped."""
     names = ctx.assigned.get(node_id)
     if not names:
         return []
-    found = []
+    found: list[TaskBody] = []
     for name in list(names):
-        body = ctx.state.tasks.store.get(name)
+        body = ctx.state.tasks_by_name.get(name)
         if body is None or res.task_node(body) != node_id:
             names.discard(name)
         elif res.task_phase(body) is TaskPhase.ASSIGNED:

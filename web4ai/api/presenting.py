@@ -6,27 +6,30 @@ import heapq
 import json
 from collections import Counter
 from statistics import mean
+from typing import Any
 
 from web4ai.core.config import Settings
-from web4ai.core.crs import Body
+from web4ai.core.crs import AgentSpec, NodeBody, NodeStatusBody, OrchestratorStatus, TaskBody
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.recommending import recommendations as compute_recommendations
 from web4ai.core.scheduling import SCHEDULABLE, wrr_weight
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 
+Doc = dict[str, Any]  # a JSON document as the API answers it
+
 TASK_GROUPS = ("pending", "active", "completed", "failed")
 TASK_PHASES = tuple(p.value for p in TaskPhase)
 
 
-def group_of(body: Body) -> str:
+def group_of(body: TaskBody) -> str:
     return res.task_status(body).value
 
 
-def node_public(body: Body, state: ClusterState, *, detailed: bool = False) -> Body:
-    spec, status = body["spec"], body.get("status") or {}
+def node_public(body: NodeBody, state: ClusterState, *, detailed: bool = False) -> Doc:
+    spec, status = body["spec"], res.status_of(body)
     last = state.lease_renewed(body)
-    out: Body = {
+    out: Doc = {
         "node_id": spec["nodeId"],
         "host": spec["host"],
         "port": spec.get("port", 8090),
@@ -52,7 +55,7 @@ def node_public(body: Body, state: ClusterState, *, detailed: bool = False) -> B
         out["drain_deadline"] = (status.get("draining") or {}).get("deadline")
     if detailed:
         node = spec["nodeId"]
-        tasks = [t for t in state.tasks.store.values() if res.task_node(t) == node]
+        tasks = [t for t in state.tasks_by_name.values() if res.task_node(t) == node]
         out.update(
             {
                 "reliability_score": float(status.get("reliabilityScore", 1.0)),
@@ -67,8 +70,10 @@ def node_public(body: Body, state: ClusterState, *, detailed: bool = False) -> B
     return out
 
 
-def agent_public(agent: Body, tasks: list[Body], status: Body, last: float | None) -> Body:
-    mine = [t for t in tasks if (t.get("status") or {}).get("agentId") == agent["agentId"]]
+def agent_public(
+    agent: AgentSpec, tasks: list[TaskBody], status: NodeStatusBody, last: float | None
+) -> Doc:
+    mine = [t for t in tasks if res.status_of(t).get("agentId") == agent["agentId"]]
     done = Counter(res.task_status(t).value for t in mine)
     finished = done["completed"] + done["failed"]
     return {
@@ -84,19 +89,19 @@ def agent_public(agent: Body, tasks: list[Body], status: Body, last: float | Non
     }
 
 
-def network_summary(state: ClusterState, now: float) -> Body:
+def network_summary(state: ClusterState, now: float) -> Doc:
     """The numbers /status, /metrics, /metrics/performance and the WebSocket share."""
-    nodes = [b for b in state.nodes.store.values() if not b["metadata"].get("deletionTimestamp")]
-    by_status = Counter((b.get("status") or {}).get("status", "offline") for b in nodes)
+    nodes = [b for b in state.nodes_by_name.values() if not b["metadata"].get("deletionTimestamp")]
+    by_status = Counter(res.status_of(b).get("status", "offline") for b in nodes)
     groups = {status.value: n for status, n in state.task_counts().items()}
-    orch = state.orchestrators.store.get(res.ORCHESTRATOR_NAME) or {}
-    totals = orch.get("status") or {}
+    orch = state.orchestrator()
+    totals: OrchestratorStatus = res.status_of(orch) if orch is not None else {}
     completed = groups.get("completed", 0) + int(totals.get("tasksCompletedTotal", 0))
     failed = groups.get("failed", 0) + int(totals.get("tasksFailedTotal", 0))
     mean_exec = state.mean_execution_time()
-    live = [b for b in nodes if (b.get("status") or {}).get("status") in ("active", "degraded")]
+    live = [b for b in nodes if res.status_of(b).get("status") in ("active", "degraded")]
     capacity = sum(res.node_capacity(b) for b in live)
-    stat = [b.get("status") or {} for b in live]
+    stat = [res.status_of(b) for b in live]
     latencies = [float(s["networkLatency"]) for s in stat if s.get("networkLatency") is not None]
     recent = state.finished_since(now - 60)
     return {
@@ -138,7 +143,7 @@ NETWORK_METRICS = (
 )
 
 
-def network_metrics(summary: Body) -> Body:
+def network_metrics(summary: Doc) -> Doc:
     """The documented ``network_metrics`` block of /status (and /metrics' ``network``)."""
     return {k: summary[k] for k in NETWORK_METRICS}
 
@@ -148,13 +153,13 @@ def status_document(
     orchestrator_id: str,
     now: float,
     uptime: float,
-    api_stats: Body,
-    s: Body,
-) -> Body:
+    api_stats: Doc,
+    s: Doc,
+) -> Doc:
     """The /status document around a ``network_summary`` ``s``."""
     settings = state.settings()
-    orch = state.orchestrators.store.get(res.ORCHESTRATOR_NAME) or {}
-    probes = (orch.get("status") or {}).get("discovery") or []
+    orch = state.orchestrator()
+    probes = (res.status_of(orch).get("discovery") if orch is not None else None) or []
     return {
         "success": True,
         "data": {
@@ -194,7 +199,7 @@ def status_document(
     }
 
 
-def status_parts(document: Body) -> tuple[bytes, bytes]:
+def status_parts(document: Doc) -> tuple[bytes, bytes]:
     """A ``status_document`` as the JSON before its ``timestamp`` value and between its
     ``uptime`` value and its ``api_stats`` value: the parts that change only with the
     stores, around the clock and the request counters (filled per request)."""
@@ -213,14 +218,14 @@ def status_parts(document: Body) -> tuple[bytes, bytes]:
 def node_weights(state: ClusterState) -> dict[str, float]:
     counts = state.bound_counts()
     weights = {}
-    for body in state.nodes.store.values():
+    for body in state.nodes_by_name.values():
         node = res.node_from_body(body, counts[res.node_id(body)])
         if node.status in SCHEDULABLE:
             weights[node.node_id] = wrr_weight(node) / 100
     return weights
 
 
-def recommendations(state: ClusterState, settings: Settings, summary: Body) -> list[Body]:
+def recommendations(state: ClusterState, settings: Settings, summary: Doc) -> list[Doc]:
     """Advice from the nodes' real metrics against the configured targets; none while
     ``performance.monitoring_enabled`` is off."""
     if not settings.monitoring_enabled:
@@ -234,7 +239,7 @@ def recommendations(state: ClusterState, settings: Settings, summary: Body) -> l
     )
 
 
-def task_entry(body: Body) -> Body:
+def task_entry(body: TaskBody) -> Doc:
     """A task in the GET /tasks listing, shaped by its group as documented."""
     full = res.task_public(body)
     group = group_of(body)
@@ -288,22 +293,22 @@ def task_entry(body: Body) -> Body:
 
 def task_listing(
     state: ClusterState, status: str | None, limit: int, offset: int, phase: str | None = None
-) -> Body:
+) -> Doc:
     """Always the four documented buckets and the summary counts; a ``status`` filter
     leaves the other buckets empty, a ``phase`` filter keeps only that phase."""
-    grouped: dict[str, list[Body]] = {g: [] for g in TASK_GROUPS}
-    for body in state.tasks.store.values():
+    grouped: dict[str, list[TaskBody]] = {g: [] for g in TASK_GROUPS}
+    for body in state.tasks_by_name.values():
         grouped[group_of(body)].append(body)
 
-    def newest_first(b: Body) -> tuple[float, str]:
-        s = b.get("status") or {}
+    def newest_first(b: TaskBody) -> tuple[float, str]:
+        s = res.status_of(b)
         when = res.parse_time(s.get("completedAt") or s.get("assignedAt")) or res.submitted_at(b)
         return (-when, res.name_of(b))
 
-    def queue_order(b: Body) -> tuple[int, float, str]:
+    def queue_order(b: TaskBody) -> tuple[int, float, str]:
         return res.task_from_body(b).order
 
-    tasks: Body = {g: [] for g in TASK_GROUPS}
+    tasks: Doc = {g: [] for g in TASK_GROUPS}
     for group in TASK_GROUPS if status is None else (status,):
         items = grouped[group]
         if phase is not None:
@@ -322,9 +327,9 @@ def task_listing(
     }
 
 
-def node_counters(body: Body, running: int) -> Body:
+def node_counters(body: NodeBody, running: int) -> Doc:
     """The per-node task counters and reliability the dashboard's node list shows."""
-    status = body.get("status") or {}
+    status = res.status_of(body)
     return {
         "reliability_score": float(status.get("reliabilityScore", 1.0)),
         "tasks_completed": int(status.get("tasksCompleted", 0)),

@@ -31,6 +31,7 @@ from web4ai.api.errors import ApiError, envelope
 from web4ai.api.hub import Hub
 from web4ai.api.system import initial_status
 from web4ai.core.config import spec_value
+from web4ai.core.crs import OrchestratorBody
 from web4ai.core.ratelimit import RateLimiter
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
@@ -75,16 +76,14 @@ async def ensure_orchestrator(ctx: ApiContext) -> None:
     """The Web4AIOrchestrator object holds the configuration; create it with defaults."""
     if res.ORCHESTRATOR_NAME in ctx.state.orchestrators.store:
         return
+    body: OrchestratorBody = {
+        "apiVersion": f"{res.GROUP}/{res.VERSION}",
+        "kind": "Web4AIOrchestrator",
+        "metadata": {"name": res.ORCHESTRATOR_NAME},
+        "spec": {},
+    }
     try:
-        created = await ctx.writer.create(
-            res.ORCHESTRATORS,
-            {
-                "apiVersion": f"{res.GROUP}/{res.VERSION}",
-                "kind": "Web4AIOrchestrator",
-                "metadata": {"name": res.ORCHESTRATOR_NAME},
-                "spec": {},
-            },
-        )
+        created = await ctx.writer.create(res.ORCHESTRATORS, body)
         ctx.state.record_orchestrator(created)
     except Conflict:
         ctx.state.record_orchestrator(
@@ -103,7 +102,7 @@ async def apply_config_file(ctx: ApiContext, path: str) -> None:
     errors = validate_config(doc)
     if errors:
         raise SystemExit(f"{path}: " + "; ".join(f"{e.field}: {e.message}" for e in errors))
-    orch = ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME]
+    orch = res.as_orchestrator(ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME])
     merged = deep_merge(spec_to_config(orch.get("spec")), doc)
     result = await ctx.writer.patch(
         res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": config_to_spec(merged)}

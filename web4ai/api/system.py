@@ -337,7 +337,7 @@ async def put_config(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     update = await read_json(request)
     check_config(update)
-    orch = ctx.state.orchestrators.store.get(res.ORCHESTRATOR_NAME)
+    orch = ctx.state.orchestrator()
     if orch is None:
         raise ApiError(
             503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
@@ -358,11 +358,11 @@ async def put_config(request: web.Request) -> web.Response:
         raise ApiError(
             503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
         ) from None
-    ctx.state.record_orchestrator(result)
+    recorded = ctx.state.record_orchestrator(result)
     body: dict[str, Any] = {
         "success": True,
         "message": "Configuration updated",
-        "config": spec_to_config(result.get("spec")),
+        "config": spec_to_config(recorded.get("spec")),
     }
     port = (update.get("websocket") or {}).get("port")
     if port is not None and port != ctx.ws_port:
@@ -376,7 +376,7 @@ def initial_status(ctx: ApiContext, principal: Principal = ANONYMOUS) -> str:
     (which REST does not show the network) its own node only."""
     if principal.role != "node":
         return message("initial_status", status_data(ctx)["data"])
-    body = ctx.state.nodes.store.get(identity(IdKind.NODE, principal.node_id or "x").name)
+    body = ctx.state.nodes_by_name.get(identity(IdKind.NODE, principal.node_id or "x").name)
     node = node_public(body, ctx.state) if body is not None and principal.node_id else None
     return message(
         "initial_status",

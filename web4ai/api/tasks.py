@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -18,7 +17,7 @@ from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import schemas as m
 from web4ai.core import validation as v
-from web4ai.core.crs import Body
+from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskPhase, TaskStatus
 from web4ai.k8s import resources as res
@@ -31,8 +30,8 @@ def task_id_param(request: web.Request) -> str:
     return id_param(request, IdKind.TASK)
 
 
-def find_task(ctx: ApiContext, task_id: str) -> Body:
-    body = ctx.state.tasks.store.get(identity(IdKind.TASK, task_id).name)
+def find_task(ctx: ApiContext, task_id: str) -> TaskBody:
+    body = ctx.state.tasks_by_name.get(identity(IdKind.TASK, task_id).name)
     if body is None:
         raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id)
     return body
@@ -66,7 +65,7 @@ async def submit(request: web.Request) -> web.Response:
     if ident.name in ctx.state.tasks.store:
         raise ApiError(409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id)
     timeout = int((ctx.state.settings_spec().get("orchestrator") or {}).get("taskTimeout", 300))
-    body = {
+    body: TaskBody = {
         "apiVersion": f"{res.GROUP}/{res.VERSION}",
         "kind": "Web4AITask",
         "metadata": {"name": ident.name, "labels": ident.labels},
@@ -144,7 +143,7 @@ async def get_task(request: web.Request) -> web.Response:
     return web.json_response({"success": True, "task": res.task_public(body)})
 
 
-def check_assignment(request: web.Request, body: Body, node_id: str) -> None:
+def check_assignment(request: web.Request, body: TaskBody, node_id: str) -> None:
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     if principal is not None and principal.role == "node" and principal.node_id != node_id:
         raise ApiError(403, f"a node key may act only as node {principal.node_id}", "FORBIDDEN")
@@ -163,23 +162,25 @@ def check_assignment(request: web.Request, body: Body, node_id: str) -> None:
         )
 
 
-async def read_task(ctx: ApiContext, task_id: str) -> Body:
+async def read_task(ctx: ApiContext, task_id: str) -> TaskBody:
     """The task as the API server has it now (not the watch cache); 404 when gone."""
     body = await ctx.writer.get(res.TASKS, identity(IdKind.TASK, task_id).name)
     if body is None:
         raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id)
-    ctx.state.record_task(body)
-    return body
+    return ctx.state.record_task(body)
 
 
 async def guarded_update(
-    ctx: ApiContext, task_id: str, check: Callable[[Body], None], build: Any
-) -> Body:
+    ctx: ApiContext,
+    task_id: str,
+    check: Callable[[TaskBody], None],
+    build: Callable[[TaskBody], Patch],
+) -> TaskBody:
     """Apply ``build(body) -> patch`` guarded by resourceVersion; on a conflict re-read
     the task from the API server and ``check`` again (someone else may have acted).
     Before answering 404 or 409 from the watch cache, the task is re-read from the API
     server: with several API replicas this one's cache may lag behind another's write."""
-    cached = ctx.state.tasks.store.get(identity(IdKind.TASK, task_id).name)
+    cached = ctx.state.tasks_by_name.get(identity(IdKind.TASK, task_id).name)
     body = cached if cached is not None else await read_task(ctx, task_id)
     fresh = cached is None
     for _ in range(3):
@@ -195,8 +196,7 @@ async def guarded_update(
         except RACED:
             body, fresh = await read_task(ctx, task_id), True  # 404 when it is gone
             continue
-        ctx.state.record_task(result)
-        return result
+        return ctx.state.record_task(result)
     raise ApiError(409, "Task is changing too fast; retry", "CONFLICT", task_id=task_id)
 
 
@@ -212,7 +212,7 @@ async def start(request: web.Request) -> web.Response:
     data = await read_model(request, m.TaskStart)
     now = ctx.clock()
 
-    def build(body: Body) -> Body:
+    def build(body: TaskBody) -> Patch:
         return res.start_patch(body, data.agent_id, now)
 
     result = await guarded_update(
@@ -240,18 +240,18 @@ async def result(request: web.Request) -> web.Response:
     data = await read_model(request, TaskResult)
     now = ctx.clock()
 
-    def build(body: Body) -> Body:
+    def build(body: TaskBody) -> Patch:
         patch = result_patch(body)
         if res.task_phase(body) is TaskPhase.ASSIGNED:  # /start was skipped
             ran = data.execution_time
             started = now - float(ran) if ran is not None else now
-            assigned = res.parse_time((body.get("status") or {}).get("assignedAt"))
+            assigned = res.parse_time(res.status_of(body).get("assignedAt"))
             if assigned is not None:
                 started = min(now, max(started, assigned))
             res.started_with_result(patch, data.agent_id, started)
         return patch
 
-    def result_patch(body: Body) -> Body:
+    def result_patch(body: TaskBody) -> Patch:
         if data.status == "failed":
             patch = res.attempt_failed_patch(
                 body, data.error_message or "the node reported a failure", now
@@ -260,8 +260,9 @@ async def result(request: web.Request) -> web.Response:
             patch = res.completed_patch(body, now)
         extra = patch["status"]
         extra.update(data.model_dump(include={"result", "performance_metrics"}, exclude_unset=True))
-        started = res.parse_time((body.get("status") or {}).get("startedAt")) or res.parse_time(
-            (body.get("status") or {}).get("assignedAt")
+        status = res.status_of(body)
+        started = res.parse_time(status.get("startedAt")) or res.parse_time(
+            status.get("assignedAt")
         )
         if data.execution_time is not None:
             extra["executionTime"] = data.execution_time
@@ -286,7 +287,7 @@ async def cancel(request: web.Request) -> web.Response:
     by = principal.name if principal is not None else "anonymous"
     now = ctx.clock()
 
-    def check(body: Body) -> None:
+    def check(body: TaskBody) -> None:
         phase = res.task_phase(body)
         if phase.terminal:
             raise ApiError(409, f"Task is already {phase.value}", "TASK_FINISHED", task_id=task_id)
@@ -313,7 +314,7 @@ async def retry(request: web.Request) -> web.Response:
         )
     now = ctx.clock()
 
-    def check(body: Body) -> None:
+    def check(body: TaskBody) -> None:
         if res.task_status(body) is not TaskStatus.FAILED:
             raise ApiError(
                 409,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from web4ai.core.crs import OrchestratorSpec
 from web4ai.core.defaults import SPEC_DEFAULTS
 from web4ai.core.egress import EgressPolicy
 from web4ai.core.model import Algorithm, Thresholds
@@ -99,14 +101,14 @@ class Settings:
         )
 
 
-def spec_value(spec: dict[str, Any] | None, section: str, key: str) -> Any:
+def spec_value(spec: Mapping[str, Any] | None, section: str, key: str) -> Any:
     """A setting of a Web4AIOrchestrator spec (camelCase ``key``), or the CRD's default
     when it is unset."""
     value = ((spec or {}).get(section) or {}).get(key)
     return SPEC_DEFAULTS[section][key] if value is None else value
 
 
-def settings_from_spec(spec: dict[str, Any] | None) -> Settings:
+def settings_from_spec(spec: OrchestratorSpec | None) -> Settings:
     spec = spec or {}
     orch = spec.get("orchestrator") or {}
     net = spec.get("network") or {}
@@ -173,7 +175,7 @@ def validate_config(doc: Any) -> list[FieldError]:
     return errors
 
 
-def spec_to_config(spec: dict[str, Any] | None) -> dict[str, Any]:
+def spec_to_config(spec: Mapping[str, Any] | None) -> dict[str, Any]:
     """A Web4AIOrchestrator spec as the API shows it (without the paused flag)."""
     doc = convert_keys({k: val for k, val in (spec or {}).items() if k != "paused"}, to_snake)
     return {k: val for k, val in doc.items() if k in CONFIG_KEYS}

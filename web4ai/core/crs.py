@@ -1,13 +1,16 @@
 """The custom resources' bodies as TypedDicts, mirroring ``crds/*.yaml`` field for
 field (``tests/unit/test_crs_agree_with_crds.py`` walks both). ``Body`` is the one
 alias for an untyped body (what the Kubernetes client hands over); code that knows
-which kind it holds can say so with ``NodeBody``, ``TaskBody`` or ``OrchestratorBody``.
+which kind it holds can say so with ``NodeBody``, ``TaskBody`` or ``OrchestratorBody``
+(``AnyBody``: any of them, or an untyped one). ``Patch`` is a merge patch: a partial
+body whose ``None`` values delete fields, so it is not one of the TypedDicts.
 Times are RFC 3339 strings, as stored. Pure: types only."""
 
 from typing import Any, Required, TypedDict
 
 # no `from __future__ import annotations`: Required[] must be seen when the class is made
 Body = dict[str, Any]
+Patch = dict[str, Any]
 
 
 class Condition(TypedDict):
@@ -240,6 +243,8 @@ class OrchestratorBody(TypedDict, total=False):
     spec: Required[OrchestratorSpec]
     status: OrchestratorStatus
 
+
+AnyBody = Body | NodeBody | TaskBody | OrchestratorBody
 
 KINDS: dict[str, type] = {
     "web4ainodes.yaml": NodeBody,

@@ -3,12 +3,12 @@ NodeRestriction: a bounded capacity, and only the capabilities its key pins."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
 def registration_refusal(
-    spec: dict[str, Any], max_agents: int, allowed_capabilities: Sequence[str] | None
+    spec: Mapping[str, Any], max_agents: int, allowed_capabilities: Sequence[str] | None
 ) -> str | None:
     """Why a node key may not register ``spec`` (the Web4AINode spec it asks for),
     or None. ``allowed_capabilities`` None means the key pins none."""

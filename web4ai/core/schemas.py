@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Required, TypeVar
+from typing import Annotated, Any, Literal, Required, TypeVar, cast
 
 from pydantic import (
     AfterValidator,
@@ -36,6 +36,7 @@ from typing_extensions import TypedDict  # pydantic needs this one before Python
 
 from web4ai.core import limits as lim
 from web4ai.core.callbacks import url_problem
+from web4ai.core.crs import NodeSpec, TaskSpec
 from web4ai.core.egress import network_problem
 from web4ai.core.ids import IdKind, InvalidId, validate_id
 from web4ai.core.validation import FieldError, ValidationFailed, bounded_result, json_size, text
@@ -225,12 +226,12 @@ class Registration(Request):
     agents: Agents | None = None
     boot_id: Name1 | None = None  # one per process start of the node
 
-    def spec(self, node_id: str) -> dict[str, Any]:
+    def spec(self, node_id: str) -> NodeSpec:
         """The Web4AINode spec this registration asks for."""
         spec = {"nodeId": node_id, **self.cr()}
         if self.agents is not None:
             spec.setdefault("agentsCount", len(self.agents) or 1)
-        return spec
+        return cast(NodeSpec, spec)
 
 
 # heartbeat fields written into the node's status as they are (camelCase)
@@ -305,14 +306,15 @@ class TaskSubmit(Request):
     callback_url: CallbackUrl | None = None
     metadata: Metadata | None = None
 
-    def spec(self, task_id: str, default_timeout: int, submitted_at: str) -> dict[str, Any]:
+    def spec(self, task_id: str, default_timeout: int, submitted_at: str) -> TaskSpec:
         """The Web4AITask spec of this submission."""
-        return {
+        spec = {
             **self.cr(),
             "taskId": task_id,
             "submittedAt": submitted_at,
             "timeout": self.timeout if self.timeout is not None else default_timeout,
         }
+        return cast(TaskSpec, spec)
 
 
 class TaskStart(Request):

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 from kubernetes_asyncio import client
 
 from web4ai.core.config import Settings, settings_from_spec
+from web4ai.core.crs import NodeBody, OrchestratorBody, OrchestratorSpec, TaskBody
 from web4ai.core.ids import IdKind, node_lease_name
 from web4ai.core.model import Node, TaskPhase, TaskStatus
 from web4ai.k8s import resources as res
@@ -28,7 +30,10 @@ ORCHESTRATORS = Resource(res.GROUP, res.VERSION, res.ORCHESTRATORS)
 
 LEASE_SELECTOR = "web4ai.io/node-id"  # a node's Lease is labelled with its node id
 
-TaskTransition = Callable[[Body, Body | None], None]
+# A hook (new, old) of a kind: its TaskBody (NodeBody, OrchestratorBody) and the
+# version before (None when new). Any, not the TypedDicts, while
+# web4ai/operator/runner.py registers a hook of its own typed with the raw ``Body``.
+TaskTransition = Callable[[Any, Any], None]
 
 
 @dataclass
@@ -45,7 +50,7 @@ class ClusterState:
     tasks: Store = field(init=False)
     # the tasks by phase, kept by the task hook: passes read the few pending or bound
     # tasks without a scan of the whole history
-    _by_phase: dict[TaskPhase, dict[str, Body]] = field(init=False)
+    _by_phase: dict[TaskPhase, dict[str, TaskBody]] = field(init=False)
     _phase_of: dict[str, TaskPhase] = field(init=False)
     # per task, kept by the same hook: its execution time and when it finished
     _exec: dict[str, float] = field(init=False)
@@ -55,8 +60,8 @@ class ClusterState:
     _bound_on: dict[str, str] = field(init=False)
     _bound: Counter[str] = field(init=False)
     # derived once per object version: the settings, and each node's scheduler view
-    _settings: tuple[Body | None, Settings] | None = field(init=False, default=None)
-    _views: dict[str, tuple[Body, str, Node]] = field(init=False)
+    _settings: tuple[OrchestratorBody | None, Settings] | None = field(init=False, default=None)
+    _views: dict[str, tuple[NodeBody, str, Node]] = field(init=False)
     leases: Store = field(init=False)
     orchestrators: Store = field(init=False)
 
@@ -97,7 +102,8 @@ class ClusterState:
     def _changed(self, kind: str, new: Body, old: Body | None) -> None:
         self.changed.set()
 
-    def _index_task(self, kind: str, body: Body) -> None:
+    def _index_task(self, kind: str, raw: Body) -> None:
+        body = res.as_task(raw)
         name = res.name_of(body)
         before = self._phase_of.pop(name, None)
         if before is not None:
@@ -117,7 +123,7 @@ class ClusterState:
             if node:
                 self._bound_on[name] = node
                 self._bound[node] += 1
-            status = body.get("status") or {}
+            status = res.status_of(body)
             if status.get("executionTime") is not None:
                 self._exec[name] = float(status["executionTime"])
                 self._exec_sum += self._exec[name]
@@ -144,22 +150,40 @@ class ClusterState:
             for callback in self.on_orchestrator_change:
                 callback(new, old)
 
-    def record_task(self, body: Body) -> None:
+    def record_task(self, body: Body) -> TaskBody:
         """Our own write's result: into the store at once, with the same hooks as a
-        watch event (the watch's later copy then shows no change)."""
+        watch event (the watch's later copy then shows no change). Returns it, typed."""
         old = self.tasks.put(body)
         if self.tasks.store.get(res.name_of(body)) is body:
             self._task_changed("MODIFIED", body, old)
+        return res.as_task(body)
 
-    def record_node(self, body: Body) -> None:
+    def record_node(self, body: Body) -> NodeBody:
         old = self.nodes.put(body)
         if self.nodes.store.get(res.name_of(body)) is body:
             self._node_changed("MODIFIED", body, old)
+        return res.as_node(body)
 
-    def record_orchestrator(self, body: Body) -> None:
+    def record_orchestrator(self, body: Body) -> OrchestratorBody:
         old = self.orchestrators.put(body)
         if self.orchestrators.store.get(res.name_of(body)) is body:
             self._orchestrator_changed("MODIFIED", body, old)
+        return res.as_orchestrator(body)
+
+    # -- the stores' bodies, typed (the stores themselves hold raw bodies) ----
+
+    @property
+    def nodes_by_name(self) -> Mapping[str, NodeBody]:
+        return cast("Mapping[str, NodeBody]", self.nodes.store)
+
+    @property
+    def tasks_by_name(self) -> Mapping[str, TaskBody]:
+        return cast("Mapping[str, TaskBody]", self.tasks.store)
+
+    def orchestrator(self) -> OrchestratorBody | None:
+        """The singleton Web4AIOrchestrator, when it is in the store."""
+        body = self.orchestrators.store.get(res.ORCHESTRATOR_NAME)
+        return None if body is None else res.as_orchestrator(body)
 
     def versions(self, *stores: Store) -> tuple[int, ...]:
         """A key that changes whenever any of the stores changes."""
@@ -174,13 +198,14 @@ class ClusterState:
 
     # -- derived values -----------------------------------------------------
 
-    def settings_spec(self) -> Body:
-        body = self.orchestrators.store.get(res.ORCHESTRATOR_NAME)
-        return dict((body or {}).get("spec") or {})
+    def settings_spec(self) -> OrchestratorSpec:
+        body = self.orchestrator()
+        spec: OrchestratorSpec = (body.get("spec") if body is not None else None) or {}
+        return spec.copy()
 
     def settings(self) -> Settings:
         """The settings of the orchestrator's spec, parsed once per version of it."""
-        body = self.orchestrators.store.get(res.ORCHESTRATOR_NAME)
+        body = self.orchestrator()
         if self._settings is None or self._settings[0] is not body:
             self._settings = (body, settings_from_spec(self.settings_spec()))
         return self._settings[1]
@@ -193,7 +218,7 @@ class ClusterState:
         """Each node as the scheduler sees it, with its bound count; a node's view is
         made again only when its object or its count changed."""
         counts, views, cache = self._bound, {}, self._views
-        for name, body in self.nodes.store.items():
+        for name, body in self.nodes_by_name.items():
             hit = cache.get(name)
             if hit is None or hit[0] is not body:
                 if body["metadata"].get("deletionTimestamp"):
@@ -227,7 +252,7 @@ class ClusterState:
         """How many finished tasks have a ``completedAt`` at or after ``since``."""
         return sum(1 for done in self._done_at.values() if done >= since)
 
-    def tasks_with(self, *phases: TaskPhase, excluding: Collection[str] = ()) -> list[Body]:
+    def tasks_with(self, *phases: TaskPhase, excluding: Collection[str] = ()) -> list[TaskBody]:
         """The tasks in these phases (from the index: no scan of finished tasks), but
         not those named in ``excluding`` (a set difference, not a loop)."""
         tasks = [self._by_phase[phase] for phase in dict.fromkeys(phases)]
@@ -235,20 +260,20 @@ class ClusterState:
             return [b for by_name in tasks for b in by_name.values()]
         return [by_name[n] for by_name in tasks for n in by_name.keys() - excluding]
 
-    def node_by_id(self, node_id: str) -> Body | None:
-        for body in self.nodes.store.values():
+    def node_by_id(self, node_id: str) -> NodeBody | None:
+        for body in self.nodes_by_name.values():
             if res.node_id(body) == node_id:
                 return body
         return None
 
-    def lease_renewed(self, node_body: Body) -> float | None:
+    def lease_renewed(self, node_body: NodeBody) -> float | None:
         """The last sign of life: the Lease's renewTime or the node's lastHeartbeat."""
         lease = self.leases.store.get(node_lease_name(res.name_of(node_body)))
         labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
         if labels.get(IdKind.NODE.label) != res.node_id(node_body):
             lease = None  # only the node's own, labelled Lease counts
         renew = res.parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
-        beat = res.parse_time((node_body.get("status") or {}).get("lastHeartbeat"))
+        beat = res.parse_time(res.status_of(node_body).get("lastHeartbeat"))
         created = res.parse_time(node_body["metadata"].get("creationTimestamp"))
         times = [t for t in (renew, beat, created) if t is not None]
         return max(times) if times else None

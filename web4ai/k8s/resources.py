@@ -1,12 +1,25 @@
-"""Raw Web4AINode / Web4AITask bodies <-> the core model, and the status patches
-the controllers write. Pure functions over dicts; no I/O."""
+"""Web4AINode / Web4AITask bodies (``web4ai.core.crs``) <-> the core model, and the
+status patches the controllers write. Pure functions over dicts; no I/O."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal, cast, overload
 
 from web4ai.core import schemas as m
+from web4ai.core.crs import (
+    AnyBody,
+    Attempt,
+    Condition,
+    Draining,
+    NodeBody,
+    NodeStatusBody,
+    OrchestratorBody,
+    OrchestratorStatus,
+    Patch,
+    TaskBody,
+    TaskStatusBody,
+)
 from web4ai.core.crs import Body as Body  # re-exported: the one alias lives in core.crs
 from web4ai.core.lifecycle import after_failed_attempt
 from web4ai.core.limits import (
@@ -46,74 +59,100 @@ def parse_time(value: str | None) -> float | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def name_of(body: Body) -> str:
+def name_of(body: AnyBody) -> str:
     return str(body["metadata"]["name"])
 
 
-def resource_version(body: Body) -> str:
+def resource_version(body: AnyBody) -> str:
     return str(body["metadata"]["resourceVersion"])
+
+
+# The API server validated a raw body against its CRD: these say which kind it is.
+
+
+def as_node(body: Body) -> NodeBody:
+    return cast(NodeBody, body)
+
+
+def as_task(body: Body) -> TaskBody:
+    return cast(TaskBody, body)
+
+
+def as_orchestrator(body: Body) -> OrchestratorBody:
+    return cast(OrchestratorBody, body)
+
+
+@overload
+def status_of(body: NodeBody) -> NodeStatusBody: ...
+@overload
+def status_of(body: TaskBody) -> TaskStatusBody: ...
+@overload
+def status_of(body: OrchestratorBody) -> OrchestratorStatus: ...
+def status_of(
+    body: NodeBody | TaskBody | OrchestratorBody,
+) -> NodeStatusBody | TaskStatusBody | OrchestratorStatus:
+    """The status, or an empty one before the first status write."""
+    return body.get("status") or {}
 
 
 # -- nodes -----------------------------------------------------------------
 
 
-def node_id(body: Body) -> str:
+def node_id(body: NodeBody) -> str:
     return str(body["spec"]["nodeId"])
 
 
-def node_status(body: Body) -> NodeStatus | None:
-    value = (body.get("status") or {}).get("status")
+def _node_status(value: str | None) -> NodeStatus | None:
     return NodeStatus(value) if value else None
 
 
-def _status_field(body: Body, key: str) -> NodeStatus | None:
-    value = (body.get("status") or {}).get(key)
-    return NodeStatus(value) if value else None
+def node_status(body: NodeBody) -> NodeStatus | None:
+    return _node_status(status_of(body).get("status"))
 
 
-def admin_status(body: Body) -> NodeStatus | None:
+def admin_status(body: NodeBody) -> NodeStatus | None:
     """An admin's intent (PUT status with an admin key, drain): holds until an admin
     changes it."""
-    return _status_field(body, "adminStatus")
+    return _node_status(status_of(body).get("adminStatus"))
 
 
-def reported_status(body: Body) -> NodeStatus | None:
+def reported_status(body: NodeBody) -> NodeStatus | None:
     """What the node itself reports (registration, heartbeats, its own PUT status)."""
-    return _status_field(body, "reportedStatus")
+    return _node_status(status_of(body).get("reportedStatus"))
 
 
-def node_alive(body: Body) -> bool:
+def node_alive(body: NodeBody) -> bool:
     """False once liveness found the node's Lease expired (Ready=False), until the
     next heartbeat."""
-    for c in (body.get("status") or {}).get("conditions") or []:
+    for c in status_of(body).get("conditions") or []:
         if c.get("type") == "Ready":
             return bool(c.get("status") != "False")
     return True
 
 
-def node_draining(body: Body) -> Body | None:
+def node_draining(body: NodeBody) -> Draining | None:
     """``{"requestedAt", "deadline"?}`` while an admin's drain is under way."""
-    return (body.get("status") or {}).get("draining") or None
+    return status_of(body).get("draining") or None
 
 
 Keep = Literal["keep"]
 
 
 def node_status_fields(
-    body: Body,
+    body: NodeBody,
     now: float,
     *,
     admin: NodeStatus | Keep | None = "keep",
     reported: NodeStatus | Keep | None = "keep",
     alive: bool | None = None,
-) -> Body:
+) -> Patch:
     """The status fields that set the admin intent and/or the node's report, with the
     effective ``status`` recomputed; ``alive`` (a sign of life or its absence)
     flips the Ready condition."""
     new_admin = admin_status(body) if admin == "keep" else admin
     new_reported = reported_status(body) if reported == "keep" else reported
     live = node_alive(body) if alive is None else alive
-    out: Body = {
+    out: Patch = {
         "status": effective_node_status(
             new_admin if isinstance(new_admin, NodeStatus) else None,
             new_reported if isinstance(new_reported, NodeStatus) else None,
@@ -126,7 +165,7 @@ def node_status_fields(
         out["reportedStatus"] = new_reported.value if isinstance(new_reported, NodeStatus) else None
     if alive is not None and alive != node_alive(body):
         out["conditions"] = set_condition(
-            (body.get("status") or {}).get("conditions"),
+            status_of(body).get("conditions"),
             condition(
                 "Ready",
                 alive,
@@ -138,13 +177,13 @@ def node_status_fields(
     return out
 
 
-def node_capacity(body: Body) -> int:
+def node_capacity(body: NodeBody) -> int:
     spec = body["spec"]
     return default_capacity(int(spec.get("agentsCount", 1)), spec.get("maxConcurrentTasks"))
 
 
-def node_from_body(body: Body, running: int) -> Node:
-    spec, status = body["spec"], body.get("status") or {}
+def node_from_body(body: NodeBody, running: int) -> Node:
+    spec, status = body["spec"], status_of(body)
     meta = spec.get("metadata") or {}
     total = status.get("agentsStatus", {}).get("memory_total_mb") or meta.get("memory_total_mb")
     return Node(
@@ -175,11 +214,12 @@ LEGACY_STATUS_PHASE = {  # stored before ``phase`` existed; read in place, rewri
 }
 
 
-def task_phase(body: Body) -> TaskPhase:
+def task_phase(body: TaskBody | Body) -> TaskPhase:
     """The finer state. ``status.status`` is the authority when the two disagree (a
     writer that knows only the status, or objects written before ``phase`` existed,
-    whose ``assigned``/``running`` words are read in place)."""
-    status = body.get("status") or {}
+    whose ``assigned``/``running`` words are read in place). (Also a raw body:
+    ``bench/models.py`` passes one.)"""
+    status: TaskStatusBody = body.get("status") or {}
     value = status.get("status") or "pending"
     phase = status.get("phase")
     if phase and value not in LEGACY_STATUS_PHASE and TaskPhase(phase).status.value == value:
@@ -194,23 +234,23 @@ def task_phase(body: Body) -> TaskPhase:
     return TaskPhase.RETRYING if int(status.get("retryCount", 0)) else TaskPhase.QUEUED
 
 
-def task_status(body: Body) -> TaskStatus:
+def task_status(body: TaskBody) -> TaskStatus:
     """The seed's status: pending, active, completed or failed."""
     return task_phase(body).status
 
 
-def needs_upgrade(body: Body) -> bool:
+def needs_upgrade(body: TaskBody) -> bool:
     """Written before ``phase`` existed, with a legacy status word, or with a phase
     that disagrees with the status."""
-    status = body.get("status") or {}
+    status = status_of(body)
     return bool(status) and status.get("phase") != task_phase(body).value
 
 
-def phase_fields(phase: TaskPhase) -> Body:
+def phase_fields(phase: TaskPhase) -> Patch:
     return {"status": phase.status.value, "phase": phase.value}
 
 
-def upgrade_patch(body: Body) -> Body:
+def upgrade_patch(body: TaskBody) -> Patch:
     """status/phase in the current form, the current holder only in assignedNodes."""
     phase = task_phase(body)
     node = task_node(body)
@@ -225,11 +265,14 @@ def upgrade_patch(body: Body) -> Body:
     )
 
 
-def task_node(body: Body) -> str | None:
-    return (body.get("status") or {}).get("nodeId")
+def task_node(body: TaskBody | Body) -> str | None:
+    """(Also a raw body: ``bench/models.py`` passes one.)"""
+    status: TaskStatusBody = body.get("status") or {}
+    return status.get("nodeId")
 
 
-def submitted_at(body: Body) -> float:
+def submitted_at(body: TaskBody | Body) -> float:
+    """(Also a raw body: ``bench/models.py`` passes one.)"""
     spec = body["spec"]
     ts = parse_time(spec.get("submittedAt")) or parse_time(
         body["metadata"].get("creationTimestamp")
@@ -237,8 +280,8 @@ def submitted_at(body: Body) -> float:
     return ts or 0.0
 
 
-def task_from_body(body: Body) -> Task:
-    spec, status = body["spec"], body.get("status") or {}
+def task_from_body(body: TaskBody) -> Task:
+    spec, status = body["spec"], status_of(body)
     req = spec.get("requirements") or {}
     return Task(
         name=name_of(body),
@@ -258,14 +301,14 @@ def task_from_body(body: Body) -> Task:
     )
 
 
-def guarded(body: Body, patch: Body) -> Body:
+def guarded(body: AnyBody, patch: Patch) -> Patch:
     """A merge patch that applies only to the version of ``body`` we saw."""
     meta = dict(patch.get("metadata") or {})
     meta["resourceVersion"] = resource_version(body)
     return {**patch, "metadata": meta}
 
 
-def condition(ctype: str, status: bool, reason: str, message: str, now: float) -> dict[str, str]:
+def condition(ctype: str, status: bool, reason: str, message: str, now: float) -> Condition:
     return {
         "type": ctype,
         "status": "True" if status else "False",
@@ -275,10 +318,10 @@ def condition(ctype: str, status: bool, reason: str, message: str, now: float) -
     }
 
 
-def set_condition(conditions: list[Body] | None, new: dict[str, str]) -> list[Body]:
+def set_condition(conditions: list[Condition] | None, new: Condition) -> list[Condition]:
     """Replace the condition of the same type, keeping lastTransitionTime when the
     status did not change."""
-    out: list[Body] = []
+    out: list[Condition] = []
     for c in conditions or []:
         if c.get("type") == new["type"]:
             if c.get("status") == new["status"]:
@@ -289,15 +332,13 @@ def set_condition(conditions: list[Body] | None, new: dict[str, str]) -> list[Bo
     return out
 
 
-def bind_patch(body: Body, node: str, now: float) -> Body:
+def bind_patch(body: TaskBody, node: str, now: float) -> Patch:
     """Pending -> assigned to ``node``: one guarded status write. The attempts keep
     the newest ``ATTEMPTS_MAX`` (requeues at no cost, drains and reboots, are not
     bounded by max_retries)."""
-    status = body.get("status") or {}
-    attempts = [
-        *list(status.get("attempts") or []),
-        {"nodeId": node, "assignedAt": format_time(now)},
-    ][-ATTEMPTS_MAX:]
+    status = status_of(body)
+    attempt: Attempt = {"nodeId": node, "assignedAt": format_time(now)}
+    attempts = [*(status.get("attempts") or []), attempt][-ATTEMPTS_MAX:]
     conditions = set_condition(
         status.get("conditions"),
         condition("Scheduled", True, "Assigned", f"assigned to {node}", now),
@@ -319,11 +360,11 @@ def bind_patch(body: Body, node: str, now: float) -> Body:
 
 
 def unschedulable_patch(
-    body: Body, message: str, now: float, reason: str = "Unschedulable"
-) -> Body | None:
+    body: TaskBody, message: str, now: float, reason: str = "Unschedulable"
+) -> Patch | None:
     """The Scheduled=False condition saying why (reason ``Queued`` when every node is
     merely full); None when it already says so."""
-    status = body.get("status") or {}
+    status = status_of(body)
     for c in status.get("conditions") or []:
         if (
             c.get("type") == "Scheduled"
@@ -334,14 +375,16 @@ def unschedulable_patch(
     conditions = set_condition(
         status.get("conditions"), condition("Scheduled", False, reason, message, now)
     )
-    patch: Body = {"status": {"conditions": conditions}}
+    patch: Patch = {"status": {"conditions": conditions}}
     if not status.get("status"):
         patch["status"].update(phase_fields(TaskPhase.QUEUED))
     return guarded(body, patch)
 
 
-def _close_attempt(status: Body, outcome: str, error: str | None, now: float) -> list[Body]:
-    attempts = [dict(a) for a in status.get("attempts") or []]
+def _close_attempt(
+    status: TaskStatusBody, outcome: str, error: str | None, now: float
+) -> list[Attempt]:
+    attempts = [a.copy() for a in status.get("attempts") or []]
     if attempts and "finishedAt" not in attempts[-1]:
         attempts[-1]["finishedAt"] = format_time(now)
         attempts[-1]["outcome"] = outcome
@@ -352,7 +395,7 @@ def _close_attempt(status: Body, outcome: str, error: str | None, now: float) ->
     return attempts
 
 
-UNBIND: Body = {
+UNBIND: Patch = {
     "nodeId": None,
     "agentId": None,
     "assignedAt": None,
@@ -361,17 +404,19 @@ UNBIND: Body = {
 }
 
 
-def attempt_failed_patch(body: Body, error: str, now: float, *, retryable: bool = True) -> Body:
+def attempt_failed_patch(
+    body: TaskBody, error: str, now: float, *, retryable: bool = True
+) -> Patch:
     """The current attempt failed: back to pending (``retrying``) for a retry, or
     failed for good."""
-    spec, status = body["spec"], body.get("status") or {}
+    spec, status = body["spec"], status_of(body)
     outcome = after_failed_attempt(
         int(status.get("retryCount", 0)),
         int(spec.get("maxRetries", 3)),
         error,
         retryable=retryable,
     )
-    new: Body = {
+    new: Patch = {
         **phase_fields(outcome.phase),
         "retryCount": outcome.retry_count,
         "errorMessage": outcome.error,
@@ -384,9 +429,9 @@ def attempt_failed_patch(body: Body, error: str, now: float, *, retryable: bool 
     return guarded(body, {"status": new})
 
 
-def requeue_patch(body: Body, reason: str, now: float) -> Body:
+def requeue_patch(body: TaskBody, reason: str, now: float) -> Patch:
     """Back to pending without charging a retry (the task did nothing wrong)."""
-    status = body.get("status") or {}
+    status = status_of(body)
     return guarded(
         body,
         {
@@ -400,12 +445,12 @@ def requeue_patch(body: Body, reason: str, now: float) -> Body:
     )
 
 
-def start_patch(body: Body, agent_id: str | None, now: float) -> Body:
+def start_patch(body: TaskBody, agent_id: str | None, now: float) -> Patch:
     """The node took the task: running."""
-    status: Body = {**phase_fields(TaskPhase.RUNNING), "startedAt": format_time(now)}
+    status: Patch = {**phase_fields(TaskPhase.RUNNING), "startedAt": format_time(now)}
     if agent_id is not None:
         status["agentId"] = agent_id
-    attempts = [dict(a) for a in (body.get("status") or {}).get("attempts") or []]
+    attempts = [a.copy() for a in status_of(body).get("attempts") or []]
     if attempts:
         attempts[-1]["startedAt"] = format_time(now)
         if agent_id is not None:
@@ -414,7 +459,7 @@ def start_patch(body: Body, agent_id: str | None, now: float) -> Body:
     return guarded(body, {"status": status})
 
 
-def started_with_result(patch: Body, agent_id: str | None, started: float) -> Body:
+def started_with_result(patch: Patch, agent_id: str | None, started: float) -> Patch:
     """A result that finishes a task its node never started (``assigned``: the node
     skipped ``/start``, as for an instant task) also records the start: when and by
     which agent, on the attempt, and on the task unless the result unbinds it (a retry)."""
@@ -432,10 +477,10 @@ def started_with_result(patch: Body, agent_id: str | None, started: float) -> Bo
     return patch
 
 
-def cancel_patch(body: Body, by: str, now: float) -> Body:
+def cancel_patch(body: TaskBody, by: str, now: float) -> Patch:
     """Cancelled: failed for good with phase ``cancelled``; the node holding it learns
     of it on its next poll or heartbeat."""
-    status = body.get("status") or {}
+    status = status_of(body)
     message = f"cancelled by {by}"
     return guarded(
         body,
@@ -450,7 +495,7 @@ def cancel_patch(body: Body, by: str, now: float) -> Body:
     )
 
 
-def retry_patch(body: Body, now: float) -> Body:
+def retry_patch(body: TaskBody, now: float) -> Patch:
     """A failed task queued again, from scratch: retries, result and error cleared,
     the callback due again; the attempts keep the history."""
     return guarded(
@@ -467,7 +512,7 @@ def retry_patch(body: Body, now: float) -> Body:
                 "completedAt": None,
                 "callbackDelivered": None,
                 "conditions": set_condition(
-                    (body.get("status") or {}).get("conditions"),
+                    status_of(body).get("conditions"),
                     condition("Scheduled", False, "Retried", "queued again by a retry", now),
                 ),
             }
@@ -475,9 +520,9 @@ def retry_patch(body: Body, now: float) -> Body:
     )
 
 
-def _attempt(view: Body) -> Body:
+def _attempt(view: dict[str, Any]) -> dict[str, Any]:
     error = view.pop("error", None)
-    out: Body = {
+    out: dict[str, Any] = {
         "node_id": None,
         "agent_id": None,
         "outcome": None,
@@ -489,14 +534,14 @@ def _attempt(view: Body) -> Body:
     return out
 
 
-def task_public(body: Body) -> Body:
+def task_public(body: TaskBody) -> dict[str, Any]:
     """A task as the API shows it (GET /tasks/{id}, callbacks): the spec and status
     under the API's names (``web4ai.core.schemas.TaskView``: camelCase aliases), the
     phase, the holder and the times as Unix seconds."""
     view = m.TASK_VIEW.validate_python(body)
-    status: Body = dict(view.get("status") or {})
+    status: dict[str, Any] = dict(view.get("status") or {})
     phase, node = task_phase(body), task_node(body)
-    out: Body = {**m.TASK_DEFAULTS}
+    out: dict[str, Any] = {**m.TASK_DEFAULTS}
     out.update((k, v) for k, v in view["spec"].items() if v is not None)
     out.pop("submitted_at", None)
     out |= {
@@ -514,9 +559,9 @@ def task_public(body: Body) -> Body:
     return out
 
 
-def completed_patch(body: Body, now: float) -> Body:
+def completed_patch(body: TaskBody, now: float) -> Patch:
     """The node finished the task: completed, with the attempt closed."""
-    status = body.get("status") or {}
+    status = status_of(body)
     return guarded(
         body,
         {

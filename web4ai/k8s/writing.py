@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from web4ai.core.crs import Body
+from web4ai.core.crs import AnyBody, Body, Patch
 from web4ai.k8s.errors import translated, typed
 from web4ai.k8s.resources import GROUP, VERSION
 
@@ -60,7 +60,7 @@ class Writer:
         return body
 
     async def create(
-        self, plural: str, body: Body, *, group: str = GROUP, version: str = VERSION
+        self, plural: str, body: AnyBody, *, group: str = GROUP, version: str = VERSION
     ) -> Body:
         """Create a namespaced object; raises ``Conflict`` when it exists, ``Invalid``
         when the schema rejects it. Not counted in ``writes`` (the caller counts)."""
@@ -98,7 +98,7 @@ class Writer:
             )
         return result
 
-    async def patch(self, plural: str, name: str, patch: Body, *, status: bool = False) -> Body:
+    async def patch(self, plural: str, name: str, patch: Patch, *, status: bool = False) -> Body:
         """Merge-patch ``name`` (its status with ``status``). Raises ``NotFound`` when it is
         gone and ``Conflict`` when a guard (``metadata.resourceVersion``) no longer holds:
         someone acted first, so re-read and never overwrite. Both are in ``RACED``."""
@@ -168,7 +168,7 @@ class Writer:
 
     async def event(
         self,
-        involved: Body,
+        involved: AnyBody,
         reason: str,
         message: str,
         *,

@@ -24,12 +24,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from web4ai.core import observing
+from web4ai.core.crs import TaskBody
 from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.client import ApiClient, count_requests
-from web4ai.k8s.watching import Body
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class OperatorMetrics(ProcessMetrics):
         for outcome in observing.CALLBACK_OUTCOMES:
             self.callbacks.labels(outcome)
 
-    def task_changed(self, new: Body, old: Body | None, leading: bool) -> None:
+    def task_changed(self, new: TaskBody, old: TaskBody | None, leading: bool) -> None:
         """Outcomes and retries, from a task's transition (counted by the leader only,
         so that replicas do not count a task twice)."""
         if old is None or not leading:
@@ -149,11 +149,9 @@ class OperatorMetrics(ProcessMetrics):
         outcome = observing.outcome_of(after)
         if outcome is not None and not before.terminal:
             self.tasks.labels(outcome).inc()
-            done = res.parse_time((new.get("status") or {}).get("completedAt")) or time.time()
+            done = res.parse_time(res.status_of(new).get("completedAt")) or time.time()
             self.task_duration.labels(outcome).observe(max(0.0, done - res.submitted_at(new)))
-        reason = observing.retry_reason(
-            before, after, (new.get("status") or {}).get("errorMessage")
-        )
+        reason = observing.retry_reason(before, after, res.status_of(new).get("errorMessage"))
         if reason is not None:
             self.retries.labels(reason).inc()
 
@@ -209,9 +207,9 @@ class ClusterCollector(Collector):
         if not self.active() or not self.state.synced:
             return
         counts: Tally[tuple[str, str]] = Tally()
-        for body in self.state.tasks.store.values():
+        for body in self.state.tasks_by_name.values():
             if res.task_phase(body).waiting and not body["metadata"].get("deletionTimestamp"):
-                conditions = (body.get("status") or {}).get("conditions")
+                conditions = res.status_of(body).get("conditions")
                 key = (
                     observing.priority_label(body["spec"].get("priority", 3)),
                     observing.pending_reason(conditions),
@@ -224,13 +222,13 @@ class ClusterCollector(Collector):
         live_agents = 0
         now = self.clock()
         interval = self.state.settings().heartbeat_interval
-        for body in self.state.nodes.store.values():
-            if body["metadata"].get("deletionTimestamp"):
+        for node in self.state.nodes_by_name.values():
+            if node["metadata"].get("deletionTimestamp"):
                 continue
-            status = res.node_status(body)
+            status = res.node_status(node)
             by_status[status.value if status else "offline"] += 1
-            if not lease_expired(self.state.lease_renewed(body), interval, now):
-                live_agents += int(body["spec"].get("agentsCount", 1))
+            if not lease_expired(self.state.lease_renewed(node), interval, now):
+                live_agents += int(node["spec"].get("agentsCount", 1))
         for node_status in NodeStatus:
             nodes.add_metric([node_status.value], by_status[node_status.value])
         agents.add_metric([], live_agents)

@@ -7,12 +7,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from web4ai.core.crs import Attempt, NodeBody, RetiringTask, TaskBody
 from web4ai.core.lifecycle import reliability_score
 from web4ai.core.model import NodeStatus, TaskPhase, TaskStatus
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
-from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 from web4ai.operator.isolation import Isolation
 
@@ -28,8 +28,8 @@ EVENT_REASONS = {
 }
 
 
-def _finished_attempts(body: Body | None) -> list[Body]:
-    attempts = ((body or {}).get("status") or {}).get("attempts") or []
+def _finished_attempts(body: TaskBody | None) -> list[Attempt]:
+    attempts = (res.status_of(body).get("attempts") or []) if body is not None else []
     return [a for a in attempts if "finishedAt" in a]
 
 
@@ -39,7 +39,7 @@ class Accounting:
     writer: Writer
     clock: Callable[[], float]
     deltas: dict[str, list[int]] = field(default_factory=dict)  # node id -> [completed, failed]
-    events: list[tuple[Body, str, str, bool]] = field(default_factory=list)
+    events: list[tuple[NodeBody, str, str, bool]] = field(default_factory=list)
     guard: Isolation = field(default_factory=Isolation)
 
     # -- observing (sync, from watch events and our own writes) -------------
@@ -52,7 +52,7 @@ class Accounting:
     # Every replica observes (a leader whose renewal lags for a moment must not miss a
     # transition); only the leader writes, and a new leader starts from reset().
 
-    def task_changed(self, new: Body, old: Body | None) -> None:
+    def task_changed(self, new: TaskBody, old: TaskBody | None) -> None:
         if old is None:
             return
         before, after = _finished_attempts(old), _finished_attempts(new)
@@ -64,14 +64,15 @@ class Accounting:
             if node:
                 self.deltas.setdefault(node, [0, 0])[0] += 1
 
-    def node_changed(self, new: Body, old: Body | None) -> None:
+    def node_changed(self, new: NodeBody, old: NodeBody | None) -> None:
         if old is None:
             return
         before, after = res.node_status(old), res.node_status(new)
         if after is None or before == after:
             return
-        ready = {c["type"]: c for c in (new.get("status") or {}).get("conditions") or []}
-        detail = ready.get("Ready", {}).get("message") if after is NodeStatus.OFFLINE else None
+        ready = {c["type"]: c for c in res.status_of(new).get("conditions") or []}
+        cond = ready.get("Ready")
+        detail = cond.get("message") if cond is not None and after is NodeStatus.OFFLINE else None
         message = f"{before.value if before else 'new'} -> {after.value}"
         if detail:
             message += f": {detail}"
@@ -100,9 +101,9 @@ class Accounting:
                 continue
             await self.guard.run("counters", res.name_of(body), self._count, node_id, body)
 
-    async def _count(self, node_id: str, body: Body) -> None:
+    async def _count(self, node_id: str, body: NodeBody) -> None:
         completed, failed = self.deltas[node_id]
-        status = body.get("status") or {}
+        status = res.status_of(body)
         total_c = int(status.get("tasksCompleted", 0)) + completed
         total_f = int(status.get("tasksFailed", 0)) + failed
         patch = res.guarded(
@@ -129,10 +130,10 @@ class Accounting:
             del self.deltas[node_id]
         self.state.record_node(result)
 
-    def _still_there(self, entry: Body) -> bool:
+    def _still_there(self, entry: RetiringTask) -> bool:
         """Whether the task of a retiring entry still exists as the object that was counted
         (a new task may reuse the name: it has another UID and is not touched)."""
-        body = self.state.tasks.store.get(str(entry.get("name")))
+        body = self.state.tasks_by_name.get(str(entry.get("name")))
         return body is not None and body["metadata"].get("uid") == entry.get("uid")
 
     async def retire(self) -> int:
@@ -140,10 +141,10 @@ class Accounting:
         the totals and the tasks (name and UID) go into one guarded write, the deletions
         follow (each with a UID precondition), and a replica that takes over finishes a
         round it finds half done. The list is cleared once every task of it is gone."""
-        orch = self.state.orchestrators.store.get(res.ORCHESTRATOR_NAME)
+        orch = self.state.orchestrator()
         if orch is None:
             return 0
-        status = orch.get("status") or {}
+        status = res.status_of(orch)
         leftover = [e for e in status.get("retiringTasks") or [] if self._still_there(e)]
         if leftover:  # finish the round first; the watch shows the deletions
             for entry in leftover:
@@ -151,11 +152,11 @@ class Accounting:
             return 0
         now = self.clock()
         retention = self.state.settings().task_retention
-        expired: list[Body] = []
+        expired: list[TaskBody] = []
         for body in self.state.tasks_with(
             TaskPhase.COMPLETED, TaskPhase.FAILED, TaskPhase.CANCELLED
         ):
-            done = res.parse_time((body.get("status") or {}).get("completedAt"))
+            done = res.parse_time(res.status_of(body).get("completedAt"))
             if done is not None and now - done >= retention:
                 expired.append(body)
             if len(expired) >= RETIRE_BATCH:
@@ -173,7 +174,9 @@ class Accounting:
                 self.state.record_orchestrator(result)
             return 0
         completed = sum(1 for b in expired if res.task_status(b) is TaskStatus.COMPLETED)
-        entries = [{"name": res.name_of(b), "uid": b["metadata"]["uid"]} for b in expired]
+        entries: list[RetiringTask] = [
+            {"name": res.name_of(b), "uid": b["metadata"]["uid"]} for b in expired
+        ]
         patch = res.guarded(
             orch,
             {
@@ -198,5 +201,5 @@ class Accounting:
             await self.guard.run("retire", entry["name"], self._delete, entry)
         return len(expired)
 
-    async def _delete(self, entry: Body) -> None:
+    async def _delete(self, entry: RetiringTask) -> None:
         await self.writer.delete(res.TASKS, entry["name"], uid=entry["uid"])

@@ -13,15 +13,16 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import aiohttp
 
 from web4ai.core.callbacks import BACKOFF, url_problem
+from web4ai.core.crs import Body, TaskBody
 from web4ai.core.egress import EgressPolicy
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import NotFound
-from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.egress import Lookup, egress_session, post_json, system_lookup
@@ -31,8 +32,10 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def needs_callback(body: Body) -> bool:
-    status = body.get("status") or {}
+def needs_callback(raw: TaskBody | Body) -> bool:
+    """(``Body``: the hook of ``web4ai/operator/runner.py`` passes the raw body.)"""
+    body = cast(TaskBody, raw)
+    status = res.status_of(body)
     return (
         bool(body["spec"].get("callbackUrl"))
         and res.task_status(body).terminal
@@ -40,9 +43,9 @@ def needs_callback(body: Body) -> bool:
     )
 
 
-def run_key(body: Body) -> tuple[object, ...]:
+def run_key(body: TaskBody) -> tuple[object, ...]:
     """Which terminal run of the task a callback reports: a retry makes a new one."""
-    status = body.get("status") or {}
+    status = res.status_of(body)
     return (status.get("status"), status.get("completedAt"), len(status.get("attempts") or []))
 
 
@@ -62,7 +65,7 @@ class CallbackSender:
 
     def scan(self) -> None:
         """Queue every terminal task whose callback is unsettled (e.g. after a failover)."""
-        for body in list(self.state.tasks.store.values()):
+        for body in list(self.state.tasks_by_name.values()):
             if needs_callback(body):
                 self.enqueue(res.name_of(body))
 
@@ -85,7 +88,7 @@ class CallbackSender:
         if self._session is not None:
             await self._session.close()
 
-    async def _post(self, url: str, payload: Body) -> str | None:
+    async def _post(self, url: str, payload: dict[str, Any]) -> str | None:
         """One try; None on success, else what went wrong."""
         if self._session is None:
             self._session = egress_session(self.policy, self.lookup)
@@ -97,7 +100,7 @@ class CallbackSender:
     async def _deliver(self, name: str, done: tuple[object, ...] | None) -> None:
         run: tuple[object, ...] | None = None
         try:
-            body = self.state.tasks.store.get(name)
+            body = self.state.tasks_by_name.get(name)
             if body is None or not needs_callback(body) or run_key(body) == done:
                 return
             url = body["spec"]["callbackUrl"]
@@ -129,7 +132,7 @@ class CallbackSender:
                 self.enqueue(name, run or done)
 
     async def _settle(self, name: str, run: tuple[object, ...], error: str | None) -> None:
-        body = self.state.tasks.store.get(name)
+        body = self.state.tasks_by_name.get(name)
         if body is None or run_key(body) != run:
             return  # gone, or retried meanwhile: that run's callback is its own
         outcome = (
@@ -137,7 +140,7 @@ class CallbackSender:
         )
         self.metrics.callbacks.labels(outcome).inc()
         now = self.clock()
-        status = body.get("status") or {}
+        status = res.status_of(body)
         cond = res.condition(
             "CallbackDelivered",
             error is None,

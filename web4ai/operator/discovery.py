@@ -93,7 +93,7 @@ class Discovery:
 
     async def probe(self, endpoint: str) -> Probe:
         base = endpoint.rstrip("/")
-        registered = {res.node_id(b) for b in self.state.nodes.store.values()}
+        registered = {res.node_id(b) for b in self.state.nodes_by_name.values()}
         try:
             status, doc = await self._fetch("GET", f"{base}/web4ai/node")
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
@@ -130,7 +130,7 @@ class Discovery:
 
     async def record(self, probes: list[Probe]) -> None:
         """Events for what changed; the round into the orchestrator's status."""
-        orch = self.state.orchestrators.store.get(res.ORCHESTRATOR_NAME)
+        orch = self.state.orchestrator()
         if orch is None:
             return
         for p in probes:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from web4ai.core.crs import Body, NodeBody, TaskBody
 from web4ai.core.disruption import DisruptionGuard
 from web4ai.core.ids import NODE_LEASE_PREFIX, IdKind, InvalidId, node_lease_name, object_name
 from web4ai.core.lifecycle import lease_expired
@@ -43,7 +44,7 @@ class Liveness:
         settings = self.state.settings()
         watched = [
             b
-            for b in self.state.nodes.store.values()
+            for b in self.state.nodes_by_name.values()
             if res.node_alive(b) and not b["metadata"].get("deletionTimestamp")
         ]
         silent = sum(
@@ -70,7 +71,7 @@ class Liveness:
         may_mark_offline = self._may_mark_offline(now, interval)
         # 1. Nodes whose lease expired are no longer Ready: offline, unless an admin's
         #    intent (maintenance, offline) holds their status, with an Event.
-        for body in list(self.state.nodes.store.values()) if may_mark_offline else []:
+        for body in list(self.state.nodes_by_name.values()) if may_mark_offline else []:
             if not res.node_alive(body) or body["metadata"].get("deletionTimestamp"):
                 continue
             renewed = self.state.lease_renewed(body)
@@ -78,7 +79,7 @@ class Liveness:
                 continue
             fields = res.node_status_fields(body, now, alive=False)
             fields["conditions"] = res.set_condition(
-                (body.get("status") or {}).get("conditions"),
+                res.status_of(body).get("conditions"),
                 res.condition(
                     "Ready",
                     False,
@@ -103,21 +104,21 @@ class Liveness:
         # 2. Tasks bound to lost (not Ready), offline or deleted nodes go back to pending.
         lost = {
             res.node_id(b)
-            for b in self.state.nodes.store.values()
+            for b in self.state.nodes_by_name.values()
             if res.node_status(b) in REQUEUE_FROM
             or not res.node_alive(b)
             or b["metadata"].get("deletionTimestamp")
         }
-        known = {res.node_id(b) for b in self.state.nodes.store.values()}
-        for body in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING):
-            node = res.task_node(body)
+        known = {res.node_id(b) for b in self.state.nodes_by_name.values()}
+        for task in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING):
+            node = res.task_node(task)
             if node in lost or node not in known:
                 gone = node not in known or self._deleted(node)
                 reason = "node_deleted" if gone else "node_offline"
-                await self.guard.run("requeue", res.name_of(body), self._requeue, body, now, reason)
+                await self.guard.run("requeue", res.name_of(task), self._requeue, task, now, reason)
         # 3. Drains: park a node once its tasks are done; requeue what runs past the
         #    deadline.
-        for body in list(self.state.nodes.store.values()):
+        for body in list(self.state.nodes_by_name.values()):
             if res.node_draining(body) and not body["metadata"].get("deletionTimestamp"):
                 await self.guard.run("drain", res.name_of(body), self._drain, body, now)
         # 3b. Leases of the old naming (the node's object name) move to web4ai-node-<name>.
@@ -125,11 +126,11 @@ class Liveness:
             if not res.name_of(lease).startswith(NODE_LEASE_PREFIX):
                 await self.guard.run("migrate-lease", res.name_of(lease), self._migrate, lease)
         # 4. Deleted nodes: once their tasks are requeued, drop the Lease and the finalizer.
-        for body in list(self.state.nodes.store.values()):
+        for body in list(self.state.nodes_by_name.values()):
             if body["metadata"].get("deletionTimestamp"):
                 await self.guard.run("finalize", res.name_of(body), self._finalize, body)
 
-    async def _drain(self, body: res.Body, now: float) -> None:
+    async def _drain(self, body: NodeBody, now: float) -> None:
         node = res.node_id(body)
         drain = res.node_draining(body) or {}
         held = [
@@ -155,7 +156,7 @@ class Liveness:
         fields = res.node_status_fields(body, now, admin=NodeStatus.MAINTENANCE)
         fields["draining"] = None
         fields["conditions"] = res.set_condition(
-            fields.get("conditions") or (body.get("status") or {}).get("conditions"),
+            fields.get("conditions") or res.status_of(body).get("conditions"),
             res.condition("Drained", True, "Drained", "drained; in maintenance", now),
         )
         try:
@@ -171,7 +172,7 @@ class Liveness:
         body = self.state.node_by_id(node)
         return body is None or bool(body["metadata"].get("deletionTimestamp"))
 
-    async def _migrate(self, lease: res.Body) -> None:
+    async def _migrate(self, lease: Body) -> None:
         """An upgrade from the days when a node's Lease had the node's own name: copy it
         to the owned name, then delete the old one (by UID). Only a node's Lease moves:
         labelled, held by that node, named as that node's object."""
@@ -196,7 +197,7 @@ class Liveness:
         await self.writer.delete_lease(meta["name"], meta["uid"])
         log.info("moved the Lease of node %s to %s", node, new_name)
 
-    async def _requeue(self, body: res.Body, now: float, reason: str = "node_offline") -> None:
+    async def _requeue(self, body: TaskBody, now: float, reason: str = "node_offline") -> None:
         patch = res.attempt_failed_patch(body, NODE_LOST, now)
         try:
             result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
@@ -205,7 +206,7 @@ class Liveness:
         self.metrics.evictions.labels(reason).inc()
         self.state.record_task(result)
 
-    async def _finalize(self, body: res.Body) -> None:
+    async def _finalize(self, body: NodeBody) -> None:
         finalizers = body["metadata"].get("finalizers") or []
         if res.NODE_FINALIZER not in finalizers:
             return

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from web4ai.core.assuming import Assumed
+from web4ai.core.crs import Body, Patch, TaskBody
 from web4ai.core.model import Algorithm, Node, Task, TaskPhase
 from web4ai.core.recommending import overloaded
 from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, only_capacity, pick_node
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
-from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.isolation import Isolation
@@ -72,7 +72,7 @@ class Scheduler:
     _touched: set[str] = field(default_factory=set)
     _swept_at: float = float("-inf")
 
-    def note_task(self, new: Body, old: Body | None) -> None:
+    def note_task(self, new: TaskBody, old: TaskBody | None) -> None:
         """Task watch hook (also our own writes): does it need a pass?"""
         self._touched.add(res.name_of(new))
         phase = res.task_phase(new)
@@ -83,7 +83,7 @@ class Scheduler:
         """Node and orchestrator watch hook."""
         self._dirty = True
 
-    def task(self, body: Body) -> Task:
+    def task(self, body: TaskBody) -> Task:
         """The task of a body, parsed once per resourceVersion."""
         name, version = res.name_of(body), res.resource_version(body)
         hit = self._parsed.get(name)
@@ -92,7 +92,7 @@ class Scheduler:
             self._parsed[name] = hit
         return hit[1]
 
-    def _parsable(self, body: Body) -> bool:
+    def _parsable(self, body: TaskBody) -> bool:
         """Whether the task can be read; one that cannot is logged and left alone."""
         try:
             self.task(body)
@@ -115,7 +115,7 @@ class Scheduler:
         body = self.state.tasks.store.get(name)
         return None if body is None else res.resource_version(body)
 
-    def _waiting(self, body: Body) -> bool:
+    def _waiting(self, body: TaskBody) -> bool:
         """Pending and ours to decide: not assumed, not being explained, not backing off."""
         name = res.name_of(body)
         return (
@@ -173,7 +173,7 @@ class Scheduler:
             if node_id in views:
                 views[node_id] = replace(views[node_id], running=views[node_id].running + count)
         started = time.perf_counter()
-        unschedulable: list[Body] = []
+        unschedulable: list[TaskBody] = []
         # 3. Decide in order; a slot taken by one decision is gone for the next. With
         #    optimization on and a node over the thresholds (the load_rebalancing
         #    advice), underloaded nodes are preferred. Each binding's write starts at
@@ -248,7 +248,7 @@ class Scheduler:
             write.cancel()
         await asyncio.gather(*list(self._writes), return_exceptions=True)
 
-    async def _bind(self, body: Body, node_id: str, now: float) -> None:
+    async def _bind(self, body: TaskBody, node_id: str, now: float) -> None:
         name, version = res.name_of(body), res.resource_version(body)
         if self._limit is None:
             self._limit = asyncio.Semaphore(self.max_in_flight)
@@ -282,7 +282,7 @@ class Scheduler:
             self.assumed.forget(name, version)
             self.state.changed.set()  # a failed write frees its slot for the next pass
 
-    async def _write_status(self, name: str, patch: Body) -> Body | None:
+    async def _write_status(self, name: str, patch: Patch) -> Body | None:
         """The patched task, or None when someone acted first or it is gone (a lost
         race is no failure: the watch brings the new version)."""
         try:
@@ -290,7 +290,7 @@ class Scheduler:
         except RACED:
             return None
 
-    def _explanation(self, body: Body, message: str, now: float) -> Body | None:
+    def _explanation(self, body: TaskBody, message: str, now: float) -> Patch | None:
         """The condition patch to write for a waiting task, or None (said already/recently)."""
         last = self._condition_written.get(res.name_of(body))
         if last is not None and now - last < CONDITION_REFRESH:
@@ -298,7 +298,7 @@ class Scheduler:
         reason = "Queued" if only_capacity(message) else "Unschedulable"
         return res.unschedulable_patch(body, message, now, reason)
 
-    async def _explain(self, name: str, patch: Body, now: float) -> None:
+    async def _explain(self, name: str, patch: Patch, now: float) -> None:
         try:
             result = await self.guard.run("explain", name, self._write_status, name, patch)
             self._condition_written[name] = now

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from web4ai.core.crs import TaskBody
 from web4ai.core.lifecycle import attempt_timed_out, past_deadline
 from web4ai.core.model import TaskPhase
 from web4ai.k8s import resources as res
@@ -28,8 +29,8 @@ class Timekeeper:
         ):
             await self.guard.run("timekeeping", res.name_of(body), self._one, body, now)
 
-    async def _one(self, body: res.Body, now: float) -> None:
-        spec, status = body["spec"], body.get("status") or {}
+    async def _one(self, body: TaskBody, now: float) -> None:
+        spec, status = body["spec"], res.status_of(body)
         patch = None
         if past_deadline(spec.get("deadline"), now):
             patch = res.attempt_failed_patch(

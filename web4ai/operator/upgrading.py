@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from web4ai.core.crs import TaskBody
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
-from web4ai.k8s.watching import Body
 from web4ai.k8s.writing import Writer
 
 log = logging.getLogger(__name__)
@@ -25,19 +25,19 @@ class Upgrader:
     writer: Writer
     noted: set[str] = field(default_factory=set)
 
-    def task_changed(self, new: Body, old: Body | None) -> None:
+    def task_changed(self, new: TaskBody, old: TaskBody | None) -> None:
         if res.needs_upgrade(new):
             self.noted.add(res.name_of(new))
 
     def note_all(self) -> None:
-        self.noted = {n for n, b in self.state.tasks.store.items() if res.needs_upgrade(b)}
+        self.noted = {n for n, b in self.state.tasks_by_name.items() if res.needs_upgrade(b)}
 
     async def run_once(self) -> int:
         """One guarded write per noted object; returns how many were upgraded. An
         object that fails stays noted for the next pass."""
         upgraded = 0
         for name in list(self.noted):
-            body = self.state.tasks.store.get(name)
+            body = self.state.tasks_by_name.get(name)
             if body is None or not res.needs_upgrade(body):
                 self.noted.discard(name)
                 continue

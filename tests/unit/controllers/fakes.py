@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from kubernetes_asyncio import client
 
+from web4ai.core.crs import AnyBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
@@ -209,11 +210,12 @@ class RecordingWriter(Writer):
         return body
 
     async def create(
-        self, plural: str, body: Body, *, group: str = res.GROUP, version: str = res.VERSION
+        self, plural: str, body: AnyBody, *, group: str = res.GROUP, version: str = res.VERSION
     ) -> Body:
-        name = body["metadata"]["name"]
+        raw = cast(Body, body)
+        name = raw["metadata"]["name"]
         created: Body = self._serve(
-            "create", plural, name, body, lambda: self.server.create(plural, body)
+            "create", plural, name, raw, lambda: self.server.create(plural, raw)
         )
         return created
 
@@ -304,7 +306,7 @@ class RecordingWriter(Writer):
 
     async def event(
         self,
-        involved: Body,
+        involved: AnyBody,
         reason: str,
         message: str,
         *,

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from tests.unit.controllers.fakes import FakeCluster
+from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.lifecycle import reliability_score
 from web4ai.k8s import resources as res
 from web4ai.k8s.errors import Conflict
 from web4ai.operator.accounting import Accounting
 
-Body = dict[str, Any]
-Step = Callable[[Body, float], Body]  # a task's body -> the status patch the API writes
+Step = Callable[[TaskBody, float], Patch]  # a task's body -> the status patch the API writes
 
 
 def accounting_for(cluster: FakeCluster) -> Accounting:
@@ -30,27 +30,27 @@ def bind(node: str) -> Step:
     return lambda body, now: res.bind_patch(body, node, now)
 
 
-def complete(body: Body, now: float) -> Body:
+def complete(body: TaskBody, now: float) -> Patch:
     return res.completed_patch(body, now)
 
 
-def fail(body: Body, now: float) -> Body:
+def fail(body: TaskBody, now: float) -> Patch:
     return res.attempt_failed_patch(body, "model crashed", now)
 
 
-def cancel(body: Body, now: float) -> Body:
+def cancel(body: TaskBody, now: float) -> Patch:
     return res.cancel_patch(body, "admin", now)
 
 
-def requeue(body: Body, now: float) -> Body:
+def requeue(body: TaskBody, now: float) -> Patch:
     return res.requeue_patch(body, "drained", now)
 
 
-def deliver(body: Body, now: float) -> Body:
+def deliver(body: TaskBody, now: float) -> Patch:
     return {"status": {"callbackDelivered": True}}
 
 
-def retry(body: Body, now: float) -> Body:
+def retry(body: TaskBody, now: float) -> Patch:
     return res.retry_patch(body, now)
 
 
@@ -58,7 +58,8 @@ def write(cluster: FakeCluster, task_id: str, step: Step) -> None:
     """One status write of the API (or a node through it), then the watch delivers it."""
     body = cluster.task(task_id)
     assert body is not None
-    cluster.server.patch(res.TASKS, res.name_of(body), step(body, cluster.clock()), status=True)
+    patch = step(res.as_task(body), cluster.clock())
+    cluster.server.patch(res.TASKS, res.name_of(body), patch, status=True)
     cluster.clock.advance(0.1)
     cluster.sync()
 

@@ -16,6 +16,7 @@ import pytest
 
 from tests.unit.controllers.fakes import FakeCluster
 from web4ai.core.callbacks import BACKOFF
+from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.model import TaskPhase
 from web4ai.k8s import resources as res
 from web4ai.operator.callbacks import CallbackSender
@@ -310,14 +311,15 @@ async def test_a_task_retried_while_its_callback_is_retried_gets_the_new_outcome
             await super().__call__(delay)
             if len(self.delays) > 1:
                 return
-            steps: list[Callable[[Body, float], Body]] = [
+            steps: list[Callable[[TaskBody, float], Patch]] = [
                 res.retry_patch,
                 lambda b, now: res.bind_patch(b, "worker", now),
                 res.completed_patch,
             ]
             for step in steps:
                 current = cluster.server.get(res.TASKS, name)
-                cluster.server.patch(res.TASKS, name, step(current, cluster.clock()), status=True)
+                patch = step(res.as_task(current), cluster.clock())
+                cluster.server.patch(res.TASKS, name, patch, status=True)
                 cluster.sync()
             sender.enqueue(name)  # as the operator does for every task that needs one
 

@@ -42,7 +42,7 @@ def agree(state: ClusterState) -> None:
         assert indexed(state, phase) == scanned(state, phase), phase
     assert len(state.tasks_with(*TaskPhase)) == len(state.tasks.store)
     bodies = list(state.tasks.store.values())
-    statuses = Counter(res.task_status(b) for b in bodies)
+    statuses = Counter(res.task_status(res.as_task(b)) for b in bodies)
     assert +state.task_counts() == statuses
     times = [float(b["status"]["executionTime"]) for b in bodies if "executionTime" in b["status"]]
     mean = state.mean_execution_time()
