@@ -12,7 +12,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import cast
 
 from kubernetes_asyncio import client
 
@@ -30,10 +30,10 @@ ORCHESTRATORS = Resource(res.GROUP, res.VERSION, res.ORCHESTRATORS)
 
 LEASE_SELECTOR = "web4ai.io/node-id"  # a node's Lease is labelled with its node id
 
-# A hook (new, old) of a kind: its TaskBody (NodeBody, OrchestratorBody) and the
-# version before (None when new). Any, not the TypedDicts, while
-# web4ai/operator/runner.py registers a hook of its own typed with the raw ``Body``.
-TaskTransition = Callable[[Any, Any], None]
+# A hook (new, old) of a kind: the new body and the version before (None when new).
+TaskTransition = Callable[[TaskBody, TaskBody | None], None]
+NodeTransition = Callable[[NodeBody, NodeBody | None], None]
+OrchestratorTransition = Callable[[OrchestratorBody, OrchestratorBody | None], None]
 
 
 @dataclass
@@ -44,8 +44,8 @@ class ClusterState:
     watched: bool = True
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     on_task_change: list[TaskTransition] = field(default_factory=list)
-    on_node_change: list[TaskTransition] = field(default_factory=list)
-    on_orchestrator_change: list[TaskTransition] = field(default_factory=list)
+    on_node_change: list[NodeTransition] = field(default_factory=list)
+    on_orchestrator_change: list[OrchestratorTransition] = field(default_factory=list)
     nodes: Store = field(init=False)
     tasks: Store = field(init=False)
     # the tasks by phase, kept by the task hook: passes read the few pending or bound
@@ -135,20 +135,24 @@ class ClusterState:
         self._index_task(kind, new)
         self.changed.set()
         if kind != "DELETED":
+            typed, before = res.as_task(new), None if old is None else res.as_task(old)
             for callback in self.on_task_change:
-                callback(new, old)
+                callback(typed, before)
 
     def _node_changed(self, kind: str, new: Body, old: Body | None) -> None:
         self.changed.set()
         if kind != "DELETED":
+            typed, before = res.as_node(new), None if old is None else res.as_node(old)
             for callback in self.on_node_change:
-                callback(new, old)
+                callback(typed, before)
 
     def _orchestrator_changed(self, kind: str, new: Body, old: Body | None) -> None:
         self.changed.set()
         if kind != "DELETED":
+            o_new = res.as_orchestrator(new)
+            o_old = None if old is None else res.as_orchestrator(old)
             for callback in self.on_orchestrator_change:
-                callback(new, old)
+                callback(o_new, o_old)
 
     def record_task(self, body: Body) -> TaskBody:
         """Our own write's result: into the store at once, with the same hooks as a

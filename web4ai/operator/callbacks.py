@@ -13,12 +13,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 
 from web4ai.core.callbacks import BACKOFF, url_problem
-from web4ai.core.crs import Body, TaskBody
+from web4ai.core.crs import TaskBody
 from web4ai.core.egress import EgressPolicy
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
@@ -32,9 +32,7 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def needs_callback(raw: TaskBody | Body) -> bool:
-    """(``Body``: the hook of ``web4ai/operator/runner.py`` passes the raw body.)"""
-    body = cast(TaskBody, raw)
+def needs_callback(body: TaskBody) -> bool:
     status = res.status_of(body)
     return (
         bool(body["spec"].get("callbackUrl"))

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from web4ai.core.crs import TaskBody
 from web4ai.k8s import resources as res
 from web4ai.k8s.cache import LEASE_SELECTOR, NODES, ORCHESTRATORS, TASKS, ClusterState
 from web4ai.k8s.client import ApiClient, api_client
@@ -145,7 +146,7 @@ class Operator:
         api = await api_client(options.kubeconfig)
         return cls(options, api, metrics=metrics or unregistered())
 
-    def _task_changed(self, new: Body, old: Body | None) -> None:
+    def _task_changed(self, new: TaskBody, old: TaskBody | None) -> None:
         if self.leader.is_leader and needs_callback(new):
             self.callbacks.enqueue(res.name_of(new))
 
