@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from web4ai.k8s.store import Store
 from web4ai.k8s.watching import LEASES, Informer, newer
 
 
@@ -60,3 +61,21 @@ def test_the_list_path_never_steps_back() -> None:
     assert "t" in informer.store
     informer.apply_list([], "21")  # missing from a newer one: gone
     assert "t" not in informer.store
+
+
+def named(name: str, rv: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "resourceVersion": rv}}
+
+
+def test_a_sweep_drops_only_what_the_list_should_have_shown() -> None:
+    seen: list[tuple[str, str]] = []
+    store = Store(on_change=lambda kind, new, old: seen.append((kind, new["metadata"]["name"])))
+    for name, rv in [("kept", "5"), ("ghost", "6"), ("after-the-list", "12")]:
+        store.apply_event("ADDED", named(name, rv))
+    seen.clear()
+    # a list at revision 10 shows "kept" only: "ghost" (held at 6) was deleted in a
+    # gap; "after-the-list" (held at 12) was created after the list was taken
+    assert store.sweep({"kept"}, "10") == ["ghost"]
+    assert set(store.store) == {"kept", "after-the-list"}
+    assert seen == [("DELETED", "ghost")]
+    assert store.sweep({"kept"}, "10") == []

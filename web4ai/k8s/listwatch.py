@@ -135,14 +135,23 @@ class ListWatch:
                 resource_version = None
 
 
-async def listed_names(
+async def listed(
     api: client.ApiClient, resource: Resource, namespace: str, label_selector: str | None = None
-) -> set[str]:
-    """The names of the objects that exist now (one list, served by the watch cache)."""
+) -> tuple[set[str], str]:
+    """The names of the objects that exist now, and the list's resourceVersion (one
+    list, served by the watch cache)."""
     feed = ListWatch(api, resource, namespace, Store(), label_selector=label_selector)
     response = await feed.request(resource_version="0")
     try:
         result = json.loads(await response.read())
     finally:
         response.release()
-    return {item["metadata"]["name"] for item in result.get("items") or []}
+    names = {item["metadata"]["name"] for item in result.get("items") or []}
+    return names, str(result["metadata"]["resourceVersion"])
+
+
+async def listed_names(
+    api: client.ApiClient, resource: Resource, namespace: str, label_selector: str | None = None
+) -> set[str]:
+    """The names of the objects that exist now."""
+    return (await listed(api, resource, namespace, label_selector))[0]

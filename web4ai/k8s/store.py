@@ -10,7 +10,7 @@ once per change.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from web4ai.core.crs import Body as Body  # re-exported: the one alias lives in core.crs
@@ -71,11 +71,7 @@ class Store:
         """A (re)list's snapshot into the store, never stepping back: an object we hold
         in a later version than the snapshot (our own write, recorded meanwhile) stays."""
         items: dict[str, Body] = {i["metadata"]["name"]: i for i in listed}
-        snapshot = {"metadata": {"resourceVersion": list_version}}
-        for name in list(self.store):
-            if name not in items and not newer(self.store[name], snapshot):
-                gone = self.store.pop(name)
-                self._emit("DELETED", gone, gone)
+        self.sweep(items.keys(), list_version)
         for name, body in items.items():
             old = self.store.get(name)
             if old is not None and (
@@ -85,6 +81,17 @@ class Store:
                 continue
             self.store[name] = body
             self._emit("ADDED" if old is None else "MODIFIED", body, old)
+
+    def sweep(self, listed: Collection[str], list_version: str) -> list[str]:
+        """Drop what a list at ``list_version`` no longer shows (a deletion missed in a
+        watch gap), and only if held in a version older than the list: an object added
+        after the list was taken stays. Returns the names dropped."""
+        snapshot = {"metadata": {"resourceVersion": list_version}}
+        gone = [n for n in self.store if n not in listed and not newer(self.store[n], snapshot)]
+        for name in gone:
+            body = self.store.pop(name)
+            self._emit("DELETED", body, body)
+        return gone
 
     def apply_event(self, kind: str, obj: Body) -> None:
         """A watch event into the store, never stepping back: a version older than the

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,7 +24,7 @@ from web4ai.k8s import resources as res
 from web4ai.k8s.cache import LEASE_SELECTOR, NODES, ORCHESTRATORS, TASKS, ClusterState
 from web4ai.k8s.client import ApiClient, api_client
 from web4ai.k8s.errors import Conflict
-from web4ai.k8s.listwatch import ListWatch, listed_names
+from web4ai.k8s.listwatch import ListWatch, listed, listed_names
 from web4ai.k8s.store import LEASES, Body, Resource, Store
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import ClusterCollector, OperatorMetrics, unregistered
@@ -67,6 +67,11 @@ class JobFailed(RuntimeError):
 
 LISTING_WAIT = 2.0  # seconds to wait for Kopf to deliver a listing before listing again
 LISTING_POLL = 0.02
+# Kopf relists after a watch gap (an expired resourceVersion, a dropped connection)
+# but sends no DELETED for what vanished meanwhile; a list this often finds those
+SWEEP_EVERY = 60.0
+
+Lister = Callable[[Resource, str | None], Awaitable[tuple[set[str], str]]]
 
 
 @dataclass
@@ -181,6 +186,36 @@ class Operator:
                     break
                 await asyncio.sleep(LISTING_POLL)
 
+    async def sweep(self, lister: Lister | None = None) -> dict[str, list[str]]:
+        """Drop from the Kopf-fed stores what a fresh list no longer shows (a deletion
+        Kopf missed in a watch gap); returns the names dropped per plural. The hooks
+        run as for a deletion, so the passes stop counting a ghost node or Lease."""
+        lister = lister or (lambda r, sel: listed(self.api, r, self.options.namespace, sel))
+        dropped: dict[str, list[str]] = {}
+        for plural, (store, resource, selector) in self._kopf_fed().items():
+            if not store.synced.is_set():
+                continue  # still listing: nothing to compare with yet
+            try:
+                names, version = await lister(resource, selector)
+            except Exception as exc:
+                log.warning("%s: cannot list for the sweep (%s)", plural, exc)
+                continue
+            gone = store.sweep(names, version)
+            if gone:
+                log.warning(
+                    "%s: %d deleted during a watch gap, dropped: %s",
+                    plural,
+                    len(gone),
+                    ", ".join(sorted(gone)[:10]),
+                )
+                dropped[plural] = gone
+        return dropped
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            await self.sweep()
+
     async def ensure_orchestrator(self) -> None:
         """The singleton Web4AIOrchestrator carries the settings and the daemon: create it
         with the defaults when missing (as the API does at its start)."""
@@ -221,6 +256,7 @@ class Operator:
             asyncio.create_task(tasks.run(), name="task feed"),
             asyncio.create_task(self.leader.run(), name="leader election"),
             asyncio.create_task(self._loop(), name="passes"),
+            asyncio.create_task(self._sweep_forever(), name="sweep"),
         }
         listing = [asyncio.create_task(self._await_listing(*f)) for f in self._kopf_fed().values()]
         until = {asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(self._stop.wait())}
