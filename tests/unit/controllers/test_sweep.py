@@ -22,7 +22,7 @@ class NoApi:
 
 
 async def test_a_node_deleted_in_a_watch_gap_is_dropped_by_the_sweep() -> None:
-    op = Operator(OperatorOptions(namespace="ns"), NoApi())  # type: ignore[arg-type]
+    op = Operator(OperatorOptions(namespace="ns"), NoApi())
     nodes = op.state.nodes
     for i, node_id in enumerate(["alive", "ghost"]):
         body = node_body(node_id)
@@ -35,11 +35,12 @@ async def test_a_node_deleted_in_a_watch_gap_is_dropped_by_the_sweep() -> None:
     async def lister(resource: Resource, selector: str | None) -> tuple[set[str], str]:
         listings.append(resource.plural)
         if resource.plural == res.NODES:
-            return {n for n, b in nodes.store.items() if res.node_id(b) == "alive"}, "20"
+            alive = {n for n, b in nodes.store.items() if res.node_id(res.as_node(b)) == "alive"}
+            return alive, "20"
         raise RuntimeError("this list fails")  # logged; the other kinds go on
 
     dropped = await op.sweep(lister)
-    assert [res.node_id(nodes.store[n]) for n in nodes.store] == ["alive"]
+    assert [res.node_id(res.as_node(b)) for b in nodes.store.values()] == ["alive"]
     assert list(dropped) == [res.NODES] and len(dropped[res.NODES]) == 1
     assert set(op.state.node_views()) == {"alive"}
     assert listings == [res.NODES]  # Leases and the orchestrator: not listed yet (unsynced)
