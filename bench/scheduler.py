@@ -247,6 +247,7 @@ async def bench_ours(
     ns = f"{system}-{nodes}-{run}"
     co = client.CustomObjectsApi(api)
     await setup_ours(api, ns, nodes, tasks, concurrency, paused=False)
+    started = time.monotonic()
     op = await start_operator(kubeconfig, ns, repo)
     rec = Recorder(is_assigned)
     rec.expected = tasks
@@ -261,6 +262,7 @@ async def bench_ours(
             ),
             rec,
         )
+        print(f"  {system}: operator start -> warm-up task bound {time.monotonic() - started:.1f}s")
         created: dict[str, float] = {}
         cpu = cpu_seconds(op.pid)
 
