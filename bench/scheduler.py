@@ -68,9 +68,14 @@ class Result:
     # the scheduler process's CPU (user + system) per task while the tasks came in;
     # steadier on a noisy machine than the latencies (streaming mode)
     cpu_ms_per_task: float | None = None
+    # how fast the bench's creates went meanwhile (streaming): they share the API server
+    # with the bindings, so a faster stream of creates means a longer queue to bind
+    created_per_second: float | None = None
 
     def row(self) -> str:
         cpu = "" if self.cpu_ms_per_task is None else f" cpu/task={self.cpu_ms_per_task:.2f}ms"
+        if self.created_per_second is not None:
+            cpu += f" creates={self.created_per_second:.0f}/s"
         return (
             f"{self.mode:9s} {self.system:15s} nodes={self.nodes:4d} tasks={self.tasks:5d} "
             f"rate={self.per_second:8.1f}/s p50={self.p50_ms:8.1f}ms "
@@ -151,6 +156,7 @@ def summarize(system: str, nodes: int, created: dict[str, float], rec: Recorder)
     lat = [(rec.bound_at[n] - created[n]) * 1000 for n in created]
     span = max(rec.bound_at.values()) - min(created.values())
     writes = [rec.versions[n] - 1 for n in created]  # first version is the create
+    creating = max(created.values()) - min(created.values())
     return Result(
         system,
         nodes,
@@ -159,6 +165,7 @@ def summarize(system: str, nodes: int, created: dict[str, float], rec: Recorder)
         statistics.median(lat),
         percentile(lat, 0.99),
         statistics.mean(writes),
+        created_per_second=len(created) / creating if creating > 0 else None,
     )
 
 
@@ -216,6 +223,15 @@ async def setup_ours(
 
 
 IN_FLIGHT: int | None = None  # --in-flight: the operator's bind concurrency, and the bare loop's
+RATE: float | None = None  # --rate: streaming creates per second (None: as fast as they go)
+
+
+async def paced(i: int, start: float) -> None:
+    """With --rate, wait for the i-th create's turn (open-loop arrivals: the creates no
+    longer race the bindings for the API server, so p50 is the scheduler's latency
+    rather than the length of the queue the creates build)."""
+    if RATE:
+        await asyncio.sleep(max(0.0, start + i / RATE - time.monotonic()))
 
 
 async def start_operator(kubeconfig: str, ns: str, repo: Path = REPO) -> asyncio.subprocess.Process:
@@ -266,8 +282,11 @@ async def bench_ours(
         created: dict[str, float] = {}
         cpu = cpu_seconds(op.pid)
 
+        start = time.monotonic()
+
         async def add_task(i: int) -> None:
             name = f"task-{i:05d}"
+            await paced(i, start)
             t0 = time.monotonic()
             await co.create_namespaced_custom_object(GROUP, VERSION, ns, TASKS, task_body(name))
             created[name] = t0
@@ -506,8 +525,11 @@ async def bench_kube(
         created: dict[str, float] = {}
         cpu = cpu_seconds(sched.pid)
 
+        start = time.monotonic()
+
         async def add_pod(i: int) -> None:
             name = f"pod-{i:05d}"
+            await paced(i, start)
             t0 = time.monotonic()
             await core.create_namespaced_pod(ns, pod_body(name, prefix))
             created[name] = t0
@@ -625,9 +647,15 @@ def main() -> None:
         help="the operator's --bind-in-flight and the bare loop's concurrency "
         "(default: the operator's default)",
     )
+    p.add_argument(
+        "--rate",
+        type=float,
+        help="streaming: create the tasks (pods) at this many per second, open loop, "
+        "instead of as fast as --concurrency allows",
+    )
     args = p.parse_args()
-    global IN_FLIGHT
-    IN_FLIGHT = args.in_flight
+    global IN_FLIGHT, RATE
+    IN_FLIGHT, RATE = args.in_flight, args.rate
     summary = asyncio.run(main_async(args))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
