@@ -6,6 +6,7 @@ The REST contract against a real API server stays in tests/integration."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
@@ -430,3 +431,20 @@ async def test_every_answer_fits_the_response_model_its_route_declares(
             declared += 1
             model.model_validate(body)  # raises when the answer does not fit
     assert declared == len(calls)
+
+
+async def test_shutting_down_answers_every_long_poll_at_once(http: Any, ctx: ApiContext) -> None:
+    status, _ = await call(http, "POST", "/nodes/node-a/register", json=REGISTRATION)
+    assert status == 200
+    poll = asyncio.ensure_future(call(http, "GET", "/nodes/node-a/tasks?wait=60"))
+    for _ in range(500):  # until the poll is waiting
+        if ctx.waiters.get("node-a"):
+            break
+        await asyncio.sleep(0.01)
+    assert ctx.waiters.get("node-a")
+    ctx.close_polls()
+    status, body = await asyncio.wait_for(poll, 5)  # not the 60 s it asked for
+    assert status == 200 and body["tasks"] == []
+    # a poll that arrives while the server stops does not wait either
+    status, body = await asyncio.wait_for(call(http, "GET", "/nodes/node-a/tasks?wait=60"), 5)
+    assert status == 200 and not ctx.waiters

@@ -54,6 +54,7 @@ class ApiContext:
     # every heartbeat, and last_heartbeat is read from it
     status_refresh: float = 300.0
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
+    closing: bool = False  # shutting down: long-polls answer at once
     # node id -> names of tasks assigned to it and not started: what a poll offers
     assigned: dict[str, set[str]] = field(default_factory=dict)
     # node id -> {task id: when cancelled}: what heartbeats and polls tell the node
@@ -84,6 +85,14 @@ class ApiContext:
         """Wake the long-polls of ``node_id`` (a task was assigned to it)."""
         for event in self.waiters.get(node_id, ()):
             event.set()
+
+    def close_polls(self) -> None:
+        """Shutting down: every long-poll answers now, and new ones do not wait (the
+        server would otherwise wait out each ``wait`` before it can stop)."""
+        self.closing = True
+        for events in self.waiters.values():
+            for event in events:
+                event.set()
 
 
 CONTEXT: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)

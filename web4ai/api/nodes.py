@@ -472,7 +472,7 @@ async def node_tasks(request: web.Request) -> web.Response:
     if not 0 <= wait <= 60:
         raise ApiError(400, "wait must be from 0 to 60 seconds", "INVALID_REQUEST")
     tasks = assigned_tasks(ctx, node_id)
-    if not tasks and wait > 0:
+    if not tasks and wait > 0 and not ctx.closing:
         event = asyncio.Event()
         ctx.waiters.setdefault(node_id, set()).add(event)
         try:

@@ -235,6 +235,7 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         log.info("API on http://%s:%d, WebSocket on %s", options.host, options.port, ws_url)
         print(f"API ready on http://{options.host}:{options.port}/api/v1", flush=True)
         await stop.wait()
+        ctx.close_polls()  # long-polls answer now, not when their wait runs out
         ws_server.close()
         await ctx.hub.close_all(1001, "server shutting down")
         with contextlib.suppress(Exception):
