@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -79,12 +80,14 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         runs = sched["runs"]
 
         def med(mode: str, system: str, nodes: int, key: str) -> float | None:
-            vals = sorted(
+            """The median of the runs (of an even count, the mean of the middle two, as
+            bench.scheduler prints it)."""
+            vals = [
                 x[key]
                 for x in runs
                 if x["mode"] == mode and x["system"] == system and x["nodes"] == nodes
-            )
-            return vals[len(vals) // 2] if vals else None
+            ]
+            return statistics.median(vals) if vals else None
 
         node_counts = sorted({x["nodes"] for x in runs})
         for n in node_counts:
