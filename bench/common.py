@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import psutil
 from kubernetes_asyncio import client
 
 from web4ai.core.ids import IdKind, identity, node_lease_name
@@ -18,6 +19,22 @@ from web4ai.k8s.resources import (
     VERSION,
     format_time,
 )
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def task_body(name: str) -> dict[str, Any]:
+    """A no-op Web4AITask as a client would create it (status left to the operator)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Web4AITask",
+        "metadata": {"name": name, "labels": {"web4ai.io/task-id": name}},
+        "spec": {"taskId": name, "taskType": "noop", "submittedAt": format_time(time.time())},
+    }
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -36,12 +35,12 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 
-from bench.common import bounded, create_node, create_orchestrator
+from bench.common import bounded, cpu_seconds, create_node, create_orchestrator, task_body
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
-from web4ai.k8s.resources import GROUP, TASKS, VERSION, format_time
+from web4ai.k8s.resources import GROUP, TASKS, VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,20 +62,6 @@ class Result:
             f"(CPU {self.cpu_at_first_s:5.1f}s), all bound {self.all_bound_s:6.1f}s; "
             f"leader SIGKILL -> standby's first binding {self.standby_first_binding_s:5.1f}s"
         )
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def task_body(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Web4AITask",
-        "metadata": {"name": name, "labels": {"web4ai.io/task-id": name}},
-        "spec": {"taskId": name, "taskType": "noop", "submittedAt": format_time(time.time())},
-    }
 
 
 class Bindings:

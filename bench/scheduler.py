@@ -37,10 +37,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 from kubernetes_asyncio import client, watch
 
-from bench.common import bounded, create_node, create_orchestrator, percentile
+from bench.common import (
+    bounded,
+    cpu_seconds,
+    create_node,
+    create_orchestrator,
+    percentile,
+    task_body,
+)
 from devtools.localcluster.binaries import binary
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from web4ai.k8s import crds as crds_mod
@@ -81,11 +87,6 @@ class Result:
             f"rate={self.per_second:8.1f}/s p50={self.p50_ms:8.1f}ms "
             f"p99={self.p99_ms:8.1f}ms writes/task={self.writes_per_task:.2f}{cpu}"
         )
-
-
-def cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
 
 
 async def create_namespace(api: client.ApiClient, name: str) -> None:
@@ -188,15 +189,6 @@ def summarize_backlog(system: str, nodes: int, names: list[str], rec: Recorder) 
         statistics.mean(writes),
         mode="backlog",
     )
-
-
-def task_body(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Web4AITask",
-        "metadata": {"name": name, "labels": {"web4ai.io/task-id": name}},
-        "spec": {"taskId": name, "taskType": "noop", "submittedAt": format_time(time.time())},
-    }
 
 
 async def setup_ours(
