@@ -63,3 +63,17 @@ def assert_error(status: int, body: Any, expected_status: int, code: str) -> Non
     assert isinstance(body["error"], str) and body["error"]
     assert body["timestamp"].endswith("Z")
     assert body["details"]["code"] == code, body
+
+
+async def submit(http: Http, task_id: str, capability: str, **extra: Any) -> None:
+    """Submit a test_task that only a node with ``capability`` can take."""
+    status, body = await http.post(
+        "/tasks",
+        {
+            "task_id": task_id,
+            "task_type": "test_task",
+            "requirements": {"capabilities": [capability]},
+            **extra,
+        },
+    )
+    assert status == 200, body

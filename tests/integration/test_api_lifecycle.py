@@ -17,7 +17,7 @@ import websockets.exceptions
 from kubernetes_asyncio import client
 
 from tests.conftest import Stack
-from tests.integration.apiclient import Http, assert_error
+from tests.integration.apiclient import Http, assert_error, submit
 from tests.integration.helpers import co, eventually
 from web4ai.k8s import resources as res
 
@@ -34,19 +34,6 @@ async def register(http: Http, node_id: str, capability: str) -> None:
         f"/nodes/{node_id}/register", {**REGISTRATION, "capabilities": [capability]}
     )
     assert status == 200
-
-
-async def submit(http: Http, task_id: str, capability: str, **extra: Any) -> None:
-    status, body = await http.post(
-        "/tasks",
-        {
-            "task_id": task_id,
-            "task_type": "test_task",
-            "requirements": {"capabilities": [capability]},
-            **extra,
-        },
-    )
-    assert status == 200, body
 
 
 async def wait_for(http: Http, task_id: str, **fields: Any) -> dict[str, Any]:

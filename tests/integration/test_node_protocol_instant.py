@@ -4,12 +4,10 @@ two), and then records the start as /start would have."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.conftest import Stack
-from tests.integration.apiclient import Http, assert_error
+from tests.integration.apiclient import Http, assert_error, submit
 from tests.integration.helpers import eventually
 
 REGISTRATION = {"host": "127.0.0.1", "port": 8090, "max_concurrent_tasks": 50}
@@ -26,19 +24,6 @@ async def offered_to(http: Http, node_id: str, task_id: str) -> None:
         return any(t["task_id"] == task_id for t in body["tasks"])
 
     await eventually(offered)
-
-
-async def submit(http: Http, task_id: str, capability: str, **extra: Any) -> None:
-    status, body = await http.post(
-        "/tasks",
-        {
-            "task_id": task_id,
-            "task_type": "test_task",
-            "requirements": {"capabilities": [capability]},
-            **extra,
-        },
-    )
-    assert status == 200, body
 
 
 async def test_a_result_finishes_an_assigned_task_and_records_its_start(http: Http) -> None:
