@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from web4ai.core.crs import Attempt, NodeBody, RetiringTask, TaskBody
+from web4ai.core.crs import Attempt, NodeBody, Patch, RetiringTask, TaskBody
 from web4ai.core.lifecycle import reliability_score
 from web4ai.core.model import NodeStatus, TaskPhase, TaskStatus
 from web4ai.k8s import resources as res
@@ -165,13 +165,7 @@ class Accounting:
             if status.get("retiringTasks") or status.get("retiring"):
                 # the round is done: clear the list (``retiring`` held names before 0.2)
                 cleared = res.guarded(orch, {"status": {"retiringTasks": None, "retiring": None}})
-                try:
-                    result = await self.writer.patch(
-                        res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, cleared, status=True
-                    )
-                except RACED:
-                    return 0
-                self.state.record_orchestrator(result)
+                await self._write_orchestrator(cleared)
             return 0
         completed = sum(1 for b in expired if res.task_status(b) is TaskStatus.COMPLETED)
         entries: list[RetiringTask] = [
@@ -190,16 +184,23 @@ class Accounting:
                 }
             },
         )
+        if not await self._write_orchestrator(patch):
+            return 0
+        for entry in entries:
+            await self.guard.run("retire", entry["name"], self._delete, entry)
+        return len(expired)
+
+    async def _write_orchestrator(self, patch: Patch) -> bool:
+        """A guarded status write of the orchestrator, into the store; False when
+        someone wrote first (the next pass looks again)."""
         try:
             result = await self.writer.patch(
                 res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, patch, status=True
             )
         except RACED:
-            return 0
+            return False
         self.state.record_orchestrator(result)
-        for entry in entries:
-            await self.guard.run("retire", entry["name"], self._delete, entry)
-        return len(expired)
+        return True
 
     async def _delete(self, entry: RetiringTask) -> None:
         await self.writer.delete(res.TASKS, entry["name"], uid=entry["uid"])
