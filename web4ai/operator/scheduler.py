@@ -67,14 +67,16 @@ class Scheduler:
     # rescanned on every write. A pass runs anyway every FULL_PASS_EVERY seconds.
     _dirty: bool = True
     _looked_at: float = float("-inf")
-    # tasks the watch (or our writes) changed since the last pass: only their
+    # assumed tasks the watch (or our writes) changed since the last pass: only their
     # assumptions can have expired; all of them are checked every FULL_PASS_EVERY
     _touched: set[str] = field(default_factory=set)
     _swept_at: float = float("-inf")
 
     def note_task(self, new: TaskBody, old: TaskBody | None) -> None:
         """Task watch hook (also our own writes): does it need a pass?"""
-        self._touched.add(res.name_of(new))
+        name = res.name_of(new)
+        if name in self.assumed.entries:  # only an assumption can expire (none on a standby)
+            self._touched.add(name)
         phase = res.task_phase(new)
         if phase in PENDING or (old is not None and res.task_phase(old).bound and not phase.bound):
             self._dirty = True
