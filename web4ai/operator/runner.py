@@ -214,7 +214,10 @@ class Operator:
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_EVERY)
-            await self.sweep()
+            try:
+                await self.sweep()
+            except Exception:  # a failing sweep must not end the daemon's other jobs
+                log.exception("sweep failed; again in %.0fs", SWEEP_EVERY)
 
     async def ensure_orchestrator(self) -> None:
         """The singleton Web4AIOrchestrator carries the settings and the daemon: create it
