@@ -46,10 +46,10 @@ from kubernetes_asyncio import client
 from bench.common import bounded, create_node, create_orchestrator, percentile
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
+from web4ai.core.bodies import GROUP, TASKS, VERSION, format_time
 from web4ai.core.ids import node_lease_name
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
-from web4ai.k8s.resources import GROUP, TASKS, VERSION, format_time
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-admin-key"

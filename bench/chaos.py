@@ -37,10 +37,10 @@ from kubernetes_asyncio import client, watch
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
 from devtools.localcluster.supervise import Component, Supervisor
+from web4ai.core.bodies import GROUP, TASKS, VERSION
 from web4ai.core.ids import IdKind, identity
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
-from web4ai.k8s.resources import GROUP, TASKS, VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "chaos-admin-key"

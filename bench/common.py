@@ -9,8 +9,7 @@ from typing import Any
 import psutil
 from kubernetes_asyncio import client
 
-from web4ai.core.ids import IdKind, identity, node_lease_name
-from web4ai.k8s.resources import (
+from web4ai.core.bodies import (
     GROUP,
     NODE_FINALIZER,
     NODES,
@@ -19,6 +18,7 @@ from web4ai.k8s.resources import (
     VERSION,
     format_time,
 )
+from web4ai.core.ids import IdKind, identity, node_lease_name
 
 
 def cpu_seconds(pid: int) -> float:

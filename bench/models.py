@@ -41,9 +41,9 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from web4ai.core import bodies
 from web4ai.core import limits as lim
-from web4ai.core import schemas
-from web4ai.k8s import resources as res
+from web4ai.core.schemas import errors, requests, views
 
 BEFORE = "5afaf73"  # main before the typed models
 
@@ -199,19 +199,19 @@ def current_attempt_public(attempt: dict[str, Any]) -> dict[str, Any]:
     return {
         "node_id": attempt.get("nodeId"),
         "agent_id": attempt.get("agentId"),
-        "assigned_at": res.parse_time(attempt.get("assignedAt")),
-        "started_at": res.parse_time(attempt.get("startedAt")),
-        "finished_at": res.parse_time(attempt.get("finishedAt")),
+        "assigned_at": bodies.parse_time(attempt.get("assignedAt")),
+        "started_at": bodies.parse_time(attempt.get("startedAt")),
+        "finished_at": bodies.parse_time(attempt.get("finishedAt")),
         "outcome": attempt.get("outcome"),
         "error_message": attempt.get("errorMessage") or attempt.get("error"),
     }
 
 
 def current_task_body(body: dict[str, Any]) -> dict[str, Any]:
-    """web4ai.k8s.resources.task_public before the models, verbatim."""
+    """task_public (web4ai.core.schemas.views) before the models, verbatim."""
     spec, status = body["spec"], body.get("status") or {}
     req = spec.get("requirements") or {}
-    phase, node = res.task_phase(body), res.task_node(body)
+    phase, node = bodies.task_phase(body), bodies.task_node(body)
     out: dict[str, Any] = {
         "task_id": spec["taskId"],
         "task_type": spec["taskType"],
@@ -219,7 +219,7 @@ def current_task_body(body: dict[str, Any]) -> dict[str, Any]:
         "phase": phase.value,
         "priority": spec.get("priority", 3),
         "assigned_nodes": [node] if node and not phase.waiting else [],
-        "created_at": res.submitted_at(body),
+        "created_at": bodies.submitted_at(body),
         "timeout": spec.get("timeout", 300),
         "max_retries": spec.get("maxRetries", 3),
         "retry_count": status.get("retryCount", 0),
@@ -243,9 +243,9 @@ def current_task_body(body: dict[str, Any]) -> dict[str, Any]:
     optional = {
         "deadline": spec.get("deadline"),
         "callback_url": spec.get("callbackUrl"),
-        "assigned_at": res.parse_time(status.get("assignedAt")),
-        "started_at": res.parse_time(status.get("startedAt")),
-        "completed_at": res.parse_time(status.get("completedAt")),
+        "assigned_at": bodies.parse_time(status.get("assignedAt")),
+        "started_at": bodies.parse_time(status.get("startedAt")),
+        "completed_at": bodies.parse_time(status.get("completedAt")),
         "execution_time": status.get("executionTime"),
         "result": status.get("result"),
         "error_message": status.get("errorMessage"),
@@ -538,17 +538,17 @@ def msgspec_task_public(raw: bytes) -> bytes:
 
 
 def web4ai_heartbeat(raw: bytes) -> bytes:
-    hb = schemas.parse(schemas.Heartbeat, raw)
+    hb = errors.parse(requests.Heartbeat, raw)
     return json.dumps(hb.status_fields()).encode()
 
 
 def web4ai_submit(raw: bytes) -> bytes:
-    task = schemas.parse(schemas.TaskSubmit, raw)
+    task = errors.parse(requests.TaskSubmit, raw)
     return json.dumps(task.spec("task_1", 300, "2025-06-16T10:30:00.000000Z")).encode()
 
 
 def web4ai_task_public(raw: bytes) -> bytes:
-    return json.dumps(res.task_public(json.loads(raw))).encode()
+    return json.dumps(views.task_public(json.loads(raw))).encode()
 
 
 PATHS: dict[str, tuple[bytes, dict[str, Callable[[bytes], bytes]]]] = {

@@ -38,9 +38,9 @@ from kubernetes_asyncio import client, watch
 from bench.common import bounded, cpu_seconds, create_node, create_orchestrator, task_body
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
+from web4ai.core.bodies import GROUP, TASKS, VERSION
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
-from web4ai.k8s.resources import GROUP, TASKS, VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -49,10 +49,10 @@ from bench.common import (
 )
 from devtools.localcluster.binaries import binary
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
+from web4ai.core import bodies, patches
+from web4ai.core.bodies import GROUP, TASKS, VERSION, format_time
 from web4ai.k8s import crds as crds_mod
-from web4ai.k8s import resources as res
 from web4ai.k8s.client import api_client
-from web4ai.k8s.resources import GROUP, TASKS, VERSION, format_time
 from web4ai.k8s.writing import Writer
 from web4ai.operator.scheduler import Scheduler
 
@@ -299,14 +299,14 @@ async def bare_patches(api: client.ApiClient, ns: str, names: list[str], in_flig
     scheduler's bind concurrency, on the same objects, nothing else running."""
     co = client.CustomObjectsApi(api)
     r = await co.list_namespaced_custom_object(GROUP, VERSION, ns, TASKS, _preload_content=False)
-    bodies = {b["metadata"]["name"]: b for b in json.loads(await r.read())["items"]}
+    listed = {b["metadata"]["name"]: b for b in json.loads(await r.read())["items"]}
     writer = Writer(api, ns)
     done: dict[str, float] = {}
 
     async def one(name: str) -> None:
-        body = bodies[name]
+        body = listed[name]
         await writer.patch(  # raises Conflict: nothing else writes these
-            res.TASKS, name, res.bind_patch(body, "node-0", time.time()), status=True
+            bodies.TASKS, name, patches.bind_patch(body, "node-0", time.time()), status=True
         )
         done[name] = time.monotonic()
 

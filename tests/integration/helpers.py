@@ -17,8 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from devtools.localcluster.controlplane import die_with_parent
 from devtools.localcluster.ports import free_port as free_port
-from web4ai.core.ids import IdKind, identity, node_lease_name
-from web4ai.k8s.resources import (
+from web4ai.core.bodies import (
     GROUP,
     NODE_FINALIZER,
     NODES,
@@ -28,6 +27,7 @@ from web4ai.k8s.resources import (
     VERSION,
     format_time,
 )
+from web4ai.core.ids import IdKind, identity, node_lease_name
 
 REPO = Path(__file__).resolve().parents[2]
 MERGE = "application/merge-patch+json"

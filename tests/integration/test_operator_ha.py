@@ -22,7 +22,7 @@ from tests.integration.helpers import (
     configure,
     eventually,
 )
-from web4ai.k8s.resources import GROUP, TASKS, VERSION
+from web4ai.core.bodies import GROUP, TASKS, VERSION
 
 pytestmark = pytest.mark.timeout(240)  # waits up to 120 s for every task to be bound
 

@@ -29,8 +29,8 @@ from tests.integration.helpers import (
     renew_lease,
     task_status,
 )
+from web4ai.core.bodies import GROUP, NODES, VERSION
 from web4ai.core.ids import IdKind, identity, node_lease_name
-from web4ai.k8s.resources import GROUP, NODES, VERSION
 
 
 @contextlib.asynccontextmanager

@@ -9,8 +9,8 @@ from __future__ import annotations
 from kubernetes_asyncio import client
 
 from tests.integration.helpers import add_node, co
+from web4ai.core import bodies
 from web4ai.core.ids import IdKind, identity, node_lease_name
-from web4ai.k8s import resources as res
 from web4ai.operator.runner import Operator, OperatorOptions
 
 
@@ -20,16 +20,16 @@ async def test_the_sweep_drops_what_the_api_server_no_longer_has(
     await add_node(api, namespace, "present")
     op = Operator(OperatorOptions(namespace=namespace), api)
     nodes = await co(api).list_namespaced_custom_object(
-        res.GROUP, res.VERSION, namespace, res.NODES
+        bodies.GROUP, bodies.VERSION, namespace, bodies.NODES
     )
     leases = await client.CoordinationV1Api(api).list_namespaced_lease(namespace)
     for body in nodes["items"]:
-        op.observe(res.NODES, None, body)
+        op.observe(bodies.NODES, None, body)
     for lease in leases.items:
         op.observe("leases", None, api.sanitize_for_serialization(lease))
     ghost = identity(IdKind.NODE, "ghost")
     old = {"name": ghost.name, "labels": dict(ghost.labels), "resourceVersion": "1"}
-    op.observe(res.NODES, None, {"metadata": old, "spec": {"nodeId": "ghost", "host": "h"}})
+    op.observe(bodies.NODES, None, {"metadata": old, "spec": {"nodeId": "ghost", "host": "h"}})
     lease = {**old, "name": node_lease_name(ghost.name)}
     op.observe("leases", None, {"metadata": lease, "spec": {}})
     for store in op.state.stores:
@@ -38,7 +38,7 @@ async def test_the_sweep_drops_what_the_api_server_no_longer_has(
     dropped = await op.sweep()
 
     present = identity(IdKind.NODE, "present").name
-    assert dropped == {res.NODES: [ghost.name], "leases": [node_lease_name(ghost.name)]}
+    assert dropped == {bodies.NODES: [ghost.name], "leases": [node_lease_name(ghost.name)]}
     assert set(op.state.nodes.store) == {present}
     assert set(op.state.leases.store) == {node_lease_name(present)}
     assert await op.sweep() == {}

@@ -13,7 +13,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from tests.conftest import Stack
 from tests.integration.apiclient import Http, assert_error
 from tests.integration.helpers import co, eventually
-from web4ai.k8s.resources import GROUP, TASKS, VERSION
+from web4ai.core.bodies import GROUP, TASKS, VERSION
 from web4ai.node.agent import NodeAgent
 from web4ai.node.config import NodeConfig
 from web4ai.node.executors import ExecutionContext

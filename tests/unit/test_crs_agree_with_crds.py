@@ -14,7 +14,7 @@ import yaml
 from pydantic.alias_generators import to_camel
 
 from web4ai.core import crs
-from web4ai.core import schemas as m
+from web4ai.core.schemas import fields, views
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 
@@ -102,10 +102,10 @@ def test_the_walk_finds_a_mismatch() -> None:
 
 
 VIEWS = [
-    (m.TaskSpecView, "spec"),
-    (m.RequirementsView, "spec.requirements"),
-    (m.TaskStatusView, "status"),
-    (m.AttemptView, "status.attempts[]"),
+    (views.TaskSpecView, "spec"),
+    (views.RequirementsView, "spec.requirements"),
+    (views.TaskStatusView, "status"),
+    (views.AttemptView, "status.attempts[]"),
 ]
 
 
@@ -124,6 +124,6 @@ def test_the_api_views_read_fields_the_task_crd_has(view: Any, path: str) -> Non
 def test_the_models_literals_are_the_enums() -> None:
     from web4ai.core.model import Algorithm, NodeStatus, TaskPhase
 
-    assert set(typing.get_args(m.NodeStatusName)) == {s.value for s in NodeStatus}
-    assert set(typing.get_args(m.PhaseName)) == {p.value for p in TaskPhase}
-    assert set(typing.get_args(m.AlgorithmName)) == {a.value for a in Algorithm}
+    assert set(typing.get_args(fields.NodeStatusName)) == {s.value for s in NodeStatus}
+    assert set(typing.get_args(fields.PhaseName)) == {p.value for p in TaskPhase}
+    assert set(typing.get_args(fields.AlgorithmName)) == {a.value for a in Algorithm}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from web4ai.api.nodes import SOFT_COALESCE, heartbeat_status
+from web4ai.core.bodies import as_node, format_time
 from web4ai.core.crs import NodeBody
-from web4ai.core.schemas import Heartbeat
-from web4ai.k8s.resources import as_node, format_time
+from web4ai.core.schemas.requests import Heartbeat
 
 REFRESH = 300.0
 T0 = 1_800_000_000.0

@@ -52,11 +52,11 @@ def test_backoff_doubles_per_object_and_forgets_on_success() -> None:
 def test_error_text_keeps_any_unicode_and_is_cut_never_refused() -> None:
     import json
 
-    from web4ai.core import schemas as m
+    from web4ai.core.schemas import errors, requests
 
     def error_message(text: str) -> str:
         body = {"node_id": "n", "status": "failed", "error_message": text}
-        out = m.parse(m.TaskResult, json.dumps(body).encode()).error_message
+        out = errors.parse(requests.TaskResult, json.dumps(body).encode()).error_message
         assert out is not None
         return out
 

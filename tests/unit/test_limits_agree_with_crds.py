@@ -1,4 +1,4 @@
-"""The API's input bounds (the models of web4ai/core/schemas.py, from web4ai/core/limits.py) agree
+"""The API's input bounds (the models of web4ai/core/schemas/, from web4ai/core/limits.py) agree
 with the CRD schemas: a request the API accepts makes an object the API server stores."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from web4ai.core import limits as lim
-from web4ai.core import schemas as m
+from web4ai.core.schemas import openapi, requests
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 BOUNDS = ("maxLength", "maxItems", "minimum", "maximum")
@@ -30,8 +30,8 @@ def at(schema: dict[str, Any], path: str) -> dict[str, Any]:
 
 TASK = crd_spec("web4aitasks.yaml")
 NODE = crd_spec("web4ainodes.yaml")
-API_TASK = m.body_schema(m.TaskSubmit)
-API_NODE = m.body_schema(m.Registration)
+API_TASK = openapi.body_schema(requests.TaskSubmit)
+API_NODE = openapi.body_schema(requests.Registration)
 
 PAIRS = [
     (API_TASK, "task_id", TASK, "taskId"),

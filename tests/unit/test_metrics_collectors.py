@@ -8,9 +8,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from web4ai.core.bodies import as_task, format_time
 from web4ai.core.model import TaskPhase
 from web4ai.k8s.cache import ClusterState
-from web4ai.k8s.resources import as_task, format_time
 from web4ai.observability.metrics import ClusterCollector, HubCollector, OperatorMetrics
 
 NOW = 1_800_000_000.0

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from web4ai.api.errors import MAX_BODY, ApiError, read_body
-from web4ai.core import schemas
+from web4ai.core.schemas import errors
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -18,6 +18,6 @@ M = TypeVar("M", bound=BaseModel)
 async def read_model(request: web.Request, model: type[M]) -> M:
     raw = await read_body(request, int(request.get(MAX_BODY, 1024 * 1024)))
     try:
-        return schemas.parse(model, raw)
-    except schemas.Malformed as exc:
+        return errors.parse(model, raw)
+    except errors.Malformed as exc:
         raise ApiError(400, f"Malformed JSON: {exc}", "INVALID_JSON") from None

@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 from web4ai.api.auth import KeyStore
 from web4ai.api.history import History
 from web4ai.api.hub import Hub
+from web4ai.core.bodies import format_time
 from web4ai.core.ratelimit import FailureLimiter, RateLimiter
 from web4ai.k8s.cache import ClusterState
-from web4ai.k8s.resources import format_time
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import ApiMetrics
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from web4ai.api.context import ApiContext
 from web4ai.api.presenting import node_public
+from web4ai.core import bodies
 from web4ai.core.crs import NodeBody, OrchestratorBody, TaskBody
 from web4ai.core.model import NodeStatus, TaskPhase
-from web4ai.k8s import resources as res
+from web4ai.core.schemas import views
 
 TASK_MESSAGES = {
     TaskPhase.ASSIGNED: "task_assigned",
@@ -19,27 +20,27 @@ TASK_MESSAGES = {
 
 
 def on_task(ctx: ApiContext, new: TaskBody, old: TaskBody | None) -> None:
-    after = res.task_phase(new)
-    if after in (TaskPhase.ASSIGNED, TaskPhase.CANCELLED) and (node := res.task_node(new)):
+    after = bodies.task_phase(new)
+    if after in (TaskPhase.ASSIGNED, TaskPhase.CANCELLED) and (node := bodies.task_node(new)):
         ctx.wake(node)
     note_assignment(ctx, new, old, after)
     note_cancel(ctx, new, old, after)
     if not ctx.state.tasks.synced.is_set():
         return  # the initial list is history, not news
     if old is None:
-        ctx.hub.publish("task_submitted", res.task_public(new), node=res.task_node(new))
+        ctx.hub.publish("task_submitted", views.task_public(new), node=bodies.task_node(new))
         return
-    if res.task_phase(old) is not after and after in TASK_MESSAGES:
-        node = res.task_node(new) or res.task_node(old)
-        ctx.hub.publish(TASK_MESSAGES[after], res.task_public(new), node=node)
+    if bodies.task_phase(old) is not after and after in TASK_MESSAGES:
+        node = bodies.task_node(new) or bodies.task_node(old)
+        ctx.hub.publish(TASK_MESSAGES[after], views.task_public(new), node=node)
 
 
 def note_assignment(ctx: ApiContext, new: TaskBody, old: TaskBody | None, after: TaskPhase) -> None:
     """Keep the per-node index of assigned, not yet started tasks (what a poll offers)."""
-    name = res.name_of(new)
-    if old is not None and (before := res.task_node(old)):
+    name = bodies.name_of(new)
+    if old is not None and (before := bodies.task_node(old)):
         ctx.assigned.get(before, set()).discard(name)
-    if after is TaskPhase.ASSIGNED and (node := res.task_node(new)):
+    if after is TaskPhase.ASSIGNED and (node := bodies.task_node(new)):
         ctx.assigned.setdefault(node, set()).add(name)
 
 
@@ -47,11 +48,11 @@ def note_cancel(ctx: ApiContext, new: TaskBody, old: TaskBody | None, after: Tas
     """Keep the per-node index of cancelled tasks (heartbeats and polls read it, so they
     never scan every task); a retried task leaves it."""
     task_id = str(new["spec"]["taskId"])
-    if after is TaskPhase.CANCELLED and (node := res.task_node(new)):
-        when = res.parse_time(res.status_of(new).get("completedAt")) or ctx.clock()
+    if after is TaskPhase.CANCELLED and (node := bodies.task_node(new)):
+        when = bodies.parse_time(bodies.status_of(new).get("completedAt")) or ctx.clock()
         ctx.cancelled.setdefault(node, {})[task_id] = when
-    elif old is not None and res.task_phase(old) is TaskPhase.CANCELLED:
-        held = ctx.cancelled.get(res.task_node(old) or "", {})
+    elif old is not None and bodies.task_phase(old) is TaskPhase.CANCELLED:
+        held = ctx.cancelled.get(bodies.task_node(old) or "", {})
         held.pop(task_id, None)
 
 
@@ -61,7 +62,7 @@ def on_orchestrator(ctx: ApiContext, new: OrchestratorBody, old: OrchestratorBod
         return
 
     def joined(body: OrchestratorBody | None) -> dict[str, str]:
-        found = (res.status_of(body).get("discovery") if body is not None else None) or []
+        found = (bodies.status_of(body).get("discovery") if body is not None else None) or []
         return {d["endpoint"]: d.get("nodeId", "") for d in found if d.get("state") == "joined"}
 
     before = joined(old)
@@ -73,15 +74,15 @@ def on_orchestrator(ctx: ApiContext, new: OrchestratorBody, old: OrchestratorBod
 def on_node(ctx: ApiContext, new: NodeBody, old: NodeBody | None) -> None:
     if not ctx.state.nodes.synced.is_set():
         return
-    before = res.node_status(old) if old is not None else None
-    after = res.node_status(new)
+    before = bodies.node_status(old) if old is not None else None
+    after = bodies.node_status(new)
     if before is after or after is None:
         return
     if before is None:  # the first status: registration is complete
-        ctx.hub.publish("node_registered", node_public(new, ctx.state), node=res.node_id(new))
+        ctx.hub.publish("node_registered", node_public(new, ctx.state), node=bodies.node_id(new))
         return
     data = {
-        "node_id": res.node_id(new),
+        "node_id": bodies.node_id(new),
         "old_status": before.value if before else None,
         "new_status": after.value,
     }

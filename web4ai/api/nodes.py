@@ -18,13 +18,13 @@ from web4ai.api.params import id_param
 from web4ai.api.presenting import node_counters, node_public
 from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
-from web4ai.core import schemas as m
+from web4ai.core import bodies, patches
 from web4ai.core.config import spec_value
 from web4ai.core.crs import Draining, NodeBody, Patch, TaskBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.restriction import registration_refusal
-from web4ai.k8s import resources as res
+from web4ai.core.schemas import openapi, requests, responses, views
 from web4ai.k8s.errors import RACED, Conflict, K8sError, NotFound
 from web4ai.k8s.leases import LEASE_GROUP, LEASE_VERSION, LEASES
 
@@ -57,7 +57,7 @@ async def find_node_fresh(ctx: ApiContext, node_id: str) -> NodeBody:
     try:
         return find_node(ctx, node_id)
     except ApiError:
-        body = await ctx.writer.get(res.NODES, identity(IdKind.NODE, node_id).name)
+        body = await ctx.writer.get(bodies.NODES, identity(IdKind.NODE, node_id).name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             raise
         return ctx.state.record_node(body)
@@ -71,14 +71,15 @@ def find_node(ctx: ApiContext, node_id: str) -> NodeBody:
 
 
 @routes.get("/api/v1/nodes", name="nodes")
-@declare(response=m.NodeList)
+@declare(response=responses.NodeList)
 async def list_nodes(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
 
     def render() -> Rendered:
         counts = ctx.state.bound_counts()
         nodes = {
-            res.node_id(b): node_public(b, ctx.state) | node_counters(b, counts[res.node_id(b)])
+            bodies.node_id(b): node_public(b, ctx.state)
+            | node_counters(b, counts[bodies.node_id(b)])
             for b in ctx.state.nodes_by_name.values()
             if not b["metadata"].get("deletionTimestamp")
         }
@@ -98,7 +99,7 @@ async def list_nodes(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/nodes/{node_id}", name="node")
-@declare(node=NodeAccess.OWN, response=m.NodeAnswer)
+@declare(node=NodeAccess.OWN, response=responses.NodeAnswer)
 async def get_node(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     body = find_node(ctx, node_id_param(request))
@@ -114,7 +115,7 @@ async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
     interval = ctx.state.settings().heartbeat_interval
     lease_spec = {
         "holderIdentity": node_id,
-        "renewTime": res.format_time(now),
+        "renewTime": bodies.format_time(now),
         "leaseDurationSeconds": max(1, round(3 * interval)),
     }
     ctx.writer.writes["leases"] += 1
@@ -144,7 +145,7 @@ async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
                 "metadata": {"name": name, "labels": ident.labels},
-                "spec": {**lease_spec, "acquireTime": res.format_time(now)},
+                "spec": {**lease_spec, "acquireTime": bodies.format_time(now)},
             },
             group=LEASE_GROUP,
             version=LEASE_VERSION,
@@ -160,13 +161,16 @@ async def requeue_previous_incarnation(
     before = node["spec"].get("bootId")
     if not boot_id or not before or before == boot_id:
         return
-    node_id = res.node_id(node)
+    node_id = bodies.node_id(node)
     reason = f"node {node_id} restarted (boot {before} -> {boot_id})"
     for task in ctx.state.tasks_by_name.values():
-        if res.task_node(task) == node_id and res.task_phase(task).bound:
+        if bodies.task_node(task) == node_id and bodies.task_phase(task).bound:
             try:
                 result = await ctx.writer.patch(
-                    res.TASKS, res.name_of(task), res.requeue_patch(task, reason, now), status=True
+                    bodies.TASKS,
+                    bodies.name_of(task),
+                    patches.requeue_patch(task, reason, now),
+                    status=True,
                 )
             except RACED:
                 continue  # finished or moved meanwhile: nothing to take back
@@ -183,13 +187,13 @@ def unregistered_meanwhile(node_id: str) -> ApiError:
 @routes.post("/api/v1/nodes/{node_id}/register", name="register")
 @declare(
     node=NodeAccess.OWN,
-    body=m.body_schema(m.Registration),
-    response=m.Registered,
+    body=openapi.body_schema(requests.Registration),
+    response=responses.Registered,
 )
 async def register(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
-    data = await read_model(request, m.Registration)
+    data = await read_model(request, requests.Registration)
     ident = identity(IdKind.NODE, node_id)
     spec = data.spec(node_id)
     principal: Principal | None = request.get(PRINCIPAL_KEY)
@@ -210,21 +214,21 @@ async def register(request: web.Request) -> web.Response:
                 max_nodes=limit,
             )
         body: NodeBody = {
-            "apiVersion": f"{res.GROUP}/{res.VERSION}",
+            "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
             "kind": "Web4AINode",
             "metadata": {
                 "name": ident.name,
                 "labels": ident.labels,
-                "finalizers": [res.NODE_FINALIZER],
+                "finalizers": [bodies.NODE_FINALIZER],
             },
             "spec": spec,
         }
-        ctx.writer.writes[res.NODES] += 1
+        ctx.writer.writes[bodies.NODES] += 1
         try:
-            created = await ctx.writer.create(res.NODES, body)
+            created = await ctx.writer.create(bodies.NODES, body)
         except Conflict:
-            created = await ctx.writer.read(res.NODES, ident.name)
-        existing = res.as_node(created)
+            created = await ctx.writer.read(bodies.NODES, ident.name)
+        existing = bodies.as_node(created)
     elif existing["metadata"].get("deletionTimestamp"):
         raise ApiError(
             409, "Node is being unregistered; retry shortly", "NODE_TERMINATING", node_id=node_id
@@ -232,9 +236,9 @@ async def register(request: web.Request) -> web.Response:
     else:  # re-registration replaces what the node declares
         await requeue_previous_incarnation(ctx, existing, data.boot_id, now)
         try:
-            existing = res.as_node(
+            existing = bodies.as_node(
                 await ctx.writer.patch(
-                    res.NODES,
+                    bodies.NODES,
                     ident.name,
                     {"spec": {**{k: None for k in existing["spec"] if k not in spec}, **spec}},
                 )
@@ -244,14 +248,14 @@ async def register(request: web.Request) -> web.Response:
     # a (re-)registration reports active and alive; an admin's intent still holds
     status_patch = {
         "status": {
-            **res.node_status_fields(existing, now, reported=NodeStatus.ACTIVE, alive=True),
-            "registeredAt": res.format_time(now),
-            "lastHeartbeat": res.format_time(now),
+            **patches.node_status_fields(existing, now, reported=NodeStatus.ACTIVE, alive=True),
+            "registeredAt": bodies.format_time(now),
+            "lastHeartbeat": bodies.format_time(now),
         }
     }
     try:
         ctx.state.record_node(
-            await ctx.writer.patch(res.NODES, ident.name, status_patch, status=True)
+            await ctx.writer.patch(bodies.NODES, ident.name, status_patch, status=True)
         )
     except NotFound:
         raise unregistered_meanwhile(node_id) from None
@@ -266,19 +270,21 @@ async def register(request: web.Request) -> web.Response:
     )
 
 
-def heartbeat_status(data: m.Heartbeat, node: NodeBody, now: float, refresh: float) -> Patch | None:
+def heartbeat_status(
+    data: requests.Heartbeat, node: NodeBody, now: float, refresh: float
+) -> Patch | None:
     """The status fields to write, or None when the Lease renewal alone suffices.
     A reported ``status`` is the node's own report: an admin's intent still holds."""
-    current: Mapping[str, Any] = res.status_of(node)  # compared field by field
+    current: Mapping[str, Any] = bodies.status_of(node)  # compared field by field
     new: Patch = data.status_fields()
     reported: Any = "keep"
     if data.status is not None:
         reported = NodeStatus(data.status)
-    elif res.reported_status(node) is None:
+    elif bodies.reported_status(node) is None:
         reported = NodeStatus.ACTIVE
     # a heartbeat is a sign of life
-    new.update(res.node_status_fields(node, now, reported=reported, alive=True))
-    last = res.parse_time(current.get("lastHeartbeat")) or 0.0
+    new.update(patches.node_status_fields(node, now, reported=reported, alive=True))
+    last = bodies.parse_time(current.get("lastHeartbeat")) or 0.0
 
     def moved(k: str, val: Any) -> bool:
         if k in TOLERANCE and current.get(k) is not None:
@@ -293,20 +299,20 @@ def heartbeat_status(data: m.Heartbeat, node: NodeBody, now: float, refresh: flo
     )
     if not changed:
         return None
-    new["lastHeartbeat"] = res.format_time(now)
+    new["lastHeartbeat"] = bodies.format_time(now)
     return new
 
 
 @routes.post("/api/v1/nodes/{node_id}/heartbeat", name="heartbeat")
 @declare(
     node=NodeAccess.OWN,
-    body=m.body_schema(m.Heartbeat),
-    response=m.HeartbeatAnswer,
+    body=openapi.body_schema(requests.Heartbeat),
+    response=responses.HeartbeatAnswer,
 )
 async def heartbeat(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
-    data = await read_model(request, m.Heartbeat)
+    data = await read_model(request, requests.Heartbeat)
     body = await find_node_fresh(ctx, node_id)
     now = ctx.clock()
     await renew_lease(ctx, node_id, now)
@@ -314,7 +320,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     if new is not None:
         try:
             result = await ctx.writer.patch(
-                res.NODES, res.name_of(body), {"status": new}, status=True
+                bodies.NODES, bodies.name_of(body), {"status": new}, status=True
             )
         except NotFound:
             raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
@@ -332,34 +338,34 @@ async def heartbeat(request: web.Request) -> web.Response:
 @routes.put("/api/v1/nodes/{node_id}/status", name="node_status")
 @declare(
     node=NodeAccess.OWN,
-    body=m.body_schema(m.StatusUpdate),
-    response=m.NodeStatusAnswer,
+    body=openapi.body_schema(requests.StatusUpdate),
+    response=responses.NodeStatusAnswer,
 )
 async def put_status(request: web.Request) -> web.Response:
     """An admin key sets the admin's intent (``active`` clears it); a node key sets the
     node's own report, which an admin's intent overrides."""
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
-    data = await read_model(request, m.StatusUpdate)
+    data = await read_model(request, requests.StatusUpdate)
     body = find_node(ctx, node_id)
-    old = res.status_of(body).get("status")
+    old = bodies.status_of(body).get("status")
     value = NodeStatus(data.status)
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     now = ctx.clock()
     if principal is not None and principal.role == "node":
-        fields = res.node_status_fields(body, now, reported=value)
+        fields = patches.node_status_fields(body, now, reported=value)
     else:
-        fields = res.node_status_fields(
+        fields = patches.node_status_fields(
             body, now, admin=None if value is NodeStatus.ACTIVE else value
         )
         fields["draining"] = None  # an admin's explicit status ends a drain
     try:
         result = await ctx.writer.patch(
-            res.NODES, res.name_of(body), {"status": fields}, status=True
+            bodies.NODES, bodies.name_of(body), {"status": fields}, status=True
         )
     except NotFound:
         raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
-    new = res.status_of(ctx.state.record_node(result)).get("status")
+    new = bodies.status_of(ctx.state.record_node(result)).get("status")
     return web.json_response(
         {
             "success": True,
@@ -371,21 +377,21 @@ async def put_status(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/nodes/{node_id}/drain", name="node_drain")
-@declare(body=m.body_schema(m.Drain), response=m.Drained)
+@declare(body=openapi.body_schema(requests.Drain), response=responses.Drained)
 async def drain(request: web.Request) -> web.Response:
     """No new tasks; running tasks finish (or are requeued at the optional deadline,
     in seconds from now); then the node goes to maintenance."""
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
-    data = await read_model(request, m.Drain)
+    data = await read_model(request, requests.Drain)
     body = find_node(ctx, node_id)
     now = ctx.clock()
-    draining: Draining = {"requestedAt": res.format_time(now)}
+    draining: Draining = {"requestedAt": bodies.format_time(now)}
     if data.deadline is not None:
         draining["deadline"] = now + data.deadline
     try:
         result = await ctx.writer.patch(
-            res.NODES, res.name_of(body), {"status": {"draining": draining}}, status=True
+            bodies.NODES, bodies.name_of(body), {"status": {"draining": draining}}, status=True
         )
     except NotFound:
         raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
@@ -393,7 +399,7 @@ async def drain(request: web.Request) -> web.Response:
     running = sum(
         1
         for t in ctx.state.tasks_by_name.values()
-        if res.task_node(t) == node_id and res.task_phase(t).bound
+        if bodies.task_node(t) == node_id and bodies.task_phase(t).bound
     )
     return web.json_response(
         {
@@ -407,15 +413,15 @@ async def drain(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/nodes/{node_id}", name="node_delete")
-@declare(response=m.Ok)
+@declare(response=responses.Ok)
 async def delete_node(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
     body = find_node(ctx, node_id)
-    await ctx.writer.delete(res.NODES, res.name_of(body))
+    await ctx.writer.delete(bodies.NODES, bodies.name_of(body))
     marked = {
         **body,
-        "metadata": {**body["metadata"], "deletionTimestamp": res.format_time(ctx.clock())},
+        "metadata": {**body["metadata"], "deletionTimestamp": bodies.format_time(ctx.clock())},
     }
     ctx.state.record_node(marked)  # gone for readers now; the watch brings the rest
     return web.json_response(
@@ -447,19 +453,19 @@ def assigned_tasks(ctx: ApiContext, node_id: str) -> list[dict[str, Any]]:
     found: list[TaskBody] = []
     for name in list(names):
         body = ctx.state.tasks_by_name.get(name)
-        if body is None or res.task_node(body) != node_id:
+        if body is None or bodies.task_node(body) != node_id:
             names.discard(name)
-        elif res.task_phase(body) is TaskPhase.ASSIGNED:
+        elif bodies.task_phase(body) is TaskPhase.ASSIGNED:
             found.append(body)
-    found.sort(key=lambda b: res.task_from_body(b).order)
-    return [res.task_public(b) for b in found]
+    found.sort(key=lambda b: bodies.task_from_body(b).order)
+    return [views.task_public(b) for b in found]
 
 
 WAIT_QUERY = query_param("wait", {"type": "number", "minimum": 0, "maximum": 60, "default": 0})
 
 
 @routes.get("/api/v1/nodes/{node_id}/tasks", name="node_tasks")
-@declare(node=NodeAccess.OWN, query=[WAIT_QUERY], response=m.AssignedTasks)
+@declare(node=NodeAccess.OWN, query=[WAIT_QUERY], response=responses.AssignedTasks)
 async def node_tasks(request: web.Request) -> web.Response:
     """Node protocol: tasks assigned and not yet started; long-polls up to ``wait`` s."""
     ctx = request.app[CONTEXT]

@@ -12,14 +12,14 @@ from aiohttp import web
 
 from web4ai.api.context import CONTEXT
 from web4ai.api.routing import declare, spec_of
-from web4ai.core import schemas as m
+from web4ai.core.schemas import errors, openapi
 
 
 def operation(route: web.AbstractRoute, path: str) -> dict[str, Any]:
     name = route.name or ""
     spec = spec_of(route.handler)
     doc = (route.handler.__doc__ or name.replace("_", " ")).strip().splitlines()[0]
-    response = m.response_schema(spec.response) if spec.response else {"type": "object"}
+    response = openapi.response_schema(spec.response) if spec.response else {"type": "object"}
     op: dict[str, Any] = {
         "operationId": name,
         "summary": doc,
@@ -84,7 +84,7 @@ def document(app: web.Application, version: str) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": {"Error": m.response_schema(m.Error)},
+            "schemas": {"Error": openapi.response_schema(errors.Error)},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

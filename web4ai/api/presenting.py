@@ -8,12 +8,13 @@ from collections import Counter
 from statistics import mean
 from typing import Any
 
+from web4ai.core import bodies
 from web4ai.core.config import Settings
 from web4ai.core.crs import AgentSpec, NodeBody, NodeStatusBody, OrchestratorStatus, TaskBody
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.recommending import recommendations as compute_recommendations
 from web4ai.core.scheduling import SCHEDULABLE, wrr_weight
-from web4ai.k8s import resources as res
+from web4ai.core.schemas import views
 from web4ai.k8s.cache import ClusterState
 
 Doc = dict[str, Any]  # a JSON document as the API answers it
@@ -23,11 +24,11 @@ TASK_PHASES = tuple(p.value for p in TaskPhase)
 
 
 def group_of(body: TaskBody) -> str:
-    return res.task_status(body).value
+    return bodies.task_status(body).value
 
 
 def node_public(body: NodeBody, state: ClusterState, *, detailed: bool = False) -> Doc:
-    spec, status = body["spec"], res.status_of(body)
+    spec, status = body["spec"], bodies.status_of(body)
     last = state.lease_renewed(body)
     out: Doc = {
         "node_id": spec["nodeId"],
@@ -40,7 +41,7 @@ def node_public(body: NodeBody, state: ClusterState, *, detailed: bool = False) 
         "draining": bool(status.get("draining")),
         "capabilities": list(spec.get("capabilities") or []),
         "agents_count": spec.get("agentsCount", 1),
-        "max_concurrent_tasks": res.node_capacity(body),
+        "max_concurrent_tasks": bodies.node_capacity(body),
         "cpu_usage": float(status.get("cpuUsage", 0.0)),
         "memory_usage": float(status.get("memoryUsage", 0.0)),
         "gpu_usage": float(status.get("gpuUsage", 0.0)),
@@ -55,15 +56,15 @@ def node_public(body: NodeBody, state: ClusterState, *, detailed: bool = False) 
         out["drain_deadline"] = (status.get("draining") or {}).get("deadline")
     if detailed:
         node = spec["nodeId"]
-        tasks = [t for t in state.tasks_by_name.values() if res.task_node(t) == node]
+        tasks = [t for t in state.tasks_by_name.values() if bodies.task_node(t) == node]
         out.update(
             {
                 "reliability_score": float(status.get("reliabilityScore", 1.0)),
                 "tasks_completed": int(status.get("tasksCompleted", 0)),
                 "tasks_failed": int(status.get("tasksFailed", 0)),
-                "tasks_running": sum(1 for t in tasks if res.task_phase(t).bound),
+                "tasks_running": sum(1 for t in tasks if bodies.task_phase(t).bound),
                 "metadata": spec.get("metadata") or {},
-                "registered_at": res.parse_time(status.get("registeredAt")),
+                "registered_at": bodies.parse_time(status.get("registeredAt")),
                 "agents": [agent_public(a, tasks, status, last) for a in spec.get("agents") or []],
             }
         )
@@ -73,8 +74,8 @@ def node_public(body: NodeBody, state: ClusterState, *, detailed: bool = False) 
 def agent_public(
     agent: AgentSpec, tasks: list[TaskBody], status: NodeStatusBody, last: float | None
 ) -> Doc:
-    mine = [t for t in tasks if res.status_of(t).get("agentId") == agent["agentId"]]
-    done = Counter(res.task_status(t).value for t in mine)
+    mine = [t for t in tasks if bodies.status_of(t).get("agentId") == agent["agentId"]]
+    done = Counter(bodies.task_status(t).value for t in mine)
     finished = done["completed"] + done["failed"]
     return {
         "agent_id": agent["agentId"],
@@ -82,7 +83,7 @@ def agent_public(
         "status": "active" if status.get("status") == NodeStatus.ACTIVE.value else "inactive",
         "capabilities": agent.get("capabilities") or [],
         "specialized_models": agent.get("specializedModels") or [],
-        "tasks_running": sum(1 for t in mine if res.task_phase(t).bound),
+        "tasks_running": sum(1 for t in mine if bodies.task_phase(t).bound),
         "tasks_completed": done["completed"],
         "efficiency_score": round(done["completed"] / finished, 4) if finished else 1.0,
         "last_activity": last,
@@ -92,16 +93,16 @@ def agent_public(
 def network_summary(state: ClusterState, now: float) -> Doc:
     """The numbers /status, /metrics, /metrics/performance and the WebSocket share."""
     nodes = [b for b in state.nodes_by_name.values() if not b["metadata"].get("deletionTimestamp")]
-    by_status = Counter(res.status_of(b).get("status", "offline") for b in nodes)
+    by_status = Counter(bodies.status_of(b).get("status", "offline") for b in nodes)
     groups = {status.value: n for status, n in state.task_counts().items()}
     orch = state.orchestrator()
-    totals: OrchestratorStatus = res.status_of(orch) if orch is not None else {}
+    totals: OrchestratorStatus = bodies.status_of(orch) if orch is not None else {}
     completed = groups.get("completed", 0) + int(totals.get("tasksCompletedTotal", 0))
     failed = groups.get("failed", 0) + int(totals.get("tasksFailedTotal", 0))
     mean_exec = state.mean_execution_time()
-    live = [b for b in nodes if res.status_of(b).get("status") in ("active", "degraded")]
-    capacity = sum(res.node_capacity(b) for b in live)
-    stat = [res.status_of(b) for b in live]
+    live = [b for b in nodes if bodies.status_of(b).get("status") in ("active", "degraded")]
+    capacity = sum(bodies.node_capacity(b) for b in live)
+    stat = [bodies.status_of(b) for b in live]
     latencies = [float(s["networkLatency"]) for s in stat if s.get("networkLatency") is not None]
     recent = state.finished_since(now - 60)
     return {
@@ -159,7 +160,7 @@ def status_document(
     """The /status document around a ``network_summary`` ``s``."""
     settings = state.settings()
     orch = state.orchestrator()
-    probes = (res.status_of(orch).get("discovery") if orch is not None else None) or []
+    probes = (bodies.status_of(orch).get("discovery") if orch is not None else None) or []
     return {
         "success": True,
         "data": {
@@ -183,7 +184,7 @@ def status_document(
                         "state": p.get("state"),
                         "node_id": p.get("nodeId"),
                         "message": p.get("message"),
-                        "last_probe": res.parse_time(p.get("lastProbeTime")),
+                        "last_probe": bodies.parse_time(p.get("lastProbeTime")),
                     }
                     for p in probes
                 ],
@@ -219,7 +220,7 @@ def node_weights(state: ClusterState) -> dict[str, float]:
     counts = state.bound_counts()
     weights = {}
     for body in state.nodes_by_name.values():
-        node = res.node_from_body(body, counts[res.node_id(body)])
+        node = bodies.node_from_body(body, counts[bodies.node_id(body)])
         if node.status in SCHEDULABLE:
             weights[node.node_id] = wrr_weight(node) / 100
     return weights
@@ -241,7 +242,7 @@ def recommendations(state: ClusterState, settings: Settings, summary: Doc) -> li
 
 def task_entry(body: TaskBody) -> Doc:
     """A task in the GET /tasks listing, shaped by its group as documented."""
-    full = res.task_public(body)
+    full = views.task_public(body)
     group = group_of(body)
     keys = {
         "pending": (
@@ -301,18 +302,20 @@ def task_listing(
         grouped[group_of(body)].append(body)
 
     def newest_first(b: TaskBody) -> tuple[float, str]:
-        s = res.status_of(b)
-        when = res.parse_time(s.get("completedAt") or s.get("assignedAt")) or res.submitted_at(b)
-        return (-when, res.name_of(b))
+        s = bodies.status_of(b)
+        when = bodies.parse_time(
+            s.get("completedAt") or s.get("assignedAt")
+        ) or bodies.submitted_at(b)
+        return (-when, bodies.name_of(b))
 
     def queue_order(b: TaskBody) -> tuple[int, float, str]:
-        return res.task_from_body(b).order
+        return bodies.task_from_body(b).order
 
     tasks: Doc = {g: [] for g in TASK_GROUPS}
     for group in TASK_GROUPS if status is None else (status,):
         items = grouped[group]
         if phase is not None:
-            items = [b for b in items if res.task_phase(b).value == phase]
+            items = [b for b in items if bodies.task_phase(b).value == phase]
         if group == "pending":
             page = heapq.nsmallest(offset + limit, items, key=queue_order)[offset:]
         else:
@@ -329,7 +332,7 @@ def task_listing(
 
 def node_counters(body: NodeBody, running: int) -> Doc:
     """The per-node task counters and reliability the dashboard's node list shows."""
-    status = res.status_of(body)
+    status = bodies.status_of(body)
     return {
         "reliability_score": float(status.get("reliabilityScore", 1.0)),
         "tasks_completed": int(status.get("tasksCompleted", 0)),

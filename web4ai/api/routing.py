@@ -4,8 +4,8 @@ access check (``web4ai.api.app``, ``web4ai.api.auth.authorize``) and the OpenAPI
 generator (``web4ai.api.openapi``) both read it; nothing is keyed by route name.
 
     @routes.post("/api/v1/nodes/{node_id}/heartbeat", name="heartbeat")
-    @declare(node=NodeAccess.OWN, body=m.body_schema(m.Heartbeat),
-             response=m.response_schema(m.HeartbeatAnswer))
+    @declare(node=NodeAccess.OWN, body=body_schema(Heartbeat),
+             response=response_schema(HeartbeatAnswer))
     async def heartbeat(request): ...
 
 Roles: ``admin`` may do everything, ``read-only`` every GET (and HEAD), ``node`` what

@@ -30,10 +30,10 @@ from web4ai.api.context import ApiContext, ApiStats
 from web4ai.api.errors import ApiError, envelope
 from web4ai.api.hub import Hub
 from web4ai.api.system import initial_status
+from web4ai.core import bodies
 from web4ai.core.config import spec_value
 from web4ai.core.crs import OrchestratorBody
 from web4ai.core.ratelimit import RateLimiter
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.client import api_client
 from web4ai.k8s.errors import Conflict
@@ -74,20 +74,20 @@ class AccessLog(AbstractAccessLogger):
 
 async def ensure_orchestrator(ctx: ApiContext) -> None:
     """The Web4AIOrchestrator object holds the configuration; create it with defaults."""
-    if res.ORCHESTRATOR_NAME in ctx.state.orchestrators.store:
+    if bodies.ORCHESTRATOR_NAME in ctx.state.orchestrators.store:
         return
     body: OrchestratorBody = {
-        "apiVersion": f"{res.GROUP}/{res.VERSION}",
+        "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
         "kind": "Web4AIOrchestrator",
-        "metadata": {"name": res.ORCHESTRATOR_NAME},
+        "metadata": {"name": bodies.ORCHESTRATOR_NAME},
         "spec": {},
     }
     try:
-        created = await ctx.writer.create(res.ORCHESTRATORS, body)
+        created = await ctx.writer.create(bodies.ORCHESTRATORS, body)
         ctx.state.record_orchestrator(created)
     except Conflict:
         ctx.state.record_orchestrator(
-            await ctx.writer.read(res.ORCHESTRATORS, res.ORCHESTRATOR_NAME)
+            await ctx.writer.read(bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME)
         )
 
 
@@ -102,10 +102,10 @@ async def apply_config_file(ctx: ApiContext, path: str) -> None:
     errors = validate_config(doc)
     if errors:
         raise SystemExit(f"{path}: " + "; ".join(f"{e.field}: {e.message}" for e in errors))
-    orch = res.as_orchestrator(ctx.state.orchestrators.store[res.ORCHESTRATOR_NAME])
+    orch = bodies.as_orchestrator(ctx.state.orchestrators.store[bodies.ORCHESTRATOR_NAME])
     merged = deep_merge(spec_to_config(orch.get("spec")), doc)
     result = await ctx.writer.patch(
-        res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": config_to_spec(merged)}
+        bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": config_to_spec(merged)}
     )  # created just before: NotFound would be someone deleting it, worth a crash
     ctx.state.record_orchestrator(result)
     log.info("configuration loaded from %s", path)

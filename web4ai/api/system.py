@@ -33,7 +33,7 @@ from web4ai.api.presenting import (
 from web4ai.api.rendering import Template, template_response
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.api.tasks import int_query
-from web4ai.core import schemas as m
+from web4ai.core import bodies, patches
 from web4ai.core.config import (
     config_to_spec,
     deep_merge,
@@ -42,7 +42,7 @@ from web4ai.core.config import (
     validate_config,
 )
 from web4ai.core.ids import IdKind, identity
-from web4ai.k8s import resources as res
+from web4ai.core.schemas import config, openapi, responses
 from web4ai.k8s.errors import Conflict, Invalid, NotFound
 
 routes = web.RouteTableDef()
@@ -53,7 +53,7 @@ def uptime_text(seconds: float) -> str:
 
 
 @routes.get("/api/v1/health", name="health")
-@declare(public=True, node=NodeAccess.ANY, response=m.Health)
+@declare(public=True, node=NodeAccess.ANY, response=responses.Health)
 async def health(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     boot = psutil.boot_time()
@@ -117,13 +117,13 @@ def status_template(ctx: ApiContext) -> tuple[Template, tuple[bytes, bytes, byte
 
 
 @routes.get("/api/v1/status", name="status")
-@declare(response=m.NetworkStatus)
+@declare(response=responses.NetworkStatus)
 async def status(request: web.Request) -> web.Response:
     return template_response(request, *status_template(request.app[CONTEXT]))
 
 
 @routes.get("/api/v1/metrics", name="metrics")
-@declare(response=m.MetricsAnswer)
+@declare(response=responses.MetricsAnswer)
 async def metrics(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     now = ctx.clock()
@@ -165,7 +165,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/metrics/performance", name="performance")
-@declare(response=m.PerformanceAnswer)
+@declare(response=responses.PerformanceAnswer)
 async def performance(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     now = ctx.clock()
@@ -195,7 +195,7 @@ WINDOW_QUERY = query_param(
 
 
 @routes.get("/api/v1/metrics/history", name="metrics_history")
-@declare(query=[WINDOW_QUERY], response=m.HistoryAnswer)
+@declare(query=[WINDOW_QUERY], response=responses.HistoryAnswer)
 async def metrics_history(request: web.Request) -> web.Response:
     """Recent samples of the headline numbers (a bounded in-memory ring buffer)."""
     ctx = request.app[CONTEXT]
@@ -212,7 +212,7 @@ async def metrics_history(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/whoami", name="whoami")
-@declare(public=True, response=m.WhoAmI)
+@declare(public=True, response=responses.WhoAmI)
 async def whoami(request: web.Request) -> web.Response:
     """The caller's key: valid or not, its name and role (the dashboard's sign-in).
     Answers without a key too, with ``authenticated: false``."""
@@ -244,7 +244,7 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/websocket/info", name="websocket_info")
-@declare(response=m.WebsocketAnswer)
+@declare(response=responses.WebsocketAnswer)
 async def websocket_info(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     spec = ctx.state.settings_spec()
@@ -273,7 +273,7 @@ async def websocket_info(request: web.Request) -> web.Response:
 async def set_paused(ctx: ApiContext, paused: bool) -> None:
     try:
         result = await ctx.writer.patch(
-            res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": {"paused": paused}}
+            bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": {"paused": paused}}
         )
     except NotFound:
         raise ApiError(
@@ -295,21 +295,21 @@ async def control(request: web.Request, paused: bool, verb: str) -> web.Response
 
 
 @routes.post("/api/v1/control/start", name="control_start")
-@declare(response=m.ControlAnswer)
+@declare(response=responses.ControlAnswer)
 async def control_start(request: web.Request) -> web.Response:
     """Resume assignments and task submission."""
     return await control(request, False, "started")
 
 
 @routes.post("/api/v1/control/stop", name="control_stop")
-@declare(response=m.ControlAnswer)
+@declare(response=responses.ControlAnswer)
 async def control_stop(request: web.Request) -> web.Response:
     """Pause: no new assignments; task submission answers 503."""
     return await control(request, True, "stopped")
 
 
 @routes.get("/api/v1/config", name="config")
-@declare(response=m.ConfigAnswer)
+@declare(response=responses.ConfigAnswer)
 async def get_config(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     return web.json_response({"success": True, "config": spec_to_config(ctx.state.settings_spec())})
@@ -328,11 +328,11 @@ def check_config(doc: Any) -> None:
         )
 
 
-CONFIG_BODY = m.body_schema(m.Config)
+CONFIG_BODY = openapi.body_schema(config.Config)
 
 
 @routes.put("/api/v1/config", name="config_put")
-@declare(body=CONFIG_BODY, response=m.ConfigAnswer)
+@declare(body=CONFIG_BODY, response=responses.ConfigAnswer)
 async def put_config(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     update = await read_json(request)
@@ -346,9 +346,9 @@ async def put_config(request: web.Request) -> web.Response:
     check_config(merged)
     try:
         result = await ctx.writer.patch(
-            res.ORCHESTRATORS,
-            res.ORCHESTRATOR_NAME,
-            res.guarded(orch, {"spec": config_to_spec(merged)}),
+            bodies.ORCHESTRATORS,
+            bodies.ORCHESTRATOR_NAME,
+            patches.guarded(orch, {"spec": config_to_spec(merged)}),
         )
     except Invalid as exc:
         raise ApiError(400, f"Configuration rejected: {exc.reason}", "INVALID_CONFIG") from None

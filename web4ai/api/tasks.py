@@ -15,12 +15,12 @@ from web4ai.api.params import id_param
 from web4ai.api.presenting import TASK_GROUPS, TASK_PHASES, task_listing
 from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
-from web4ai.core import schemas as m
+from web4ai.core import bodies, patches
 from web4ai.core import validation as v
 from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskPhase, TaskStatus
-from web4ai.k8s import resources as res
+from web4ai.core.schemas import fields, openapi, requests, responses, views
 from web4ai.k8s.errors import RACED, Conflict, Invalid
 
 routes = web.RouteTableDef()
@@ -46,10 +46,10 @@ LIST_QUERY = [
 
 
 @routes.post("/api/v1/tasks", name="tasks_submit")
-@declare(body=m.body_schema(m.TaskSubmit), response=m.Submitted)
+@declare(body=openapi.body_schema(requests.TaskSubmit), response=responses.Submitted)
 async def submit(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    data = await read_model(request, m.TaskSubmit)
+    data = await read_model(request, requests.TaskSubmit)
     if data.callback_url is not None:
         refusal = ctx.state.settings().egress_policy().url_refusal(data.callback_url)
         if refusal:
@@ -66,14 +66,14 @@ async def submit(request: web.Request) -> web.Response:
         raise ApiError(409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id)
     timeout = int((ctx.state.settings_spec().get("orchestrator") or {}).get("taskTimeout", 300))
     body: TaskBody = {
-        "apiVersion": f"{res.GROUP}/{res.VERSION}",
+        "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
         "kind": "Web4AITask",
         "metadata": {"name": ident.name, "labels": ident.labels},
-        "spec": data.spec(task_id, timeout, res.format_time(ctx.clock())),
+        "spec": data.spec(task_id, timeout, bodies.format_time(ctx.clock())),
     }
-    ctx.writer.writes[res.TASKS] += 1
+    ctx.writer.writes[bodies.TASKS] += 1
     try:
-        created = await ctx.writer.create(res.TASKS, body)
+        created = await ctx.writer.create(bodies.TASKS, body)
     except Conflict:
         raise ApiError(
             409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id
@@ -113,7 +113,7 @@ def choice_query(request: web.Request, name: str, choices: tuple[str, ...]) -> s
 
 
 @routes.get("/api/v1/tasks", name="tasks")
-@declare(query=LIST_QUERY, response=m.TaskList)
+@declare(query=LIST_QUERY, response=responses.TaskList)
 async def list_tasks(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     status = choice_query(request, "status", TASK_GROUPS)
@@ -129,7 +129,7 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/tasks/{task_id}", name="task")
-@declare(response=m.TaskAnswer)
+@declare(response=responses.TaskAnswer)
 async def get_task(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     body = find_task(ctx, task_id_param(request))
@@ -137,22 +137,22 @@ async def get_task(request: web.Request) -> web.Response:
     if (
         principal is not None
         and principal.role == "node"
-        and res.task_node(body) != principal.node_id
+        and bodies.task_node(body) != principal.node_id
     ):
         raise ApiError(403, "a node key may read only the tasks assigned to it", "FORBIDDEN")
-    return web.json_response({"success": True, "task": res.task_public(body)})
+    return web.json_response({"success": True, "task": views.task_public(body)})
 
 
 def check_assignment(request: web.Request, body: TaskBody, node_id: str) -> None:
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     if principal is not None and principal.role == "node" and principal.node_id != node_id:
         raise ApiError(403, f"a node key may act only as node {principal.node_id}", "FORBIDDEN")
-    phase = res.task_phase(body)
+    phase = bodies.task_phase(body)
     if phase.terminal:
         raise ApiError(
             409, f"Task is already {phase.value}", "TASK_FINISHED", task_id=body["spec"]["taskId"]
         )
-    if not phase.bound or res.task_node(body) != node_id:
+    if not phase.bound or bodies.task_node(body) != node_id:
         raise ApiError(
             409,
             f"Task is not assigned to node {node_id}",
@@ -164,7 +164,7 @@ def check_assignment(request: web.Request, body: TaskBody, node_id: str) -> None
 
 async def read_task(ctx: ApiContext, task_id: str) -> TaskBody:
     """The task as the API server has it now (not the watch cache); 404 when gone."""
-    body = await ctx.writer.get(res.TASKS, identity(IdKind.TASK, task_id).name)
+    body = await ctx.writer.get(bodies.TASKS, identity(IdKind.TASK, task_id).name)
     if body is None:
         raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id)
     return ctx.state.record_task(body)
@@ -192,7 +192,9 @@ async def guarded_update(
             body, fresh = await read_task(ctx, task_id), True
             check(body)
         try:
-            result = await ctx.writer.patch(res.TASKS, res.name_of(body), build(body), status=True)
+            result = await ctx.writer.patch(
+                bodies.TASKS, bodies.name_of(body), build(body), status=True
+            )
         except RACED:
             body, fresh = await read_task(ctx, task_id), True  # 404 when it is gone
             continue
@@ -203,36 +205,36 @@ async def guarded_update(
 @routes.post("/api/v1/tasks/{task_id}/start", name="task_start")
 @declare(
     node=NodeAccess.ANY,
-    body=m.body_schema(m.TaskStart),
-    response=m.TaskAnswer,
+    body=openapi.body_schema(requests.TaskStart),
+    response=responses.TaskAnswer,
 )
 async def start(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     task_id = task_id_param(request)
-    data = await read_model(request, m.TaskStart)
+    data = await read_model(request, requests.TaskStart)
     now = ctx.clock()
 
     def build(body: TaskBody) -> Patch:
-        return res.start_patch(body, data.agent_id, now)
+        return patches.start_patch(body, data.agent_id, now)
 
     result = await guarded_update(
         ctx, task_id, lambda b: check_assignment(request, b, data.node_id), build
     )
-    return web.json_response({"success": True, "task": res.task_public(result)})
+    return web.json_response({"success": True, "task": views.task_public(result)})
 
 
-class TaskResult(m.TaskResult):
+class TaskResult(requests.TaskResult):
     """A result may finish a task the node never started (an instant task: one write,
     not two); ``agent_id`` then names the agent that ran it, as /start's would have."""
 
-    agent_id: m.LongName | None = None
+    agent_id: fields.LongName | None = None
 
 
 @routes.post("/api/v1/tasks/{task_id}/result", name="task_result")
 @declare(
     node=NodeAccess.ANY,
-    body=m.body_schema(TaskResult),
-    response=m.TaskAnswer,
+    body=openapi.body_schema(TaskResult),
+    response=responses.TaskAnswer,
 )
 async def result(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
@@ -242,26 +244,26 @@ async def result(request: web.Request) -> web.Response:
 
     def build(body: TaskBody) -> Patch:
         patch = result_patch(body)
-        if res.task_phase(body) is TaskPhase.ASSIGNED:  # /start was skipped
+        if bodies.task_phase(body) is TaskPhase.ASSIGNED:  # /start was skipped
             ran = data.execution_time
             started = now - float(ran) if ran is not None else now
-            assigned = res.parse_time(res.status_of(body).get("assignedAt"))
+            assigned = bodies.parse_time(bodies.status_of(body).get("assignedAt"))
             if assigned is not None:
                 started = min(now, max(started, assigned))
-            res.started_with_result(patch, data.agent_id, started)
+            patches.started_with_result(patch, data.agent_id, started)
         return patch
 
     def result_patch(body: TaskBody) -> Patch:
         if data.status == "failed":
-            patch = res.attempt_failed_patch(
+            patch = patches.attempt_failed_patch(
                 body, data.error_message or "the node reported a failure", now
             )
         else:
-            patch = res.completed_patch(body, now)
+            patch = patches.completed_patch(body, now)
         extra = patch["status"]
         extra.update(data.model_dump(include={"result", "performance_metrics"}, exclude_unset=True))
-        status = res.status_of(body)
-        started = res.parse_time(status.get("startedAt")) or res.parse_time(
+        status = bodies.status_of(body)
+        started = bodies.parse_time(status.get("startedAt")) or bodies.parse_time(
             status.get("assignedAt")
         )
         if data.execution_time is not None:
@@ -273,11 +275,11 @@ async def result(request: web.Request) -> web.Response:
     updated = await guarded_update(
         ctx, task_id, lambda b: check_assignment(request, b, data.node_id), build
     )
-    return web.json_response({"success": True, "task": res.task_public(updated)})
+    return web.json_response({"success": True, "task": views.task_public(updated)})
 
 
 @routes.post("/api/v1/tasks/{task_id}/cancel", name="task_cancel")
-@declare(response=m.TaskAnswer)
+@declare(response=responses.TaskAnswer)
 async def cancel(request: web.Request) -> web.Response:
     """End a pending or active task: failed, phase cancelled, the canceller named in
     error_message. The node holding it learns of it on its next poll or heartbeat."""
@@ -288,20 +290,24 @@ async def cancel(request: web.Request) -> web.Response:
     now = ctx.clock()
 
     def check(body: TaskBody) -> None:
-        phase = res.task_phase(body)
+        phase = bodies.task_phase(body)
         if phase.terminal:
             raise ApiError(409, f"Task is already {phase.value}", "TASK_FINISHED", task_id=task_id)
 
     updated = await guarded_update(
-        ctx, task_id, check, lambda b: res.cancel_patch(b, f"{by} (API key)", now)
+        ctx, task_id, check, lambda b: patches.cancel_patch(b, f"{by} (API key)", now)
     )
     return web.json_response(
-        {"success": True, "message": f"Task {task_id} cancelled", "task": res.task_public(updated)}
+        {
+            "success": True,
+            "message": f"Task {task_id} cancelled",
+            "task": views.task_public(updated),
+        }
     )
 
 
 @routes.post("/api/v1/tasks/{task_id}/retry", name="task_retry")
-@declare(response=m.TaskAnswer)
+@declare(response=responses.TaskAnswer)
 async def retry(request: web.Request) -> web.Response:
     """Queue a failed (or cancelled) task again, with its retries reset."""
     ctx = request.app[CONTEXT]
@@ -315,19 +321,19 @@ async def retry(request: web.Request) -> web.Response:
     now = ctx.clock()
 
     def check(body: TaskBody) -> None:
-        if res.task_status(body) is not TaskStatus.FAILED:
+        if bodies.task_status(body) is not TaskStatus.FAILED:
             raise ApiError(
                 409,
-                f"Only a failed task can be retried; this one is {res.task_status(body).value}",
+                f"Only a failed task can be retried; this one is {bodies.task_status(body).value}",
                 "TASK_NOT_FAILED",
                 task_id=task_id,
             )
 
-    updated = await guarded_update(ctx, task_id, check, lambda b: res.retry_patch(b, now))
+    updated = await guarded_update(ctx, task_id, check, lambda b: patches.retry_patch(b, now))
     return web.json_response(
         {
             "success": True,
             "message": f"Task {task_id} queued again",
-            "task": res.task_public(updated),
+            "task": views.task_public(updated),
         }
     )

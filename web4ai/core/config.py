@@ -14,7 +14,7 @@ from web4ai.core.defaults import SPEC_DEFAULTS
 from web4ai.core.egress import EgressPolicy
 from web4ai.core.model import Algorithm, Thresholds
 from web4ai.core.recommending import Targets
-from web4ai.core.schemas import CONFIG_SECTIONS, config_errors
+from web4ai.core.schemas.config import CONFIG_SECTIONS, config_errors
 from web4ai.core.validation import FieldError
 
 _CAMEL_RE = re.compile(r"_([a-z0-9])")

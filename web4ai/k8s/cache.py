@@ -16,17 +16,17 @@ from typing import cast
 
 from kubernetes_asyncio import client
 
+from web4ai.core import bodies
 from web4ai.core.config import Settings, settings_from_spec
 from web4ai.core.crs import NodeBody, OrchestratorBody, OrchestratorSpec, TaskBody
 from web4ai.core.ids import IdKind, node_lease_name
 from web4ai.core.model import Node, TaskPhase, TaskStatus
-from web4ai.k8s import resources as res
 from web4ai.k8s.store import LEASES, Body, OnChange, Resource, Store
 from web4ai.k8s.watching import Informer
 
-NODES = Resource(res.GROUP, res.VERSION, res.NODES)
-TASKS = Resource(res.GROUP, res.VERSION, res.TASKS)
-ORCHESTRATORS = Resource(res.GROUP, res.VERSION, res.ORCHESTRATORS)
+NODES = Resource(bodies.GROUP, bodies.VERSION, bodies.NODES)
+TASKS = Resource(bodies.GROUP, bodies.VERSION, bodies.TASKS)
+ORCHESTRATORS = Resource(bodies.GROUP, bodies.VERSION, bodies.ORCHESTRATORS)
 
 LEASE_SELECTOR = "web4ai.io/node-id"  # a node's Lease is labelled with its node id
 
@@ -103,8 +103,8 @@ class ClusterState:
         self.changed.set()
 
     def _index_task(self, kind: str, raw: Body) -> None:
-        body = res.as_task(raw)
-        name = res.name_of(body)
+        body = bodies.as_task(raw)
+        name = bodies.name_of(body)
         before = self._phase_of.pop(name, None)
         if before is not None:
             self._by_phase[before].pop(name, None)
@@ -116,18 +116,18 @@ class ClusterState:
             if not self._bound[node]:
                 del self._bound[node]
         if kind != "DELETED":
-            phase = res.task_phase(body)
+            phase = bodies.task_phase(body)
             self._by_phase[phase][name] = body
             self._phase_of[name] = phase
-            node = res.task_node(body) if phase.bound else None
+            node = bodies.task_node(body) if phase.bound else None
             if node:
                 self._bound_on[name] = node
                 self._bound[node] += 1
-            status = res.status_of(body)
+            status = bodies.status_of(body)
             if status.get("executionTime") is not None:
                 self._exec[name] = float(status["executionTime"])
                 self._exec_sum += self._exec[name]
-            done = res.parse_time(status.get("completedAt")) if phase.status.terminal else None
+            done = bodies.parse_time(status.get("completedAt")) if phase.status.terminal else None
             if done is not None:
                 self._done_at[name] = done
 
@@ -135,22 +135,22 @@ class ClusterState:
         self._index_task(kind, new)
         self.changed.set()
         if kind != "DELETED":
-            typed, before = res.as_task(new), None if old is None else res.as_task(old)
+            typed, before = bodies.as_task(new), None if old is None else bodies.as_task(old)
             for callback in self.on_task_change:
                 callback(typed, before)
 
     def _node_changed(self, kind: str, new: Body, old: Body | None) -> None:
         self.changed.set()
         if kind != "DELETED":
-            typed, before = res.as_node(new), None if old is None else res.as_node(old)
+            typed, before = bodies.as_node(new), None if old is None else bodies.as_node(old)
             for callback in self.on_node_change:
                 callback(typed, before)
 
     def _orchestrator_changed(self, kind: str, new: Body, old: Body | None) -> None:
         self.changed.set()
         if kind != "DELETED":
-            o_new = res.as_orchestrator(new)
-            o_old = None if old is None else res.as_orchestrator(old)
+            o_new = bodies.as_orchestrator(new)
+            o_old = None if old is None else bodies.as_orchestrator(old)
             for callback in self.on_orchestrator_change:
                 callback(o_new, o_old)
 
@@ -158,21 +158,21 @@ class ClusterState:
         """Our own write's result: into the store at once, with the same hooks as a
         watch event (the watch's later copy then shows no change). Returns it, typed."""
         old = self.tasks.put(body)
-        if self.tasks.store.get(res.name_of(body)) is body:
+        if self.tasks.store.get(bodies.name_of(body)) is body:
             self._task_changed("MODIFIED", body, old)
-        return res.as_task(body)
+        return bodies.as_task(body)
 
     def record_node(self, body: Body) -> NodeBody:
         old = self.nodes.put(body)
-        if self.nodes.store.get(res.name_of(body)) is body:
+        if self.nodes.store.get(bodies.name_of(body)) is body:
             self._node_changed("MODIFIED", body, old)
-        return res.as_node(body)
+        return bodies.as_node(body)
 
     def record_orchestrator(self, body: Body) -> OrchestratorBody:
         old = self.orchestrators.put(body)
-        if self.orchestrators.store.get(res.name_of(body)) is body:
+        if self.orchestrators.store.get(bodies.name_of(body)) is body:
             self._orchestrator_changed("MODIFIED", body, old)
-        return res.as_orchestrator(body)
+        return bodies.as_orchestrator(body)
 
     # -- the stores' bodies, typed (the stores themselves hold raw bodies) ----
 
@@ -186,8 +186,8 @@ class ClusterState:
 
     def orchestrator(self) -> OrchestratorBody | None:
         """The singleton Web4AIOrchestrator, when it is in the store."""
-        body = self.orchestrators.store.get(res.ORCHESTRATOR_NAME)
-        return None if body is None else res.as_orchestrator(body)
+        body = self.orchestrators.store.get(bodies.ORCHESTRATOR_NAME)
+        return None if body is None else bodies.as_orchestrator(body)
 
     def versions(self, *stores: Store) -> tuple[int, ...]:
         """A key that changes whenever any of the stores changes."""
@@ -228,8 +228,8 @@ class ClusterState:
                 if body["metadata"].get("deletionTimestamp"):
                     cache.pop(name, None)
                     continue
-                node_id = res.node_id(body)
-                hit = (body, node_id, res.node_from_body(body, counts[node_id]))
+                node_id = bodies.node_id(body)
+                hit = (body, node_id, bodies.node_from_body(body, counts[node_id]))
                 cache[name] = hit
             node_id, view = hit[1], hit[2]
             if view.running != counts[node_id]:
@@ -266,18 +266,18 @@ class ClusterState:
 
     def node_by_id(self, node_id: str) -> NodeBody | None:
         for body in self.nodes_by_name.values():
-            if res.node_id(body) == node_id:
+            if bodies.node_id(body) == node_id:
                 return body
         return None
 
     def lease_renewed(self, node_body: NodeBody) -> float | None:
         """The last sign of life: the Lease's renewTime or the node's lastHeartbeat."""
-        lease = self.leases.store.get(node_lease_name(res.name_of(node_body)))
+        lease = self.leases.store.get(node_lease_name(bodies.name_of(node_body)))
         labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
-        if labels.get(IdKind.NODE.label) != res.node_id(node_body):
+        if labels.get(IdKind.NODE.label) != bodies.node_id(node_body):
             lease = None  # only the node's own, labelled Lease counts
-        renew = res.parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
-        beat = res.parse_time(res.status_of(node_body).get("lastHeartbeat"))
-        created = res.parse_time(node_body["metadata"].get("creationTimestamp"))
+        renew = bodies.parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
+        beat = bodies.parse_time(bodies.status_of(node_body).get("lastHeartbeat"))
+        created = bodies.parse_time(node_body["metadata"].get("creationTimestamp"))
         times = [t for t in (renew, beat, created) if t is not None]
         return max(times) if times else None

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.core.bodies import GROUP, VERSION
 from web4ai.core.crs import AnyBody, Body, Patch
 from web4ai.k8s.errors import translated, typed
-from web4ai.k8s.resources import GROUP, VERSION
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,10 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from web4ai.core import observing
+from web4ai.core import bodies, observing
 from web4ai.core.crs import TaskBody
 from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.client import ApiClient, count_requests
 
@@ -143,15 +142,15 @@ class OperatorMetrics(ProcessMetrics):
         so that replicas do not count a task twice)."""
         if old is None or not leading:
             return
-        before, after = res.task_phase(old), res.task_phase(new)
+        before, after = bodies.task_phase(old), bodies.task_phase(new)
         if before == after:
             return
         outcome = observing.outcome_of(after)
         if outcome is not None and not before.terminal:
             self.tasks.labels(outcome).inc()
-            done = res.parse_time(res.status_of(new).get("completedAt")) or time.time()
-            self.task_duration.labels(outcome).observe(max(0.0, done - res.submitted_at(new)))
-        reason = observing.retry_reason(before, after, res.status_of(new).get("errorMessage"))
+            done = bodies.parse_time(bodies.status_of(new).get("completedAt")) or time.time()
+            self.task_duration.labels(outcome).observe(max(0.0, done - bodies.submitted_at(new)))
+        reason = observing.retry_reason(before, after, bodies.status_of(new).get("errorMessage"))
         if reason is not None:
             self.retries.labels(reason).inc()
 
@@ -208,8 +207,8 @@ class ClusterCollector(Collector):
             return
         counts: Tally[tuple[str, str]] = Tally()
         for body in self.state.tasks_by_name.values():
-            if res.task_phase(body).waiting and not body["metadata"].get("deletionTimestamp"):
-                conditions = res.status_of(body).get("conditions")
+            if bodies.task_phase(body).waiting and not body["metadata"].get("deletionTimestamp"):
+                conditions = bodies.status_of(body).get("conditions")
                 key = (
                     observing.priority_label(body["spec"].get("priority", 3)),
                     observing.pending_reason(conditions),
@@ -225,7 +224,7 @@ class ClusterCollector(Collector):
         for node in self.state.nodes_by_name.values():
             if node["metadata"].get("deletionTimestamp"):
                 continue
-            status = res.node_status(node)
+            status = bodies.node_status(node)
             by_status[status.value if status else "offline"] += 1
             if not lease_expired(self.state.lease_renewed(node), interval, now):
                 live_agents += int(node["spec"].get("agentsCount", 1))

@@ -40,9 +40,9 @@ import kopf
 from prometheus_client import CollectorRegistry
 
 import web4ai
+from web4ai.core.bodies import GROUP, NODES, ORCHESTRATOR_NAME, ORCHESTRATORS, VERSION
 from web4ai.k8s.cache import LEASE_SELECTOR
 from web4ai.k8s.login import connection_info
-from web4ai.k8s.resources import GROUP, NODES, ORCHESTRATOR_NAME, ORCHESTRATORS, VERSION
 from web4ai.observability.logs import LOG_FORMATS, setup_logging
 from web4ai.observability.metrics import OperatorMetrics, serve_metrics
 from web4ai.operator.runner import JobFailed, Operator, OperatorOptions

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from web4ai.core import bodies, patches
 from web4ai.core.crs import Attempt, NodeBody, Patch, RetiringTask, TaskBody
 from web4ai.core.lifecycle import reliability_score
 from web4ai.core.model import NodeStatus, TaskPhase, TaskStatus
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -29,7 +29,7 @@ EVENT_REASONS = {
 
 
 def _finished_attempts(body: TaskBody | None) -> list[Attempt]:
-    attempts = (res.status_of(body).get("attempts") or []) if body is not None else []
+    attempts = (bodies.status_of(body).get("attempts") or []) if body is not None else []
     return [a for a in attempts if "finishedAt" in a]
 
 
@@ -59,18 +59,18 @@ class Accounting:
         for attempt in after[len(before) :]:
             if attempt.get("outcome") == "failed" and attempt.get("nodeId"):
                 self.deltas.setdefault(attempt["nodeId"], [0, 0])[1] += 1
-        if res.task_status(new) is TaskStatus.COMPLETED and not res.task_status(old).terminal:
-            node = res.task_node(new)
+        if bodies.task_status(new) is TaskStatus.COMPLETED and not bodies.task_status(old).terminal:
+            node = bodies.task_node(new)
             if node:
                 self.deltas.setdefault(node, [0, 0])[0] += 1
 
     def node_changed(self, new: NodeBody, old: NodeBody | None) -> None:
         if old is None:
             return
-        before, after = res.node_status(old), res.node_status(new)
+        before, after = bodies.node_status(old), bodies.node_status(new)
         if after is None or before == after:
             return
-        ready = {c["type"]: c for c in res.status_of(new).get("conditions") or []}
+        ready = {c["type"]: c for c in bodies.status_of(new).get("conditions") or []}
         cond = ready.get("Ready")
         detail = cond.get("message") if cond is not None and after is NodeStatus.OFFLINE else None
         message = f"{before.value if before else 'new'} -> {after.value}"
@@ -87,7 +87,7 @@ class Accounting:
             # best effort: an event that cannot be posted is logged, not retried
             await self.guard.run(
                 "event",
-                res.name_of(involved),
+                bodies.name_of(involved),
                 self.writer.event,
                 involved,
                 reason,
@@ -99,14 +99,14 @@ class Accounting:
             if body is None:
                 del self.deltas[node_id]
                 continue
-            await self.guard.run("counters", res.name_of(body), self._count, node_id, body)
+            await self.guard.run("counters", bodies.name_of(body), self._count, node_id, body)
 
     async def _count(self, node_id: str, body: NodeBody) -> None:
         completed, failed = self.deltas[node_id]
-        status = res.status_of(body)
+        status = bodies.status_of(body)
         total_c = int(status.get("tasksCompleted", 0)) + completed
         total_f = int(status.get("tasksFailed", 0)) + failed
-        patch = res.guarded(
+        patch = patches.guarded(
             body,
             {
                 "status": {
@@ -117,7 +117,7 @@ class Accounting:
             },
         )
         try:
-            result = await self.writer.patch(res.NODES, res.name_of(body), patch, status=True)
+            result = await self.writer.patch(bodies.NODES, bodies.name_of(body), patch, status=True)
         except RACED:
             return  # a heartbeat came first (or the node went): retry on the next pass
         # subtract what was written: more may have arrived during the await
@@ -144,7 +144,7 @@ class Accounting:
         orch = self.state.orchestrator()
         if orch is None:
             return 0
-        status = res.status_of(orch)
+        status = bodies.status_of(orch)
         leftover = [e for e in status.get("retiringTasks") or [] if self._still_there(e)]
         if leftover:  # finish the round first; the watch shows the deletions
             for entry in leftover:
@@ -156,7 +156,7 @@ class Accounting:
         for body in self.state.tasks_with(
             TaskPhase.COMPLETED, TaskPhase.FAILED, TaskPhase.CANCELLED
         ):
-            done = res.parse_time(res.status_of(body).get("completedAt"))
+            done = bodies.parse_time(bodies.status_of(body).get("completedAt"))
             if done is not None and now - done >= retention:
                 expired.append(body)
             if len(expired) >= RETIRE_BATCH:
@@ -164,14 +164,16 @@ class Accounting:
         if not expired:
             if status.get("retiringTasks") or status.get("retiring"):
                 # the round is done: clear the list (``retiring`` held names before 0.2)
-                cleared = res.guarded(orch, {"status": {"retiringTasks": None, "retiring": None}})
+                cleared = patches.guarded(
+                    orch, {"status": {"retiringTasks": None, "retiring": None}}
+                )
                 await self._write_orchestrator(cleared)
             return 0
-        completed = sum(1 for b in expired if res.task_status(b) is TaskStatus.COMPLETED)
+        completed = sum(1 for b in expired if bodies.task_status(b) is TaskStatus.COMPLETED)
         entries: list[RetiringTask] = [
-            {"name": res.name_of(b), "uid": b["metadata"]["uid"]} for b in expired
+            {"name": bodies.name_of(b), "uid": b["metadata"]["uid"]} for b in expired
         ]
-        patch = res.guarded(
+        patch = patches.guarded(
             orch,
             {
                 "status": {
@@ -195,7 +197,7 @@ class Accounting:
         someone wrote first (the next pass looks again)."""
         try:
             result = await self.writer.patch(
-                res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, patch, status=True
+                bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, patch, status=True
             )
         except RACED:
             return False
@@ -203,4 +205,4 @@ class Accounting:
         return True
 
     async def _delete(self, entry: RetiringTask) -> None:
-        await self.writer.delete(res.TASKS, entry["name"], uid=entry["uid"])
+        await self.writer.delete(bodies.TASKS, entry["name"], uid=entry["uid"])

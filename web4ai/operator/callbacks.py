@@ -17,10 +17,11 @@ from typing import Any
 
 import aiohttp
 
+from web4ai.core import bodies, patches
 from web4ai.core.callbacks import BACKOFF, url_problem
 from web4ai.core.crs import TaskBody
 from web4ai.core.egress import EgressPolicy
-from web4ai.k8s import resources as res
+from web4ai.core.schemas import views
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import NotFound
 from web4ai.k8s.writing import Writer
@@ -33,17 +34,17 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 def needs_callback(body: TaskBody) -> bool:
-    status = res.status_of(body)
+    status = bodies.status_of(body)
     return (
         bool(body["spec"].get("callbackUrl"))
-        and res.task_status(body).terminal
+        and bodies.task_status(body).terminal
         and "callbackDelivered" not in status
     )
 
 
 def run_key(body: TaskBody) -> tuple[object, ...]:
     """Which terminal run of the task a callback reports: a retry makes a new one."""
-    status = res.status_of(body)
+    status = bodies.status_of(body)
     return (status.get("status"), status.get("completedAt"), len(status.get("attempts") or []))
 
 
@@ -65,7 +66,7 @@ class CallbackSender:
         """Queue every terminal task whose callback is unsettled (e.g. after a failover)."""
         for body in list(self.state.tasks_by_name.values()):
             if needs_callback(body):
-                self.enqueue(res.name_of(body))
+                self.enqueue(bodies.name_of(body))
 
     def enqueue(self, name: str, done: tuple[object, ...] | None = None) -> None:
         """Deliver ``name``'s callback; ``done`` is a run already settled here."""
@@ -103,7 +104,7 @@ class CallbackSender:
                 return
             url = body["spec"]["callbackUrl"]
             run = run_key(body)
-            payload = res.task_public(body)
+            payload = views.task_public(body)
             error = url_problem(url)  # a bad port too: a reason, not a crash
             if error is None:
                 for attempt, delay in enumerate((0.0, *self.backoff)):
@@ -138,8 +139,8 @@ class CallbackSender:
         )
         self.metrics.callbacks.labels(outcome).inc()
         now = self.clock()
-        status = res.status_of(body)
-        cond = res.condition(
+        status = bodies.status_of(body)
+        cond = patches.condition(
             "CallbackDelivered",
             error is None,
             "Delivered" if error is None else "DeliveryFailed",
@@ -149,9 +150,9 @@ class CallbackSender:
         patch = {
             "status": {
                 "callbackDelivered": error is None,
-                "conditions": res.set_condition(status.get("conditions"), cond),
+                "conditions": patches.set_condition(status.get("conditions"), cond),
             }
         }
         # Not guarded: the task is terminal and only this field and a condition change.
         with contextlib.suppress(NotFound):  # deleted meanwhile: nothing to record
-            await self.writer.patch(res.TASKS, name, patch, status=True)
+            await self.writer.patch(bodies.TASKS, name, patch, status=True)

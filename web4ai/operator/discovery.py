@@ -21,8 +21,8 @@ from typing import Any
 
 import aiohttp
 
+from web4ai.core import bodies
 from web4ai.core.discovery import Found, Probe, classify
-from web4ai.k8s import resources as res
 from web4ai.k8s.apikeys import entry, new_key, store_entry
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
@@ -93,7 +93,7 @@ class Discovery:
 
     async def probe(self, endpoint: str) -> Probe:
         base = endpoint.rstrip("/")
-        registered = {res.node_id(b) for b in self.state.nodes_by_name.values()}
+        registered = {bodies.node_id(b) for b in self.state.nodes_by_name.values()}
         try:
             status, doc = await self._fetch("GET", f"{base}/web4ai/node")
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
@@ -149,11 +149,11 @@ class Discovery:
                     warning=True,
                 )
         self.last = {p.endpoint: p for p in probes}
-        when = res.format_time(self.clock())
+        when = bodies.format_time(self.clock())
         patch = {"status": {"discovery": [p.as_status(when) for p in probes][:256]}}
         try:
             result = await self.writer.patch(
-                res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, patch, status=True
+                bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, patch, status=True
             )
         except RACED:
             return

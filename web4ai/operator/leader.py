@@ -13,11 +13,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from web4ai.core.bodies import format_time, parse_time
 from web4ai.core.election import Observation
 from web4ai.k8s.client import ApiClient
 from web4ai.k8s.errors import Conflict
 from web4ai.k8s.leases import Leases
-from web4ai.k8s.resources import format_time, parse_time
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from web4ai.core import bodies, patches
 from web4ai.core.crs import Body, NodeBody, TaskBody
 from web4ai.core.disruption import DisruptionGuard
 from web4ai.core.ids import NODE_LEASE_PREFIX, IdKind, InvalidId, node_lease_name, object_name
 from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus, TaskPhase
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -45,7 +45,7 @@ class Liveness:
         watched = [
             b
             for b in self.state.nodes_by_name.values()
-            if res.node_alive(b) and not b["metadata"].get("deletionTimestamp")
+            if bodies.node_alive(b) and not b["metadata"].get("deletionTimestamp")
         ]
         silent = sum(
             1 for b in watched if lease_expired(self.state.lease_renewed(b), interval, now)
@@ -72,15 +72,15 @@ class Liveness:
         # 1. Nodes whose lease expired are no longer Ready: offline, unless an admin's
         #    intent (maintenance, offline) holds their status, with an Event.
         for body in list(self.state.nodes_by_name.values()) if may_mark_offline else []:
-            if not res.node_alive(body) or body["metadata"].get("deletionTimestamp"):
+            if not bodies.node_alive(body) or body["metadata"].get("deletionTimestamp"):
                 continue
             renewed = self.state.lease_renewed(body)
             if not lease_expired(renewed, interval, now):
                 continue
-            fields = res.node_status_fields(body, now, alive=False)
-            fields["conditions"] = res.set_condition(
-                res.status_of(body).get("conditions"),
-                res.condition(
+            fields = patches.node_status_fields(body, now, alive=False)
+            fields["conditions"] = patches.set_condition(
+                bodies.status_of(body).get("conditions"),
+                patches.condition(
                     "Ready",
                     False,
                     "HeartbeatMissed",
@@ -89,62 +89,64 @@ class Liveness:
                     now,
                 ),
             )
-            patch = res.guarded(body, {"status": fields})
-            name = res.name_of(body)
+            patch = patches.guarded(body, {"status": fields})
+            name = bodies.name_of(body)
             result = await self.guard.run(
-                "offline", name, self.writer.patch, res.NODES, name, patch, status=True
+                "offline", name, self.writer.patch, bodies.NODES, name, patch, status=True
             )
             if result is not None:
                 self.state.record_node(result)
                 log.info(
                     "node %s is offline (lease expired)",
-                    res.node_id(body),
-                    extra={"node_id": res.node_id(body)},
+                    bodies.node_id(body),
+                    extra={"node_id": bodies.node_id(body)},
                 )
         # 2. Tasks bound to lost (not Ready), offline or deleted nodes go back to pending.
         lost = {
-            res.node_id(b)
+            bodies.node_id(b)
             for b in self.state.nodes_by_name.values()
-            if res.node_status(b) in REQUEUE_FROM
-            or not res.node_alive(b)
+            if bodies.node_status(b) in REQUEUE_FROM
+            or not bodies.node_alive(b)
             or b["metadata"].get("deletionTimestamp")
         }
-        known = {res.node_id(b) for b in self.state.nodes_by_name.values()}
+        known = {bodies.node_id(b) for b in self.state.nodes_by_name.values()}
         for task in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING):
-            node = res.task_node(task)
+            node = bodies.task_node(task)
             if node in lost or node not in known:
                 gone = node not in known or self._deleted(node)
                 reason = "node_deleted" if gone else "node_offline"
-                await self.guard.run("requeue", res.name_of(task), self._requeue, task, now, reason)
+                await self.guard.run(
+                    "requeue", bodies.name_of(task), self._requeue, task, now, reason
+                )
         # 3. Drains: park a node once its tasks are done; requeue what runs past the
         #    deadline.
         for body in list(self.state.nodes_by_name.values()):
-            if res.node_draining(body) and not body["metadata"].get("deletionTimestamp"):
-                await self.guard.run("drain", res.name_of(body), self._drain, body, now)
+            if bodies.node_draining(body) and not body["metadata"].get("deletionTimestamp"):
+                await self.guard.run("drain", bodies.name_of(body), self._drain, body, now)
         # 3b. Leases of the old naming (the node's object name) move to web4ai-node-<name>.
         for lease in list(self.state.leases.store.values()):
-            if not res.name_of(lease).startswith(NODE_LEASE_PREFIX):
-                await self.guard.run("migrate-lease", res.name_of(lease), self._migrate, lease)
+            if not bodies.name_of(lease).startswith(NODE_LEASE_PREFIX):
+                await self.guard.run("migrate-lease", bodies.name_of(lease), self._migrate, lease)
         # 4. Deleted nodes: once their tasks are requeued, drop the Lease and the finalizer.
         for body in list(self.state.nodes_by_name.values()):
             if body["metadata"].get("deletionTimestamp"):
-                await self.guard.run("finalize", res.name_of(body), self._finalize, body)
+                await self.guard.run("finalize", bodies.name_of(body), self._finalize, body)
 
     async def _drain(self, body: NodeBody, now: float) -> None:
-        node = res.node_id(body)
-        drain = res.node_draining(body) or {}
+        node = bodies.node_id(body)
+        drain = bodies.node_draining(body) or {}
         held = [
             t
             for t in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING)
-            if res.task_node(t) == node
+            if bodies.task_node(t) == node
         ]
         deadline = drain.get("deadline")
         if held and deadline is not None and now >= float(deadline):
             for task in held:
-                patch = res.requeue_patch(task, f"node {node} drained (deadline passed)", now)
+                patch = patches.requeue_patch(task, f"node {node} drained (deadline passed)", now)
                 try:
                     result = await self.writer.patch(
-                        res.TASKS, res.name_of(task), patch, status=True
+                        bodies.TASKS, bodies.name_of(task), patch, status=True
                     )
                 except RACED:
                     continue
@@ -153,15 +155,18 @@ class Liveness:
             return  # parked on the next pass, once the requeues are seen
         if held:
             return
-        fields = res.node_status_fields(body, now, admin=NodeStatus.MAINTENANCE)
+        fields = patches.node_status_fields(body, now, admin=NodeStatus.MAINTENANCE)
         fields["draining"] = None
-        fields["conditions"] = res.set_condition(
-            fields.get("conditions") or res.status_of(body).get("conditions"),
-            res.condition("Drained", True, "Drained", "drained; in maintenance", now),
+        fields["conditions"] = patches.set_condition(
+            fields.get("conditions") or bodies.status_of(body).get("conditions"),
+            patches.condition("Drained", True, "Drained", "drained; in maintenance", now),
         )
         try:
             result = await self.writer.patch(
-                res.NODES, res.name_of(body), res.guarded(body, {"status": fields}), status=True
+                bodies.NODES,
+                bodies.name_of(body),
+                patches.guarded(body, {"status": fields}),
+                status=True,
             )
         except RACED:
             return
@@ -198,9 +203,9 @@ class Liveness:
         log.info("moved the Lease of node %s to %s", node, new_name)
 
     async def _requeue(self, body: TaskBody, now: float, reason: str = "node_offline") -> None:
-        patch = res.attempt_failed_patch(body, NODE_LOST, now)
+        patch = patches.attempt_failed_patch(body, NODE_LOST, now)
         try:
-            result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
+            result = await self.writer.patch(bodies.TASKS, bodies.name_of(body), patch, status=True)
         except RACED:
             return
         self.metrics.evictions.labels(reason).inc()
@@ -208,23 +213,23 @@ class Liveness:
 
     async def _finalize(self, body: NodeBody) -> None:
         finalizers = body["metadata"].get("finalizers") or []
-        if res.NODE_FINALIZER not in finalizers:
+        if bodies.NODE_FINALIZER not in finalizers:
             return
-        node = res.node_id(body)
+        node = bodies.node_id(body)
         if any(
-            res.task_node(t) == node
+            bodies.task_node(t) == node
             for t in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING)
         ):
             return  # requeued first; the next pass sees them pending
-        lease_name = node_lease_name(res.name_of(body))
+        lease_name = node_lease_name(bodies.name_of(body))
         lease = self.state.leases.store.get(lease_name)
         labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
         if lease is not None and labels.get(IdKind.NODE.label) == node:
             await self.writer.delete_lease(lease_name, lease["metadata"]["uid"])
-        remaining = [f for f in finalizers if f != res.NODE_FINALIZER]
+        remaining = [f for f in finalizers if f != bodies.NODE_FINALIZER]
         with contextlib.suppress(*RACED):  # changed: the next pass sees it; gone: done
             await self.writer.patch(
-                res.NODES,
-                res.name_of(body),
-                res.guarded(body, {"metadata": {"finalizers": remaining}}),
+                bodies.NODES,
+                bodies.name_of(body),
+                patches.guarded(body, {"metadata": {"finalizers": remaining}}),
             )

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from web4ai.core import bodies
 from web4ai.core.crs import TaskBody
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import LEASE_SELECTOR, NODES, ORCHESTRATORS, TASKS, ClusterState
 from web4ai.k8s.client import ApiClient, api_client
 from web4ai.k8s.errors import Conflict
@@ -153,15 +153,15 @@ class Operator:
 
     def _task_changed(self, new: TaskBody, old: TaskBody | None) -> None:
         if self.leader.is_leader and needs_callback(new):
-            self.callbacks.enqueue(res.name_of(new))
+            self.callbacks.enqueue(bodies.name_of(new))
 
     # -- fed by Kopf's event handlers (they write nothing) -------------------
 
     def _kopf_fed(self) -> dict[str, tuple[Store, Resource, str | None]]:
         return {
-            res.NODES: (self.state.nodes, NODES, None),
+            bodies.NODES: (self.state.nodes, NODES, None),
             "leases": (self.state.leases, LEASES, LEASE_SELECTOR),
-            res.ORCHESTRATORS: (self.state.orchestrators, ORCHESTRATORS, None),
+            bodies.ORCHESTRATORS: (self.state.orchestrators, ORCHESTRATORS, None),
         }
 
     def observe(self, plural: str, kind: str | None, body: Body) -> None:
@@ -222,17 +222,17 @@ class Operator:
     async def ensure_orchestrator(self) -> None:
         """The singleton Web4AIOrchestrator carries the settings and the daemon: create it
         with the defaults when missing (as the API does at its start)."""
-        if res.ORCHESTRATOR_NAME in self.state.orchestrators.store:
+        if bodies.ORCHESTRATOR_NAME in self.state.orchestrators.store:
             return
         try:
-            if await self.writer.get(res.ORCHESTRATORS, res.ORCHESTRATOR_NAME) is not None:
+            if await self.writer.get(bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME) is not None:
                 return
             await self.writer.create(
-                res.ORCHESTRATORS,
+                bodies.ORCHESTRATORS,
                 {
-                    "apiVersion": f"{res.GROUP}/{res.VERSION}",
+                    "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
                     "kind": "Web4AIOrchestrator",
-                    "metadata": {"name": res.ORCHESTRATOR_NAME},
+                    "metadata": {"name": bodies.ORCHESTRATOR_NAME},
                     "spec": {},
                 },
             )

@@ -16,12 +16,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from web4ai.core import bodies, patches
 from web4ai.core.assuming import Assumed
 from web4ai.core.crs import Body, Patch, TaskBody
 from web4ai.core.model import Algorithm, Node, Task, TaskPhase
 from web4ai.core.recommending import overloaded
 from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, only_capacity, pick_node
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -74,11 +74,13 @@ class Scheduler:
 
     def note_task(self, new: TaskBody, old: TaskBody | None) -> None:
         """Task watch hook (also our own writes): does it need a pass?"""
-        name = res.name_of(new)
+        name = bodies.name_of(new)
         if name in self.assumed.entries:  # only an assumption can expire (none on a standby)
             self._touched.add(name)
-        phase = res.task_phase(new)
-        if phase in PENDING or (old is not None and res.task_phase(old).bound and not phase.bound):
+        phase = bodies.task_phase(new)
+        if phase in PENDING or (
+            old is not None and bodies.task_phase(old).bound and not phase.bound
+        ):
             self._dirty = True
 
     def note(self, *_: object) -> None:
@@ -87,10 +89,10 @@ class Scheduler:
 
     def task(self, body: TaskBody) -> Task:
         """The task of a body, parsed once per resourceVersion."""
-        name, version = res.name_of(body), res.resource_version(body)
+        name, version = bodies.name_of(body), bodies.resource_version(body)
         hit = self._parsed.get(name)
         if hit is None or hit[0] != version:
-            hit = (version, res.task_from_body(body))
+            hit = (version, bodies.task_from_body(body))
             self._parsed[name] = hit
         return hit[1]
 
@@ -99,7 +101,7 @@ class Scheduler:
         try:
             self.task(body)
         except Exception as exc:
-            name = res.name_of(body)
+            name = bodies.name_of(body)
             if self.guard.ready("parse", name):
                 self.guard.errors["parse"] += 1
                 delay = self.guard.backoff.failed(f"parse/{name}")
@@ -115,14 +117,14 @@ class Scheduler:
 
     def _cached_version(self, name: str) -> str | None:
         body = self.state.tasks.store.get(name)
-        return None if body is None else res.resource_version(body)
+        return None if body is None else bodies.resource_version(body)
 
     def _waiting(self, body: TaskBody) -> bool:
         """Pending and ours to decide: not assumed, not being explained, not backing off."""
-        name = res.name_of(body)
+        name = bodies.name_of(body)
         return (
             not body["metadata"].get("deletionTimestamp")
-            and not self.assumed.holds(name, res.resource_version(body))
+            and not self.assumed.holds(name, bodies.resource_version(body))
             and name not in self._explaining
             and self.guard.ready("bind", name)  # backing off after a failure
             and self._parsable(body)
@@ -159,7 +161,7 @@ class Scheduler:
             ),
             key=lambda b: self.task(b).order,
         )
-        pending_names = {res.name_of(b) for b in pending}
+        pending_names = {bodies.name_of(b) for b in pending}
         self._condition_written = {
             k: v
             for k, v in self._condition_written.items()
@@ -206,7 +208,7 @@ class Scheduler:
                 open_nodes[node.node_id] = node
             else:
                 del open_nodes[node.node_id]
-            self.assumed.assume(res.name_of(body), node.node_id, res.resource_version(body))
+            self.assumed.assume(bodies.name_of(body), node.node_id, bodies.resource_version(body))
             self._start(self._bind(body, node.node_id, now))
             binds += 1
             if binds % DECIDE_CHUNK == 0:
@@ -217,7 +219,7 @@ class Scheduler:
         for body in unschedulable:
             if len(self._explaining) >= EXPLAIN_PER_PASS:
                 break
-            name = res.name_of(body)
+            name = bodies.name_of(body)
             last = self._condition_written.get(name)
             if last is not None and now - last < CONDITION_REFRESH:
                 continue
@@ -251,7 +253,7 @@ class Scheduler:
         await asyncio.gather(*list(self._writes), return_exceptions=True)
 
     async def _bind(self, body: TaskBody, node_id: str, now: float) -> None:
-        name, version = res.name_of(body), res.resource_version(body)
+        name, version = bodies.name_of(body), bodies.resource_version(body)
         if self._limit is None:
             self._limit = asyncio.Semaphore(self.max_in_flight)
         try:
@@ -267,14 +269,14 @@ class Scheduler:
                     name,
                     self._write_status,
                     name,
-                    res.bind_patch(body, node_id, now),
+                    patches.bind_patch(body, node_id, now),
                 )
             if result is None:
                 self.metrics.schedule_attempts.labels("conflict").inc()
                 self._dirty = True  # its slot is free again
                 return  # someone acted first; the watch brings the new version
             self.metrics.schedule_attempts.labels("scheduled").inc()
-            self.metrics.queue_wait.observe(max(0.0, now - res.submitted_at(body)))
+            self.metrics.queue_wait.observe(max(0.0, now - bodies.submitted_at(body)))
             ids = {"task_id": body["spec"].get("taskId"), "node_id": node_id}
             log.debug("task bound to node %s", node_id, extra=ids)
             self.state.record_task(result)  # the cache now counts it: no assumption needed
@@ -288,17 +290,17 @@ class Scheduler:
         """The patched task, or None when someone acted first or it is gone (a lost
         race is no failure: the watch brings the new version)."""
         try:
-            return await self.writer.patch(res.TASKS, name, patch, status=True)
+            return await self.writer.patch(bodies.TASKS, name, patch, status=True)
         except RACED:
             return None
 
     def _explanation(self, body: TaskBody, message: str, now: float) -> Patch | None:
         """The condition patch to write for a waiting task, or None (said already/recently)."""
-        last = self._condition_written.get(res.name_of(body))
+        last = self._condition_written.get(bodies.name_of(body))
         if last is not None and now - last < CONDITION_REFRESH:
             return None
         reason = "Queued" if only_capacity(message) else "Unschedulable"
-        return res.unschedulable_patch(body, message, now, reason)
+        return patches.unschedulable_patch(body, message, now, reason)
 
     async def _explain(self, name: str, patch: Patch, now: float) -> None:
         try:

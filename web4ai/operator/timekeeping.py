@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from web4ai.core import bodies, patches
 from web4ai.core.crs import TaskBody
 from web4ai.core.lifecycle import attempt_timed_out, past_deadline
 from web4ai.core.model import TaskPhase
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -27,26 +27,28 @@ class Timekeeper:
         for body in self.state.tasks_with(
             TaskPhase.QUEUED, TaskPhase.RETRYING, TaskPhase.ASSIGNED, TaskPhase.RUNNING
         ):
-            await self.guard.run("timekeeping", res.name_of(body), self._one, body, now)
+            await self.guard.run("timekeeping", bodies.name_of(body), self._one, body, now)
 
     async def _one(self, body: TaskBody, now: float) -> None:
-        spec, status = body["spec"], res.status_of(body)
+        spec, status = body["spec"], bodies.status_of(body)
         patch = None
         if past_deadline(spec.get("deadline"), now):
-            patch = res.attempt_failed_patch(
+            patch = patches.attempt_failed_patch(
                 body, f"deadline {spec['deadline']} passed", now, retryable=False
             )
-        elif res.task_phase(body).bound and attempt_timed_out(
-            res.parse_time(status.get("assignedAt")), float(spec.get("timeout", 300)), now
+        elif bodies.task_phase(body).bound and attempt_timed_out(
+            bodies.parse_time(status.get("assignedAt")), float(spec.get("timeout", 300)), now
         ):
-            patch = res.attempt_failed_patch(
+            patch = patches.attempt_failed_patch(
                 body,
                 f"timed out after {spec.get('timeout', 300)}s on {status.get('nodeId')}",
                 now,
             )
         if patch is not None:
             try:
-                result = await self.writer.patch(res.TASKS, res.name_of(body), patch, status=True)
+                result = await self.writer.patch(
+                    bodies.TASKS, bodies.name_of(body), patch, status=True
+                )
             except RACED:
                 return
             self.state.record_task(result)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from web4ai.core import bodies, patches
 from web4ai.core.crs import TaskBody
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -26,11 +26,11 @@ class Upgrader:
     noted: set[str] = field(default_factory=set)
 
     def task_changed(self, new: TaskBody, old: TaskBody | None) -> None:
-        if res.needs_upgrade(new):
-            self.noted.add(res.name_of(new))
+        if bodies.needs_upgrade(new):
+            self.noted.add(bodies.name_of(new))
 
     def note_all(self) -> None:
-        self.noted = {n for n, b in self.state.tasks_by_name.items() if res.needs_upgrade(b)}
+        self.noted = {n for n, b in self.state.tasks_by_name.items() if bodies.needs_upgrade(b)}
 
     async def run_once(self) -> int:
         """One guarded write per noted object; returns how many were upgraded. An
@@ -38,12 +38,12 @@ class Upgrader:
         upgraded = 0
         for name in list(self.noted):
             body = self.state.tasks_by_name.get(name)
-            if body is None or not res.needs_upgrade(body):
+            if body is None or not bodies.needs_upgrade(body):
                 self.noted.discard(name)
                 continue
             try:
                 result = await self.writer.patch(
-                    res.TASKS, name, res.upgrade_patch(body), status=True
+                    bodies.TASKS, name, patches.upgrade_patch(body), status=True
                 )
             except RACED:
                 continue  # changed meanwhile: the watch brings it back, noted again

@@ -3,7 +3,7 @@
 - ``FakeClock``: the ``clock`` every controller takes; time moves only by ``advance``.
 - ``FakeApiServer``: objects by plural and name, with resourceVersions from one
   counter, JSON merge patches (the status subresource apart from the rest), the
-  ``metadata.resourceVersion`` guard of ``res.guarded`` (409 when stale), delete
+  ``metadata.resourceVersion`` guard of ``patches.guarded`` (409 when stale), delete
   preconditions and finalizers. It raises the typed errors of ``web4ai.k8s.errors``.
 - ``RecordingWriter``: a ``web4ai.k8s.writing.Writer`` whose calls go to the fake server
   and are recorded in order; it handles the server's errors as ``Writer`` does (a 404 or
@@ -24,9 +24,9 @@ from typing import Any, cast
 
 from kubernetes_asyncio import client
 
+from web4ai.core import bodies
 from web4ai.core.crs import AnyBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import Conflict, K8sError, NotFound
 from web4ai.k8s.writing import Writer
@@ -72,7 +72,9 @@ class FakeApiServer:
 
     clock: FakeClock
     objects: dict[str, dict[str, Body]] = field(
-        default_factory=lambda: {p: {} for p in (res.NODES, res.TASKS, res.ORCHESTRATORS, LEASES)}
+        default_factory=lambda: {
+            p: {} for p in (bodies.NODES, bodies.TASKS, bodies.ORCHESTRATORS, LEASES)
+        }
     )
     revision: int = 100
     _uids: Iterator[int] = field(default_factory=itertools.count)
@@ -90,7 +92,7 @@ class FakeApiServer:
         meta = new["metadata"]
         meta["namespace"] = NS
         meta["uid"] = f"uid-{name}-{next(self._uids)}"
-        meta.setdefault("creationTimestamp", res.format_time(self.clock()))
+        meta.setdefault("creationTimestamp", bodies.format_time(self.clock()))
         self.objects[plural][name] = self._bump(new)
         return copy.deepcopy(new)
 
@@ -131,7 +133,7 @@ class FakeApiServer:
             raise Conflict(409, "Conflict")
         if meta.get("finalizers"):
             if not meta.get("deletionTimestamp"):
-                meta["deletionTimestamp"] = res.format_time(self.clock())
+                meta["deletionTimestamp"] = bodies.format_time(self.clock())
                 self.objects[plural][name] = self._bump(current)
             return
         del self.objects[plural][name]
@@ -185,7 +187,7 @@ class RecordingWriter(Writer):
             and (plural is None or c.plural == plural)
         ]
 
-    def status_patches(self, plural: str = res.TASKS) -> list[tuple[str, Body]]:
+    def status_patches(self, plural: str = bodies.TASKS) -> list[tuple[str, Body]]:
         """(name, status patch) of every successful status write to ``plural``."""
         return [(c.name, (c.body or {})["status"]) for c in self.done("patch_status", plural)]
 
@@ -204,13 +206,18 @@ class RecordingWriter(Writer):
         return body
 
     async def read(
-        self, plural: str, name: str, *, group: str = res.GROUP, version: str = res.VERSION
+        self, plural: str, name: str, *, group: str = bodies.GROUP, version: str = bodies.VERSION
     ) -> Body:
         body: Body = self._serve("read", plural, name, None, lambda: self.server.get(plural, name))
         return body
 
     async def create(
-        self, plural: str, body: AnyBody, *, group: str = res.GROUP, version: str = res.VERSION
+        self,
+        plural: str,
+        body: AnyBody,
+        *,
+        group: str = bodies.GROUP,
+        version: str = bodies.VERSION,
     ) -> Body:
         raw = cast(Body, body)
         name = raw["metadata"]["name"]
@@ -225,8 +232,8 @@ class RecordingWriter(Writer):
         name: str,
         body: Body,
         *,
-        group: str = res.GROUP,
-        version: str = res.VERSION,
+        group: str = bodies.GROUP,
+        version: str = bodies.VERSION,
     ) -> Body:
         def op() -> Body:
             current = self.server.get(plural, name)
@@ -316,7 +323,7 @@ class RecordingWriter(Writer):
         self.writes["events"] += 1
         event = {"reason": reason, "message": message, "type": "Warning" if warning else "Normal"}
         with contextlib.suppress(K8sError):  # best effort, as the Writer's
-            self._serve("event", "events", res.name_of(involved), event, lambda: None)
+            self._serve("event", "events", bodies.name_of(involved), event, lambda: None)
 
     def events(self) -> list[tuple[str, str, str, str]]:
         """(object, reason, message, type) of every posted Event."""
@@ -341,14 +348,14 @@ def node_body(
     ident = identity(IdKind.NODE, node_id)
     st: Body = {"status": status, **observed}
     if heartbeat is not None:
-        st["lastHeartbeat"] = res.format_time(heartbeat)
+        st["lastHeartbeat"] = bodies.format_time(heartbeat)
     return {
-        "apiVersion": f"{res.GROUP}/{res.VERSION}",
+        "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
         "kind": "Web4AINode",
         "metadata": {
             "name": ident.name,
             "labels": dict(ident.labels),
-            "finalizers": [res.NODE_FINALIZER],
+            "finalizers": [bodies.NODE_FINALIZER],
         },
         "spec": {
             "nodeId": node_id,
@@ -365,13 +372,13 @@ def task_body(
 ) -> Body:
     ident = identity(IdKind.TASK, task_id)
     body: Body = {
-        "apiVersion": f"{res.GROUP}/{res.VERSION}",
+        "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
         "kind": "Web4AITask",
         "metadata": {"name": ident.name, "labels": dict(ident.labels)},
         "spec": {
             "taskId": task_id,
             "taskType": "test_task",
-            "submittedAt": res.format_time(submitted),
+            "submittedAt": bodies.format_time(submitted),
             **spec,
         },
     }
@@ -389,7 +396,7 @@ def lease_body(node_id: str, renewed: float, *, name: str | None = None) -> Body
         "spec": {
             "holderIdentity": node_id,
             "leaseDurationSeconds": 90,
-            "renewTime": res.format_time(renewed),
+            "renewTime": bodies.format_time(renewed),
         },
     }
 
@@ -416,41 +423,41 @@ class FakeCluster:
 
     def configure(self, **spec: Any) -> Body:
         body = {
-            "apiVersion": f"{res.GROUP}/{res.VERSION}",
+            "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
             "kind": "Web4AIOrchestrator",
-            "metadata": {"name": res.ORCHESTRATOR_NAME},
+            "metadata": {"name": bodies.ORCHESTRATOR_NAME},
             "spec": spec,
         }
-        if res.ORCHESTRATOR_NAME in self.server.objects[res.ORCHESTRATORS]:
-            return self.server.patch(res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, {"spec": spec})
-        return self.server.create(res.ORCHESTRATORS, body)
+        if bodies.ORCHESTRATOR_NAME in self.server.objects[bodies.ORCHESTRATORS]:
+            return self.server.patch(bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": spec})
+        return self.server.create(bodies.ORCHESTRATORS, body)
 
     def add_node(self, node_id: str, *, lease: bool = True, **kw: Any) -> Body:
         kw.setdefault("heartbeat", self.clock())
-        created = self.server.create(res.NODES, node_body(node_id, **kw))
+        created = self.server.create(bodies.NODES, node_body(node_id, **kw))
         if lease:
             self.server.create(LEASES, lease_body(node_id, self.clock()))
         return created
 
     def add_task(self, task_id: str, **kw: Any) -> Body:
         kw.setdefault("submitted", self.clock())
-        return self.server.create(res.TASKS, task_body(task_id, **kw))
+        return self.server.create(bodies.TASKS, task_body(task_id, **kw))
 
     def set_status(self, plural: str, name: str, **status: Any) -> Body:
         return self.server.patch(plural, name, {"status": status}, status=True)
 
     def renew(self, node_id: str) -> None:
         name = node_lease_name(identity(IdKind.NODE, node_id).name)
-        self.server.patch(LEASES, name, {"spec": {"renewTime": res.format_time(self.clock())}})
+        self.server.patch(LEASES, name, {"spec": {"renewTime": bodies.format_time(self.clock())}})
 
     def sync(self) -> None:
         """The watch catches up: every informer's store becomes the server's objects."""
         s, objects = self.state, self.server.objects
         version = str(self.server.revision)
-        s.nodes.apply_list(copy.deepcopy(list(objects[res.NODES].values())), version)
-        s.tasks.apply_list(copy.deepcopy(list(objects[res.TASKS].values())), version)
+        s.nodes.apply_list(copy.deepcopy(list(objects[bodies.NODES].values())), version)
+        s.tasks.apply_list(copy.deepcopy(list(objects[bodies.TASKS].values())), version)
         s.orchestrators.apply_list(
-            copy.deepcopy(list(objects[res.ORCHESTRATORS].values())), version
+            copy.deepcopy(list(objects[bodies.ORCHESTRATORS].values())), version
         )
         labelled = [
             b for b in objects[LEASES].values() if NODE_LABEL in b["metadata"].get("labels", {})
@@ -460,7 +467,7 @@ class FakeCluster:
     # -- reading the outcome --------------------------------------------------------
 
     def task(self, task_id: str) -> Body | None:
-        return self.server.objects[res.TASKS].get(identity(IdKind.TASK, task_id).name)
+        return self.server.objects[bodies.TASKS].get(identity(IdKind.TASK, task_id).name)
 
     def task_status(self, task_id: str) -> Body:
         body = self.task(task_id)
@@ -468,7 +475,7 @@ class FakeCluster:
         return dict(body.get("status") or {})
 
     def node(self, node_id: str) -> Body | None:
-        return self.server.objects[res.NODES].get(identity(IdKind.NODE, node_id).name)
+        return self.server.objects[bodies.NODES].get(identity(IdKind.NODE, node_id).name)
 
     def node_status(self, node_id: str) -> Body:
         body = self.node(node_id)
@@ -481,7 +488,7 @@ class FakeCluster:
     def bound(self) -> dict[str, str]:
         """task id -> node id of every task assigned or running, on the server."""
         return {
-            b["spec"]["taskId"]: str(res.task_node(b))
-            for b in self.server.objects[res.TASKS].values()
-            if res.task_phase(b).bound
+            b["spec"]["taskId"]: str(bodies.task_node(b))
+            for b in self.server.objects[bodies.TASKS].values()
+            if bodies.task_phase(b).bound
         }

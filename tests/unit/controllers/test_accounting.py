@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.unit.controllers.fakes import FakeCluster
+from web4ai.core import bodies, patches
 from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.lifecycle import reliability_score
-from web4ai.k8s import resources as res
 from web4ai.k8s.errors import Conflict
 from web4ai.operator.accounting import Accounting
 
@@ -27,23 +27,23 @@ def accounting_for(cluster: FakeCluster) -> Accounting:
 
 
 def bind(node: str) -> Step:
-    return lambda body, now: res.bind_patch(body, node, now)
+    return lambda body, now: patches.bind_patch(body, node, now)
 
 
 def complete(body: TaskBody, now: float) -> Patch:
-    return res.completed_patch(body, now)
+    return patches.completed_patch(body, now)
 
 
 def fail(body: TaskBody, now: float) -> Patch:
-    return res.attempt_failed_patch(body, "model crashed", now)
+    return patches.attempt_failed_patch(body, "model crashed", now)
 
 
 def cancel(body: TaskBody, now: float) -> Patch:
-    return res.cancel_patch(body, "admin", now)
+    return patches.cancel_patch(body, "admin", now)
 
 
 def requeue(body: TaskBody, now: float) -> Patch:
-    return res.requeue_patch(body, "drained", now)
+    return patches.requeue_patch(body, "drained", now)
 
 
 def deliver(body: TaskBody, now: float) -> Patch:
@@ -51,15 +51,15 @@ def deliver(body: TaskBody, now: float) -> Patch:
 
 
 def retry(body: TaskBody, now: float) -> Patch:
-    return res.retry_patch(body, now)
+    return patches.retry_patch(body, now)
 
 
 def write(cluster: FakeCluster, task_id: str, step: Step) -> None:
     """One status write of the API (or a node through it), then the watch delivers it."""
     body = cluster.task(task_id)
     assert body is not None
-    patch = step(res.as_task(body), cluster.clock())
-    cluster.server.patch(res.TASKS, res.name_of(body), patch, status=True)
+    patch = step(bodies.as_task(body), cluster.clock())
+    cluster.server.patch(bodies.TASKS, bodies.name_of(body), patch, status=True)
     cluster.clock.advance(0.1)
     cluster.sync()
 
@@ -109,12 +109,12 @@ async def test_node_counters(
         for step in steps:
             write(cluster, task_id, step)
     await accounting.flush()
-    patches = cluster.writer.status_patches(res.NODES)
+    node_patches = cluster.writer.status_patches(bodies.NODES)
     if counted is None:
-        assert patches == []
+        assert node_patches == []
         return
     completed, failed = 10 + counted[0], 2 + counted[1]
-    assert patches == [
+    assert node_patches == [
         (
             "n1",
             {
@@ -142,7 +142,7 @@ async def test_counters_lost_to_a_heartbeat_are_written_on_the_next_pass() -> No
     cluster.writer.fail("patch_status", "n1", Conflict(409, "Conflict"))
     await accounting.flush()
     assert [c.outcome for c in cluster.writer.calls] == [409]
-    cluster.set_status(res.NODES, "n1", cpuUsage=50.0)  # the heartbeat that came first
+    cluster.set_status(bodies.NODES, "n1", cpuUsage=50.0)  # the heartbeat that came first
     cluster.sync()
     write(cluster, "t", deliver)
     await accounting.flush()
@@ -162,7 +162,7 @@ async def test_a_new_leader_starts_from_nothing() -> None:
     cluster.sync()
     write(cluster, "t", bind("n1"))
     write(cluster, "t", complete)
-    cluster.set_status(res.NODES, "n1", status="maintenance")
+    cluster.set_status(bodies.NODES, "n1", status="maintenance")
     cluster.sync()
     accounting.reset()  # what was observed before is the previous leader's to write
     await accounting.flush()
@@ -181,7 +181,7 @@ EVENTS: dict[str, tuple[str, dict[str, Any], tuple[str, str, str] | None]] = {
         {
             "status": "offline",
             "conditions": [
-                res.condition("Ready", False, "HeartbeatMissed", "no heartbeat for 9s", 0.0)
+                patches.condition("Ready", False, "HeartbeatMissed", "no heartbeat for 9s", 0.0)
             ],
         },
         ("NodeOffline", "active -> offline: no heartbeat for 9s", "Warning"),
@@ -210,7 +210,7 @@ async def test_node_transition_events(
     cluster.add_node("n1", status=before)
     accounting = accounting_for(cluster)
     cluster.sync()
-    cluster.set_status(res.NODES, "n1", **status)
+    cluster.set_status(bodies.NODES, "n1", **status)
     cluster.sync()
     await accounting.flush()
     assert cluster.writer.events() == ([("n1", *event)] if event else [])
@@ -229,7 +229,7 @@ def finished(cluster: FakeCluster, task_id: str, step: Step) -> None:
 async def test_retention_deletes_expired_tasks_and_keeps_exact_totals() -> None:
     cluster = FakeCluster()
     cluster.configure(orchestrator={"taskRetention": 2})
-    cluster.set_status(res.ORCHESTRATORS, res.ORCHESTRATOR_NAME, tasksCompletedTotal=40)
+    cluster.set_status(bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, tasksCompletedTotal=40)
     cluster.add_node("n1", agents=10)
     accounting = accounting_for(cluster)
     finished(cluster, "ok-1", complete)
@@ -244,10 +244,11 @@ async def test_retention_deletes_expired_tasks_and_keeps_exact_totals() -> None:
     cluster.clock.advance(1.0)  # the three finished over 2 s ago, the cancelled one not
     cluster.sync()
     uids = {
-        res.name_of(b): b["metadata"]["uid"] for b in cluster.server.objects[res.TASKS].values()
+        bodies.name_of(b): b["metadata"]["uid"]
+        for b in cluster.server.objects[bodies.TASKS].values()
     }
     assert await accounting.retire() == 3
-    [totals] = cluster.writer.done("patch_status", res.ORCHESTRATORS)
+    [totals] = cluster.writer.done("patch_status", bodies.ORCHESTRATORS)
     assert totals.body is not None
     assert totals.body["metadata"]["resourceVersion"]  # guarded
     status = totals.body["status"]
@@ -259,20 +260,20 @@ async def test_retention_deletes_expired_tasks_and_keeps_exact_totals() -> None:
     assert [(d.name, d.body) for d in deletes] == [
         (n, {"preconditions": {"uid": uids[n]}}) for n in ("ok-1", "ok-2", "bad-1")
     ]
-    assert set(cluster.server.objects[res.TASKS]) == {"cancelled", "pending"}
+    assert set(cluster.server.objects[bodies.TASKS]) == {"cancelled", "pending"}
     # the next round clears the list; then the cancelled one goes too
     cluster.writer.clear()
     cluster.sync()
     assert await accounting.retire() == 0
-    assert cluster.writer.status_patches(res.ORCHESTRATORS) == [
+    assert cluster.writer.status_patches(bodies.ORCHESTRATORS) == [
         ("web4ai", {"retiringTasks": None, "retiring": None})
     ]
     cluster.clock.advance(1.0)
     cluster.sync()
     assert await accounting.retire() == 1
-    orch = cluster.server.objects[res.ORCHESTRATORS]["web4ai"]["status"]
+    orch = cluster.server.objects[bodies.ORCHESTRATORS]["web4ai"]["status"]
     assert (orch["tasksCompletedTotal"], orch["tasksFailedTotal"]) == (42, 2)
-    assert set(cluster.server.objects[res.TASKS]) == {"pending"}
+    assert set(cluster.server.objects[bodies.TASKS]) == {"pending"}
 
 
 async def test_a_half_done_round_is_finished_first_and_a_reused_name_is_left_alone() -> None:
@@ -284,10 +285,10 @@ async def test_a_half_done_round_is_finished_first_and_a_reused_name_is_left_alo
     accounting = accounting_for(cluster)
     finished(cluster, "left", complete)
     cluster.add_task("reused")
-    left = cluster.server.objects[res.TASKS]["left"]["metadata"]["uid"]
+    left = cluster.server.objects[bodies.TASKS]["left"]["metadata"]["uid"]
     cluster.set_status(
-        res.ORCHESTRATORS,
-        res.ORCHESTRATOR_NAME,
+        bodies.ORCHESTRATORS,
+        bodies.ORCHESTRATOR_NAME,
         tasksCompletedTotal=2,
         retiringTasks=[
             {"name": "left", "uid": left},
@@ -300,11 +301,13 @@ async def test_a_half_done_round_is_finished_first_and_a_reused_name_is_left_alo
     cluster.writer.clear()
     cluster.sync()
     assert await accounting.retire() == 0  # the round is done: cleared, totals untouched
-    assert cluster.writer.status_patches(res.ORCHESTRATORS) == [
+    assert cluster.writer.status_patches(bodies.ORCHESTRATORS) == [
         ("web4ai", {"retiringTasks": None, "retiring": None})
     ]
-    assert set(cluster.server.objects[res.TASKS]) == {"reused"}
-    assert cluster.server.objects[res.ORCHESTRATORS]["web4ai"]["status"]["tasksCompletedTotal"] == 2
+    assert set(cluster.server.objects[bodies.TASKS]) == {"reused"}
+    assert (
+        cluster.server.objects[bodies.ORCHESTRATORS]["web4ai"]["status"]["tasksCompletedTotal"] == 2
+    )
 
 
 async def test_a_lost_totals_write_deletes_nothing() -> None:
@@ -313,11 +316,11 @@ async def test_a_lost_totals_write_deletes_nothing() -> None:
     cluster.add_node("n1")
     accounting = accounting_for(cluster)
     finished(cluster, "done", complete)
-    cluster.writer.fail("patch_status", res.ORCHESTRATOR_NAME, Conflict(409, "Conflict"))
+    cluster.writer.fail("patch_status", bodies.ORCHESTRATOR_NAME, Conflict(409, "Conflict"))
     assert await accounting.retire() == 0
     assert [(c.verb, c.outcome) for c in cluster.writer.calls] == [("patch_status", 409)]
-    assert set(cluster.server.objects[res.TASKS]) == {"done"}
+    assert set(cluster.server.objects[bodies.TASKS]) == {"done"}
     cluster.sync()
     assert await accounting.retire() == 1  # the next round counts it, once
-    orch = cluster.server.objects[res.ORCHESTRATORS]["web4ai"]["status"]
+    orch = cluster.server.objects[bodies.ORCHESTRATORS]["web4ai"]["status"]
     assert orch["tasksCompletedTotal"] == 1

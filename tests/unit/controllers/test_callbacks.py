@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 
 from tests.unit.controllers.fakes import FakeCluster
+from web4ai.core import bodies, patches
 from web4ai.core.callbacks import BACKOFF
 from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.model import TaskPhase
-from web4ai.k8s import resources as res
 from web4ai.operator.callbacks import CallbackSender
 
 Body = dict[str, Any]
@@ -89,9 +89,9 @@ async def settled(sender: CallbackSender) -> None:
 
 def finished_status(phase: TaskPhase = TaskPhase.COMPLETED, **extra: Any) -> Body:
     return {
-        **res.phase_fields(phase),
+        **patches.phase_fields(phase),
         "nodeId": "worker",
-        "completedAt": res.format_time(1_700_000_000.0),
+        "completedAt": bodies.format_time(1_700_000_000.0),
         **extra,
     }
 
@@ -204,7 +204,7 @@ async def test_delivery(
         assert payload["result"] == {"answer": 42}
     # one settling write; not guarded (only this field and a condition change)
     [call] = cluster.writer.calls
-    assert (call.verb, call.name, call.outcome) == ("patch_status", res.name_of(body), "ok")
+    assert (call.verb, call.name, call.outcome) == ("patch_status", bodies.name_of(body), "ok")
     assert call.body is not None and "metadata" not in call.body
     status = call.body["status"]
     assert status["callbackDelivered"] is (error is None)
@@ -214,7 +214,7 @@ async def test_delivery(
     else:
         assert (cond["status"], cond["reason"]) == ("False", "DeliveryFailed")
         assert error in cond["message"]
-        assert cond["lastTransitionTime"] == res.format_time(cluster.clock())
+        assert cond["lastTransitionTime"] == bodies.format_time(cluster.clock())
     # the task itself is unchanged
     task = cluster.task_status("with-hook")
     assert (task["phase"], task["result"]) == ("completed", {"answer": 42})
@@ -234,7 +234,7 @@ SCAN: dict[str, tuple[Body | None, str | None, bool]] = {
     "failed": (finished_status(TaskPhase.FAILED, errorMessage="x"), HOOK, True),
     "cancelled": (finished_status(TaskPhase.CANCELLED), HOOK, True),
     "pending": (None, HOOK, False),
-    "running": (res.phase_fields(TaskPhase.RUNNING), HOOK, False),
+    "running": (patches.phase_fields(TaskPhase.RUNNING), HOOK, False),
     "no callback URL": (finished_status(), None, False),
     "delivered already": (finished_status(callbackDelivered=True), HOOK, False),
     "refused already": (finished_status(callbackDelivered=False), HOOK, False),
@@ -266,7 +266,7 @@ async def test_a_task_queued_twice_is_sent_once() -> None:
     session = ScriptedSession([503, 200])
     sender = sender_for(cluster, session, Sleeps(cluster))
     for _ in range(3):
-        sender.enqueue(res.name_of(body))
+        sender.enqueue(bodies.name_of(body))
         sender.scan()
     await settled(sender)
     assert len(session.posts) == 2
@@ -278,12 +278,12 @@ async def test_a_task_deleted_while_its_callback_is_retried_is_not_written() -> 
     cluster.configure()
     body = cluster.add_task("t", callbackUrl=HOOK, status=finished_status())
     cluster.sync()
-    name = res.name_of(body)
+    name = bodies.name_of(body)
 
     class Deleting(Sleeps):
         async def __call__(self, delay: float) -> None:
             await super().__call__(delay)
-            cluster.server.delete(res.TASKS, name)
+            cluster.server.delete(bodies.TASKS, name)
             cluster.sync()
 
     session = ScriptedSession([503, 200])
@@ -301,7 +301,7 @@ async def test_a_task_retried_while_its_callback_is_retried_gets_the_new_outcome
         "again", callbackUrl=HOOK, status=finished_status(TaskPhase.FAILED, errorMessage="x")
     )
     cluster.sync()
-    name = res.name_of(body)
+    name = bodies.name_of(body)
     sender: CallbackSender
 
     class RetriedMeanwhile(Sleeps):
@@ -312,14 +312,14 @@ async def test_a_task_retried_while_its_callback_is_retried_gets_the_new_outcome
             if len(self.delays) > 1:
                 return
             steps: list[Callable[[TaskBody, float], Patch]] = [
-                res.retry_patch,
-                lambda b, now: res.bind_patch(b, "worker", now),
-                res.completed_patch,
+                patches.retry_patch,
+                lambda b, now: patches.bind_patch(b, "worker", now),
+                patches.completed_patch,
             ]
             for step in steps:
-                current = cluster.server.get(res.TASKS, name)
-                patch = step(res.as_task(current), cluster.clock())
-                cluster.server.patch(res.TASKS, name, patch, status=True)
+                current = cluster.server.get(bodies.TASKS, name)
+                patch = step(bodies.as_task(current), cluster.clock())
+                cluster.server.patch(bodies.TASKS, name, patch, status=True)
                 cluster.sync()
             sender.enqueue(name)  # as the operator does for every task that needs one
 

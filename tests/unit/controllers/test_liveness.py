@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.unit.controllers.fakes import LEASES, NOW, FakeCluster, lease_body
+from web4ai.core import bodies, patches
 from web4ai.core.ids import IdKind, identity
 from web4ai.core.model import TaskPhase
-from web4ai.k8s import resources as res
 from web4ai.k8s.errors import Conflict
 from web4ai.operator.liveness import NODE_LOST, Liveness
 
@@ -25,12 +25,12 @@ def liveness_for(cluster: FakeCluster) -> Liveness:
 
 
 def bound_to(node: str, phase: TaskPhase = TaskPhase.ASSIGNED, **extra: Any) -> Body:
-    attempt = {"nodeId": node, "assignedAt": res.format_time(cluster_start())}
+    attempt = {"nodeId": node, "assignedAt": bodies.format_time(cluster_start())}
     return {
-        **res.phase_fields(phase),
+        **patches.phase_fields(phase),
         "nodeId": node,
         "assignedNodes": [node],
-        "assignedAt": res.format_time(cluster_start()),
+        "assignedAt": bodies.format_time(cluster_start()),
         "attempts": [attempt],
         **extra,
     }
@@ -87,8 +87,8 @@ ROWS = {
         silent=10,
         nodes={"doomed": {}},
         tasks={
-            "done": {**bound_to("doomed"), **res.phase_fields(TaskPhase.COMPLETED)},
-            "pending": res.phase_fields(TaskPhase.QUEUED),
+            "done": {**bound_to("doomed"), **patches.phase_fields(TaskPhase.COMPLETED)},
+            "pending": patches.phase_fields(TaskPhase.QUEUED),
         },
         offline={"doomed": "offline"},
     ),
@@ -129,8 +129,8 @@ async def test_lease_expiry(row: Row) -> None:
     await liveness_for(cluster).run_once()
 
     node_writes = {
-        cluster.server.objects[res.NODES][name]["spec"]["nodeId"]: status
-        for name, status in cluster.writer.status_patches(res.NODES)
+        cluster.server.objects[bodies.NODES][name]["spec"]["nodeId"]: status
+        for name, status in cluster.writer.status_patches(bodies.NODES)
     }
     assert {n: s["status"] for n, s in node_writes.items()} == row.offline
     for status in node_writes.values():
@@ -138,8 +138,8 @@ async def test_lease_expiry(row: Row) -> None:
         assert (cond["status"], cond["reason"]) == ("False", "HeartbeatMissed")
         assert cond["message"] == f"no heartbeat for {row.silent:.0f}s (3 x heartbeat_interval 1s)"
     task_writes = {
-        cluster.server.objects[res.TASKS][name]["spec"]["taskId"]: status
-        for name, status in cluster.writer.status_patches(res.TASKS)
+        cluster.server.objects[bodies.TASKS][name]["spec"]["taskId"]: status
+        for name, status in cluster.writer.status_patches(bodies.TASKS)
     }
     assert {t: (s["phase"], s["retryCount"]) for t, s in task_writes.items()} == row.requeued
     for status in task_writes.values():
@@ -163,7 +163,7 @@ async def test_a_heartbeat_of_the_lease_keeps_the_node_and_a_foreign_lease_does_
         cluster.clock.advance(1.0)
         cluster.renew("beating")
         foreign = f"web4ai-node-{identity(IdKind.NODE, 'squatted').name}"
-        renewed = {"spec": {"renewTime": res.format_time(cluster.clock())}}
+        renewed = {"spec": {"renewTime": bodies.format_time(cluster.clock())}}
         cluster.server.patch(LEASES, foreign, renewed)  # the foreign Lease: renewed as well
         cluster.sync()
         await liveness_for(cluster).run_once()
@@ -188,14 +188,14 @@ async def test_a_node_that_beat_first_is_not_marked_offline() -> None:
     """The offline write is guarded: a heartbeat in between wins, the next pass looks again."""
     cluster = FakeCluster()
     cluster.configure(orchestrator={"heartbeatInterval": INTERVAL})
-    name = res.name_of(cluster.add_node("racing"))
+    name = bodies.name_of(cluster.add_node("racing"))
     cluster.clock.advance(5.0)
     cluster.sync()
     cluster.writer.fail("patch_status", name, Conflict(409, "Conflict"))
     liveness = liveness_for(cluster)
     await liveness.run_once()
     assert [c.outcome for c in cluster.writer.calls] == [409]
-    cluster.set_status(res.NODES, name, lastHeartbeat=res.format_time(cluster.clock()))
+    cluster.set_status(bodies.NODES, name, lastHeartbeat=bodies.format_time(cluster.clock()))
     cluster.sync()
     await liveness.run_once()
     assert cluster.node_status("racing")["status"] == "active"
@@ -279,7 +279,7 @@ async def test_drain(deadline: float | None, advance: float, held: bool, expecte
     cluster = FakeCluster()
     cluster.configure(orchestrator={"heartbeatInterval": 3600})
     now = cluster.clock()
-    drain: Body = {"requestedAt": res.format_time(now)}
+    drain: Body = {"requestedAt": bodies.format_time(now)}
     if deadline is not None:
         drain["deadline"] = now + deadline
     cluster.add_node("draining", draining=drain, agents=2)
@@ -289,8 +289,8 @@ async def test_drain(deadline: float | None, advance: float, held: bool, expecte
     liveness = liveness_for(cluster)
     cluster.sync()
     await liveness.run_once()
-    tasks = cluster.writer.status_patches(res.TASKS)
-    nodes = cluster.writer.status_patches(res.NODES)
+    tasks = cluster.writer.status_patches(bodies.TASKS)
+    nodes = cluster.writer.status_patches(bodies.NODES)
     if expected == "waiting":
         assert cluster.writer.calls == []
     elif expected == "requeued":
@@ -319,20 +319,20 @@ async def test_drain(deadline: float | None, advance: float, held: bool, expecte
 async def test_deleting_a_node_requeues_its_tasks_then_removes_its_lease_and_finalizer() -> None:
     cluster = FakeCluster()
     cluster.configure()
-    name = res.name_of(cluster.add_node("leaving"))
+    name = bodies.name_of(cluster.add_node("leaving"))
     cluster.add_task("orphan", status=bound_to("leaving"))
     lease = cluster.lease("leaving")
     assert lease is not None
-    cluster.server.delete(res.NODES, name)  # held by the finalizer
+    cluster.server.delete(bodies.NODES, name)  # held by the finalizer
     cluster.sync()
     liveness = liveness_for(cluster)
     await liveness.run_once()
     cluster.sync()
     await liveness.run_once()
     assert [(c.verb, c.plural) for c in cluster.writer.done()] == [
-        ("patch_status", res.TASKS),
+        ("patch_status", bodies.TASKS),
         ("lease-", LEASES),
-        ("patch", res.NODES),
+        ("patch", bodies.NODES),
     ]
     status = cluster.task_status("orphan")
     assert (status["status"], status["attempts"][0]["errorMessage"]) == ("pending", NODE_LOST)
@@ -343,9 +343,9 @@ async def test_deleting_a_node_requeues_its_tasks_then_removes_its_lease_and_fin
 async def test_a_lease_of_another_node_is_never_deleted_with_a_node() -> None:
     cluster = FakeCluster()
     cluster.configure()
-    name = res.name_of(cluster.add_node("leaving", lease=False))
+    name = bodies.name_of(cluster.add_node("leaving", lease=False))
     cluster.server.create(LEASES, lease_body("other", cluster.clock(), name=f"web4ai-node-{name}"))
-    cluster.server.delete(res.NODES, name)
+    cluster.server.delete(bodies.NODES, name)
     cluster.sync()
     await liveness_for(cluster).run_once()
     assert [c.verb for c in cluster.writer.done()] == ["patch"]

@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from tests.unit.controllers.fakes import node_body, task_body
+from web4ai.core import bodies, patches
 from web4ai.core.model import TaskPhase
-from web4ai.k8s import resources as res
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.store import Body
 
@@ -20,9 +20,9 @@ _versions = itertools.count(1)
 def version(body: Body, phase: TaskPhase, node: str | None = None) -> Body:
     n = next(_versions)
     new = {**body, "metadata": {**body["metadata"], "resourceVersion": str(n)}}
-    new["status"] = {**res.phase_fields(phase), **({"nodeId": node} if node else {})}
+    new["status"] = {**patches.phase_fields(phase), **({"nodeId": node} if node else {})}
     if phase.status.terminal:
-        new["status"]["completedAt"] = res.format_time(1_000_000.0 + n)
+        new["status"]["completedAt"] = bodies.format_time(1_000_000.0 + n)
         new["status"]["executionTime"] = n / 10
     if node:
         new["status"]["assignedNodes"] = [node]
@@ -30,35 +30,35 @@ def version(body: Body, phase: TaskPhase, node: str | None = None) -> Body:
 
 
 def scanned(state: ClusterState, *phases: TaskPhase) -> set[str]:
-    return {n for n, b in state.tasks.store.items() if res.task_phase(b) in phases}
+    return {n for n, b in state.tasks.store.items() if bodies.task_phase(b) in phases}
 
 
 def indexed(state: ClusterState, *phases: TaskPhase) -> set[str]:
-    return {res.name_of(b) for b in state.tasks_with(*phases)}
+    return {bodies.name_of(b) for b in state.tasks_with(*phases)}
 
 
 def agree(state: ClusterState) -> None:
     for phase in TaskPhase:
         assert indexed(state, phase) == scanned(state, phase), phase
     assert len(state.tasks_with(*TaskPhase)) == len(state.tasks.store)
-    bodies = list(state.tasks.store.values())
-    statuses = Counter(res.task_status(res.as_task(b)) for b in bodies)
+    stored = list(state.tasks.store.values())
+    statuses = Counter(bodies.task_status(bodies.as_task(b)) for b in stored)
     assert +state.task_counts() == statuses
-    times = [float(b["status"]["executionTime"]) for b in bodies if "executionTime" in b["status"]]
+    times = [float(b["status"]["executionTime"]) for b in stored if "executionTime" in b["status"]]
     mean = state.mean_execution_time()
     assert (mean is None) if not times else mean == pytest.approx(sum(times) / len(times))
-    done = [res.parse_time(b["status"].get("completedAt")) for b in bodies]
+    done = [bodies.parse_time(b["status"].get("completedAt")) for b in stored]
     for since in (0.0, 1_000_000.0 + next(_versions) - 3):
         assert state.finished_since(since) == sum(1 for d in done if d is not None and d >= since)
     bound = Counter(
-        res.task_node(b) for b in bodies if res.task_phase(b).bound and res.task_node(b)
+        bodies.task_node(b) for b in stored if bodies.task_phase(b).bound and bodies.task_node(b)
     )
     assert state.bound_counts() == bound
     for view in state.node_views().values():
         assert view.running == bound[view.node_id]
     for phase in TaskPhase:  # excluding names is a set difference, not a different answer
         some = set(itertools.islice(scanned(state, phase), 1))
-        got = {res.name_of(b) for b in state.tasks_with(phase, excluding=some)}
+        got = {bodies.name_of(b) for b in state.tasks_with(phase, excluding=some)}
         assert got == scanned(state, phase) - some
 
 
@@ -78,7 +78,7 @@ def test_the_phase_index_follows_every_way_the_store_changes(feed: str) -> None:
     else:
         state.tasks.apply_list([bound, first[1]], bound["metadata"]["resourceVersion"])
     agree(state)
-    assert indexed(state, TaskPhase.QUEUED) == {res.name_of(first[1])}
+    assert indexed(state, TaskPhase.QUEUED) == {bodies.name_of(first[1])}
     assert state.bound_counts() == {"n1": 1}
     # an older copy (the watch behind our own write) never moves it back
     state.tasks.apply_event("MODIFIED", first[0])
@@ -93,7 +93,7 @@ def test_the_phase_index_follows_every_way_the_store_changes(feed: str) -> None:
     else:
         state.tasks.apply_event("DELETED", done)
     agree(state)
-    assert indexed(state, *TaskPhase) == {res.name_of(first[1])}
+    assert indexed(state, *TaskPhase) == {bodies.name_of(first[1])}
 
 
 def test_node_views_follow_node_changes_and_counts() -> None:

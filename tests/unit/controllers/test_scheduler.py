@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.unit.controllers.fakes import FakeCluster
+from web4ai.core import bodies, patches
 from web4ai.core.model import TaskPhase
-from web4ai.k8s import resources as res
 from web4ai.k8s.errors import Conflict, Invalid
 from web4ai.operator.scheduler import Scheduler
 
@@ -40,7 +40,7 @@ def binds(cluster: FakeCluster) -> dict[str, str]:
     out = {}
     for name, status in cluster.writer.status_patches():
         if status.get("phase") == TaskPhase.ASSIGNED.value:
-            body = cluster.server.objects[res.TASKS][name]
+            body = cluster.server.objects[bodies.TASKS][name]
             out[body["spec"]["taskId"]] = status["nodeId"]
     return out
 
@@ -51,7 +51,7 @@ def explanations(cluster: FakeCluster) -> dict[str, tuple[str, str]]:
     for name, status in cluster.writer.status_patches():
         for c in status.get("conditions") or []:
             if c["type"] == "Scheduled" and c["status"] == "False":
-                task_id = cluster.server.objects[res.TASKS][name]["spec"]["taskId"]
+                task_id = cluster.server.objects[bodies.TASKS][name]["spec"]["taskId"]
                 out[task_id] = (c["reason"], c["message"])
     return out
 
@@ -63,11 +63,15 @@ def retrying_after(*nodes: str) -> Body:
         | {"outcome": "failed", "errorMessage": "boom"}
         for n in nodes
     ]
-    return {**res.phase_fields(TaskPhase.RETRYING), "retryCount": len(nodes), "attempts": attempts}
+    return {
+        **patches.phase_fields(TaskPhase.RETRYING),
+        "retryCount": len(nodes),
+        "attempts": attempts,
+    }
 
 
 def bound_to(node: str, phase: TaskPhase = TaskPhase.ASSIGNED) -> Body:
-    return {**res.phase_fields(phase), "nodeId": node, "assignedNodes": [node]}
+    return {**patches.phase_fields(phase), "nodeId": node, "assignedNodes": [node]}
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ ROWS = {
     "finished tasks free their slot": Row(
         nodes={"solo": {"agents": 1}},
         tasks={
-            "done": {"status": {**bound_to("solo"), **res.phase_fields(TaskPhase.COMPLETED)}},
+            "done": {"status": {**bound_to("solo"), **patches.phase_fields(TaskPhase.COMPLETED)}},
             "new": {},
         },
         binds={"new": "solo"},
@@ -269,7 +273,7 @@ async def test_a_conflicting_write_frees_the_slot_for_the_next_pass() -> None:
     cluster = FakeCluster()
     cluster.configure()
     cluster.add_node("solo", agents=1)
-    name = res.name_of(cluster.add_task("contested"))
+    name = bodies.name_of(cluster.add_task("contested"))
     cluster.writer.fail("patch_status", name, Conflict(409, "Conflict"))
     scheduler = scheduler_for(cluster)
     assert await one_pass(cluster, scheduler) == 1
@@ -283,7 +287,7 @@ async def test_a_failing_write_backs_off_by_the_clock() -> None:
     cluster = FakeCluster()
     cluster.configure()
     cluster.add_node("solo", agents=1)
-    name = res.name_of(cluster.add_task("rejected"))
+    name = bodies.name_of(cluster.add_task("rejected"))
     cluster.writer.fail("patch_status", name, Invalid(422, "Invalid"))
     scheduler = scheduler_for(cluster)
     await one_pass(cluster, scheduler)
@@ -300,11 +304,11 @@ async def test_a_write_decided_before_the_task_changed_is_not_sent() -> None:
     cluster = FakeCluster()
     cluster.configure()
     cluster.add_node("solo", agents=1)
-    name = res.name_of(cluster.add_task("moving"))
+    name = bodies.name_of(cluster.add_task("moving"))
     scheduler = scheduler_for(cluster)
     cluster.sync()
     assert await scheduler.run_once() == 1  # decided, the write not yet sent
-    cluster.set_status(res.TASKS, name, **res.phase_fields(TaskPhase.CANCELLED))
+    cluster.set_status(bodies.TASKS, name, **patches.phase_fields(TaskPhase.CANCELLED))
     cluster.sync()
     await scheduler.drain()
     assert cluster.writer.calls == []
@@ -370,6 +374,6 @@ async def test_a_waiting_task_is_explained_again_only_when_the_reason_changes() 
         "Unschedulable",
         "0/2 nodes fit: 1 node is maintenance, 1 node is offline",
     )
-    cluster.set_status(res.NODES, "m-1", status="active")
+    cluster.set_status(bodies.NODES, "m-1", status="active")
     await one_pass(cluster, scheduler)
     assert binds(cluster) == {"waits": "m-1"}

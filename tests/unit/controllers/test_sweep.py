@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.unit.controllers.fakes import node_body
-from web4ai.k8s import resources as res
+from web4ai.core import bodies
 from web4ai.k8s.store import Resource
 from web4ai.operator.runner import Operator, OperatorOptions
 
@@ -27,20 +27,22 @@ async def test_a_node_deleted_in_a_watch_gap_is_dropped_by_the_sweep() -> None:
     for i, node_id in enumerate(["alive", "ghost"]):
         body = node_body(node_id)
         body["metadata"]["resourceVersion"] = str(10 + i)
-        op.observe(res.NODES, None, body)
+        op.observe(bodies.NODES, None, body)
     nodes.synced.set()
     assert set(op.state.node_views()) == {"alive", "ghost"}
     listings: list[str] = []
 
     async def lister(resource: Resource, selector: str | None) -> tuple[set[str], str]:
         listings.append(resource.plural)
-        if resource.plural == res.NODES:
-            alive = {n for n, b in nodes.store.items() if res.node_id(res.as_node(b)) == "alive"}
+        if resource.plural == bodies.NODES:
+            alive = {
+                n for n, b in nodes.store.items() if bodies.node_id(bodies.as_node(b)) == "alive"
+            }
             return alive, "20"
         raise RuntimeError("this list fails")  # logged; the other kinds go on
 
     dropped = await op.sweep(lister)
-    assert [res.node_id(res.as_node(b)) for b in nodes.store.values()] == ["alive"]
-    assert list(dropped) == [res.NODES] and len(dropped[res.NODES]) == 1
+    assert [bodies.node_id(bodies.as_node(b)) for b in nodes.store.values()] == ["alive"]
+    assert list(dropped) == [bodies.NODES] and len(dropped[bodies.NODES]) == 1
     assert set(op.state.node_views()) == {"alive"}
-    assert listings == [res.NODES]  # Leases and the orchestrator: not listed yet (unsynced)
+    assert listings == [bodies.NODES]  # Leases and the orchestrator: not listed yet (unsynced)

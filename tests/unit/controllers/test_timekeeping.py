@@ -9,8 +9,8 @@ import pytest
 
 from tests.unit.controllers.fakes import FakeCluster
 from tests.unit.controllers.test_scheduler import binds, scheduler_for
+from web4ai.core import bodies, patches
 from web4ai.core.model import TaskPhase
-from web4ai.k8s import resources as res
 from web4ai.k8s.errors import Invalid
 from web4ai.operator.timekeeping import Timekeeper
 
@@ -22,9 +22,9 @@ def timekeeper_for(cluster: FakeCluster) -> Timekeeper:
 
 
 def bound(cluster: FakeCluster, node: str, phase: TaskPhase, retries: int = 0) -> Body:
-    at = res.format_time(cluster.clock())
+    at = bodies.format_time(cluster.clock())
     return {
-        **res.phase_fields(phase),
+        **patches.phase_fields(phase),
         "nodeId": node,
         "assignedNodes": [node],
         "assignedAt": at,
@@ -106,7 +106,7 @@ async def test_task_clocks(
         spec["deadline"] = cluster.clock() + spec.pop("deadline_in")
     status: Body | None = None
     if phase == "queued":
-        status = res.phase_fields(TaskPhase.QUEUED)
+        status = patches.phase_fields(TaskPhase.QUEUED)
     elif phase is not None:
         status = bound(cluster, "n1", TaskPhase(phase), retries)
         if phase == "completed":
@@ -115,24 +115,24 @@ async def test_task_clocks(
     cluster.clock.advance(later)
     cluster.sync()
     await timekeeper_for(cluster).run_once()
-    patches = cluster.writer.status_patches()
+    status_patches = cluster.writer.status_patches()
     if written is None:
-        assert patches == []
+        assert status_patches == []
         return
     phase, retries, message = written
-    [(_, patch)] = patches
+    [(_, patch)] = status_patches
     assert (patch["phase"], patch["retryCount"]) == (phase, retries)
     if message == "deadline":
         assert patch["errorMessage"].startswith("deadline ") and "passed" in patch["errorMessage"]
     else:
         assert patch["errorMessage"] == message
     if phase == "failed":
-        assert patch["completedAt"] == res.format_time(cluster.clock())
+        assert patch["completedAt"] == bodies.format_time(cluster.clock())
     else:
         assert patch["nodeId"] is None and patch["assignedNodes"] == []
     if patch["attempts"]:
         assert patch["attempts"][-1]["outcome"] == "failed"
-        assert patch["attempts"][-1]["finishedAt"] == res.format_time(cluster.clock())
+        assert patch["attempts"][-1]["finishedAt"] == bodies.format_time(cluster.clock())
 
 
 async def test_a_timed_out_task_is_retried_on_another_node_then_fails_with_the_last_error() -> None:
@@ -163,7 +163,7 @@ async def test_a_failing_write_is_retried_on_a_later_pass_and_the_others_go_on()
     cluster = FakeCluster()
     cluster.configure()
     names = [
-        res.name_of(cluster.add_task(t, deadline=cluster.clock() + 1)) for t in ("a", "b", "c")
+        bodies.name_of(cluster.add_task(t, deadline=cluster.clock() + 1)) for t in ("a", "b", "c")
     ]
     cluster.writer.fail("patch_status", names[1], Invalid(422, "Invalid"))
     cluster.clock.advance(2.0)
