@@ -14,14 +14,7 @@ import pytest
 from kubernetes_asyncio import client, watch
 
 from tests.conftest import Cluster
-from tests.integration.helpers import (
-    OperatorProcess,
-    add_node,
-    add_task,
-    co,
-    configure,
-    eventually,
-)
+from tests.integration.helpers import OperatorProcess, add_node, add_task, co, configure, eventually
 from web4ai.core.bodies import GROUP, TASKS, VERSION
 
 pytestmark = pytest.mark.timeout(240)  # waits up to 120 s for every task to be bound

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
-from web4ai.api.app import background, create_app
+from web4ai.api.app import BACKGROUND, create_app
 from web4ai.api.auth import KeyStore
 from web4ai.api.context import ApiContext, ApiStats
 from web4ai.api.hub import Hub
@@ -131,7 +131,8 @@ async def ctx() -> ApiContext:
 @pytest.fixture
 async def http(ctx: ApiContext) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app = create_app(ctx)
-    app.cleanup_ctx.remove(background)  # no informers: the fake writer feeds the cache
+    for job in BACKGROUND:  # no informers: the fake writer feeds the cache
+        app.cleanup_ctx.remove(job)
     async with TestClient(TestServer(app)) as client:
         yield client
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web4ai.api import nodes, system, tasks, ui
+from web4ai.api.app import route_tables
 from web4ai.api.auth import Principal, authorize
-from web4ai.api.openapi import openapi_routes
 from web4ai.api.routing import spec_of
 
 NODE = Principal("n1-key", "node", "n1")
@@ -32,7 +31,7 @@ ANY_NODE = {"task_start", "task_result", "health", "ws"}
 
 def served() -> list[web.AbstractRoute]:
     app = web.Application()
-    for table in (system.routes, nodes.routes, tasks.routes, openapi_routes(), ui.routes):
+    for table in route_tables():
         app.add_routes(table)
     return [r for r in app.router.routes() if r.name]
 

@@ -1,4 +1,5 @@
-"""The status patches of web4ai.core.patches (and web4ai.core.bodies, task_public): pure functions over bodies."""
+"""The status patches of web4ai.core.patches (with web4ai.core.bodies and task_public):
+pure functions over bodies."""
 
 from __future__ import annotations
 

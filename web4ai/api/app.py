@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -11,22 +9,21 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from web4ai.api import nodes, system, tasks, ui
-from web4ai.api.access import authenticate
+from web4ai.api import control, monitoring, nodes, tasks, ui, websocket, whoami
+from web4ai.api.access import authenticate, key_reloading
 from web4ai.api.auth import ANONYMOUS, PRINCIPAL_KEY, authorize
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import MAX_BODY, ApiError, error_middleware, too_large
 from web4ai.api.events import on_node, on_orchestrator, on_task
-from web4ai.api.history import sample_forever, sample_of
+from web4ai.api.lifetime import running
+from web4ai.api.livefeed import live_feed
 from web4ai.api.openapi import openapi_routes
 from web4ai.api.rendering import COMPRESS_ABOVE
 from web4ai.api.routing import spec_of
-from web4ai.api.system import status_data, summary
 from web4ai.core.config import spec_value
 
 log = logging.getLogger(__name__)
 
-NETWORK_STATUS_EVERY = 5.0
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 APP_MAX_BODY = 64 * 1024 * 1024  # the hard cap; the configured limit is checked per request
 
@@ -124,51 +121,34 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
     return await handler(request)  # type: ignore[no-any-return]
 
 
-async def _network_status(ctx: ApiContext) -> None:
-    while True:
-        await asyncio.sleep(NETWORK_STATUS_EVERY)
-        if ctx.hub.connected and not ctx.state.settings().websocket_enabled:
-            await ctx.hub.close_all(1001, "WebSocket updates are disabled")
-        elif ctx.hub.connected:
-            ctx.hub.publish("network_status", status_data(ctx)["data"])
-
-
-async def _sample_history(ctx: ApiContext) -> None:
-    """Feed the metrics history from the watch cache once it is synced."""
-    await ctx.state.wait_synced()
-
-    def take() -> dict[str, Any]:
-        now = ctx.clock()
-        return sample_of(summary(ctx, now), now)
-
-    await sample_forever(ctx.history, take, lambda: ctx.state.settings().monitoring_enabled)
-
-
-async def _reload_keys(ctx: ApiContext) -> None:
-    while True:
-        await asyncio.sleep(10)
-        try:
-            await ctx.keys.reload()
-        except Exception as exc:
-            log.warning("could not reload API keys: %s", exc)
-
-
-async def background(app: web.Application) -> AsyncIterator[None]:
-    """Informers and periodic work for the app's lifetime (aiohttp cleanup_ctx)."""
+async def informers(app: web.Application) -> AsyncIterator[None]:
+    """The informers, and the cache's transitions as WebSocket messages and long-poll
+    wake-ups (``web4ai.api.events``), for the app's lifetime (aiohttp cleanup_ctx)."""
     ctx = app[CONTEXT]
     ctx.state.on_task_change.append(lambda new, old: on_task(ctx, new, old))
     ctx.state.on_node_change.append(lambda new, old: on_node(ctx, new, old))
     ctx.state.on_orchestrator_change.append(lambda new, old: on_orchestrator(ctx, new, old))
-    jobs = [asyncio.create_task(i.run()) for i in ctx.state.informers]
-    jobs += [asyncio.create_task(_network_status(ctx)), asyncio.create_task(_reload_keys(ctx))]
-    jobs.append(asyncio.create_task(_sample_history(ctx)))
-    yield
-    await ctx.hub.close_all(1001, "server shutting down")  # GOING_AWAY
-    for job in jobs:
-        job.cancel()
-    for job in jobs:
-        with contextlib.suppress(asyncio.CancelledError):
-            await job
+    async with running(*(i.run() for i in ctx.state.informers)):
+        yield
+        await ctx.hub.close_all(1001, "server shutting down")  # GOING_AWAY
+
+
+# the app's background work, in start order (stopped in reverse)
+BACKGROUND = (informers, live_feed, key_reloading)
+
+
+def route_tables() -> list[web.RouteTableDef]:
+    """Every route the API serves, by feature."""
+    return [
+        monitoring.routes,
+        whoami.routes,
+        websocket.routes,
+        control.routes,
+        nodes.routes,
+        tasks.routes,
+        openapi_routes(),
+        ui.routes,
+    ]
 
 
 def create_app(ctx: ApiContext) -> web.Application:
@@ -183,10 +163,7 @@ def create_app(ctx: ApiContext) -> web.Application:
         client_max_size=APP_MAX_BODY,
     )
     app[CONTEXT] = ctx
-    app.add_routes(system.routes)
-    app.add_routes(nodes.routes)
-    app.add_routes(tasks.routes)
-    app.add_routes(openapi_routes())
-    app.add_routes(ui.routes)
-    app.cleanup_ctx.append(background)
+    for table in route_tables():
+        app.add_routes(table)
+    app.cleanup_ctx.extend(BACKGROUND)
     return app

@@ -1,4 +1,5 @@
-"""Path parameters: ids from the URL, validated, or a 400 that says why."""
+"""Path and query parameters: ids from the URL and bounded query values, validated,
+or a 400 that says why."""
 
 from __future__ import annotations
 
@@ -17,3 +18,27 @@ def id_param(request: web.Request, kind: IdKind) -> str:
         err = ApiError(400, str(exc), f"INVALID_{kind.value.upper()}_ID")
         err.details[field] = exc.value
         raise err from None
+
+
+def int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lo - 1
+    if not lo <= value <= hi:
+        raise ApiError(
+            400, f"{name} must be an integer from {lo} to {hi}", "INVALID_REQUEST", parameter=name
+        )
+    return value
+
+
+def choice_query(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in choices:
+        raise ApiError(
+            400, f"{name} must be one of " + ", ".join(choices), "INVALID_REQUEST", parameter=name
+        )
+    return value

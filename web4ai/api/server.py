@@ -4,32 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
 import time
-import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from prometheus_client import CollectorRegistry
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-from websockets.typing import Subprotocol
 
 import web4ai
-from web4ai.api.access import authenticate
 from web4ai.api.app import create_app
-from web4ai.api.auth import ANONYMOUS, SUBPROTOCOL, KeyStore, Principal
+from web4ai.api.auth import KeyStore
 from web4ai.api.context import ApiContext, ApiStats
-from web4ai.api.errors import ApiError, envelope
 from web4ai.api.hub import Hub
-from web4ai.api.system import initial_status
+from web4ai.api.websocket import websocket_9001
 from web4ai.core import bodies
 from web4ai.core.config import spec_value
 from web4ai.core.crs import OrchestratorBody
@@ -109,83 +100,6 @@ async def apply_config_file(ctx: ApiContext, path: str) -> None:
     )  # created just before: NotFound would be someone deleting it, worth a crash
     ctx.state.record_orchestrator(result)
     log.info("configuration loaded from %s", path)
-
-
-def handshake_refusal(connection: ServerConnection, err: ApiError) -> Response:
-    """A refused handshake on 9001: the status and the documented error envelope."""
-    response = connection.respond(err.status, json.dumps(envelope(err)) + "\n")
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = "application/json"
-    for name, value in err.headers.items():
-        response.headers[name] = value
-    return response
-
-
-async def websocket_9001(ctx: ApiContext, host: str, port: int) -> asyncio.AbstractServer:
-    principals: weakref.WeakKeyDictionary[ServerConnection, Principal] = weakref.WeakKeyDictionary()
-
-    async def admit(connection: ServerConnection, request: Request) -> Response | None:
-        """Authenticate like REST (header or bearer subprotocol), then the connection
-        limit: unauthenticated clients never take a slot."""
-        if not ctx.state.settings().websocket_enabled:
-            return connection.respond(503, "WebSocket updates are disabled (websocket.enabled)\n")
-        protocols = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
-        remote = connection.remote_address[0] if connection.remote_address else None
-        try:
-            principal = await authenticate(
-                ctx, request.headers.get("Authorization"), str(remote), protocols
-            )
-        except ApiError as err:
-            return handshake_refusal(connection, err)
-        if ctx.hub.full():
-            return handshake_refusal(
-                connection,
-                ApiError(
-                    503,
-                    "Too many WebSocket connections",
-                    "TOO_MANY_CONNECTIONS",
-                    max_connections=ctx.hub.max_connections(),
-                ),
-            )
-        principals[connection] = principal
-        return None
-
-    def choose(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
-        """Echo only the real subprotocol, never the key's entry; no subprotocol is
-        fine for clients that send the Authorization header."""
-        return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
-
-    async def handler(connection: ServerConnection) -> None:
-        principal = principals.pop(connection, ANONYMOUS)
-
-        async def send(frame: bytes) -> None:
-            await connection.send(frame, text=True)  # the hub's bytes, as a text frame
-
-        async def close(code: int, reason: str) -> None:
-            await connection.close(code, reason)
-
-        async def receive() -> bool:
-            try:
-                await connection.recv()
-                return True
-            except ConnectionClosed:
-                return False
-
-        await ctx.hub.serve(send, close, initial_status(ctx, principal), receive, principal)
-
-    server = await serve(
-        handler,
-        host,
-        port,
-        process_request=admit,
-        select_subprotocol=choose,
-        max_size=64 * 1024,
-        ping_interval=30,
-        # no permessage-deflate: it compresses each message once per client (and keeps
-        # a zlib context per client), which undoes serializing it once for all
-        compression=None,
-    )
-    return server  # type: ignore[return-value]
 
 
 async def run(options: ApiOptions, stop: asyncio.Event) -> None:

@@ -11,7 +11,7 @@ from web4ai.api.auth import PRINCIPAL_KEY, Principal
 from web4ai.api.bodies import read_model
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, json_bytes
-from web4ai.api.params import id_param
+from web4ai.api.params import choice_query, id_param, int_query
 from web4ai.api.presenting import TASK_GROUPS, TASK_PHASES, task_listing
 from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
@@ -86,30 +86,6 @@ async def submit(request: web.Request) -> web.Response:
     return web.json_response(
         {"success": True, "task_id": task_id, "message": "Task submitted successfully"}
     )
-
-
-def int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = lo - 1
-    if not lo <= value <= hi:
-        raise ApiError(
-            400, f"{name} must be an integer from {lo} to {hi}", "INVALID_REQUEST", parameter=name
-        )
-    return value
-
-
-def choice_query(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
-    value = request.query.get(name)
-    if value is not None and value not in choices:
-        raise ApiError(
-            400, f"{name} must be one of " + ", ".join(choices), "INVALID_REQUEST", parameter=name
-        )
-    return value
 
 
 @routes.get("/api/v1/tasks", name="tasks")

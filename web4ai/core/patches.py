@@ -16,15 +16,7 @@ from web4ai.core.bodies import (
     task_node,
     task_phase,
 )
-from web4ai.core.crs import (
-    AnyBody,
-    Attempt,
-    Condition,
-    NodeBody,
-    Patch,
-    TaskBody,
-    TaskStatusBody,
-)
+from web4ai.core.crs import AnyBody, Attempt, Condition, NodeBody, Patch, TaskBody, TaskStatusBody
 from web4ai.core.lifecycle import after_failed_attempt
 from web4ai.core.limits import (
     ATTEMPT_ERROR_MAX,
@@ -33,11 +25,7 @@ from web4ai.core.limits import (
     EXPLANATION_MAX,
     truncate,
 )
-from web4ai.core.model import (
-    NodeStatus,
-    TaskPhase,
-    effective_node_status,
-)
+from web4ai.core.model import NodeStatus, TaskPhase, effective_node_status
 
 Keep = Literal["keep"]
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-)
+from pydantic import BaseModel
 
 _SCHEMAS: dict[tuple[type[BaseModel], str], dict[str, Any]] = {}
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Required
 
-from pydantic import (
-    ConfigDict,
-    TypeAdapter,
-    with_config,
-)
+from pydantic import ConfigDict, TypeAdapter, with_config
 from pydantic.alias_generators import to_camel
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
