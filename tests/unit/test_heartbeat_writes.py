@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from web4ai.api.nodes import SOFT_COALESCE, heartbeat_status
 from web4ai.core.bodies import as_node, format_time
 from web4ai.core.crs import NodeBody
+from web4ai.core.heartbeats import SOFT_COALESCE, heartbeat_status
 from web4ai.core.schemas.requests import Heartbeat
 
 REFRESH = 300.0

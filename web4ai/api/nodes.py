@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -18,33 +17,18 @@ from web4ai.api.params import id_param
 from web4ai.api.presenting import node_counters, node_public
 from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
-from web4ai.core import bodies, patches
+from web4ai.core import bodies, heartbeats, patches
 from web4ai.core.config import spec_value
-from web4ai.core.crs import Draining, NodeBody, Patch, TaskBody
+from web4ai.core.crs import Draining, NodeBody, TaskBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
+from web4ai.core.objects import node_object
 from web4ai.core.restriction import registration_refusal
 from web4ai.core.schemas import openapi, requests, responses, views
 from web4ai.k8s.errors import RACED, Conflict, K8sError, NotFound
 from web4ai.k8s.leases import LEASE_GROUP, LEASE_VERSION, LEASES
 
 routes = web.RouteTableDef()
-
-# A heartbeat rewrites the node's status only when something moved this much
-# (or every status_refresh seconds); otherwise it renews the Lease alone.
-TOLERANCE = {
-    "cpuUsage": 5.0,
-    "memoryUsage": 5.0,
-    "gpuUsage": 5.0,
-    "loadScore": 0.05,
-    "networkLatency": 25.0,  # ms
-}
-# Fields that move with every task (the node's counters) or with the network's
-# jitter: their changes are coalesced into at most one status write per node every
-# SOFT_COALESCE seconds; the rest of the heartbeat rides on the Lease renewal.
-SOFT = frozenset({"agentsStatus", "networkLatency"})
-SOFT_COALESCE = 15.0
-IGNORED = frozenset({"uptime", "tasksRunning"})
 
 
 def node_id_param(request: web.Request) -> str:
@@ -107,24 +91,20 @@ async def get_node(request: web.Request) -> web.Response:
 
 
 async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
-    """Renew the node's own Lease (``web4ai-node-<name>``, labelled with its id). The
-    renewal is a JSON patch that first tests the label: a Lease that is not the node's
-    is never written."""
+    """Renew the node's own Lease (``web4ai.core.heartbeats``); 409 when a Lease of that
+    name exists and is not the node's."""
     ident = identity(IdKind.NODE, node_id)
     name = node_lease_name(ident.name)
-    interval = ctx.state.settings().heartbeat_interval
-    lease_spec = {
-        "holderIdentity": node_id,
-        "renewTime": bodies.format_time(now),
-        "leaseDurationSeconds": max(1, round(3 * interval)),
-    }
+    spec = heartbeats.lease_spec(node_id, ctx.state.settings().heartbeat_interval, now)
     ctx.writer.writes["leases"] += 1
-    label = "/metadata/labels/" + IdKind.NODE.label.replace("~", "~0").replace("/", "~1")
-    ops = [{"op": "test", "path": label, "value": node_id}] + [
-        {"op": "add", "path": f"/spec/{k}", "value": val} for k, val in lease_spec.items()
-    ]
     try:
-        await ctx.writer.json_patch(LEASES, name, ops, group=LEASE_GROUP, version=LEASE_VERSION)
+        await ctx.writer.json_patch(
+            LEASES,
+            name,
+            heartbeats.renewal_ops(node_id, spec),
+            group=LEASE_GROUP,
+            version=LEASE_VERSION,
+        )
         return
     except NotFound:
         pass
@@ -141,12 +121,7 @@ async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
     with contextlib.suppress(Conflict):
         await ctx.writer.create(
             LEASES,
-            {
-                "apiVersion": "coordination.k8s.io/v1",
-                "kind": "Lease",
-                "metadata": {"name": name, "labels": ident.labels},
-                "spec": {**lease_spec, "acquireTime": bodies.format_time(now)},
-            },
+            heartbeats.node_lease(ident, spec, now),
             group=LEASE_GROUP,
             version=LEASE_VERSION,
         )
@@ -213,19 +188,9 @@ async def register(request: web.Request) -> web.Response:
                 "MAX_NODES_REACHED",
                 max_nodes=limit,
             )
-        body: NodeBody = {
-            "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
-            "kind": "Web4AINode",
-            "metadata": {
-                "name": ident.name,
-                "labels": ident.labels,
-                "finalizers": [bodies.NODE_FINALIZER],
-            },
-            "spec": spec,
-        }
         ctx.writer.writes[bodies.NODES] += 1
         try:
-            created = await ctx.writer.create(bodies.NODES, body)
+            created = await ctx.writer.create(bodies.NODES, node_object(ident, spec))
         except Conflict:
             created = await ctx.writer.read(bodies.NODES, ident.name)
         existing = bodies.as_node(created)
@@ -270,39 +235,6 @@ async def register(request: web.Request) -> web.Response:
     )
 
 
-def heartbeat_status(
-    data: requests.Heartbeat, node: NodeBody, now: float, refresh: float
-) -> Patch | None:
-    """The status fields to write, or None when the Lease renewal alone suffices.
-    A reported ``status`` is the node's own report: an admin's intent still holds."""
-    current: Mapping[str, Any] = bodies.status_of(node)  # compared field by field
-    new: Patch = data.status_fields()
-    reported: Any = "keep"
-    if data.status is not None:
-        reported = NodeStatus(data.status)
-    elif bodies.reported_status(node) is None:
-        reported = NodeStatus.ACTIVE
-    # a heartbeat is a sign of life
-    new.update(patches.node_status_fields(node, now, reported=reported, alive=True))
-    last = bodies.parse_time(current.get("lastHeartbeat")) or 0.0
-
-    def moved(k: str, val: Any) -> bool:
-        if k in TOLERANCE and current.get(k) is not None:
-            return abs(float(current[k]) - float(val)) >= TOLERANCE[k]
-        return bool(current.get(k) != val)
-
-    moved_keys = {k for k, val in new.items() if k not in IGNORED and moved(k, val)}
-    changed = (
-        now - last >= refresh
-        or bool(moved_keys - SOFT)
-        or (bool(moved_keys) and now - last >= SOFT_COALESCE)
-    )
-    if not changed:
-        return None
-    new["lastHeartbeat"] = bodies.format_time(now)
-    return new
-
-
 @routes.post("/api/v1/nodes/{node_id}/heartbeat", name="heartbeat")
 @declare(
     node=NodeAccess.OWN,
@@ -316,7 +248,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     body = await find_node_fresh(ctx, node_id)
     now = ctx.clock()
     await renew_lease(ctx, node_id, now)
-    new = heartbeat_status(data, body, now, ctx.status_refresh)
+    new = heartbeats.heartbeat_status(data, body, now, ctx.status_refresh)
     if new is not None:
         try:
             result = await ctx.writer.patch(

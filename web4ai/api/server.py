@@ -23,7 +23,7 @@ from web4ai.api.hub import Hub
 from web4ai.api.websocket import websocket_9001
 from web4ai.core import bodies
 from web4ai.core.config import spec_value
-from web4ai.core.crs import OrchestratorBody
+from web4ai.core.objects import orchestrator_object
 from web4ai.core.ratelimit import RateLimiter
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.client import api_client
@@ -67,14 +67,8 @@ async def ensure_orchestrator(ctx: ApiContext) -> None:
     """The Web4AIOrchestrator object holds the configuration; create it with defaults."""
     if bodies.ORCHESTRATOR_NAME in ctx.state.orchestrators.store:
         return
-    body: OrchestratorBody = {
-        "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
-        "kind": "Web4AIOrchestrator",
-        "metadata": {"name": bodies.ORCHESTRATOR_NAME},
-        "spec": {},
-    }
     try:
-        created = await ctx.writer.create(bodies.ORCHESTRATORS, body)
+        created = await ctx.writer.create(bodies.ORCHESTRATORS, orchestrator_object())
         ctx.state.record_orchestrator(created)
     except Conflict:
         ctx.state.record_orchestrator(

@@ -20,6 +20,7 @@ from web4ai.core import validation as v
 from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskPhase, TaskStatus
+from web4ai.core.objects import task_object
 from web4ai.core.schemas import fields, openapi, requests, responses, views
 from web4ai.k8s.errors import RACED, Conflict, Invalid
 
@@ -65,12 +66,7 @@ async def submit(request: web.Request) -> web.Response:
     if ident.name in ctx.state.tasks.store:
         raise ApiError(409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id)
     timeout = int((ctx.state.settings_spec().get("orchestrator") or {}).get("taskTimeout", 300))
-    body: TaskBody = {
-        "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
-        "kind": "Web4AITask",
-        "metadata": {"name": ident.name, "labels": ident.labels},
-        "spec": data.spec(task_id, timeout, bodies.format_time(ctx.clock())),
-    }
+    body = task_object(ident, data.spec(task_id, timeout, bodies.format_time(ctx.clock())))
     ctx.writer.writes[bodies.TASKS] += 1
     try:
         created = await ctx.writer.create(bodies.TASKS, body)

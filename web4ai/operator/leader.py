@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from web4ai.core.bodies import format_time, parse_time
 from web4ai.core.election import Observation
+from web4ai.core.objects import lease_object
 from web4ai.k8s.client import ApiClient
 from web4ai.k8s.errors import Conflict
 from web4ai.k8s.leases import Leases
@@ -67,12 +68,7 @@ class LeaderElector:
         now = self.clock()
         body = await leases.get(self.name)
         if body is None:
-            lease = {
-                "apiVersion": "coordination.k8s.io/v1",
-                "kind": "Lease",
-                "metadata": {"name": self.name},
-                "spec": self._spec(now, now, 0),
-            }
+            lease = lease_object(self.name, self._spec(now, now, 0))
             try:
                 await leases.create(lease)
             except Conflict:

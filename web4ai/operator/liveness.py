@@ -14,6 +14,7 @@ from web4ai.core.disruption import DisruptionGuard
 from web4ai.core.ids import NODE_LEASE_PREFIX, IdKind, InvalidId, node_lease_name, object_name
 from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus, TaskPhase
+from web4ai.core.objects import lease_object
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -191,14 +192,7 @@ class Liveness:
             return
         new_name = node_lease_name(meta["name"])
         if new_name not in self.state.leases.store:
-            await self.writer.create_lease(
-                {
-                    "apiVersion": "coordination.k8s.io/v1",
-                    "kind": "Lease",
-                    "metadata": {"name": new_name, "labels": dict(meta.get("labels") or {})},
-                    "spec": {k: v for k, v in spec.items() if v is not None},
-                }
-            )
+            await self.writer.create_lease(lease_object(new_name, spec, meta.get("labels") or {}))
         await self.writer.delete_lease(meta["name"], meta["uid"])
         log.info("moved the Lease of node %s to %s", node, new_name)
 

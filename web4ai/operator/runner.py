@@ -21,6 +21,7 @@ from typing import Protocol
 
 from web4ai.core import bodies
 from web4ai.core.crs import TaskBody
+from web4ai.core.objects import orchestrator_object
 from web4ai.k8s.cache import LEASE_SELECTOR, NODES, ORCHESTRATORS, TASKS, ClusterState
 from web4ai.k8s.client import ApiClient, api_client
 from web4ai.k8s.errors import Conflict
@@ -227,15 +228,7 @@ class Operator:
         try:
             if await self.writer.get(bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME) is not None:
                 return
-            await self.writer.create(
-                bodies.ORCHESTRATORS,
-                {
-                    "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
-                    "kind": "Web4AIOrchestrator",
-                    "metadata": {"name": bodies.ORCHESTRATOR_NAME},
-                    "spec": {},
-                },
-            )
+            await self.writer.create(bodies.ORCHESTRATORS, orchestrator_object())
         except Conflict:
             pass  # someone else did
         except Exception as exc:  # e.g. RBAC: in a cluster the chart or the API makes it

@@ -1,0 +1,90 @@
+"""Heartbeat policy: which heartbeats write the node's status (the rest renew its Lease
+alone), and what a renewal of the node's Lease writes. Liveness is the Lease: a node
+whose Lease expires is declared offline by the operator (``web4ai.operator.liveness``).
+Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from web4ai.core import bodies, patches
+from web4ai.core.crs import Body, NodeBody, Patch
+from web4ai.core.ids import IdKind, ObjectIdentity, node_lease_name
+from web4ai.core.model import NodeStatus
+from web4ai.core.objects import lease_object
+from web4ai.core.schemas.requests import Heartbeat
+
+# A heartbeat rewrites the node's status only when something moved this much
+# (or every status_refresh seconds); otherwise it renews the Lease alone.
+TOLERANCE = {
+    "cpuUsage": 5.0,
+    "memoryUsage": 5.0,
+    "gpuUsage": 5.0,
+    "loadScore": 0.05,
+    "networkLatency": 25.0,  # ms
+}
+# Fields that move with every task (the node's counters) or with the network's
+# jitter: their changes are coalesced into at most one status write per node every
+# SOFT_COALESCE seconds; the rest of the heartbeat rides on the Lease renewal.
+SOFT = frozenset({"agentsStatus", "networkLatency"})
+SOFT_COALESCE = 15.0
+IGNORED = frozenset({"uptime", "tasksRunning"})
+
+
+def lease_spec(node_id: str, interval: float, now: float) -> dict[str, Any]:
+    """A renewal of the node's Lease: held by the node, for three heartbeat intervals."""
+    return {
+        "holderIdentity": node_id,
+        "renewTime": bodies.format_time(now),
+        "leaseDurationSeconds": max(1, round(3 * interval)),
+    }
+
+
+def renewal_ops(node_id: str, spec: dict[str, Any]) -> list[Body]:
+    """The renewal as a JSON patch that first tests the node's label, so that a Lease
+    that is not the node's is never written."""
+    label = "/metadata/labels/" + IdKind.NODE.label.replace("~", "~0").replace("/", "~1")
+    return [{"op": "test", "path": label, "value": node_id}] + [
+        {"op": "add", "path": f"/spec/{k}", "value": val} for k, val in spec.items()
+    ]
+
+
+def node_lease(ident: ObjectIdentity, spec: dict[str, Any], now: float) -> Body:
+    """The node's Lease (``web4ai-node-<name>``, labelled with its id) on first renewal."""
+    return lease_object(
+        node_lease_name(ident.name),
+        {**spec, "acquireTime": bodies.format_time(now)},
+        ident.labels,
+    )
+
+
+def heartbeat_status(data: Heartbeat, node: NodeBody, now: float, refresh: float) -> Patch | None:
+    """The status fields to write, or None when the Lease renewal alone suffices.
+    A reported ``status`` is the node's own report: an admin's intent still holds."""
+    current: Mapping[str, Any] = bodies.status_of(node)  # compared field by field
+    new: Patch = data.status_fields()
+    reported: Any = "keep"
+    if data.status is not None:
+        reported = NodeStatus(data.status)
+    elif bodies.reported_status(node) is None:
+        reported = NodeStatus.ACTIVE
+    # a heartbeat is a sign of life
+    new.update(patches.node_status_fields(node, now, reported=reported, alive=True))
+    last = bodies.parse_time(current.get("lastHeartbeat")) or 0.0
+
+    def moved(k: str, val: Any) -> bool:
+        if k in TOLERANCE and current.get(k) is not None:
+            return abs(float(current[k]) - float(val)) >= TOLERANCE[k]
+        return bool(current.get(k) != val)
+
+    moved_keys = {k for k, val in new.items() if k not in IGNORED and moved(k, val)}
+    changed = (
+        now - last >= refresh
+        or bool(moved_keys - SOFT)
+        or (bool(moved_keys) and now - last >= SOFT_COALESCE)
+    )
+    if not changed:
+        return None
+    new["lastHeartbeat"] = bodies.format_time(now)
+    return new

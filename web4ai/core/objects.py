@@ -1,0 +1,54 @@
+"""The objects the API and the operator create: a node, a task, the orchestrator and a
+Lease, as whole bodies. Pure: no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web4ai.core.bodies import GROUP, NODE_FINALIZER, ORCHESTRATOR_NAME, VERSION
+from web4ai.core.crs import Body, NodeBody, NodeSpec, OrchestratorBody, TaskBody, TaskSpec
+from web4ai.core.ids import ObjectIdentity
+
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+def node_object(ident: ObjectIdentity, spec: NodeSpec) -> NodeBody:
+    """A Web4AINode, with the finalizer that cleans up after it."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Web4AINode",
+        "metadata": {"name": ident.name, "labels": ident.labels, "finalizers": [NODE_FINALIZER]},
+        "spec": spec,
+    }
+
+
+def task_object(ident: ObjectIdentity, spec: TaskSpec) -> TaskBody:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Web4AITask",
+        "metadata": {"name": ident.name, "labels": ident.labels},
+        "spec": spec,
+    }
+
+
+def orchestrator_object() -> OrchestratorBody:
+    """The singleton Web4AIOrchestrator, with every setting at its default."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Web4AIOrchestrator",
+        "metadata": {"name": ORCHESTRATOR_NAME},
+        "spec": {},
+    }
+
+
+def lease_object(name: str, spec: dict[str, Any], labels: dict[str, str] | None = None) -> Body:
+    """A coordination.k8s.io Lease (fields that are None are left out)."""
+    metadata: dict[str, Any] = {"name": name}
+    if labels is not None:
+        metadata["labels"] = dict(labels)
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": metadata,
+        "spec": {k: v for k, v in spec.items() if v is not None},
+    }
