@@ -7,12 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
+from web4ai.api.bodies import read_json
 from web4ai.api.context import CONTEXT, ApiContext
-from web4ai.api.errors import ApiError, read_json
+from web4ai.api.errors import ApiError
 from web4ai.api.routing import declare
 from web4ai.core import bodies, patches
 from web4ai.core.config import config_to_spec, deep_merge, spec_to_config, validate_config
 from web4ai.core.schemas import config, openapi, responses
+from web4ai.core.validation import FieldError, ValidationFailed
 from web4ai.k8s.errors import Conflict, Invalid, NotFound
 
 routes = web.RouteTableDef()
@@ -63,17 +65,20 @@ async def get_config(request: web.Request) -> web.Response:
     return web.json_response({"success": True, "config": spec_to_config(ctx.state.settings_spec())})
 
 
-def check_config(doc: Any) -> None:
+def config_invalid(errors: list[FieldError]) -> ApiError:
     """400 INVALID_CONFIG listing every problem of a config document."""
+    return ApiError(
+        400,
+        "Configuration validation failed: " + "; ".join(f"{e.field}: {e.message}" for e in errors),
+        "INVALID_CONFIG",
+        errors=[e.as_dict() for e in errors],
+    )
+
+
+def check_config(doc: Any) -> None:
     errors = validate_config(doc)
     if errors:
-        raise ApiError(
-            400,
-            "Configuration validation failed: "
-            + "; ".join(f"{e.field}: {e.message}" for e in errors),
-            "INVALID_CONFIG",
-            errors=[e.as_dict() for e in errors],
-        )
+        raise config_invalid(errors)
 
 
 CONFIG_BODY = openapi.body_schema(config.Config)
@@ -83,7 +88,10 @@ CONFIG_BODY = openapi.body_schema(config.Config)
 @declare(body=CONFIG_BODY, response=responses.ConfigAnswer)
 async def put_config(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    update = await read_json(request)
+    try:
+        update = await read_json(request)
+    except ValidationFailed as exc:  # the parse boundary's refusals are config problems here
+        raise config_invalid(exc.errors) from None
     check_config(update)
     orch = ctx.state.orchestrator()
     if orch is None:

@@ -94,17 +94,6 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body; 400 when malformed, 413 when over the size limit."""
-    raw = await read_body(request, int(request.get(MAX_BODY, 1024 * 1024)))
-    if not raw:
-        return {}
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, f"Malformed JSON: {exc}", "INVALID_JSON") from None
-
-
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from web4ai.api.context import CONTEXT
 from web4ai.api.routing import declare, spec_of
+from web4ai.core.limits import DEPTH_MAX
 from web4ai.core.schemas import errors, openapi
 
 
@@ -79,7 +80,8 @@ def document(app: web.Application, version: str) -> dict[str, Any]:
         "info": {
             "title": "Web4AI Orchestrator API",
             "version": version,
-            "description": "REST API of the Web4AI Orchestrator, plus the node protocol.",
+            "description": "REST API of the Web4AI Orchestrator, plus the node protocol. "
+            + BOUNDARY,
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -89,6 +91,14 @@ def document(app: web.Application, version: str) -> dict[str, Any]:
         },
         "security": [{"bearer": []}],
     }
+
+
+BOUNDARY = (
+    "Every request body passes a parse boundary before anything is written: a number "
+    "that is not finite, an integer outside 64 bits, nesting deeper than "
+    f"{DEPTH_MAX} levels or a NUL character in a string or key answers 400 with the "
+    "error envelope, one {field, message} per offending value, by path."
+)
 
 
 def openapi_routes() -> web.RouteTableDef:

@@ -21,7 +21,7 @@ from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskPhase, TaskStatus
 from web4ai.core.objects import task_object
-from web4ai.core.schemas import fields, openapi, requests, responses, views
+from web4ai.core.schemas import openapi, requests, responses, views
 from web4ai.k8s.errors import RACED, Conflict, Invalid
 
 routes = web.RouteTableDef()
@@ -195,23 +195,16 @@ async def start(request: web.Request) -> web.Response:
     return web.json_response({"success": True, "task": views.task_public(result)})
 
 
-class TaskResult(requests.TaskResult):
-    """A result may finish a task the node never started (an instant task: one write,
-    not two); ``agent_id`` then names the agent that ran it, as /start's would have."""
-
-    agent_id: fields.LongName | None = None
-
-
 @routes.post("/api/v1/tasks/{task_id}/result", name="task_result")
 @declare(
     node=NodeAccess.ANY,
-    body=openapi.body_schema(TaskResult),
+    body=openapi.body_schema(requests.TaskResult),
     response=responses.TaskAnswer,
 )
 async def result(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     task_id = task_id_param(request)
-    data = await read_model(request, TaskResult)
+    data = await read_model(request, requests.TaskResult)
     now = ctx.clock()
 
     def build(body: TaskBody) -> Patch:

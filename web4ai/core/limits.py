@@ -28,6 +28,9 @@ METADATA_MAX_BYTES = 64 * 1024  # task metadata, node metadata, agents_status, m
 AGENTS_MAX_BYTES = 256 * 1024
 RESULT_MAX_BYTES = 384 * 1024
 OBJECT_MAX_BYTES = 1536 * 1024  # etcd's default --max-request-bytes
+# what a body may hold at all (the parse boundary, web4ai.core.schemas.storable)
+DEPTH_MAX = 64  # levels of nesting; the body itself is level 1
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # Kubernetes stores 64-bit integers
 
 # Status text (metav1.Condition limits, and our own for error text)
 CONDITION_REASON_MAX = 1024

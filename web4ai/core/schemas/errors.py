@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from web4ai.core.schemas import storable
 from web4ai.core.schemas.openapi import openapi_schema
+from web4ai.core.schemas.storable import field_name
 from web4ai.core.validation import FieldError, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class Malformed(ValueError):
-    """The body is not JSON at all (400 INVALID_JSON)."""
 
 
 class ErrorDetail(BaseModel):
@@ -36,32 +33,26 @@ class Error(BaseModel):
 def parse(model: type[M], raw: bytes) -> M:
     """``raw`` (a request body) as ``model``. An empty body is ``{}``. Raises
     ``Malformed`` for what is not JSON, ``ValidationFailed`` (one FieldError per wrong
-    field, with messages as the API has always given them) for the rest."""
+    field, with messages as the API has always given them) for the rest, and for what
+    could not be stored (``web4ai.core.schemas.storable``)."""
     try:
-        return model.model_validate_json(raw or b"{}")
+        parsed = model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         details = exc.errors(include_url=False)
+    else:
+        storable.check(parsed)
+        return parsed
     if details and details[0]["type"] == "json_invalid":
         # what the fast parser refuses and Python's json reads (a lone surrogate in a
-        # traceback: JSON allows it) is read, and kept as U+FFFD where it is stored
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise Malformed(str(exc)) from None
+        # traceback: JSON allows it; nesting past the fast parser's own bound) is read,
+        # and a lone surrogate kept as U+FFFD where it is stored
+        data = storable.load(raw)
         try:
             return model.model_validate(data)
         except ValidationError as exc:
             details = exc.errors(include_url=False)
     schema = openapi_schema(model)
     raise ValidationFailed([field_error(d, schema) for d in details]) from None
-
-
-def field_name(loc: tuple[int | str, ...]) -> str:
-    """``("agents", 0, "agent_id")`` -> ``agents[0].agent_id``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "body"
 
 
 def schema_at(schema: dict[str, Any], loc: tuple[int | str, ...]) -> dict[str, Any]:

@@ -202,7 +202,9 @@ class TaskStart(Request):
 
 
 class TaskResult(Request):
-    """POST /tasks/{task_id}/result (node protocol)."""
+    """POST /tasks/{task_id}/result (node protocol). A result may finish a task the node
+    never started (an instant task: one write, not two); ``agent_id`` then names the
+    agent that ran it, as /start's would have."""
 
     node_id: NodeId
     status: Literal["completed", "failed"]
@@ -210,3 +212,4 @@ class TaskResult(Request):
     error_message: ErrorText | None = None
     execution_time: NonNegative | None = None
     performance_metrics: Metadata | None = None
+    agent_id: LongName | None = None
