@@ -227,6 +227,33 @@ async def test_malformed_bodies_unknown_routes_and_methods(http: Http) -> None:
     assert_error(status, body, 400, "INVALID_REQUEST")
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("NaN", "must be a finite number"),
+        ("1e999", "must be a finite number"),
+        (str(2**64), "must be an integer from -9223372036854775808 to 9223372036854775807"),
+        ('"a\\u0000b"', "must not contain NUL characters"),
+        ("[" * 5000 + "]" * 5000, "must not nest deeper than 64 levels"),
+    ],
+    ids=["nan", "overflow", "int65", "nul", "deep"],
+)
+async def test_what_kubernetes_would_not_store_is_a_400_and_nothing_is_written(
+    http: Http, value: str, message: str
+) -> None:
+    """Python's JSON reads these; the API server would refuse them (a 500 before the
+    parse boundary). Now a 400 naming the field, and no task exists."""
+    raw = b'{"task_id": "unstorable", "task_type": "x", "input_data": {"a": ' + value.encode()
+    status, body, _ = await http.call(
+        "POST", "/tasks", data=raw + b"}}", headers={"Content-Type": "application/json"}
+    )
+    assert_error(status, body, 400, "INVALID_REQUEST")
+    [error] = body["details"]["errors"]
+    assert error["field"].startswith("input_data.a") and error["message"] == message
+    status, body = await http.get("/tasks/unstorable")
+    assert_error(status, body, 404, "TASK_NOT_FOUND")
+
+
 async def test_body_limit_is_413_and_configurable(http: Http) -> None:
     # over the body limit, yet every field within its own bound (unknown fields are
     # ignored; input_data itself is bounded so that a task fits one etcd object)
