@@ -1,11 +1,14 @@
 # One image for every component: `operator`, `api` or `node` as the first argument.
 #   docker build -t web4ai/orchestrator:0.1.0 .
 #   docker run --rm web4ai/orchestrator:0.1.0 api --help
+# BASE is any Debian-like image with python3 (3.11) and its venv module; hack/build-image.sh
+# builds this same file with buildah on a debootstrap'd Debian base (no registry needed).
 
-FROM python:3.11-slim-bookworm AS build
+ARG BASE=python:3.11-slim-bookworm
+FROM ${BASE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 COPY pyproject.toml constraints.txt README.md ./
 COPY hack/requirements.py hack/requirements.py
 RUN /opt/venv/bin/python hack/requirements.py > requirements.txt \
@@ -13,7 +16,7 @@ RUN /opt/venv/bin/python hack/requirements.py > requirements.txt \
 COPY web4ai ./web4ai
 RUN /opt/venv/bin/pip install --no-deps .
 
-FROM python:3.11-slim-bookworm
+FROM ${BASE}
 LABEL org.opencontainers.image.title="web4ai-orchestrator" \
       org.opencontainers.image.description="Kubernetes-native control plane for AI worker nodes"
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1

@@ -4,6 +4,9 @@
 # Each binary is keyed by its version and rebuilt only when missing.
 #
 #   hack/build-tools.sh            build what is missing, print the bin dir
+#   hack/build-tools.sh NAME...    only these; the single-node cluster's parts
+#                                  (kube-controller-manager, kubelet, pause) are
+#                                  built only when named (`make cluster-tools`)
 #   WEB4AI_TOOLS_DIR=/path ...     use another cache (default ~/.cache/web4ai)
 set -euo pipefail
 
@@ -59,6 +62,18 @@ if want helm && [[ ! -x "$bin/helm-$HELM_VERSION" ]]; then
   GOBIN="$bin/.helm-$HELM_VERSION" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   mv "$bin/.helm-$HELM_VERSION/helm" "$bin/helm-$HELM_VERSION"
   rmdir "$bin/.helm-$HELM_VERSION"
+fi
+# The single-node cluster's parts, only when named.
+named() { [[ " ${only[*]} " == *" $1 "* ]]; }
+for cmd in kube-controller-manager kubelet; do
+  if named "$cmd"; then
+    build "$cmd" "$KUBERNETES_VERSION" "$here/tools/kube" "k8s.io/kubernetes/cmd/$cmd" "$(kube_ldflags)"
+  fi
+done
+# the pod sandbox program, keyed by its source
+if named pause; then
+  build pause "$(cat "$here/tools/pause/main.go" "$here/tools/pause/go.mod" | sha256sum | cut -c1-12)" \
+    "$here/tools/pause" .
 fi
 want helm && ln -sf "helm-$HELM_VERSION" "$bin/helm"
 # promtool checks the metrics' exposition and unit-tests the chart's alerts.

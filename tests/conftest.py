@@ -41,6 +41,18 @@ class Cluster:
 
 
 SLOW_TIERS = ("tests/integration", "tests/e2e", "tests/browser")
+CLUSTER_TIER = REPO / "tests" / "cluster"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/cluster (a cluster that runs pods, the image built here) runs only when
+    named: `make cluster-test` (a step of .ci/run of its own) or `make kind-e2e`."""
+    if collection_path == CLUSTER_TIER:
+        named = any(str(CLUSTER_TIER) in str(Path(a).resolve()) for a in config.args)
+        return None if named else True
+    return None
+
+
 # pytest's default timeout (pyproject.toml) is short: a unit or controller test takes well
 # under a second. A test of the slow tiers gets this much unless it says otherwise with
 # pytest.mark.timeout: in random order any one of them may be the first to need the

@@ -44,7 +44,7 @@ def die_with_parent() -> None:
 
 
 @dataclass
-class _Process:
+class Process:
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
@@ -56,7 +56,7 @@ class _Process:
         return "\n".join(text[-lines:])
 
 
-def _terminate(proc: _Process) -> None:
+def _terminate(proc: Process) -> None:
     """SIGTERM, then SIGKILL after 10 s; the log is closed."""
     if proc.popen.poll() is None:
         proc.popen.terminate()
@@ -74,11 +74,15 @@ class ControlPlane:
 
     environ: dict[str, str] | None = None
     start_timeout: float = 60.0
+    # for kubelets (devtools.localcluster.cluster): the Node authorizer, NodeRestriction,
+    # and the admin certificate as the API server's client certificate to the kubelets
+    node_auth: bool = False
+    parent: Path | None = None  # where the work dir goes (default: the temp dir)
     workdir: Path = field(init=False)
     kubeconfig: Path = field(init=False)
     server: str = field(init=False, default="")
     pki: pki_mod.Pki = field(init=False)
-    _processes: list[_Process] = field(init=False, default_factory=list)
+    _processes: list[Process] = field(init=False, default_factory=list)
     _etcd_url: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -87,7 +91,7 @@ class ControlPlane:
         env = os.environ if self.environ is None else self.environ
         run_id = env.get("WEB4AI_RUN_ID", "")
         prefix = f"web4ai-cp-{run_id}-" if run_id else "web4ai-cp-"
-        self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
+        self.workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=self.parent))
         self.kubeconfig = self.workdir / "kubeconfig"
 
     # -- life cycle -------------------------------------------------------
@@ -122,13 +126,20 @@ class ControlPlane:
         self._processes.clear()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def terminate(self, proc: Process) -> None:
+        """Stop one process now (SIGTERM, then SIGKILL after 10 s)."""
+        if proc in self._processes:
+            _terminate(proc)
+            self._processes.remove(proc)
+
     @property
     def pids(self) -> list[int]:
         return [p.popen.pid for p in self._processes]
 
     # -- processes --------------------------------------------------------
 
-    def _spawn(self, name: str, args: list[str]) -> _Process:
+    def spawn(self, name: str, args: list[str]) -> Process:
+        """Start one process of the cluster; ``stop`` stops it (in reverse start order)."""
         log_path = self.workdir / f"{name}.log"
         log = log_path.open("wb")
         popen = subprocess.Popen(
@@ -140,11 +151,11 @@ class ControlPlane:
             start_new_session=True,  # a Ctrl-C reaches us, and we stop etcd last
             cwd=self.workdir,
         )
-        proc = _Process(name, popen, log_path, log)
+        proc = Process(name, popen, log_path, log)
         self._processes.append(proc)
         return proc
 
-    def _wait(self, proc: _Process, probe: Callable[[], bool]) -> None:
+    def wait_for(self, proc: Process, probe: Callable[[], bool]) -> None:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.popen.poll() is not None:
@@ -161,7 +172,7 @@ class ControlPlane:
     def _start_etcd(self) -> str:
         client, peer = free_port(), free_port()
         url = f"http://127.0.0.1:{client}"
-        proc = self._spawn(
+        proc = self.spawn(
             "etcd",
             [
                 str(binary("etcd", self.environ)),
@@ -184,7 +195,7 @@ class ControlPlane:
             except (OSError, urllib.error.URLError):
                 return False
 
-        self._wait(proc, healthy)
+        self.wait_for(proc, healthy)
         return url
 
     def restart_apiserver(self) -> None:
@@ -198,7 +209,7 @@ class ControlPlane:
         self._etcd_url = etcd_url
         port = port or free_port()
         self.server = f"https://127.0.0.1:{port}"
-        proc = self._spawn(
+        proc = self.spawn(
             "kube-apiserver",
             [
                 str(binary("kube-apiserver", self.environ)),
@@ -210,7 +221,7 @@ class ControlPlane:
                 f"--tls-cert-file={self.pki.serving_cert}",
                 f"--tls-private-key-file={self.pki.serving_key}",
                 f"--client-ca-file={self.pki.ca_cert}",
-                "--authorization-mode=RBAC",
+                *self._auth_flags(),
                 f"--service-account-issuer={self.server}",
                 f"--service-account-key-file={self.pki.sa_public}",
                 f"--service-account-signing-key-file={self.pki.sa_private}",
@@ -229,7 +240,18 @@ class ControlPlane:
             except (OSError, urllib.error.URLError):
                 return False
 
-        self._wait(proc, ready)
+        self.wait_for(proc, ready)
+
+    def _auth_flags(self) -> list[str]:
+        if not self.node_auth:
+            return ["--authorization-mode=RBAC"]
+        return [
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            f"--kubelet-client-certificate={self.pki.admin_cert}",
+            f"--kubelet-client-key={self.pki.admin_key}",
+            f"--kubelet-certificate-authority={self.pki.ca_cert}",
+        ]
 
     # -- clients ----------------------------------------------------------
 
@@ -239,44 +261,9 @@ class ControlPlane:
         return ctx
 
     def _write_kubeconfig(self) -> None:
-        def b64(path: Path) -> str:
-            return base64.b64encode(path.read_bytes()).decode()
-
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "web4ai-local",
-                    "cluster": {
-                        "server": self.server,
-                        "certificate-authority-data": b64(self.pki.ca_cert),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": "web4ai-admin",
-                    "user": {
-                        "client-certificate-data": b64(self.pki.admin_cert),
-                        "client-key-data": b64(self.pki.admin_key),
-                    },
-                }
-            ],
-            "contexts": [
-                {
-                    "name": "web4ai-local",
-                    "context": {
-                        "cluster": "web4ai-local",
-                        "user": "web4ai-admin",
-                        "namespace": "default",
-                    },
-                }
-            ],
-            "current-context": "web4ai-local",
-        }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        self.kubeconfig.chmod(0o600)
+        write_kubeconfig(
+            self.kubeconfig, self.server, self.pki.ca_cert, self.pki.admin_cert, self.pki.admin_key
+        )
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the cached kubectl against this control plane."""
@@ -288,3 +275,41 @@ class ControlPlane:
             timeout=120,
             env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
         )
+
+
+def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path) -> Path:
+    """A kubeconfig (mode 0600) for ``server`` with a client certificate, data inlined."""
+
+    def b64(p: Path) -> str:
+        return base64.b64encode(p.read_bytes()).decode()
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "web4ai-local",
+                "cluster": {"server": server, "certificate-authority-data": b64(ca)},
+            }
+        ],
+        "users": [
+            {
+                "name": "web4ai-admin",
+                "user": {"client-certificate-data": b64(cert), "client-key-data": b64(key)},
+            }
+        ],
+        "contexts": [
+            {
+                "name": "web4ai-local",
+                "context": {
+                    "cluster": "web4ai-local",
+                    "user": "web4ai-admin",
+                    "namespace": "default",
+                },
+            }
+        ],
+        "current-context": "web4ai-local",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path

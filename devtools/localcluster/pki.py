@@ -1,6 +1,7 @@
 """Certificates and keys for a local kube-apiserver: a CA, a serving
 certificate, an admin client certificate (group system:masters) and the
-service-account signing key pair."""
+service-account signing key pair; ``issue`` signs more (a kubelet's client and serving
+certificates) with the same CA."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 @dataclass(frozen=True)
 class Pki:
     ca_cert: Path
+    ca_key: Path
     serving_cert: Path
     serving_key: Path
     admin_cert: Path
@@ -122,6 +124,7 @@ def generate(directory: Path) -> Pki:
     pem = serialization.Encoding.PEM
     return Pki(
         ca_cert=_write(directory / "ca.crt", ca.public_bytes(pem)),
+        ca_key=_write(directory / "ca.key", _pem_key(ca_key)),
         serving_cert=_write(directory / "apiserver.crt", serving.public_bytes(pem)),
         serving_key=_write(directory / "apiserver.key", _pem_key(serving_key)),
         admin_cert=_write(directory / "admin.crt", admin.public_bytes(pem)),
@@ -131,4 +134,37 @@ def generate(directory: Path) -> Pki:
             sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo),
         ),
         sa_private=_write(directory / "sa.key", _pem_key(sa_key)),
+    )
+
+
+def issue(
+    pki: Pki,
+    directory: Path,
+    stem: str,
+    common_name: str,
+    *,
+    groups: tuple[str, ...] = (),
+    server_ips: tuple[str, ...] = (),
+) -> tuple[Path, Path]:
+    """A certificate and key signed by the CA: a client certificate for ``common_name``
+    in ``groups`` or, with ``server_ips``, a serving certificate for those addresses."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
+    cert = _cert(
+        x509.Name(attrs),
+        key,
+        ca.subject,
+        ca_key,
+        usage=[ExtendedKeyUsageOID.SERVER_AUTH if server_ips else ExtendedKeyUsageOID.CLIENT_AUTH],
+        sans=[x509.IPAddress(ipaddress.ip_address(ip)) for ip in server_ips] or None,
+    )
+    pem = serialization.Encoding.PEM
+    return (
+        _write(directory / f"{stem}.crt", cert.public_bytes(pem)),
+        _write(directory / f"{stem}.key", _pem_key(key)),
     )

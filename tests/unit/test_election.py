@@ -21,3 +21,13 @@ def test_a_holder_whose_clock_runs_ahead_does_not_keep_the_lease_forever() -> No
     o.observe(("b", "2099-01-01T00:00:00Z"), 50.0)  # renewTime far in our future
     assert o.held_by_other(64.0, 15.0)
     assert not o.held_by_other(65.0, 15.0)
+
+
+def test_the_identity_names_the_pod_when_the_hostname_is_the_nodes() -> None:
+    from web4ai.operator.runner import default_identity
+
+    assert default_identity({"POD_NAME": "web4ai-operator-7d9-x2"}).startswith(
+        "web4ai-operator-7d9-x2-"
+    )
+    a, b = default_identity({}), default_identity({})
+    assert a != b  # two processes on one host (network) never share an identity

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,13 +42,19 @@ from web4ai.operator.upgrading import Upgrader
 log = logging.getLogger(__name__)
 
 
+def default_identity(environ: Mapping[str, str]) -> str:
+    """The leader-election identity: the pod's name (POD_NAME, from the downward API) or
+    the hostname, then the pid and a random suffix. A host-network pod's hostname is its
+    node's, so only POD_NAME tells which replica holds the Lease."""
+    who = environ.get("POD_NAME") or socket.gethostname()
+    return f"{who}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
 @dataclass(frozen=True)
 class OperatorOptions:
     namespace: str
     kubeconfig: str | None = None
-    identity: str = field(
-        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    )
+    identity: str = field(default_factory=lambda: default_identity(os.environ))
     lease_duration: float = 15.0
     retry_period: float = 2.0
     tick: float = 0.5

@@ -27,3 +27,23 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "web4ai.adminKeySecret" -}}
 {{- .Values.adminKey.existingSecret | default (printf "%s-admin-key" (include "web4ai.fullname" .)) -}}
 {{- end -}}
+
+{{/* The address the processes listen on: every address in a pod network; the pod's own
+address (the node's) with hostNetwork, so host-network pods on nodes of different
+addresses never take each other's ports. */}}
+{{- define "web4ai.bindHost" -}}
+{{- if .Values.hostNetwork -}}$(POD_IP){{- else -}}0.0.0.0{{- end -}}
+{{- end -}}
+
+{{- define "web4ai.podNetwork" -}}
+hostNetwork: true
+dnsPolicy: ClusterFirstWithHostNet
+{{- end -}}
+
+{{/* With hostNetwork a replica takes its ports on its node: a surge pod could never be
+scheduled beside the old one, so a rollout replaces one pod at a time instead. */}}
+{{- define "web4ai.strategy" -}}
+strategy:
+  type: RollingUpdate
+  rollingUpdate: {maxSurge: 0, maxUnavailable: 1}
+{{- end -}}
