@@ -46,8 +46,9 @@ from kubernetes_asyncio import client
 from bench.common import bounded, create_node, create_orchestrator, percentile
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
-from web4ai.core.bodies import GROUP, TASKS, VERSION, format_time
+from web4ai.core.bodies import format_time
 from web4ai.core.ids import node_lease_name
+from web4ai.core.resources import GROUP, TASKS, VERSION
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 
@@ -124,7 +125,7 @@ async def populate(api: client.ApiClient, nodes: int, tasks: int) -> None:
             GROUP,
             VERSION,
             NS,
-            TASKS,
+            TASKS.plural,
             {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "Web4AITask",

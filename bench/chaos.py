@@ -37,8 +37,8 @@ from kubernetes_asyncio import client, watch
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
 from devtools.localcluster.supervise import Component, Supervisor
-from web4ai.core.bodies import GROUP, TASKS, VERSION
 from web4ai.core.ids import IdKind, identity
+from web4ai.core.resources import GROUP, TASKS, VERSION
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 
@@ -96,7 +96,9 @@ class History:
         while not stop.is_set():
             try:
                 if rv is None:
-                    listed = await co.list_namespaced_custom_object(GROUP, VERSION, NS, TASKS)
+                    listed = await co.list_namespaced_custom_object(
+                        GROUP, VERSION, NS, TASKS.plural
+                    )
                     for item in listed["items"]:
                         self.record(item)
                     rv = listed["metadata"]["resourceVersion"]
@@ -107,7 +109,7 @@ class History:
                     GROUP,
                     VERSION,
                     NS,
-                    TASKS,
+                    TASKS.plural,
                     resource_version=rv,
                     allow_watch_bookmarks=True,
                     timeout_seconds=60,
@@ -331,7 +333,9 @@ async def run(tasks: int, concurrency: int, logs: Path) -> int:
         async def snapshot() -> dict[str, dict[str, Any]]:
             while True:
                 try:
-                    listed = await co.list_namespaced_custom_object(GROUP, VERSION, NS, TASKS)
+                    listed = await co.list_namespaced_custom_object(
+                        GROUP, VERSION, NS, TASKS.plural
+                    )
                     return {i["spec"]["taskId"]: i for i in listed["items"]}
                 except Exception:
                     await asyncio.sleep(1)

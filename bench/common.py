@@ -9,16 +9,9 @@ from typing import Any
 import psutil
 from kubernetes_asyncio import client
 
-from web4ai.core.bodies import (
-    GROUP,
-    NODE_FINALIZER,
-    NODES,
-    ORCHESTRATOR_NAME,
-    ORCHESTRATORS,
-    VERSION,
-    format_time,
-)
+from web4ai.core.bodies import NODE_FINALIZER, ORCHESTRATOR_NAME, format_time
 from web4ai.core.ids import IdKind, identity, node_lease_name
+from web4ai.core.resources import GROUP, NODES, ORCHESTRATORS, VERSION
 
 
 def cpu_seconds(pid: int) -> float:
@@ -60,7 +53,7 @@ async def create_orchestrator(api: client.ApiClient, ns: str, spec: dict[str, An
         GROUP,
         VERSION,
         ns,
-        ORCHESTRATORS,
+        ORCHESTRATORS.plural,
         {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "Web4AIOrchestrator",
@@ -85,7 +78,7 @@ async def create_node(
         GROUP,
         VERSION,
         ns,
-        NODES,
+        NODES.plural,
         {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "Web4AINode",
@@ -102,7 +95,7 @@ async def create_node(
         GROUP,
         VERSION,
         ns,
-        NODES,
+        NODES.plural,
         ident.name,
         {"status": {"status": "active", "lastHeartbeat": now, **status}},
         _content_type="application/merge-patch+json",

@@ -38,7 +38,7 @@ from kubernetes_asyncio import client, watch
 from bench.common import bounded, cpu_seconds, create_node, create_orchestrator, task_body
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
-from web4ai.core.bodies import GROUP, TASKS, VERSION
+from web4ai.core.resources import GROUP, TASKS, VERSION
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 
@@ -80,7 +80,7 @@ class Bindings:
                 if rv is not None:
                     kw["resource_version"] = rv
                 async for ev in w.stream(
-                    co.list_namespaced_custom_object, GROUP, VERSION, ns, TASKS, **kw
+                    co.list_namespaced_custom_object, GROUP, VERSION, ns, TASKS.plural, **kw
                 ):
                     raw = ev["object"]
                     rv = raw["metadata"]["resourceVersion"]
@@ -145,7 +145,7 @@ async def setup(api: client.ApiClient, ns: str, nodes: int, tasks: int, concurre
     co = client.CustomObjectsApi(api)
     for _ in range(100):  # the new namespace's watch cache may still be starting
         try:
-            await co.list_namespaced_custom_object(GROUP, VERSION, ns, TASKS)
+            await co.list_namespaced_custom_object(GROUP, VERSION, ns, TASKS.plural)
             break
         except client.exceptions.ApiException:
             await asyncio.sleep(0.1)
@@ -172,7 +172,7 @@ async def setup(api: client.ApiClient, ns: str, nodes: int, tasks: int, concurre
         concurrency,
         [
             co.create_namespaced_custom_object(
-                GROUP, VERSION, ns, TASKS, task_body(f"task-{i:05d}")
+                GROUP, VERSION, ns, TASKS.plural, task_body(f"task-{i:05d}")
             )
             for i in range(tasks)
         ],
@@ -227,7 +227,7 @@ async def one_round(
         await bounded(
             args.probe,
             [
-                co.create_namespaced_custom_object(GROUP, VERSION, ns, TASKS, task_body(n))
+                co.create_namespaced_custom_object(GROUP, VERSION, ns, TASKS.plural, task_body(n))
                 for n in probes
             ],
         )

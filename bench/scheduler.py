@@ -49,8 +49,9 @@ from bench.common import (
 )
 from devtools.localcluster.binaries import binary
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
-from web4ai.core import bodies, patches
-from web4ai.core.bodies import GROUP, TASKS, VERSION, format_time
+from web4ai.core import patches
+from web4ai.core.bodies import format_time
+from web4ai.core.resources import GROUP, TASKS, VERSION
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 from web4ai.k8s.writing import Writer
@@ -95,7 +96,7 @@ async def create_namespace(api: client.ApiClient, name: str) -> None:
     for _ in range(100):
         try:
             await client.CustomObjectsApi(api).list_namespaced_custom_object(
-                GROUP, VERSION, name, TASKS
+                GROUP, VERSION, name, TASKS.plural
             )
             return
         except client.exceptions.ApiException:
@@ -260,13 +261,13 @@ async def bench_ours(
     rec = Recorder(is_assigned)
     rec.expected = tasks
     watcher = asyncio.create_task(
-        rec.run(co.list_namespaced_custom_object, GROUP, VERSION, ns, TASKS)
+        rec.run(co.list_namespaced_custom_object, GROUP, VERSION, ns, TASKS.plural)
     )
     try:
         await rec.ready.wait()
         await warm_up(
             lambda name: co.create_namespaced_custom_object(
-                GROUP, VERSION, ns, TASKS, task_body(name)
+                GROUP, VERSION, ns, TASKS.plural, task_body(name)
             ),
             rec,
         )
@@ -280,7 +281,9 @@ async def bench_ours(
             name = f"task-{i:05d}"
             await paced(i, start)
             t0 = time.monotonic()
-            await co.create_namespaced_custom_object(GROUP, VERSION, ns, TASKS, task_body(name))
+            await co.create_namespaced_custom_object(
+                GROUP, VERSION, ns, TASKS.plural, task_body(name)
+            )
             created[name] = t0
 
         await bounded(concurrency, [add_task(i) for i in range(tasks)])
@@ -298,7 +301,9 @@ async def bare_patches(api: client.ApiClient, ns: str, names: list[str], in_flig
     """The physical limit: the same guarded status merge patch as a binding, with the
     scheduler's bind concurrency, on the same objects, nothing else running."""
     co = client.CustomObjectsApi(api)
-    r = await co.list_namespaced_custom_object(GROUP, VERSION, ns, TASKS, _preload_content=False)
+    r = await co.list_namespaced_custom_object(
+        GROUP, VERSION, ns, TASKS.plural, _preload_content=False
+    )
     listed = {b["metadata"]["name"]: b for b in json.loads(await r.read())["items"]}
     writer = Writer(api, ns)
     done: dict[str, float] = {}
@@ -306,7 +311,7 @@ async def bare_patches(api: client.ApiClient, ns: str, names: list[str], in_flig
     async def one(name: str) -> None:
         body = listed[name]
         await writer.patch(  # raises Conflict: nothing else writes these
-            bodies.TASKS, name, patches.bind_patch(body, "node-0", time.time()), status=True
+            TASKS, name, patches.bind_patch(body, "node-0", time.time()), status=True
         )
         done[name] = time.monotonic()
 
@@ -341,7 +346,7 @@ async def backlog_ours(
     rec = Recorder(is_assigned)
     rec.expected = tasks
     watcher = asyncio.create_task(
-        rec.run(co.list_namespaced_custom_object, GROUP, VERSION, ns, TASKS)
+        rec.run(co.list_namespaced_custom_object, GROUP, VERSION, ns, TASKS.plural)
     )
     op = await start_operator(kubeconfig, ns, repo)
     names = [f"task-{i:05d}" for i in range(tasks)]
@@ -351,7 +356,7 @@ async def backlog_ours(
         await bounded(
             concurrency,
             [
-                co.create_namespaced_custom_object(GROUP, VERSION, ns, TASKS, task_body(n))
+                co.create_namespaced_custom_object(GROUP, VERSION, ns, TASKS.plural, task_body(n))
                 for n in names
             ],
         )

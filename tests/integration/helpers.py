@@ -17,17 +17,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from devtools.localcluster.controlplane import die_with_parent
 from devtools.localcluster.ports import free_port as free_port
-from web4ai.core.bodies import (
-    GROUP,
-    NODE_FINALIZER,
-    NODES,
-    ORCHESTRATOR_NAME,
-    ORCHESTRATORS,
-    TASKS,
-    VERSION,
-    format_time,
-)
+from web4ai.core.bodies import NODE_FINALIZER, ORCHESTRATOR_NAME, format_time
 from web4ai.core.ids import IdKind, identity, node_lease_name
+from web4ai.core.resources import GROUP, NODES, ORCHESTRATORS, TASKS, VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 MERGE = "application/merge-patch+json"
@@ -62,7 +54,7 @@ async def configure(api: client.ApiClient, ns: str, **spec: Any) -> Body:
     }
     try:
         result: Body = await co(api).create_namespaced_custom_object(
-            GROUP, VERSION, ns, ORCHESTRATORS, body
+            GROUP, VERSION, ns, ORCHESTRATORS.plural, body
         )
     except ApiException as exc:
         if exc.status != 409:
@@ -71,7 +63,7 @@ async def configure(api: client.ApiClient, ns: str, **spec: Any) -> Body:
             GROUP,
             VERSION,
             ns,
-            ORCHESTRATORS,
+            ORCHESTRATORS.plural,
             ORCHESTRATOR_NAME,
             {"spec": spec},
             _content_type=MERGE,
@@ -102,13 +94,13 @@ async def add_node(
             "capabilities": capabilities or [],
         },
     }
-    await co(api).create_namespaced_custom_object(GROUP, VERSION, ns, NODES, body)
+    await co(api).create_namespaced_custom_object(GROUP, VERSION, ns, NODES.plural, body)
     now = time.time()
     await co(api).patch_namespaced_custom_object_status(
         GROUP,
         VERSION,
         ns,
-        NODES,
+        NODES.plural,
         ident.name,
         {"status": {"status": status, "lastHeartbeat": format_time(now), **observed}},
         _content_type=MERGE,
@@ -145,7 +137,7 @@ async def set_node(api: client.ApiClient, ns: str, node_id: str, **status: Any) 
         GROUP,
         VERSION,
         ns,
-        NODES,
+        NODES.plural,
         identity(IdKind.NODE, node_id).name,
         {"status": status},
         _content_type=MERGE,
@@ -165,13 +157,13 @@ async def add_task(api: client.ApiClient, ns: str, task_id: str, **spec: Any) ->
             **spec,
         },
     }
-    await co(api).create_namespaced_custom_object(GROUP, VERSION, ns, TASKS, body)
+    await co(api).create_namespaced_custom_object(GROUP, VERSION, ns, TASKS.plural, body)
     return ident.name
 
 
 async def get_task(api: client.ApiClient, ns: str, task_id: str) -> Body:
     result: Body = await co(api).get_namespaced_custom_object(
-        GROUP, VERSION, ns, TASKS, identity(IdKind.TASK, task_id).name
+        GROUP, VERSION, ns, TASKS.plural, identity(IdKind.TASK, task_id).name
     )
     return result
 
@@ -187,7 +179,7 @@ async def finish(
         GROUP,
         VERSION,
         ns,
-        TASKS,
+        TASKS.plural,
         identity(IdKind.TASK, task_id).name,
         {"status": {"status": outcome, "completedAt": format_time(time.time()), **extra}},
         _content_type=MERGE,

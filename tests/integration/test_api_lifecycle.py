@@ -19,7 +19,7 @@ from kubernetes_asyncio import client
 from tests.conftest import Stack
 from tests.integration.apiclient import Http, assert_error, submit
 from tests.integration.helpers import co, eventually
-from web4ai.core import bodies
+from web4ai.core.resources import GROUP, TASKS, VERSION
 
 REGISTRATION = {"host": "10.0.0.7", "port": 8090, "agents_count": 1}
 
@@ -301,7 +301,7 @@ async def test_tasks_written_by_an_earlier_version_upgrade_in_place(
     await register(http, "old-node", "cap-old")
     ns = stack.namespace
     body = {
-        "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
+        "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Web4AITask",
         "metadata": {"name": "legacy-task", "labels": {"web4ai.io/task-id": "legacy-task"}},
         # fits no node: nothing binds it before the legacy status is written
@@ -311,14 +311,12 @@ async def test_tasks_written_by_an_earlier_version_upgrade_in_place(
             "requirements": {"capabilities": ["cap-nobody-has"]},
         },
     }
-    await co(api).create_namespaced_custom_object(
-        bodies.GROUP, bodies.VERSION, ns, bodies.TASKS, body
-    )
+    await co(api).create_namespaced_custom_object(GROUP, VERSION, ns, TASKS.plural, body)
     await co(api).patch_namespaced_custom_object_status(
-        bodies.GROUP,
-        bodies.VERSION,
+        GROUP,
+        VERSION,
         ns,
-        bodies.TASKS,
+        TASKS.plural,
         "legacy-task",
         {
             "status": {
@@ -336,7 +334,7 @@ async def test_tasks_written_by_an_earlier_version_upgrade_in_place(
 
     async def rewritten() -> dict[str, Any] | None:
         obj = await co(api).get_namespaced_custom_object(
-            bodies.GROUP, bodies.VERSION, ns, bodies.TASKS, "legacy-task"
+            GROUP, VERSION, ns, TASKS.plural, "legacy-task"
         )
         s: dict[str, Any] = obj["status"]
         return s if s.get("phase") == "running" else None

@@ -15,7 +15,7 @@ from kubernetes_asyncio import client, watch
 
 from tests.conftest import Cluster
 from tests.integration.helpers import OperatorProcess, add_node, add_task, co, configure, eventually
-from web4ai.core.bodies import GROUP, TASKS, VERSION
+from web4ai.core.resources import GROUP, TASKS, VERSION
 
 pytestmark = pytest.mark.timeout(240)  # waits up to 120 s for every task to be bound
 
@@ -49,7 +49,7 @@ async def test_killing_the_leader_mid_stream_loses_nothing_and_binds_nothing_twi
 
     async def record() -> None:
         """Every version of every task, resuming from the last resourceVersion seen."""
-        rv = (await co(api).list_namespaced_custom_object(GROUP, VERSION, namespace, TASKS))[
+        rv = (await co(api).list_namespaced_custom_object(GROUP, VERSION, namespace, TASKS.plural))[
             "metadata"
         ]["resourceVersion"]
         listed.set()
@@ -61,7 +61,7 @@ async def test_killing_the_leader_mid_stream_loses_nothing_and_binds_nothing_twi
                     GROUP,
                     VERSION,
                     namespace,
-                    TASKS,
+                    TASKS.plural,
                     resource_version=rv,
                     timeout_seconds=300,
                 ):
@@ -117,7 +117,7 @@ async def test_killing_the_leader_mid_stream_loses_nothing_and_binds_nothing_twi
         assigned = [t for t in transitions if t[0] == "assigned"]
         assert len(assigned) == 1, (name, transitions)
     objs: dict[str, Any] = await co(api).list_namespaced_custom_object(
-        GROUP, VERSION, namespace, TASKS
+        GROUP, VERSION, namespace, TASKS.plural
     )
     for obj in objs["items"]:
         assert len(obj["status"]["attempts"]) == 1, obj["metadata"]["name"]

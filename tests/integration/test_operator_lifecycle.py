@@ -29,8 +29,8 @@ from tests.integration.helpers import (
     renew_lease,
     task_status,
 )
-from web4ai.core.bodies import GROUP, NODES, VERSION
 from web4ai.core.ids import IdKind, identity, node_lease_name
+from web4ai.core.resources import GROUP, NODES, VERSION
 
 
 @contextlib.asynccontextmanager
@@ -84,7 +84,9 @@ async def test_lease_expiry_makes_the_node_offline_and_moves_its_task(
     assert [a["nodeId"] for a in status["attempts"]] == ["doomed", "survivor"]
     assert status["assignedNodes"] == ["survivor"]  # the current holder, not a history
     assert status["attempts"][0]["errorMessage"] == "Node became unavailable"
-    node = await co(api).get_namespaced_custom_object(GROUP, VERSION, namespace, NODES, "doomed")
+    node = await co(api).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, NODES.plural, "doomed"
+    )
     assert node["status"]["status"] == "offline"
     ready = {c["type"]: c for c in node["status"]["conditions"]}["Ready"]
     assert ready["status"] == "False" and ready["reason"] == "HeartbeatMissed"
@@ -190,11 +192,13 @@ async def test_deleting_a_node_requeues_its_tasks_and_removes_its_lease(
     name = await add_node(api, namespace, "leaving")
     await add_task(api, namespace, "orphan")
     await eventually(status_is(api, namespace, "orphan", "assigned"))
-    await co(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, NODES, name)
+    await co(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, NODES.plural, name)
 
     async def gone() -> bool:
         try:
-            await co(api).get_namespaced_custom_object(GROUP, VERSION, namespace, NODES, name)
+            await co(api).get_namespaced_custom_object(
+                GROUP, VERSION, namespace, NODES.plural, name
+            )
         except ApiException as exc:
             return exc.status == 404
         return False

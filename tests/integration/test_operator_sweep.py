@@ -9,8 +9,8 @@ from __future__ import annotations
 from kubernetes_asyncio import client
 
 from tests.integration.helpers import add_node, co
-from web4ai.core import bodies
 from web4ai.core.ids import IdKind, identity, node_lease_name
+from web4ai.core.resources import GROUP, LEASES, NODES, VERSION
 from web4ai.operator.runner import Operator, OperatorOptions
 
 
@@ -19,26 +19,24 @@ async def test_the_sweep_drops_what_the_api_server_no_longer_has(
 ) -> None:
     await add_node(api, namespace, "present")
     op = Operator(OperatorOptions(namespace=namespace), api)
-    nodes = await co(api).list_namespaced_custom_object(
-        bodies.GROUP, bodies.VERSION, namespace, bodies.NODES
-    )
+    nodes = await co(api).list_namespaced_custom_object(GROUP, VERSION, namespace, NODES.plural)
     leases = await client.CoordinationV1Api(api).list_namespaced_lease(namespace)
     for body in nodes["items"]:
-        op.observe(bodies.NODES, None, body)
+        op.observe(NODES, None, body)
     for lease in leases.items:
-        op.observe("leases", None, api.sanitize_for_serialization(lease))
+        op.observe(LEASES, None, api.sanitize_for_serialization(lease))
     ghost = identity(IdKind.NODE, "ghost")
     old = {"name": ghost.name, "labels": dict(ghost.labels), "resourceVersion": "1"}
-    op.observe(bodies.NODES, None, {"metadata": old, "spec": {"nodeId": "ghost", "host": "h"}})
+    op.observe(NODES, None, {"metadata": old, "spec": {"nodeId": "ghost", "host": "h"}})
     lease = {**old, "name": node_lease_name(ghost.name)}
-    op.observe("leases", None, {"metadata": lease, "spec": {}})
+    op.observe(LEASES, None, {"metadata": lease, "spec": {}})
     for store in op.state.stores:
         store.synced.set()
 
     dropped = await op.sweep()
 
     present = identity(IdKind.NODE, "present").name
-    assert dropped == {bodies.NODES: [ghost.name], "leases": [node_lease_name(ghost.name)]}
+    assert dropped == {NODES: [ghost.name], LEASES: [node_lease_name(ghost.name)]}
     assert set(op.state.nodes.store) == {present}
     assert set(op.state.leases.store) == {node_lease_name(present)}
     assert await op.sweep() == {}

@@ -13,7 +13,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from tests.conftest import Stack
 from tests.integration.apiclient import Http, assert_error
 from tests.integration.helpers import co, eventually
-from web4ai.core.bodies import GROUP, TASKS, VERSION
+from web4ai.core.resources import GROUP, TASKS, VERSION
 from web4ai.node.agent import NodeAgent
 from web4ai.node.config import NodeConfig
 from web4ai.node.executors import ExecutionContext
@@ -62,7 +62,7 @@ async def test_a_task_with_256_long_capabilities_does_not_jam_the_operator(
     # the explanation is written, summarised within the CRD's limit
     async def explained() -> str | None:
         obj = await co(api).get_namespaced_custom_object(
-            GROUP, VERSION, stack.namespace, TASKS, "jammer"
+            GROUP, VERSION, stack.namespace, TASKS.plural, "jammer"
         )
         for c in (obj.get("status") or {}).get("conditions") or []:
             if c["type"] == "Scheduled" and c["status"] == "False":

@@ -16,6 +16,7 @@ from web4ai.api.context import ApiContext, ApiStats
 from web4ai.api.hub import Hub
 from web4ai.core.crs import AnyBody, Body
 from web4ai.core.ratelimit import RateLimiter
+from web4ai.core.resources import Resource
 from web4ai.k8s.apikeys import entry
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import Conflict, NotFound
@@ -47,49 +48,51 @@ class FakeWriter(Writer):
 
     def __init__(self) -> None:
         super().__init__(api=None, namespace="test")
-        self.objects_by_name: dict[tuple[str, str], Body] = {}
+        self.objects_by_name: dict[tuple[Resource, str], Body] = {}
         self.revision = 0
 
-    def _stored(self, plural: str, body: Body) -> Body:
+    def _stored(self, resource: Resource, body: Body) -> Body:
         self.revision += 1
         body = copy.deepcopy(body)
         body["metadata"]["resourceVersion"] = str(self.revision)
         body["metadata"].setdefault("uid", f"uid-{self.revision}")
-        self.objects_by_name[plural, body["metadata"]["name"]] = body
+        self.objects_by_name[resource, body["metadata"]["name"]] = body
         return copy.deepcopy(body)
 
-    async def get(self, plural: str, name: str) -> Body | None:
-        found = self.objects_by_name.get((plural, name))
+    async def get(self, resource: Resource, name: str) -> Body | None:
+        found = self.objects_by_name.get((resource, name))
         return copy.deepcopy(found) if found is not None else None
 
-    async def read(self, plural: str, name: str, **_: Any) -> Body:
-        found = await self.get(plural, name)
+    async def read(self, resource: Resource, name: str) -> Body:
+        found = await self.get(resource, name)
         if found is None:
-            raise NotFound(404, f"{plural}/{name} not found")
+            raise NotFound(404, f"{resource}/{name} not found")
         return found
 
-    async def create(self, plural: str, body: AnyBody, **_: Any) -> Body:
-        if (plural, body["metadata"]["name"]) in self.objects_by_name:
+    async def create(self, resource: Resource, body: AnyBody) -> Body:
+        if (resource, body["metadata"]["name"]) in self.objects_by_name:
             raise Conflict(409, "already exists")
-        return self._stored(plural, cast(Body, body))
+        return self._stored(resource, cast(Body, body))
 
-    async def json_patch(self, plural: str, name: str, ops: list[Body], **_: Any) -> Body:
-        body = await self.read(plural, name)
+    async def json_patch(self, resource: Resource, name: str, ops: list[Body]) -> Body:
+        body = await self.read(resource, name)
         for op in ops:
             if op["op"] == "add" and op["path"].startswith("/spec/"):
                 body.setdefault("spec", {})[op["path"].removeprefix("/spec/")] = op["value"]
-        return self._stored(plural, body)
+        return self._stored(resource, body)
 
-    async def patch(self, plural: str, name: str, patch: Body, *, status: bool = False) -> Body:
-        self.writes[plural] += 1
-        found = self.objects_by_name.get((plural, name))
+    async def patch(
+        self, resource: Resource, name: str, patch: Body, *, status: bool = False
+    ) -> Body:
+        self.writes[resource.plural] += 1
+        found = self.objects_by_name.get((resource, name))
         if found is None:
             raise NotFound(404, "Not Found")
-        return self._stored(plural, merge(found, patch))
+        return self._stored(resource, merge(found, patch))
 
-    async def delete(self, plural: str, name: str, *_: Any, **__: Any) -> bool:
-        self.writes[plural] += 1
-        return self.objects_by_name.pop((plural, name), None) is not None
+    async def delete(self, resource: Resource, name: str, *_: Any, **__: Any) -> bool:
+        self.writes[resource.plural] += 1
+        return self.objects_by_name.pop((resource, name), None) is not None
 
 
 class FakeKeys(KeyStore):

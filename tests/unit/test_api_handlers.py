@@ -23,6 +23,7 @@ from tests.unit.apiapp import (
 from web4ai.api.context import ApiContext
 from web4ai.api.routing import spec_of
 from web4ai.core import bodies
+from web4ai.core.resources import NODES, ORCHESTRATORS, TASKS
 
 
 async def test_public_routes_answer_without_a_key_and_the_rest_need_one(http: Any) -> None:
@@ -163,7 +164,7 @@ async def test_a_submission_becomes_the_task_spec_and_reads_back(
     }
     writer = ctx.writer
     assert isinstance(writer, FakeWriter)
-    stored = writer.objects_by_name[bodies.TASKS, "t-1"]
+    stored = writer.objects_by_name[TASKS, "t-1"]
     spec = dict(stored["spec"])
     assert isinstance(spec.pop("submittedAt"), str)
     assert spec == {
@@ -203,7 +204,7 @@ async def test_registration_and_heartbeat_write_the_node_in_camel_case(
     assert status == 200 and body["heartbeat_interval"] == 30
     writer = ctx.writer
     assert isinstance(writer, FakeWriter)
-    assert writer.objects_by_name[bodies.NODES, "n-1"]["spec"] == {
+    assert writer.objects_by_name[NODES, "n-1"]["spec"] == {
         "nodeId": "n-1",
         "host": "h",
         "nodeType": "gpu",
@@ -215,7 +216,7 @@ async def test_registration_and_heartbeat_write_the_node_in_camel_case(
     heartbeat = {"cpu_usage": 50, "memory_total_mb": 8.0, "status": "degraded", "tasks_running": 1}
     status, body = await call(http, "POST", "/nodes/n-1/heartbeat", json=heartbeat)
     assert status == 200 and body["message"] == "Heartbeat updated"
-    node_status = writer.objects_by_name[bodies.NODES, "n-1"]["status"]
+    node_status = writer.objects_by_name[NODES, "n-1"]["status"]
     assert node_status["cpuUsage"] == 50 and node_status["tasksRunning"] == 1
     assert node_status["agentsStatus"] == {"memory_total_mb": 8.0}
     assert node_status["reportedStatus"] == "degraded"
@@ -252,7 +253,7 @@ async def test_every_answer_fits_the_response_model_its_route_declares(
     writer = ctx.writer
     assert isinstance(writer, FakeWriter)
     orchestrator = await writer.create(
-        bodies.ORCHESTRATORS, {"metadata": {"name": bodies.ORCHESTRATOR_NAME}, "spec": {}}
+        ORCHESTRATORS, {"metadata": {"name": bodies.ORCHESTRATOR_NAME}, "spec": {}}
     )
     ctx.state.record_orchestrator(orchestrator)
     calls: list[tuple[str, str, Any]] = [

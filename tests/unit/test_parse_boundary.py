@@ -20,6 +20,7 @@ from web4ai.api.routing import spec_of
 from web4ai.core import bodies, patches
 from web4ai.core.ids import IdKind, identity
 from web4ai.core.limits import DEPTH_MAX
+from web4ai.core.resources import ORCHESTRATORS, TASKS
 from web4ai.core.schemas import storable
 
 BAD = "__BAD__"
@@ -90,7 +91,7 @@ async def world(http: Any, ctx: ApiContext) -> None:
     writer = ctx.writer
     assert isinstance(writer, FakeWriter)
     orchestrator = await writer.create(
-        bodies.ORCHESTRATORS, {"metadata": {"name": bodies.ORCHESTRATOR_NAME}, "spec": {}}
+        ORCHESTRATORS, {"metadata": {"name": bodies.ORCHESTRATOR_NAME}, "spec": {}}
     )
     ctx.state.record_orchestrator(orchestrator)
     for path, payload in (
@@ -102,7 +103,7 @@ async def world(http: Any, ctx: ApiContext) -> None:
     name = identity(IdKind.TASK, "t-1").name
     task = ctx.state.tasks_by_name[name]
     bound = await writer.patch(
-        bodies.TASKS, name, patches.bind_patch(task, "n-1", ctx.clock()), status=True
+        TASKS, name, patches.bind_patch(task, "n-1", ctx.clock()), status=True
     )
     ctx.state.record_task(bound)
 

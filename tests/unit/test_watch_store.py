@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from web4ai.k8s.store import Store
-from web4ai.k8s.watching import LEASES, Informer, newer
+from web4ai.core.resources import LEASES
+from web4ai.k8s.listwatch import Informer
+from web4ai.k8s.store import Store, newer
 
 
 def body(rv: str, status: str) -> dict[str, Any]:

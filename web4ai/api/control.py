@@ -13,6 +13,7 @@ from web4ai.api.errors import ApiError
 from web4ai.api.routing import declare
 from web4ai.core import bodies, patches
 from web4ai.core.config import config_to_spec, deep_merge, spec_to_config, validate_config
+from web4ai.core.resources import ORCHESTRATORS
 from web4ai.core.schemas import config, openapi, responses
 from web4ai.core.validation import FieldError, ValidationFailed
 from web4ai.k8s.errors import Conflict, Invalid, NotFound
@@ -23,7 +24,7 @@ routes = web.RouteTableDef()
 async def set_paused(ctx: ApiContext, paused: bool) -> None:
     try:
         result = await ctx.writer.patch(
-            bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": {"paused": paused}}
+            ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": {"paused": paused}}
         )
     except NotFound:
         raise ApiError(
@@ -102,7 +103,7 @@ async def put_config(request: web.Request) -> web.Response:
     check_config(merged)
     try:
         result = await ctx.writer.patch(
-            bodies.ORCHESTRATORS,
+            ORCHESTRATORS,
             bodies.ORCHESTRATOR_NAME,
             patches.guarded(orch, {"spec": config_to_spec(merged)}),
         )

@@ -23,10 +23,10 @@ from web4ai.core.crs import Draining, NodeBody, TaskBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.objects import node_object
+from web4ai.core.resources import LEASES, NODES, TASKS
 from web4ai.core.restriction import registration_refusal
 from web4ai.core.schemas import openapi, requests, responses, views
 from web4ai.k8s.errors import RACED, Conflict, K8sError, NotFound
-from web4ai.k8s.leases import LEASE_GROUP, LEASE_VERSION, LEASES
 
 routes = web.RouteTableDef()
 
@@ -41,7 +41,7 @@ async def find_node_fresh(ctx: ApiContext, node_id: str) -> NodeBody:
     try:
         return find_node(ctx, node_id)
     except ApiError:
-        body = await ctx.writer.get(bodies.NODES, identity(IdKind.NODE, node_id).name)
+        body = await ctx.writer.get(NODES, identity(IdKind.NODE, node_id).name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             raise
         return ctx.state.record_node(body)
@@ -96,15 +96,8 @@ async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
     ident = identity(IdKind.NODE, node_id)
     name = node_lease_name(ident.name)
     spec = heartbeats.lease_spec(node_id, ctx.state.settings().heartbeat_interval, now)
-    ctx.writer.writes["leases"] += 1
     try:
-        await ctx.writer.json_patch(
-            LEASES,
-            name,
-            heartbeats.renewal_ops(node_id, spec),
-            group=LEASE_GROUP,
-            version=LEASE_VERSION,
-        )
+        await ctx.writer.json_patch(LEASES, name, heartbeats.renewal_ops(node_id, spec))
         return
     except NotFound:
         pass
@@ -119,12 +112,7 @@ async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
         raise
     # Conflict: created meanwhile by a concurrent heartbeat, so renewed
     with contextlib.suppress(Conflict):
-        await ctx.writer.create(
-            LEASES,
-            heartbeats.node_lease(ident, spec, now),
-            group=LEASE_GROUP,
-            version=LEASE_VERSION,
-        )
+        await ctx.writer.create(LEASES, heartbeats.node_lease(ident, spec, now))
 
 
 async def requeue_previous_incarnation(
@@ -142,7 +130,7 @@ async def requeue_previous_incarnation(
         if bodies.task_node(task) == node_id and bodies.task_phase(task).bound:
             try:
                 result = await ctx.writer.patch(
-                    bodies.TASKS,
+                    TASKS,
                     bodies.name_of(task),
                     patches.requeue_patch(task, reason, now),
                     status=True,
@@ -188,11 +176,10 @@ async def register(request: web.Request) -> web.Response:
                 "MAX_NODES_REACHED",
                 max_nodes=limit,
             )
-        ctx.writer.writes[bodies.NODES] += 1
         try:
-            created = await ctx.writer.create(bodies.NODES, node_object(ident, spec))
+            created = await ctx.writer.create(NODES, node_object(ident, spec))
         except Conflict:
-            created = await ctx.writer.read(bodies.NODES, ident.name)
+            created = await ctx.writer.read(NODES, ident.name)
         existing = bodies.as_node(created)
     elif existing["metadata"].get("deletionTimestamp"):
         raise ApiError(
@@ -203,7 +190,7 @@ async def register(request: web.Request) -> web.Response:
         try:
             existing = bodies.as_node(
                 await ctx.writer.patch(
-                    bodies.NODES,
+                    NODES,
                     ident.name,
                     {"spec": {**{k: None for k in existing["spec"] if k not in spec}, **spec}},
                 )
@@ -219,9 +206,7 @@ async def register(request: web.Request) -> web.Response:
         }
     }
     try:
-        ctx.state.record_node(
-            await ctx.writer.patch(bodies.NODES, ident.name, status_patch, status=True)
-        )
+        ctx.state.record_node(await ctx.writer.patch(NODES, ident.name, status_patch, status=True))
     except NotFound:
         raise unregistered_meanwhile(node_id) from None
     await renew_lease(ctx, node_id, now)
@@ -252,7 +237,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     if new is not None:
         try:
             result = await ctx.writer.patch(
-                bodies.NODES, bodies.name_of(body), {"status": new}, status=True
+                NODES, bodies.name_of(body), {"status": new}, status=True
             )
         except NotFound:
             raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
@@ -293,7 +278,7 @@ async def put_status(request: web.Request) -> web.Response:
         fields["draining"] = None  # an admin's explicit status ends a drain
     try:
         result = await ctx.writer.patch(
-            bodies.NODES, bodies.name_of(body), {"status": fields}, status=True
+            NODES, bodies.name_of(body), {"status": fields}, status=True
         )
     except NotFound:
         raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
@@ -323,7 +308,7 @@ async def drain(request: web.Request) -> web.Response:
         draining["deadline"] = now + data.deadline
     try:
         result = await ctx.writer.patch(
-            bodies.NODES, bodies.name_of(body), {"status": {"draining": draining}}, status=True
+            NODES, bodies.name_of(body), {"status": {"draining": draining}}, status=True
         )
     except NotFound:
         raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
@@ -350,7 +335,7 @@ async def delete_node(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
     body = find_node(ctx, node_id)
-    await ctx.writer.delete(bodies.NODES, bodies.name_of(body))
+    await ctx.writer.delete(NODES, bodies.name_of(body))
     marked = {
         **body,
         "metadata": {**body["metadata"], "deletionTimestamp": bodies.format_time(ctx.clock())},

@@ -25,6 +25,7 @@ from web4ai.core import bodies
 from web4ai.core.config import spec_value
 from web4ai.core.objects import orchestrator_object
 from web4ai.core.ratelimit import RateLimiter
+from web4ai.core.resources import ORCHESTRATORS
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.client import api_client
 from web4ai.k8s.errors import Conflict
@@ -68,11 +69,11 @@ async def ensure_orchestrator(ctx: ApiContext) -> None:
     if bodies.ORCHESTRATOR_NAME in ctx.state.orchestrators.store:
         return
     try:
-        created = await ctx.writer.create(bodies.ORCHESTRATORS, orchestrator_object())
+        created = await ctx.writer.create(ORCHESTRATORS, orchestrator_object())
         ctx.state.record_orchestrator(created)
     except Conflict:
         ctx.state.record_orchestrator(
-            await ctx.writer.read(bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME)
+            await ctx.writer.read(ORCHESTRATORS, bodies.ORCHESTRATOR_NAME)
         )
 
 
@@ -90,7 +91,7 @@ async def apply_config_file(ctx: ApiContext, path: str) -> None:
     orch = bodies.as_orchestrator(ctx.state.orchestrators.store[bodies.ORCHESTRATOR_NAME])
     merged = deep_merge(spec_to_config(orch.get("spec")), doc)
     result = await ctx.writer.patch(
-        bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": config_to_spec(merged)}
+        ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": config_to_spec(merged)}
     )  # created just before: NotFound would be someone deleting it, worth a crash
     ctx.state.record_orchestrator(result)
     log.info("configuration loaded from %s", path)

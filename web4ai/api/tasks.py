@@ -21,6 +21,7 @@ from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskPhase, TaskStatus
 from web4ai.core.objects import task_object
+from web4ai.core.resources import TASKS
 from web4ai.core.schemas import openapi, requests, responses, views
 from web4ai.k8s.errors import RACED, Conflict, Invalid
 
@@ -67,9 +68,8 @@ async def submit(request: web.Request) -> web.Response:
         raise ApiError(409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id)
     timeout = int((ctx.state.settings_spec().get("orchestrator") or {}).get("taskTimeout", 300))
     body = task_object(ident, data.spec(task_id, timeout, bodies.format_time(ctx.clock())))
-    ctx.writer.writes[bodies.TASKS] += 1
     try:
-        created = await ctx.writer.create(bodies.TASKS, body)
+        created = await ctx.writer.create(TASKS, body)
     except Conflict:
         raise ApiError(
             409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id
@@ -136,7 +136,7 @@ def check_assignment(request: web.Request, body: TaskBody, node_id: str) -> None
 
 async def read_task(ctx: ApiContext, task_id: str) -> TaskBody:
     """The task as the API server has it now (not the watch cache); 404 when gone."""
-    body = await ctx.writer.get(bodies.TASKS, identity(IdKind.TASK, task_id).name)
+    body = await ctx.writer.get(TASKS, identity(IdKind.TASK, task_id).name)
     if body is None:
         raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id)
     return ctx.state.record_task(body)
@@ -164,9 +164,7 @@ async def guarded_update(
             body, fresh = await read_task(ctx, task_id), True
             check(body)
         try:
-            result = await ctx.writer.patch(
-                bodies.TASKS, bodies.name_of(body), build(body), status=True
-            )
+            result = await ctx.writer.patch(TASKS, bodies.name_of(body), build(body), status=True)
         except RACED:
             body, fresh = await read_task(ctx, task_id), True  # 404 when it is gone
             continue

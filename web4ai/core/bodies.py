@@ -28,11 +28,6 @@ from web4ai.core.model import (
     default_capacity,
 )
 
-GROUP = "web4ai.io"
-VERSION = "v1alpha1"
-NODES = "web4ainodes"
-TASKS = "web4aitasks"
-ORCHESTRATORS = "web4aiorchestrators"
 ORCHESTRATOR_NAME = "web4ai"
 NODE_FINALIZER = "web4ai.io/node-cleanup"
 

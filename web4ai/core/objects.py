@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from web4ai.core.bodies import GROUP, NODE_FINALIZER, ORCHESTRATOR_NAME, VERSION
+from web4ai.core.bodies import NODE_FINALIZER, ORCHESTRATOR_NAME
 from web4ai.core.crs import Body, NodeBody, NodeSpec, OrchestratorBody, TaskBody, TaskSpec
 from web4ai.core.ids import ObjectIdentity
-
-API_VERSION = f"{GROUP}/{VERSION}"
+from web4ai.core.resources import LEASES, NODES, ORCHESTRATORS, TASKS
 
 
 def node_object(ident: ObjectIdentity, spec: NodeSpec) -> NodeBody:
     """A Web4AINode, with the finalizer that cleans up after it."""
     return {
-        "apiVersion": API_VERSION,
-        "kind": "Web4AINode",
+        "apiVersion": NODES.api_version,
+        "kind": NODES.kind,
         "metadata": {"name": ident.name, "labels": ident.labels, "finalizers": [NODE_FINALIZER]},
         "spec": spec,
     }
@@ -24,8 +23,8 @@ def node_object(ident: ObjectIdentity, spec: NodeSpec) -> NodeBody:
 
 def task_object(ident: ObjectIdentity, spec: TaskSpec) -> TaskBody:
     return {
-        "apiVersion": API_VERSION,
-        "kind": "Web4AITask",
+        "apiVersion": TASKS.api_version,
+        "kind": TASKS.kind,
         "metadata": {"name": ident.name, "labels": ident.labels},
         "spec": spec,
     }
@@ -34,8 +33,8 @@ def task_object(ident: ObjectIdentity, spec: TaskSpec) -> TaskBody:
 def orchestrator_object() -> OrchestratorBody:
     """The singleton Web4AIOrchestrator, with every setting at its default."""
     return {
-        "apiVersion": API_VERSION,
-        "kind": "Web4AIOrchestrator",
+        "apiVersion": ORCHESTRATORS.api_version,
+        "kind": ORCHESTRATORS.kind,
         "metadata": {"name": ORCHESTRATOR_NAME},
         "spec": {},
     }
@@ -47,8 +46,8 @@ def lease_object(name: str, spec: dict[str, Any], labels: dict[str, str] | None 
     if labels is not None:
         metadata["labels"] = dict(labels)
     return {
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
+        "apiVersion": LEASES.api_version,
+        "kind": LEASES.kind,
         "metadata": metadata,
         "spec": {k: v for k, v in spec.items() if v is not None},
     }

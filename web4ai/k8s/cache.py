@@ -21,12 +21,9 @@ from web4ai.core.config import Settings, settings_from_spec
 from web4ai.core.crs import NodeBody, OrchestratorBody, OrchestratorSpec, TaskBody
 from web4ai.core.ids import IdKind, node_lease_name
 from web4ai.core.model import Node, TaskPhase, TaskStatus
-from web4ai.k8s.store import LEASES, Body, OnChange, Resource, Store
-from web4ai.k8s.watching import Informer
-
-NODES = Resource(bodies.GROUP, bodies.VERSION, bodies.NODES)
-TASKS = Resource(bodies.GROUP, bodies.VERSION, bodies.TASKS)
-ORCHESTRATORS = Resource(bodies.GROUP, bodies.VERSION, bodies.ORCHESTRATORS)
+from web4ai.core.resources import LEASES, NODES, ORCHESTRATORS, TASKS, Resource
+from web4ai.k8s.listwatch import Informer
+from web4ai.k8s.store import Body, OnChange, Store
 
 LEASE_SELECTOR = "web4ai.io/node-id"  # a node's Lease is labelled with its node id
 

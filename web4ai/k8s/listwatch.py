@@ -18,7 +18,8 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from web4ai.k8s.store import Resource, Store
+from web4ai.core.resources import Resource
+from web4ai.k8s.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -155,3 +156,27 @@ async def listed_names(
 ) -> set[str]:
     """The names of the objects that exist now."""
     return (await listed(api, resource, namespace, label_selector))[0]
+
+
+@dataclass
+class Informer(Store):
+    """A ``Store`` fed by its own list + watch: the API's informers. ``synced`` is set
+    once the first list is in the store. (The operator's Kopf handlers feed its nodes,
+    Leases and orchestrator; its daemon runs a ``ListWatch`` of the tasks.)"""
+
+    api: Any
+    resource: Resource
+    namespace: str
+    label_selector: str | None = None
+    watch_timeout: int = 300
+
+    async def run(self) -> None:
+        """List and watch until cancelled; errors back off and resume."""
+        await ListWatch(
+            self.api,
+            self.resource,
+            self.namespace,
+            self,
+            label_selector=self.label_selector,
+            watch_timeout=self.watch_timeout,
+        ).run()

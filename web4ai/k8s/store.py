@@ -18,16 +18,6 @@ from web4ai.core.crs import Body as Body  # re-exported: the one alias lives in 
 OnChange = Callable[[str, Body, Body | None], None]  # (event type, new body, old body)
 
 
-@dataclass(frozen=True)
-class Resource:
-    group: str
-    version: str
-    plural: str
-
-
-LEASES = Resource("coordination.k8s.io", "v1", "leases")
-
-
 def newer(a: Body, b: Body) -> bool:
     """Whether ``a`` is a later version of the object than ``b``.
 

@@ -1,7 +1,9 @@
-"""Writes to the API server: merge patches, guarded by resourceVersion, counted.
+"""Reads and writes of the API server, keyed by ``web4ai.core.resources.Resource``.
 
-Errors other than the ones a method documents are raised as the typed errors of
-``web4ai.k8s.errors`` (``NotFound``, ``Conflict``, ``Invalid``, ``K8sError``)."""
+Every write counts itself in ``writes`` (by plural; ``conflicts`` counts the writes that
+lost a race, a 404 or 409). Errors are raised as the typed errors of
+``web4ai.k8s.errors`` (``NotFound``, ``Conflict``, ``Invalid``, ``K8sError``), except
+where a method says otherwise."""
 
 from __future__ import annotations
 
@@ -9,25 +11,27 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from web4ai.core.bodies import GROUP, VERSION
 from web4ai.core.crs import AnyBody, Body, Patch
-from web4ai.k8s.errors import translated, typed
+from web4ai.core.resources import GROUP, VERSION, Resource
+from web4ai.k8s.errors import Conflict, NotFound, typed
 
 log = logging.getLogger(__name__)
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+T = TypeVar("T")
 
 
 @dataclass
 class Writer:
-    """Patches custom objects. A 409 (someone acted first) or 404 (gone) returns
-    None: the caller re-reads from its cache, it never overwrites."""
+    """The one client for objects: custom resources and Leases alike."""
 
     api: client.ApiClient
     namespace: str
@@ -37,68 +41,76 @@ class Writer:
     def objects(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api)
 
-    async def get(self, plural: str, name: str) -> Body | None:
-        """The object as the API server has it now (not a watch cache); None when gone."""
+    async def _write(self, resource: Resource, call: Awaitable[T]) -> T:
+        """Count the write; a 404 or 409 also counts as a conflict. Raises typed errors."""
+        self.writes[resource.plural] += 1
+        try:
+            return await call
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                self.conflicts += 1
+            raise typed(exc) from exc
+
+    async def read(self, resource: Resource, name: str) -> Body:
+        """The object as the API server has it now (not a watch cache); raises
+        ``NotFound`` when gone."""
         try:
             body: Body = await self.objects().get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, plural, name
+                resource.group, resource.version, self.namespace, resource.plural, name
             )
         except ApiException as exc:
-            if exc.status == 404:
-                return None
             raise typed(exc) from exc
         return body
 
-    async def read(
-        self, plural: str, name: str, *, group: str = GROUP, version: str = VERSION
-    ) -> Body:
-        """The object as the API server has it now; raises ``NotFound`` when gone."""
-        with translated():
-            body: Body = await self.objects().get_namespaced_custom_object(
-                group, version, self.namespace, plural, name
-            )
-        return body
+    async def get(self, resource: Resource, name: str) -> Body | None:
+        """``read``, or None when the object is gone."""
+        try:
+            return await self.read(resource, name)
+        except NotFound:
+            return None
 
-    async def create(
-        self, plural: str, body: AnyBody, *, group: str = GROUP, version: str = VERSION
-    ) -> Body:
+    async def create(self, resource: Resource, body: AnyBody) -> Body:
         """Create a namespaced object; raises ``Conflict`` when it exists, ``Invalid``
-        when the schema rejects it. Not counted in ``writes`` (the caller counts)."""
-        with translated():
-            created: Body = await self.objects().create_namespaced_custom_object(
-                group, version, self.namespace, plural, body
-            )
+        when the schema rejects it."""
+        created: Body = await self._write(
+            resource,
+            self.objects().create_namespaced_custom_object(
+                resource.group, resource.version, self.namespace, resource.plural, body
+            ),
+        )
         return created
 
-    async def replace(
-        self, plural: str, name: str, body: Body, *, group: str = GROUP, version: str = VERSION
-    ) -> Body:
+    async def replace(self, resource: Resource, name: str, body: Body) -> Body:
         """Replace an object (guarded by the resourceVersion in ``body``); raises
-        ``Conflict`` when it changed meanwhile. Not counted in ``writes``."""
-        with translated():
-            result: Body = await self.objects().replace_namespaced_custom_object(
-                group, version, self.namespace, plural, name, body
-            )
+        ``Conflict`` when it changed meanwhile."""
+        result: Body = await self._write(
+            resource,
+            self.objects().replace_namespaced_custom_object(
+                resource.group, resource.version, self.namespace, resource.plural, name, body
+            ),
+        )
         return result
 
-    async def json_patch(
-        self,
-        plural: str,
-        name: str,
-        ops: list[Body],
-        *,
-        group: str = GROUP,
-        version: str = VERSION,
+    async def json_patch(self, resource: Resource, name: str, ops: list[Body]) -> Body:
+        """Apply a JSON patch (RFC 6902, ``test`` ops included); raises ``NotFound``, or a
+        ``K8sError`` (a failed ``test`` is a 422)."""
+        result: Body = await self._write(
+            resource,
+            self.objects().patch_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                self.namespace,
+                resource.plural,
+                name,
+                ops,
+                _content_type=JSON_PATCH,
+            ),
+        )
+        return result
+
+    async def patch(
+        self, resource: Resource, name: str, patch: Patch, *, status: bool = False
     ) -> Body:
-        """Apply a JSON patch (RFC 6902, ``test`` ops included); raises ``NotFound``,
-        or a ``K8sError`` (a failed ``test`` is a 422). Not counted in ``writes``."""
-        with translated():
-            result: Body = await self.objects().patch_namespaced_custom_object(
-                group, version, self.namespace, plural, name, ops, _content_type=JSON_PATCH
-            )
-        return result
-
-    async def patch(self, plural: str, name: str, patch: Patch, *, status: bool = False) -> Body:
         """Merge-patch ``name`` (its status with ``status``). Raises ``NotFound`` when it is
         gone and ``Conflict`` when a guard (``metadata.resourceVersion``) no longer holds:
         someone acted first, so re-read and never overwrite. Both are in ``RACED``."""
@@ -108,28 +120,30 @@ class Writer:
             if status
             else co.patch_namespaced_custom_object
         )
-        self.writes[plural] += 1
-        try:
-            result: Body = await call(
-                GROUP, VERSION, self.namespace, plural, name, patch, _content_type=MERGE
-            )
-            return result
-        except ApiException as exc:
-            if exc.status in (404, 409):
-                self.conflicts += 1
-            raise typed(exc) from exc
+        result: Body = await self._write(
+            resource,
+            call(
+                resource.group,
+                resource.version,
+                self.namespace,
+                resource.plural,
+                name,
+                patch,
+                _content_type=MERGE,
+            ),
+        )
+        return result
 
     async def delete(
         self,
-        plural: str,
+        resource: Resource,
         name: str,
         resource_version: str | None = None,
         *,
         uid: str | None = None,
     ) -> bool:
-        """Delete ``name``; with ``uid`` (or ``resource_version``) only that very object."""
-        co = self.objects()
-        self.writes[plural] += 1
+        """Delete ``name``; with ``uid`` (or ``resource_version``) only that very object.
+        False when it was gone or was another object by then (a 404 or 409)."""
         preconditions = {}
         if resource_version:
             preconditions["resourceVersion"] = resource_version
@@ -137,34 +151,20 @@ class Writer:
             preconditions["uid"] = uid
         body: Body = {"preconditions": preconditions} if preconditions else {}
         try:
-            await co.delete_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, plural, name, body=body
+            await self._write(
+                resource,
+                self.objects().delete_namespaced_custom_object(
+                    resource.group,
+                    resource.version,
+                    self.namespace,
+                    resource.plural,
+                    name,
+                    body=body,
+                ),
             )
-            return True
-        except ApiException as exc:
-            if exc.status in (404, 409):
-                return False
-            raise
-
-    async def delete_lease(self, name: str, uid: str) -> None:
-        """Delete the Lease ``name`` only if it is still the object ``uid`` we saw."""
-        coord = client.CoordinationV1Api(self.api)
-        self.writes["leases"] += 1
-        try:
-            await coord.delete_namespaced_lease(
-                name, self.namespace, body=client.V1DeleteOptions(preconditions={"uid": uid})
-            )
-        except ApiException as exc:
-            if exc.status not in (404, 409):
-                raise
-
-    async def create_lease(self, body: Body) -> None:
-        self.writes["leases"] += 1
-        try:
-            await client.CoordinationV1Api(self.api).create_namespaced_lease(self.namespace, body)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+        except (NotFound, Conflict):
+            return False
+        return True
 
     async def event(
         self,
@@ -175,7 +175,8 @@ class Writer:
         warning: bool = False,
         component: str = "web4ai-operator",
     ) -> None:
-        """A Kubernetes Event on ``involved`` (shown by kubectl describe)."""
+        """A Kubernetes Event on ``involved`` (shown by kubectl describe); best effort:
+        a failure is logged, never raised."""
 
         meta = involved["metadata"]
         now = dt.datetime.now(dt.UTC)

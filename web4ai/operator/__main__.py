@@ -40,7 +40,8 @@ import kopf
 from prometheus_client import CollectorRegistry
 
 import web4ai
-from web4ai.core.bodies import GROUP, NODES, ORCHESTRATOR_NAME, ORCHESTRATORS, VERSION
+from web4ai.core.bodies import ORCHESTRATOR_NAME
+from web4ai.core.resources import GROUP, LEASES, NODES, ORCHESTRATORS, VERSION
 from web4ai.k8s.cache import LEASE_SELECTOR
 from web4ai.k8s.login import connection_info
 from web4ai.observability.logs import LOG_FORMATS, setup_logging
@@ -107,21 +108,21 @@ def build_registry(
 
     # -- watches: events into the stores; they write nothing ------------------
 
-    @kopf.on.event(GROUP, VERSION, NODES, registry=registry)
+    @kopf.on.event(GROUP, VERSION, NODES.plural, registry=registry)
     async def node_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:
         memo["operator"].observe(NODES, event.get("type"), dict(event["object"]))
 
     @kopf.on.event(
-        "coordination.k8s.io",
-        "v1",
-        "leases",
+        LEASES.group,
+        LEASES.version,
+        LEASES.plural,
         labels={LEASE_SELECTOR: kopf.PRESENT},
         registry=registry,
     )
     async def lease_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:
-        memo["operator"].observe("leases", event.get("type"), dict(event["object"]))
+        memo["operator"].observe(LEASES, event.get("type"), dict(event["object"]))
 
-    @kopf.on.event(GROUP, VERSION, ORCHESTRATORS, registry=registry)
+    @kopf.on.event(GROUP, VERSION, ORCHESTRATORS.plural, registry=registry)
     async def orchestrator_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:
         operator: Operator = memo["operator"]
         operator.observe(ORCHESTRATORS, event.get("type"), dict(event["object"]))
@@ -135,7 +136,7 @@ def build_registry(
     @kopf.daemon(
         GROUP,
         VERSION,
-        ORCHESTRATORS,
+        ORCHESTRATORS.plural,
         when=lambda name, **_: name == ORCHESTRATOR_NAME,
         cancellation_backoff=30.0,
         registry=registry,

@@ -11,6 +11,7 @@ from web4ai.core import bodies, patches
 from web4ai.core.crs import Attempt, NodeBody, Patch, RetiringTask, TaskBody
 from web4ai.core.lifecycle import reliability_score
 from web4ai.core.model import NodeStatus, TaskPhase, TaskStatus
+from web4ai.core.resources import NODES, ORCHESTRATORS, TASKS
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -117,7 +118,7 @@ class Accounting:
             },
         )
         try:
-            result = await self.writer.patch(bodies.NODES, bodies.name_of(body), patch, status=True)
+            result = await self.writer.patch(NODES, bodies.name_of(body), patch, status=True)
         except RACED:
             return  # a heartbeat came first (or the node went): retry on the next pass
         # subtract what was written: more may have arrived during the await
@@ -197,7 +198,7 @@ class Accounting:
         someone wrote first (the next pass looks again)."""
         try:
             result = await self.writer.patch(
-                bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, patch, status=True
+                ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, patch, status=True
             )
         except RACED:
             return False
@@ -205,4 +206,4 @@ class Accounting:
         return True
 
     async def _delete(self, entry: RetiringTask) -> None:
-        await self.writer.delete(bodies.TASKS, entry["name"], uid=entry["uid"])
+        await self.writer.delete(TASKS, entry["name"], uid=entry["uid"])

@@ -21,6 +21,7 @@ from web4ai.core import bodies, patches
 from web4ai.core.callbacks import BACKOFF, url_problem
 from web4ai.core.crs import TaskBody
 from web4ai.core.egress import EgressPolicy
+from web4ai.core.resources import TASKS
 from web4ai.core.schemas import views
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import NotFound
@@ -155,4 +156,4 @@ class CallbackSender:
         }
         # Not guarded: the task is terminal and only this field and a condition change.
         with contextlib.suppress(NotFound):  # deleted meanwhile: nothing to record
-            await self.writer.patch(bodies.TASKS, name, patch, status=True)
+            await self.writer.patch(TASKS, name, patch, status=True)

@@ -23,6 +23,7 @@ import aiohttp
 
 from web4ai.core import bodies
 from web4ai.core.discovery import Found, Probe, classify
+from web4ai.core.resources import ORCHESTRATORS
 from web4ai.k8s.apikeys import entry, new_key, store_entry
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
@@ -153,7 +154,7 @@ class Discovery:
         patch = {"status": {"discovery": [p.as_status(when) for p in probes][:256]}}
         try:
             result = await self.writer.patch(
-                bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, patch, status=True
+                ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, patch, status=True
             )
         except RACED:
             return

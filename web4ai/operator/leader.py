@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from web4ai.core.bodies import format_time, parse_time
 from web4ai.core.election import Observation
 from web4ai.core.objects import lease_object
+from web4ai.core.resources import LEASES
 from web4ai.k8s.client import ApiClient
 from web4ai.k8s.errors import Conflict
-from web4ai.k8s.leases import Leases
+from web4ai.k8s.writing import Writer
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +61,17 @@ class LeaderElector:
             "leaseTransitions": transitions,
         }
 
-    def _leases(self) -> Leases:
-        return Leases(self.api, self.namespace)
+    def _leases(self) -> Writer:
+        return Writer(self.api, self.namespace)
 
     async def try_acquire_or_renew(self) -> bool:
         leases = self._leases()
         now = self.clock()
-        body = await leases.get(self.name)
+        body = await leases.get(LEASES, self.name)
         if body is None:
             lease = lease_object(self.name, self._spec(now, now, 0))
             try:
-                await leases.create(lease)
+                await leases.create(LEASES, lease)
             except Conflict:
                 return False
             self._renewed_at = now
@@ -97,7 +98,7 @@ class LeaderElector:
         acquire = parse_time(spec.get("acquireTime")) if ours else now
         body["spec"] = self._spec(now, acquire or now, transitions)
         try:
-            await leases.replace(self.name, body)
+            await leases.replace(LEASES, self.name, body)
         except Conflict:
             return False
         self._renewed_at = now
@@ -123,12 +124,12 @@ class LeaderElector:
         self._set(False)
         leases = self._leases()
         try:
-            body = await leases.get(self.name)
+            body = await leases.get(LEASES, self.name)
             if body is None:
                 raise LookupError(f"lease {self.name} not found")
             if (body.get("spec") or {}).get("holderIdentity") == self.identity:
                 body["spec"]["holderIdentity"] = ""
                 body["spec"]["renewTime"] = format_time(0)
-                await leases.replace(self.name, body)
+                await leases.replace(LEASES, self.name, body)
         except Exception as exc:
             log.warning("could not release the leader lease: %s", exc)

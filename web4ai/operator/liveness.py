@@ -15,8 +15,9 @@ from web4ai.core.ids import NODE_LEASE_PREFIX, IdKind, InvalidId, node_lease_nam
 from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.objects import lease_object
+from web4ai.core.resources import LEASES, NODES, TASKS
 from web4ai.k8s.cache import ClusterState
-from web4ai.k8s.errors import RACED
+from web4ai.k8s.errors import RACED, Conflict
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.isolation import Isolation
@@ -93,7 +94,7 @@ class Liveness:
             patch = patches.guarded(body, {"status": fields})
             name = bodies.name_of(body)
             result = await self.guard.run(
-                "offline", name, self.writer.patch, bodies.NODES, name, patch, status=True
+                "offline", name, self.writer.patch, NODES, name, patch, status=True
             )
             if result is not None:
                 self.state.record_node(result)
@@ -147,7 +148,7 @@ class Liveness:
                 patch = patches.requeue_patch(task, f"node {node} drained (deadline passed)", now)
                 try:
                     result = await self.writer.patch(
-                        bodies.TASKS, bodies.name_of(task), patch, status=True
+                        TASKS, bodies.name_of(task), patch, status=True
                     )
                 except RACED:
                     continue
@@ -164,7 +165,7 @@ class Liveness:
         )
         try:
             result = await self.writer.patch(
-                bodies.NODES,
+                NODES,
                 bodies.name_of(body),
                 patches.guarded(body, {"status": fields}),
                 status=True,
@@ -192,14 +193,17 @@ class Liveness:
             return
         new_name = node_lease_name(meta["name"])
         if new_name not in self.state.leases.store:
-            await self.writer.create_lease(lease_object(new_name, spec, meta.get("labels") or {}))
-        await self.writer.delete_lease(meta["name"], meta["uid"])
+            with contextlib.suppress(Conflict):  # moved meanwhile
+                await self.writer.create(
+                    LEASES, lease_object(new_name, spec, meta.get("labels") or {})
+                )
+        await self.writer.delete(LEASES, meta["name"], uid=meta["uid"])
         log.info("moved the Lease of node %s to %s", node, new_name)
 
     async def _requeue(self, body: TaskBody, now: float, reason: str = "node_offline") -> None:
         patch = patches.attempt_failed_patch(body, NODE_LOST, now)
         try:
-            result = await self.writer.patch(bodies.TASKS, bodies.name_of(body), patch, status=True)
+            result = await self.writer.patch(TASKS, bodies.name_of(body), patch, status=True)
         except RACED:
             return
         self.metrics.evictions.labels(reason).inc()
@@ -219,11 +223,11 @@ class Liveness:
         lease = self.state.leases.store.get(lease_name)
         labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
         if lease is not None and labels.get(IdKind.NODE.label) == node:
-            await self.writer.delete_lease(lease_name, lease["metadata"]["uid"])
+            await self.writer.delete(LEASES, lease_name, uid=lease["metadata"]["uid"])
         remaining = [f for f in finalizers if f != bodies.NODE_FINALIZER]
         with contextlib.suppress(*RACED):  # changed: the next pass sees it; gone: done
             await self.writer.patch(
-                bodies.NODES,
+                NODES,
                 bodies.name_of(body),
                 patches.guarded(body, {"metadata": {"finalizers": remaining}}),
             )

@@ -22,11 +22,12 @@ from typing import Protocol
 from web4ai.core import bodies
 from web4ai.core.crs import TaskBody
 from web4ai.core.objects import orchestrator_object
-from web4ai.k8s.cache import LEASE_SELECTOR, NODES, ORCHESTRATORS, TASKS, ClusterState
+from web4ai.core.resources import LEASES, NODES, ORCHESTRATORS, TASKS, Resource
+from web4ai.k8s.cache import LEASE_SELECTOR, ClusterState
 from web4ai.k8s.client import ApiClient, api_client
 from web4ai.k8s.errors import Conflict
 from web4ai.k8s.listwatch import ListWatch, listed, listed_names
-from web4ai.k8s.store import LEASES, Body, Resource, Store
+from web4ai.k8s.store import Body, Store
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import ClusterCollector, OperatorMetrics, unregistered
 from web4ai.operator.accounting import Accounting
@@ -164,17 +165,17 @@ class Operator:
 
     # -- fed by Kopf's event handlers (they write nothing) -------------------
 
-    def _kopf_fed(self) -> dict[str, tuple[Store, Resource, str | None]]:
+    def _kopf_fed(self) -> dict[Resource, tuple[Store, str | None]]:
         return {
-            bodies.NODES: (self.state.nodes, NODES, None),
-            "leases": (self.state.leases, LEASES, LEASE_SELECTOR),
-            bodies.ORCHESTRATORS: (self.state.orchestrators, ORCHESTRATORS, None),
+            NODES: (self.state.nodes, None),
+            LEASES: (self.state.leases, LEASE_SELECTOR),
+            ORCHESTRATORS: (self.state.orchestrators, None),
         }
 
-    def observe(self, plural: str, kind: str | None, body: Body) -> None:
+    def observe(self, resource: Resource, kind: str | None, body: Body) -> None:
         """A Kopf event of a node, a node Lease or the orchestrator, into its store; its
         hooks run and the passes wake (``kind`` None: Kopf's initial listing)."""
-        store = self._kopf_fed()[plural][0]
+        store = self._kopf_fed()[resource][0]
         store.apply_event(kind or "ADDED", body)
 
     async def _await_listing(self, store: Store, resource: Resource, selector: str | None) -> None:
@@ -193,13 +194,14 @@ class Operator:
                     break
                 await asyncio.sleep(LISTING_POLL)
 
-    async def sweep(self, lister: Lister | None = None) -> dict[str, list[str]]:
+    async def sweep(self, lister: Lister | None = None) -> dict[Resource, list[str]]:
         """Drop from the Kopf-fed stores what a fresh list no longer shows (a deletion
-        Kopf missed in a watch gap); returns the names dropped per plural. The hooks
+        Kopf missed in a watch gap); returns the names dropped per resource. The hooks
         run as for a deletion, so the passes stop counting a ghost node or Lease."""
         lister = lister or (lambda r, sel: listed(self.api, r, self.options.namespace, sel))
-        dropped: dict[str, list[str]] = {}
-        for plural, (store, resource, selector) in self._kopf_fed().items():
+        dropped: dict[Resource, list[str]] = {}
+        for resource, (store, selector) in self._kopf_fed().items():
+            plural = resource.plural
             if not store.synced.is_set():
                 continue  # still listing: nothing to compare with yet
             try:
@@ -215,7 +217,7 @@ class Operator:
                     len(gone),
                     ", ".join(sorted(gone)[:10]),
                 )
-                dropped[plural] = gone
+                dropped[resource] = gone
         return dropped
 
     async def _sweep_forever(self) -> None:
@@ -232,9 +234,9 @@ class Operator:
         if bodies.ORCHESTRATOR_NAME in self.state.orchestrators.store:
             return
         try:
-            if await self.writer.get(bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME) is not None:
+            if await self.writer.get(ORCHESTRATORS, bodies.ORCHESTRATOR_NAME) is not None:
                 return
-            await self.writer.create(bodies.ORCHESTRATORS, orchestrator_object())
+            await self.writer.create(ORCHESTRATORS, orchestrator_object())
         except Conflict:
             pass  # someone else did
         except Exception as exc:  # e.g. RBAC: in a cluster the chart or the API makes it
@@ -260,7 +262,10 @@ class Operator:
             asyncio.create_task(self._loop(), name="passes"),
             asyncio.create_task(self._sweep_forever(), name="sweep"),
         }
-        listing = [asyncio.create_task(self._await_listing(*f)) for f in self._kopf_fed().values()]
+        listing = [
+            asyncio.create_task(self._await_listing(store, resource, selector))
+            for resource, (store, selector) in self._kopf_fed().items()
+        ]
         until = {asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(self._stop.wait())}
         try:
             await asyncio.wait(until | jobs, return_when=asyncio.FIRST_COMPLETED)

@@ -21,6 +21,7 @@ from web4ai.core.assuming import Assumed
 from web4ai.core.crs import Body, Patch, TaskBody
 from web4ai.core.model import Algorithm, Node, Task, TaskPhase
 from web4ai.core.recommending import overloaded
+from web4ai.core.resources import TASKS
 from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, only_capacity, pick_node
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
@@ -290,7 +291,7 @@ class Scheduler:
         """The patched task, or None when someone acted first or it is gone (a lost
         race is no failure: the watch brings the new version)."""
         try:
-            return await self.writer.patch(bodies.TASKS, name, patch, status=True)
+            return await self.writer.patch(TASKS, name, patch, status=True)
         except RACED:
             return None
 

@@ -9,6 +9,7 @@ from web4ai.core import bodies, patches
 from web4ai.core.crs import TaskBody
 from web4ai.core.lifecycle import attempt_timed_out, past_deadline
 from web4ai.core.model import TaskPhase
+from web4ai.core.resources import TASKS
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -46,9 +47,7 @@ class Timekeeper:
             )
         if patch is not None:
             try:
-                result = await self.writer.patch(
-                    bodies.TASKS, bodies.name_of(body), patch, status=True
-                )
+                result = await self.writer.patch(TASKS, bodies.name_of(body), patch, status=True)
             except RACED:
                 return
             self.state.record_task(result)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from web4ai.core import bodies, patches
 from web4ai.core.crs import TaskBody
+from web4ai.core.resources import TASKS
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -43,7 +44,7 @@ class Upgrader:
                 continue
             try:
                 result = await self.writer.patch(
-                    bodies.TASKS, name, patches.upgrade_patch(body), status=True
+                    TASKS, name, patches.upgrade_patch(body), status=True
                 )
             except RACED:
                 continue  # changed meanwhile: the watch brings it back, noted again

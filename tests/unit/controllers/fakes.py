@@ -1,7 +1,7 @@
 """Fakes for running the operator's controllers in-process, with no API server.
 
 - ``FakeClock``: the ``clock`` every controller takes; time moves only by ``advance``.
-- ``FakeApiServer``: objects by plural and name, with resourceVersions from one
+- ``FakeApiServer``: objects by resource and name, with resourceVersions from one
   counter, JSON merge patches (the status subresource apart from the rest), the
   ``metadata.resourceVersion`` guard of ``patches.guarded`` (409 when stale), delete
   preconditions and finalizers. It raises the typed errors of ``web4ai.k8s.errors``.
@@ -27,6 +27,7 @@ from kubernetes_asyncio import client
 from web4ai.core import bodies
 from web4ai.core.crs import AnyBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
+from web4ai.core.resources import GROUP, LEASES, NODES, ORCHESTRATORS, TASKS, VERSION, Resource
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import Conflict, K8sError, NotFound
 from web4ai.k8s.writing import Writer
@@ -35,7 +36,7 @@ from web4ai.operator.isolation import Isolation
 Body = dict[str, Any]
 NS = "fake"
 NOW = 1_700_000_000.0
-LEASES = "leases"
+EVENTS = Resource("", "v1", "events", "Event")  # recorded, never stored
 NODE_LABEL = IdKind.NODE.label
 
 
@@ -71,10 +72,8 @@ class FakeApiServer:
     """The objects of one namespace, as the API server keeps them."""
 
     clock: FakeClock
-    objects: dict[str, dict[str, Body]] = field(
-        default_factory=lambda: {
-            p: {} for p in (bodies.NODES, bodies.TASKS, bodies.ORCHESTRATORS, LEASES)
-        }
+    objects: dict[Resource, dict[str, Body]] = field(
+        default_factory=lambda: {p: {} for p in (NODES, TASKS, ORCHESTRATORS, LEASES)}
     )
     revision: int = 100
     _uids: Iterator[int] = field(default_factory=itertools.count)
@@ -84,26 +83,26 @@ class FakeApiServer:
         body["metadata"]["resourceVersion"] = str(self.revision)
         return body
 
-    def create(self, plural: str, body: Body) -> Body:
+    def create(self, resource: Resource, body: Body) -> Body:
         name = body["metadata"]["name"]
-        if name in self.objects[plural]:
+        if name in self.objects[resource]:
             raise Conflict(409, "AlreadyExists")
         new = copy.deepcopy(body)
         meta = new["metadata"]
         meta["namespace"] = NS
         meta["uid"] = f"uid-{name}-{next(self._uids)}"
         meta.setdefault("creationTimestamp", bodies.format_time(self.clock()))
-        self.objects[plural][name] = self._bump(new)
+        self.objects[resource][name] = self._bump(new)
         return copy.deepcopy(new)
 
-    def get(self, plural: str, name: str) -> Body:
-        body = self.objects[plural].get(name)
+    def get(self, resource: Resource, name: str) -> Body:
+        body = self.objects[resource].get(name)
         if body is None:
             raise NotFound(404, "NotFound")
         return copy.deepcopy(body)
 
-    def patch(self, plural: str, name: str, patch: Body, *, status: bool = False) -> Body:
-        current = self.get(plural, name)
+    def patch(self, resource: Resource, name: str, patch: Body, *, status: bool = False) -> Body:
+        current = self.get(resource, name)
         patch = copy.deepcopy(patch)
         meta = dict(patch.get("metadata") or {})
         guard = meta.pop("resourceVersion", None)
@@ -117,15 +116,20 @@ class FakeApiServer:
                 applied["metadata"] = meta
         new = self._bump(merge(current, applied))
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            del self.objects[plural][name]
+            del self.objects[resource][name]
         else:
-            self.objects[plural][name] = new
+            self.objects[resource][name] = new
         return copy.deepcopy(new)
 
     def delete(
-        self, plural: str, name: str, *, uid: str | None = None, resource_version: str | None = None
+        self,
+        resource: Resource,
+        name: str,
+        *,
+        uid: str | None = None,
+        resource_version: str | None = None,
     ) -> None:
-        current = self.get(plural, name)
+        current = self.get(resource, name)
         meta = current["metadata"]
         if (uid and uid != meta["uid"]) or (
             resource_version and resource_version != meta["resourceVersion"]
@@ -134,17 +138,17 @@ class FakeApiServer:
         if meta.get("finalizers"):
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = bodies.format_time(self.clock())
-                self.objects[plural][name] = self._bump(current)
+                self.objects[resource][name] = self._bump(current)
             return
-        del self.objects[plural][name]
+        del self.objects[resource][name]
 
 
 @dataclass(frozen=True)
 class Call:
     """One recorded writer call: ``outcome`` is "ok" or the HTTP status it failed with."""
 
-    verb: str  # patch, patch_status, delete, create, replace, get, read, lease+, lease-, event
-    plural: str
+    verb: str  # patch, patch_status, delete, create, replace, get, read, event
+    resource: Resource
     name: str
     body: Body | None
     outcome: str | int = "ok"
@@ -163,98 +167,94 @@ class RecordingWriter(Writer):
         """The next calls of ``verb`` on ``name`` get these errors from the server, in turn."""
         self._failures.setdefault((verb, name), []).extend(errors)
 
-    def _serve(self, verb: str, plural: str, name: str, body: Body | None, op: Any) -> Any:
+    def _serve(self, verb: str, resource: Resource, name: str, body: Body | None, op: Any) -> Any:
         queued = self._failures.get((verb, name))
         try:
             if queued:
                 raise queued.pop(0)
             result = op()
         except K8sError as exc:
-            self.calls.append(Call(verb, plural, name, copy.deepcopy(body), exc.status))
+            self.calls.append(Call(verb, resource, name, copy.deepcopy(body), exc.status))
             raise
-        self.calls.append(Call(verb, plural, name, copy.deepcopy(body)))
+        self.calls.append(Call(verb, resource, name, copy.deepcopy(body)))
         return result
 
     # -- what the recording shows ------------------------------------------------
 
-    def done(self, verb: str | None = None, plural: str | None = None) -> list[Call]:
-        """The calls that succeeded, optionally of one verb and plural."""
+    def done(self, verb: str | None = None, resource: Resource | None = None) -> list[Call]:
+        """The calls that succeeded, optionally of one verb and resource."""
         return [
             c
             for c in self.calls
             if c.outcome == "ok"
             and (verb is None or c.verb == verb)
-            and (plural is None or c.plural == plural)
+            and (resource is None or c.resource == resource)
         ]
 
-    def status_patches(self, plural: str = bodies.TASKS) -> list[tuple[str, Body]]:
-        """(name, status patch) of every successful status write to ``plural``."""
-        return [(c.name, (c.body or {})["status"]) for c in self.done("patch_status", plural)]
+    def status_patches(self, resource: Resource = TASKS) -> list[tuple[str, Body]]:
+        """(name, status patch) of every successful status write to ``resource``."""
+        return [(c.name, (c.body or {})["status"]) for c in self.done("patch_status", resource)]
 
     def clear(self) -> None:
         self.calls.clear()
 
     # -- the Writer's methods -------------------------------------------------------
 
-    async def get(self, plural: str, name: str) -> Body | None:
+    async def get(self, resource: Resource, name: str) -> Body | None:
         try:
             body: Body = self._serve(
-                "get", plural, name, None, lambda: self.server.get(plural, name)
+                "get", resource, name, None, lambda: self.server.get(resource, name)
             )
         except NotFound:
             return None
         return body
 
-    async def read(
-        self, plural: str, name: str, *, group: str = bodies.GROUP, version: str = bodies.VERSION
-    ) -> Body:
-        body: Body = self._serve("read", plural, name, None, lambda: self.server.get(plural, name))
+    async def read(self, resource: Resource, name: str) -> Body:
+        body: Body = self._serve(
+            "read", resource, name, None, lambda: self.server.get(resource, name)
+        )
         return body
 
     async def create(
         self,
-        plural: str,
+        resource: Resource,
         body: AnyBody,
-        *,
-        group: str = bodies.GROUP,
-        version: str = bodies.VERSION,
     ) -> Body:
         raw = cast(Body, body)
         name = raw["metadata"]["name"]
         created: Body = self._serve(
-            "create", plural, name, raw, lambda: self.server.create(plural, raw)
+            "create", resource, name, raw, lambda: self.server.create(resource, raw)
         )
         return created
 
     async def replace(
         self,
-        plural: str,
+        resource: Resource,
         name: str,
         body: Body,
-        *,
-        group: str = bodies.GROUP,
-        version: str = bodies.VERSION,
     ) -> Body:
         def op() -> Body:
-            current = self.server.get(plural, name)
+            current = self.server.get(resource, name)
             if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
                 raise Conflict(409, "Conflict")
-            self.server.objects[plural][name] = merge(body, {"metadata": current["metadata"]})
-            return self.server.patch(plural, name, {})
+            self.server.objects[resource][name] = merge(body, {"metadata": current["metadata"]})
+            return self.server.patch(resource, name, {})
 
-        result: Body = self._serve("replace", plural, name, body, op)
+        result: Body = self._serve("replace", resource, name, body, op)
         return result
 
-    async def patch(self, plural: str, name: str, patch: Body, *, status: bool = False) -> Body:
-        self.writes[plural] += 1
+    async def patch(
+        self, resource: Resource, name: str, patch: Body, *, status: bool = False
+    ) -> Body:
+        self.writes[resource.plural] += 1
         verb = "patch_status" if status else "patch"
         try:
             result: Body = self._serve(
                 verb,
-                plural,
+                resource,
                 name,
                 patch,
-                lambda: self.server.patch(plural, name, patch, status=status),
+                lambda: self.server.patch(resource, name, patch, status=status),
             )
         except K8sError as exc:
             if exc.status in (404, 409):
@@ -264,22 +264,22 @@ class RecordingWriter(Writer):
 
     async def delete(
         self,
-        plural: str,
+        resource: Resource,
         name: str,
         resource_version: str | None = None,
         *,
         uid: str | None = None,
     ) -> bool:
-        self.writes[plural] += 1
+        self.writes[resource.plural] += 1
         pre = {"uid": uid, "resourceVersion": resource_version}
         try:
             self._serve(
                 "delete",
-                plural,
+                resource,
                 name,
                 {"preconditions": {k: v for k, v in pre.items() if v}},
                 lambda: self.server.delete(
-                    plural, name, uid=uid, resource_version=resource_version
+                    resource, name, uid=uid, resource_version=resource_version
                 ),
             )
         except K8sError as exc:
@@ -287,29 +287,6 @@ class RecordingWriter(Writer):
                 return False
             raise
         return True
-
-    async def delete_lease(self, name: str, uid: str) -> None:
-        self.writes[LEASES] += 1
-        try:
-            self._serve(
-                "lease-",
-                LEASES,
-                name,
-                {"uid": uid},
-                lambda: self.server.delete(LEASES, name, uid=uid),
-            )
-        except K8sError as exc:
-            if exc.status not in (404, 409):
-                raise
-
-    async def create_lease(self, body: Body) -> None:
-        self.writes[LEASES] += 1
-        name = body["metadata"]["name"]
-        try:
-            self._serve("lease+", LEASES, name, body, lambda: self.server.create(LEASES, body))
-        except K8sError as exc:
-            if exc.status != 409:
-                raise
 
     async def event(
         self,
@@ -323,7 +300,7 @@ class RecordingWriter(Writer):
         self.writes["events"] += 1
         event = {"reason": reason, "message": message, "type": "Warning" if warning else "Normal"}
         with contextlib.suppress(K8sError):  # best effort, as the Writer's
-            self._serve("event", "events", bodies.name_of(involved), event, lambda: None)
+            self._serve("event", EVENTS, bodies.name_of(involved), event, lambda: None)
 
     def events(self) -> list[tuple[str, str, str, str]]:
         """(object, reason, message, type) of every posted Event."""
@@ -350,7 +327,7 @@ def node_body(
     if heartbeat is not None:
         st["lastHeartbeat"] = bodies.format_time(heartbeat)
     return {
-        "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
+        "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Web4AINode",
         "metadata": {
             "name": ident.name,
@@ -372,7 +349,7 @@ def task_body(
 ) -> Body:
     ident = identity(IdKind.TASK, task_id)
     body: Body = {
-        "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
+        "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Web4AITask",
         "metadata": {"name": ident.name, "labels": dict(ident.labels)},
         "spec": {
@@ -423,28 +400,28 @@ class FakeCluster:
 
     def configure(self, **spec: Any) -> Body:
         body = {
-            "apiVersion": f"{bodies.GROUP}/{bodies.VERSION}",
+            "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "Web4AIOrchestrator",
             "metadata": {"name": bodies.ORCHESTRATOR_NAME},
             "spec": spec,
         }
-        if bodies.ORCHESTRATOR_NAME in self.server.objects[bodies.ORCHESTRATORS]:
-            return self.server.patch(bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": spec})
-        return self.server.create(bodies.ORCHESTRATORS, body)
+        if bodies.ORCHESTRATOR_NAME in self.server.objects[ORCHESTRATORS]:
+            return self.server.patch(ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": spec})
+        return self.server.create(ORCHESTRATORS, body)
 
     def add_node(self, node_id: str, *, lease: bool = True, **kw: Any) -> Body:
         kw.setdefault("heartbeat", self.clock())
-        created = self.server.create(bodies.NODES, node_body(node_id, **kw))
+        created = self.server.create(NODES, node_body(node_id, **kw))
         if lease:
             self.server.create(LEASES, lease_body(node_id, self.clock()))
         return created
 
     def add_task(self, task_id: str, **kw: Any) -> Body:
         kw.setdefault("submitted", self.clock())
-        return self.server.create(bodies.TASKS, task_body(task_id, **kw))
+        return self.server.create(TASKS, task_body(task_id, **kw))
 
-    def set_status(self, plural: str, name: str, **status: Any) -> Body:
-        return self.server.patch(plural, name, {"status": status}, status=True)
+    def set_status(self, resource: Resource, name: str, **status: Any) -> Body:
+        return self.server.patch(resource, name, {"status": status}, status=True)
 
     def renew(self, node_id: str) -> None:
         name = node_lease_name(identity(IdKind.NODE, node_id).name)
@@ -454,11 +431,9 @@ class FakeCluster:
         """The watch catches up: every informer's store becomes the server's objects."""
         s, objects = self.state, self.server.objects
         version = str(self.server.revision)
-        s.nodes.apply_list(copy.deepcopy(list(objects[bodies.NODES].values())), version)
-        s.tasks.apply_list(copy.deepcopy(list(objects[bodies.TASKS].values())), version)
-        s.orchestrators.apply_list(
-            copy.deepcopy(list(objects[bodies.ORCHESTRATORS].values())), version
-        )
+        s.nodes.apply_list(copy.deepcopy(list(objects[NODES].values())), version)
+        s.tasks.apply_list(copy.deepcopy(list(objects[TASKS].values())), version)
+        s.orchestrators.apply_list(copy.deepcopy(list(objects[ORCHESTRATORS].values())), version)
         labelled = [
             b for b in objects[LEASES].values() if NODE_LABEL in b["metadata"].get("labels", {})
         ]
@@ -467,7 +442,7 @@ class FakeCluster:
     # -- reading the outcome --------------------------------------------------------
 
     def task(self, task_id: str) -> Body | None:
-        return self.server.objects[bodies.TASKS].get(identity(IdKind.TASK, task_id).name)
+        return self.server.objects[TASKS].get(identity(IdKind.TASK, task_id).name)
 
     def task_status(self, task_id: str) -> Body:
         body = self.task(task_id)
@@ -475,7 +450,7 @@ class FakeCluster:
         return dict(body.get("status") or {})
 
     def node(self, node_id: str) -> Body | None:
-        return self.server.objects[bodies.NODES].get(identity(IdKind.NODE, node_id).name)
+        return self.server.objects[NODES].get(identity(IdKind.NODE, node_id).name)
 
     def node_status(self, node_id: str) -> Body:
         body = self.node(node_id)
@@ -489,6 +464,6 @@ class FakeCluster:
         """task id -> node id of every task assigned or running, on the server."""
         return {
             b["spec"]["taskId"]: str(bodies.task_node(b))
-            for b in self.server.objects[bodies.TASKS].values()
+            for b in self.server.objects[TASKS].values()
             if bodies.task_phase(b).bound
         }

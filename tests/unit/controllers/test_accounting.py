@@ -13,6 +13,7 @@ from tests.unit.controllers.fakes import FakeCluster
 from web4ai.core import bodies, patches
 from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.lifecycle import reliability_score
+from web4ai.core.resources import NODES, ORCHESTRATORS, TASKS
 from web4ai.k8s.errors import Conflict
 from web4ai.operator.accounting import Accounting
 
@@ -59,7 +60,7 @@ def write(cluster: FakeCluster, task_id: str, step: Step) -> None:
     body = cluster.task(task_id)
     assert body is not None
     patch = step(bodies.as_task(body), cluster.clock())
-    cluster.server.patch(bodies.TASKS, bodies.name_of(body), patch, status=True)
+    cluster.server.patch(TASKS, bodies.name_of(body), patch, status=True)
     cluster.clock.advance(0.1)
     cluster.sync()
 
@@ -109,7 +110,7 @@ async def test_node_counters(
         for step in steps:
             write(cluster, task_id, step)
     await accounting.flush()
-    node_patches = cluster.writer.status_patches(bodies.NODES)
+    node_patches = cluster.writer.status_patches(NODES)
     if counted is None:
         assert node_patches == []
         return
@@ -142,7 +143,7 @@ async def test_counters_lost_to_a_heartbeat_are_written_on_the_next_pass() -> No
     cluster.writer.fail("patch_status", "n1", Conflict(409, "Conflict"))
     await accounting.flush()
     assert [c.outcome for c in cluster.writer.calls] == [409]
-    cluster.set_status(bodies.NODES, "n1", cpuUsage=50.0)  # the heartbeat that came first
+    cluster.set_status(NODES, "n1", cpuUsage=50.0)  # the heartbeat that came first
     cluster.sync()
     write(cluster, "t", deliver)
     await accounting.flush()
@@ -162,7 +163,7 @@ async def test_a_new_leader_starts_from_nothing() -> None:
     cluster.sync()
     write(cluster, "t", bind("n1"))
     write(cluster, "t", complete)
-    cluster.set_status(bodies.NODES, "n1", status="maintenance")
+    cluster.set_status(NODES, "n1", status="maintenance")
     cluster.sync()
     accounting.reset()  # what was observed before is the previous leader's to write
     await accounting.flush()
@@ -210,7 +211,7 @@ async def test_node_transition_events(
     cluster.add_node("n1", status=before)
     accounting = accounting_for(cluster)
     cluster.sync()
-    cluster.set_status(bodies.NODES, "n1", **status)
+    cluster.set_status(NODES, "n1", **status)
     cluster.sync()
     await accounting.flush()
     assert cluster.writer.events() == ([("n1", *event)] if event else [])
@@ -229,7 +230,7 @@ def finished(cluster: FakeCluster, task_id: str, step: Step) -> None:
 async def test_retention_deletes_expired_tasks_and_keeps_exact_totals() -> None:
     cluster = FakeCluster()
     cluster.configure(orchestrator={"taskRetention": 2})
-    cluster.set_status(bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, tasksCompletedTotal=40)
+    cluster.set_status(ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, tasksCompletedTotal=40)
     cluster.add_node("n1", agents=10)
     accounting = accounting_for(cluster)
     finished(cluster, "ok-1", complete)
@@ -243,12 +244,9 @@ async def test_retention_deletes_expired_tasks_and_keeps_exact_totals() -> None:
     assert cluster.writer.calls == []
     cluster.clock.advance(1.0)  # the three finished over 2 s ago, the cancelled one not
     cluster.sync()
-    uids = {
-        bodies.name_of(b): b["metadata"]["uid"]
-        for b in cluster.server.objects[bodies.TASKS].values()
-    }
+    uids = {bodies.name_of(b): b["metadata"]["uid"] for b in cluster.server.objects[TASKS].values()}
     assert await accounting.retire() == 3
-    [totals] = cluster.writer.done("patch_status", bodies.ORCHESTRATORS)
+    [totals] = cluster.writer.done("patch_status", ORCHESTRATORS)
     assert totals.body is not None
     assert totals.body["metadata"]["resourceVersion"]  # guarded
     status = totals.body["status"]
@@ -260,20 +258,20 @@ async def test_retention_deletes_expired_tasks_and_keeps_exact_totals() -> None:
     assert [(d.name, d.body) for d in deletes] == [
         (n, {"preconditions": {"uid": uids[n]}}) for n in ("ok-1", "ok-2", "bad-1")
     ]
-    assert set(cluster.server.objects[bodies.TASKS]) == {"cancelled", "pending"}
+    assert set(cluster.server.objects[TASKS]) == {"cancelled", "pending"}
     # the next round clears the list; then the cancelled one goes too
     cluster.writer.clear()
     cluster.sync()
     assert await accounting.retire() == 0
-    assert cluster.writer.status_patches(bodies.ORCHESTRATORS) == [
+    assert cluster.writer.status_patches(ORCHESTRATORS) == [
         ("web4ai", {"retiringTasks": None, "retiring": None})
     ]
     cluster.clock.advance(1.0)
     cluster.sync()
     assert await accounting.retire() == 1
-    orch = cluster.server.objects[bodies.ORCHESTRATORS]["web4ai"]["status"]
+    orch = cluster.server.objects[ORCHESTRATORS]["web4ai"]["status"]
     assert (orch["tasksCompletedTotal"], orch["tasksFailedTotal"]) == (42, 2)
-    assert set(cluster.server.objects[bodies.TASKS]) == {"pending"}
+    assert set(cluster.server.objects[TASKS]) == {"pending"}
 
 
 async def test_a_half_done_round_is_finished_first_and_a_reused_name_is_left_alone() -> None:
@@ -285,9 +283,9 @@ async def test_a_half_done_round_is_finished_first_and_a_reused_name_is_left_alo
     accounting = accounting_for(cluster)
     finished(cluster, "left", complete)
     cluster.add_task("reused")
-    left = cluster.server.objects[bodies.TASKS]["left"]["metadata"]["uid"]
+    left = cluster.server.objects[TASKS]["left"]["metadata"]["uid"]
     cluster.set_status(
-        bodies.ORCHESTRATORS,
+        ORCHESTRATORS,
         bodies.ORCHESTRATOR_NAME,
         tasksCompletedTotal=2,
         retiringTasks=[
@@ -301,13 +299,11 @@ async def test_a_half_done_round_is_finished_first_and_a_reused_name_is_left_alo
     cluster.writer.clear()
     cluster.sync()
     assert await accounting.retire() == 0  # the round is done: cleared, totals untouched
-    assert cluster.writer.status_patches(bodies.ORCHESTRATORS) == [
+    assert cluster.writer.status_patches(ORCHESTRATORS) == [
         ("web4ai", {"retiringTasks": None, "retiring": None})
     ]
-    assert set(cluster.server.objects[bodies.TASKS]) == {"reused"}
-    assert (
-        cluster.server.objects[bodies.ORCHESTRATORS]["web4ai"]["status"]["tasksCompletedTotal"] == 2
-    )
+    assert set(cluster.server.objects[TASKS]) == {"reused"}
+    assert cluster.server.objects[ORCHESTRATORS]["web4ai"]["status"]["tasksCompletedTotal"] == 2
 
 
 async def test_a_lost_totals_write_deletes_nothing() -> None:
@@ -319,8 +315,8 @@ async def test_a_lost_totals_write_deletes_nothing() -> None:
     cluster.writer.fail("patch_status", bodies.ORCHESTRATOR_NAME, Conflict(409, "Conflict"))
     assert await accounting.retire() == 0
     assert [(c.verb, c.outcome) for c in cluster.writer.calls] == [("patch_status", 409)]
-    assert set(cluster.server.objects[bodies.TASKS]) == {"done"}
+    assert set(cluster.server.objects[TASKS]) == {"done"}
     cluster.sync()
     assert await accounting.retire() == 1  # the next round counts it, once
-    orch = cluster.server.objects[bodies.ORCHESTRATORS]["web4ai"]["status"]
+    orch = cluster.server.objects[ORCHESTRATORS]["web4ai"]["status"]
     assert orch["tasksCompletedTotal"] == 1

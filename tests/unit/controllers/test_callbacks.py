@@ -19,6 +19,7 @@ from web4ai.core import bodies, patches
 from web4ai.core.callbacks import BACKOFF
 from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.model import TaskPhase
+from web4ai.core.resources import TASKS
 from web4ai.operator.callbacks import CallbackSender
 
 Body = dict[str, Any]
@@ -283,7 +284,7 @@ async def test_a_task_deleted_while_its_callback_is_retried_is_not_written() -> 
     class Deleting(Sleeps):
         async def __call__(self, delay: float) -> None:
             await super().__call__(delay)
-            cluster.server.delete(bodies.TASKS, name)
+            cluster.server.delete(TASKS, name)
             cluster.sync()
 
     session = ScriptedSession([503, 200])
@@ -317,9 +318,9 @@ async def test_a_task_retried_while_its_callback_is_retried_gets_the_new_outcome
                 patches.completed_patch,
             ]
             for step in steps:
-                current = cluster.server.get(bodies.TASKS, name)
+                current = cluster.server.get(TASKS, name)
                 patch = step(bodies.as_task(current), cluster.clock())
-                cluster.server.patch(bodies.TASKS, name, patch, status=True)
+                cluster.server.patch(TASKS, name, patch, status=True)
                 cluster.sync()
             sender.enqueue(name)  # as the operator does for every task that needs one
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.unit.controllers.fakes import LEASES, NOW, FakeCluster, lease_body
+from tests.unit.controllers.fakes import NOW, FakeCluster, lease_body
 from web4ai.core import bodies, patches
 from web4ai.core.ids import IdKind, identity
 from web4ai.core.model import TaskPhase
+from web4ai.core.resources import LEASES, NODES, TASKS
 from web4ai.k8s.errors import Conflict
 from web4ai.operator.liveness import NODE_LOST, Liveness
 
@@ -129,8 +130,8 @@ async def test_lease_expiry(row: Row) -> None:
     await liveness_for(cluster).run_once()
 
     node_writes = {
-        cluster.server.objects[bodies.NODES][name]["spec"]["nodeId"]: status
-        for name, status in cluster.writer.status_patches(bodies.NODES)
+        cluster.server.objects[NODES][name]["spec"]["nodeId"]: status
+        for name, status in cluster.writer.status_patches(NODES)
     }
     assert {n: s["status"] for n, s in node_writes.items()} == row.offline
     for status in node_writes.values():
@@ -138,8 +139,8 @@ async def test_lease_expiry(row: Row) -> None:
         assert (cond["status"], cond["reason"]) == ("False", "HeartbeatMissed")
         assert cond["message"] == f"no heartbeat for {row.silent:.0f}s (3 x heartbeat_interval 1s)"
     task_writes = {
-        cluster.server.objects[bodies.TASKS][name]["spec"]["taskId"]: status
-        for name, status in cluster.writer.status_patches(bodies.TASKS)
+        cluster.server.objects[TASKS][name]["spec"]["taskId"]: status
+        for name, status in cluster.writer.status_patches(TASKS)
     }
     assert {t: (s["phase"], s["retryCount"]) for t, s in task_writes.items()} == row.requeued
     for status in task_writes.values():
@@ -195,7 +196,7 @@ async def test_a_node_that_beat_first_is_not_marked_offline() -> None:
     liveness = liveness_for(cluster)
     await liveness.run_once()
     assert [c.outcome for c in cluster.writer.calls] == [409]
-    cluster.set_status(bodies.NODES, name, lastHeartbeat=bodies.format_time(cluster.clock()))
+    cluster.set_status(NODES, name, lastHeartbeat=bodies.format_time(cluster.clock()))
     cluster.sync()
     await liveness.run_once()
     assert cluster.node_status("racing")["status"] == "active"
@@ -289,8 +290,8 @@ async def test_drain(deadline: float | None, advance: float, held: bool, expecte
     liveness = liveness_for(cluster)
     cluster.sync()
     await liveness.run_once()
-    tasks = cluster.writer.status_patches(bodies.TASKS)
-    nodes = cluster.writer.status_patches(bodies.NODES)
+    tasks = cluster.writer.status_patches(TASKS)
+    nodes = cluster.writer.status_patches(NODES)
     if expected == "waiting":
         assert cluster.writer.calls == []
     elif expected == "requeued":
@@ -323,20 +324,22 @@ async def test_deleting_a_node_requeues_its_tasks_then_removes_its_lease_and_fin
     cluster.add_task("orphan", status=bound_to("leaving"))
     lease = cluster.lease("leaving")
     assert lease is not None
-    cluster.server.delete(bodies.NODES, name)  # held by the finalizer
+    cluster.server.delete(NODES, name)  # held by the finalizer
     cluster.sync()
     liveness = liveness_for(cluster)
     await liveness.run_once()
     cluster.sync()
     await liveness.run_once()
-    assert [(c.verb, c.plural) for c in cluster.writer.done()] == [
-        ("patch_status", bodies.TASKS),
-        ("lease-", LEASES),
-        ("patch", bodies.NODES),
+    assert [(c.verb, c.resource) for c in cluster.writer.done()] == [
+        ("patch_status", TASKS),
+        ("delete", LEASES),
+        ("patch", NODES),
     ]
     status = cluster.task_status("orphan")
     assert (status["status"], status["attempts"][0]["errorMessage"]) == ("pending", NODE_LOST)
-    assert cluster.writer.done("lease-")[0].body == {"uid": lease["metadata"]["uid"]}
+    assert cluster.writer.done("delete", LEASES)[0].body == {
+        "preconditions": {"uid": lease["metadata"]["uid"]}
+    }
     assert cluster.lease("leaving") is None and cluster.node("leaving") is None
 
 
@@ -345,7 +348,7 @@ async def test_a_lease_of_another_node_is_never_deleted_with_a_node() -> None:
     cluster.configure()
     name = bodies.name_of(cluster.add_node("leaving", lease=False))
     cluster.server.create(LEASES, lease_body("other", cluster.clock(), name=f"web4ai-node-{name}"))
-    cluster.server.delete(bodies.NODES, name)
+    cluster.server.delete(NODES, name)
     cluster.sync()
     await liveness_for(cluster).run_once()
     assert [c.verb for c in cluster.writer.done()] == ["patch"]
@@ -374,8 +377,13 @@ async def test_old_node_leases_move_to_the_owned_names(
     cluster.sync()
     await liveness_for(cluster).run_once()
     if moves:
-        assert [c.verb for c in cluster.writer.done()] == ["lease+", "lease-"]
-        assert cluster.writer.done("lease-")[0].body == {"uid": created["metadata"]["uid"]}
+        assert [(c.verb, c.resource) for c in cluster.writer.done()] == [
+            ("create", LEASES),
+            ("delete", LEASES),
+        ]
+        assert cluster.writer.done("delete")[0].body == {
+            "preconditions": {"uid": created["metadata"]["uid"]}
+        }
         new_name = f"web4ai-node-{identity(IdKind.NODE, 'upgraded').name}"
         assert set(cluster.server.objects[LEASES]) == {new_name}
         assert cluster.server.objects[LEASES][new_name]["spec"]["holderIdentity"] == "upgraded"

@@ -14,6 +14,7 @@ import pytest
 from tests.unit.controllers.fakes import FakeCluster
 from web4ai.core import bodies, patches
 from web4ai.core.model import TaskPhase
+from web4ai.core.resources import NODES, TASKS
 from web4ai.k8s.errors import Conflict, Invalid
 from web4ai.operator.scheduler import Scheduler
 
@@ -40,7 +41,7 @@ def binds(cluster: FakeCluster) -> dict[str, str]:
     out = {}
     for name, status in cluster.writer.status_patches():
         if status.get("phase") == TaskPhase.ASSIGNED.value:
-            body = cluster.server.objects[bodies.TASKS][name]
+            body = cluster.server.objects[TASKS][name]
             out[body["spec"]["taskId"]] = status["nodeId"]
     return out
 
@@ -51,7 +52,7 @@ def explanations(cluster: FakeCluster) -> dict[str, tuple[str, str]]:
     for name, status in cluster.writer.status_patches():
         for c in status.get("conditions") or []:
             if c["type"] == "Scheduled" and c["status"] == "False":
-                task_id = cluster.server.objects[bodies.TASKS][name]["spec"]["taskId"]
+                task_id = cluster.server.objects[TASKS][name]["spec"]["taskId"]
                 out[task_id] = (c["reason"], c["message"])
     return out
 
@@ -308,7 +309,7 @@ async def test_a_write_decided_before_the_task_changed_is_not_sent() -> None:
     scheduler = scheduler_for(cluster)
     cluster.sync()
     assert await scheduler.run_once() == 1  # decided, the write not yet sent
-    cluster.set_status(bodies.TASKS, name, **patches.phase_fields(TaskPhase.CANCELLED))
+    cluster.set_status(TASKS, name, **patches.phase_fields(TaskPhase.CANCELLED))
     cluster.sync()
     await scheduler.drain()
     assert cluster.writer.calls == []
@@ -374,6 +375,6 @@ async def test_a_waiting_task_is_explained_again_only_when_the_reason_changes() 
         "Unschedulable",
         "0/2 nodes fit: 1 node is maintenance, 1 node is offline",
     )
-    cluster.set_status(bodies.NODES, "m-1", status="active")
+    cluster.set_status(NODES, "m-1", status="active")
     await one_pass(cluster, scheduler)
     assert binds(cluster) == {"waits": "m-1"}

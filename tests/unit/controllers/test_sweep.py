@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.unit.controllers.fakes import node_body
 from web4ai.core import bodies
-from web4ai.k8s.store import Resource
+from web4ai.core.resources import NODES, Resource
 from web4ai.operator.runner import Operator, OperatorOptions
 
 
@@ -27,14 +27,14 @@ async def test_a_node_deleted_in_a_watch_gap_is_dropped_by_the_sweep() -> None:
     for i, node_id in enumerate(["alive", "ghost"]):
         body = node_body(node_id)
         body["metadata"]["resourceVersion"] = str(10 + i)
-        op.observe(bodies.NODES, None, body)
+        op.observe(NODES, None, body)
     nodes.synced.set()
     assert set(op.state.node_views()) == {"alive", "ghost"}
-    listings: list[str] = []
+    listings: list[Resource] = []
 
     async def lister(resource: Resource, selector: str | None) -> tuple[set[str], str]:
-        listings.append(resource.plural)
-        if resource.plural == bodies.NODES:
+        listings.append(resource)
+        if resource == NODES:
             alive = {
                 n for n, b in nodes.store.items() if bodies.node_id(bodies.as_node(b)) == "alive"
             }
@@ -43,6 +43,6 @@ async def test_a_node_deleted_in_a_watch_gap_is_dropped_by_the_sweep() -> None:
 
     dropped = await op.sweep(lister)
     assert [bodies.node_id(bodies.as_node(b)) for b in nodes.store.values()] == ["alive"]
-    assert list(dropped) == [bodies.NODES] and len(dropped[bodies.NODES]) == 1
+    assert list(dropped) == [NODES] and len(dropped[NODES]) == 1
     assert set(op.state.node_views()) == {"alive"}
-    assert listings == [bodies.NODES]  # Leases and the orchestrator: not listed yet (unsynced)
+    assert listings == [NODES]  # Leases and the orchestrator: not listed yet (unsynced)
