@@ -19,13 +19,12 @@ from web4ai.api.auth import ANONYMOUS, Principal, bearer_key, split_protocols
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError
 from web4ai.api.lifetime import running
-from web4ai.core.config import spec_value
 
 log = logging.getLogger(__name__)
 
 
 def keys_required(ctx: ApiContext) -> bool:
-    return bool(spec_value(ctx.state.settings_spec(), "security", "apiKeyRequired"))
+    return ctx.state.settings().api_key_required
 
 
 def too_many_failures(retry: float) -> ApiError:

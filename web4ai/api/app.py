@@ -20,7 +20,6 @@ from web4ai.api.livefeed import live_feed
 from web4ai.api.openapi import openapi_routes
 from web4ai.api.rendering import COMPRESS_ABOVE
 from web4ai.api.routing import spec_of
-from web4ai.core.config import spec_value
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +86,8 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
     """Body limit (declared length here, streamed bodies in read_json), API key,
     role and rate limit, in that order."""
     ctx = request.app[CONTEXT]
-    spec = ctx.state.settings_spec()
-    limit = int(spec_value(spec, "security", "maxBodyBytes"))
+    settings = ctx.state.settings()
+    limit = settings.max_body_bytes
     request[MAX_BODY] = limit
     if (request.content_length or 0) > limit:
         raise too_large(limit)
@@ -107,7 +106,7 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
         if denied:
             raise ApiError(403, denied, "FORBIDDEN")
     request[PRINCIPAL_KEY] = principal
-    ctx.limiter.per_minute = int(spec_value(spec, "security", "maxRequestsPerMinute"))
+    ctx.limiter.per_minute = settings.max_requests_per_minute
     client = principal.name if principal is not ANONYMOUS else (request.remote or "unknown")
     retry = ctx.limiter.check(client, ctx.clock())
     if retry > 0:

@@ -77,9 +77,7 @@ class ApiContext:
 
     @property
     def orchestrator_id(self) -> str:
-        orch = self.state.orchestrator()
-        spec = (orch.get("spec") if orch is not None else None) or {}
-        return str((spec.get("orchestrator") or {}).get("id", "web4ai_main_orchestrator"))
+        return self.state.settings().orchestrator_id
 
     def wake(self, node_id: str) -> None:
         """Wake the long-polls of ``node_id`` (a task was assigned to it)."""

@@ -18,7 +18,6 @@ from web4ai.api.presenting import node_counters, node_public
 from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import bodies, heartbeats, patches
-from web4ai.core.config import spec_value
 from web4ai.core.crs import Draining, NodeBody, TaskBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
@@ -168,7 +167,7 @@ async def register(request: web.Request) -> web.Response:
     now = ctx.clock()
     existing = ctx.state.nodes_by_name.get(ident.name)
     if existing is None:
-        limit = int(spec_value(ctx.state.settings_spec(), "network", "maxNodes"))
+        limit = ctx.state.settings().targets.max_nodes
         if len(ctx.state.nodes.store) >= limit:
             raise ApiError(
                 409,

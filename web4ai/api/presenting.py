@@ -11,6 +11,7 @@ from typing import Any
 from web4ai.core import bodies
 from web4ai.core.config import Settings
 from web4ai.core.crs import AgentSpec, NodeBody, NodeStatusBody, OrchestratorStatus, TaskBody
+from web4ai.core.defaults import NODE_SPEC_DEFAULTS as NODE
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.recommending import recommendations as compute_recommendations
 from web4ai.core.scheduling import SCHEDULABLE, wrr_weight
@@ -33,14 +34,14 @@ def node_public(body: NodeBody, state: ClusterState, *, detailed: bool = False) 
     out: Doc = {
         "node_id": spec["nodeId"],
         "host": spec["host"],
-        "port": spec.get("port", 8090),
-        "node_type": spec.get("nodeType", "generic"),
+        "port": spec.get("port", NODE["port"]),
+        "node_type": spec.get("nodeType", NODE["nodeType"]),
         "status": status.get("status", NodeStatus.OFFLINE.value),
         "admin_status": status.get("adminStatus"),
         "reported_status": status.get("reportedStatus"),
         "draining": bool(status.get("draining")),
         "capabilities": list(spec.get("capabilities") or []),
-        "agents_count": spec.get("agentsCount", 1),
+        "agents_count": spec.get("agentsCount", NODE["agentsCount"]),
         "max_concurrent_tasks": bodies.node_capacity(body),
         "cpu_usage": float(status.get("cpuUsage", 0.0)),
         "memory_usage": float(status.get("memoryUsage", 0.0)),
@@ -48,7 +49,7 @@ def node_public(body: NodeBody, state: ClusterState, *, detailed: bool = False) 
         "load_score": float(status.get("loadScore", 0.0)),
         "network_latency": status.get("networkLatency"),
         "last_heartbeat": last,
-        "version": spec.get("version", "unknown"),
+        "version": spec.get("version", NODE["version"]),
         "location": spec.get("location"),
         "uptime": status.get("uptime"),
     }
@@ -109,9 +110,10 @@ def network_summary(state: ClusterState, now: float) -> Doc:
         "total_nodes": len(nodes),
         "active_nodes": by_status["active"],
         "by_status": {s.value: by_status[s.value] for s in NodeStatus},
-        "total_agents": sum(int(b["spec"].get("agentsCount", 1)) for b in nodes),
+        "total_agents": sum(int(b["spec"].get("agentsCount", NODE["agentsCount"])) for b in nodes),
         "agents_by_node": {
-            b["spec"]["nodeId"]: int(b["spec"].get("agentsCount", 1)) for b in nodes
+            b["spec"]["nodeId"]: int(b["spec"].get("agentsCount", NODE["agentsCount"]))
+            for b in nodes
         },
         "tasks": {g: groups.get(g, 0) for g in TASK_GROUPS},
         "tasks_completed": completed,

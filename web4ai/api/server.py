@@ -22,7 +22,7 @@ from web4ai.api.context import ApiContext, ApiStats
 from web4ai.api.hub import Hub
 from web4ai.api.websocket import websocket_9001
 from web4ai.core import bodies
-from web4ai.core.config import spec_value
+from web4ai.core.config import Settings
 from web4ai.core.objects import orchestrator_object
 from web4ai.core.ratelimit import RateLimiter
 from web4ai.core.resources import ORCHESTRATORS
@@ -106,10 +106,10 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         state=state,
         writer=Writer(api, options.namespace),
         keys=KeyStore(api, options.namespace),
-        hub=Hub(lambda: int(spec_value(state.settings_spec(), "websocket", "maxConnections"))),
+        hub=Hub(lambda: state.settings().max_connections),
         clock=time.time,
         stats=ApiStats(time.time()),
-        limiter=RateLimiter(int(spec_value(None, "security", "maxRequestsPerMinute"))),
+        limiter=RateLimiter(Settings().max_requests_per_minute),
         websocket_url="",
         version=web4ai.__version__,
         metrics=metrics,
@@ -127,8 +127,7 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         generated = await ctx.keys.ensure_admin(os.environ.get("WEB4AI_API_KEY"))
         if generated:
             print(f"Admin API key: {generated}", flush=True)
-        configured = spec_value(state.settings_spec(), "websocket", "port")
-        ctx.ws_port = options.ws_port or int(configured)
+        ctx.ws_port = options.ws_port or state.settings().websocket_port
         ws_url = options.public_ws_url or f"ws://{options.host}:{ctx.ws_port}"
         ctx.websocket_url = ws_url
         site = web.TCPSite(runner, options.host, options.port)

@@ -66,7 +66,7 @@ async def submit(request: web.Request) -> web.Response:
     ident = identity(IdKind.TASK, task_id)
     if ident.name in ctx.state.tasks.store:
         raise ApiError(409, f"Task {task_id} already exists", "TASK_EXISTS", task_id=task_id)
-    timeout = int((ctx.state.settings_spec().get("orchestrator") or {}).get("taskTimeout", 300))
+    timeout = ctx.state.settings().task_timeout
     body = task_object(ident, data.spec(task_id, timeout, bodies.format_time(ctx.clock())))
     try:
         created = await ctx.writer.create(TASKS, body)

@@ -21,7 +21,6 @@ from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, envelope
 from web4ai.api.livefeed import initial_status
 from web4ai.api.routing import NodeAccess, declare
-from web4ai.core.config import spec_value
 from web4ai.core.schemas import responses
 
 routes = web.RouteTableDef()
@@ -31,8 +30,8 @@ routes = web.RouteTableDef()
 @declare(response=responses.WebsocketAnswer)
 async def websocket_info(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    spec = ctx.state.settings_spec()
-    configured = int((spec.get("websocket") or {}).get("port", ctx.ws_port))
+    settings = ctx.state.settings()
+    configured = settings.websocket_port
     return web.json_response(
         {
             "success": True,
@@ -48,7 +47,7 @@ async def websocket_info(request: web.Request) -> web.Response:
                 "configured_port": configured,
                 "restart_required": configured != ctx.ws_port,
                 "connected_clients": ctx.hub.connected,
-                "max_connections": int(spec_value(spec, "websocket", "maxConnections")),
+                "max_connections": settings.max_connections,
             },
         }
     )

@@ -8,7 +8,6 @@ from web4ai.api.access import too_many_failures
 from web4ai.api.auth import ANONYMOUS, bearer_key
 from web4ai.api.context import CONTEXT
 from web4ai.api.routing import declare
-from web4ai.core.config import spec_value
 from web4ai.core.schemas import responses
 
 routes = web.RouteTableDef()
@@ -20,7 +19,7 @@ async def whoami(request: web.Request) -> web.Response:
     """The caller's key: valid or not, its name and role (the dashboard's sign-in).
     Answers without a key too, with ``authenticated: false``."""
     ctx = request.app[CONTEXT]
-    required = bool(spec_value(ctx.state.settings_spec(), "security", "apiKeyRequired"))
+    required = ctx.state.settings().api_key_required
     key = bearer_key(request.headers.get("Authorization"))
     address = request.remote or "unknown"
     if key:

@@ -18,6 +18,8 @@ from web4ai.core.crs import (
     TaskBody,
     TaskStatusBody,
 )
+from web4ai.core.defaults import NODE_SPEC_DEFAULTS as NODE
+from web4ai.core.defaults import TASK_SPEC_DEFAULTS as TASK
 from web4ai.core.model import (
     Node,
     NodeStatus,
@@ -117,7 +119,9 @@ def node_draining(body: NodeBody) -> Draining | None:
 
 def node_capacity(body: NodeBody) -> int:
     spec = body["spec"]
-    return default_capacity(int(spec.get("agentsCount", 1)), spec.get("maxConcurrentTasks"))
+    return default_capacity(
+        int(spec.get("agentsCount", NODE["agentsCount"])), spec.get("maxConcurrentTasks")
+    )
 
 
 def node_from_body(body: NodeBody, running: int) -> Node:
@@ -202,7 +206,7 @@ def task_from_body(body: TaskBody) -> Task:
     return Task(
         name=name_of(body),
         task_id=str(spec["taskId"]),
-        priority=int(spec.get("priority", 3)),
+        priority=int(spec.get("priority", TASK["priority"])),
         submitted_at=submitted_at(body),
         requirements=Requirements(
             capabilities=frozenset(req.get("capabilities") or ()),

@@ -91,6 +91,13 @@ class Settings:
     callback_allowed_networks: tuple[str, ...] = tuple(_SEC.get("callbackAllowedNetworks", ()))
     callback_allowed_hosts: tuple[str, ...] = tuple(_SEC.get("callbackAllowedHosts", ()))
     max_agents_per_node: int = int(_SEC["maxAgentsPerNode"])
+    orchestrator_id: str = str(_ORCH["id"])
+    task_timeout: int = int(_ORCH["taskTimeout"])  # seconds, for a task that sets none
+    api_key_required: bool = bool(_SEC["apiKeyRequired"])
+    max_requests_per_minute: int = int(_SEC["maxRequestsPerMinute"])
+    max_body_bytes: int = int(_SEC["maxBodyBytes"])
+    websocket_port: int = int(_WS["port"])
+    max_connections: int = int(_WS["maxConnections"])
 
     def egress_policy(self) -> EgressPolicy:
         """The callback egress policy these settings describe."""
@@ -101,14 +108,9 @@ class Settings:
         )
 
 
-def spec_value(spec: Mapping[str, Any] | None, section: str, key: str) -> Any:
-    """A setting of a Web4AIOrchestrator spec (camelCase ``key``), or the CRD's default
-    when it is unset."""
-    value = ((spec or {}).get(section) or {}).get(key)
-    return SPEC_DEFAULTS[section][key] if value is None else value
-
-
 def settings_from_spec(spec: OrchestratorSpec | None) -> Settings:
+    """The typed settings of a Web4AIOrchestrator spec: the one way settings are read
+    (an unset setting is the CRD's default)."""
     spec = spec or {}
     orch = spec.get("orchestrator") or {}
     net = spec.get("network") or {}
@@ -148,6 +150,15 @@ def settings_from_spec(spec: OrchestratorSpec | None) -> Settings:
         callback_allowed_networks=tuple(str(n) for n in sec.get("callbackAllowedNetworks") or ()),
         callback_allowed_hosts=tuple(str(h) for h in sec.get("callbackAllowedHosts") or ()),
         max_agents_per_node=int(sec.get("maxAgentsPerNode", default.max_agents_per_node)),
+        orchestrator_id=str(orch.get("id", default.orchestrator_id)),
+        task_timeout=int(orch.get("taskTimeout", default.task_timeout)),
+        api_key_required=bool(sec.get("apiKeyRequired", default.api_key_required)),
+        max_requests_per_minute=int(
+            sec.get("maxRequestsPerMinute", default.max_requests_per_minute)
+        ),
+        max_body_bytes=int(sec.get("maxBodyBytes", default.max_body_bytes)),
+        websocket_port=int(ws.get("port", default.websocket_port)),
+        max_connections=int(ws.get("maxConnections", default.max_connections)),
     )
 
 

@@ -17,6 +17,7 @@ from web4ai.core.bodies import (
     task_phase,
 )
 from web4ai.core.crs import AnyBody, Attempt, Condition, NodeBody, Patch, TaskBody, TaskStatusBody
+from web4ai.core.defaults import TASK_SPEC_DEFAULTS as TASK
 from web4ai.core.lifecycle import after_failed_attempt
 from web4ai.core.limits import (
     ATTEMPT_ERROR_MAX,
@@ -199,7 +200,7 @@ def attempt_failed_patch(
     spec, status = body["spec"], status_of(body)
     outcome = after_failed_attempt(
         int(status.get("retryCount", 0)),
-        int(spec.get("maxRetries", 3)),
+        int(spec.get("maxRetries", TASK["maxRetries"])),
         error,
         retryable=retryable,
     )

@@ -25,6 +25,8 @@ from prometheus_client.registry import Collector
 
 from web4ai.core import bodies, observing
 from web4ai.core.crs import TaskBody
+from web4ai.core.defaults import NODE_SPEC_DEFAULTS as NODE
+from web4ai.core.defaults import TASK_SPEC_DEFAULTS as TASK
 from web4ai.core.lifecycle import lease_expired
 from web4ai.core.model import NodeStatus
 from web4ai.k8s.cache import ClusterState
@@ -210,7 +212,7 @@ class ClusterCollector(Collector):
             if bodies.task_phase(body).waiting and not body["metadata"].get("deletionTimestamp"):
                 conditions = bodies.status_of(body).get("conditions")
                 key = (
-                    observing.priority_label(body["spec"].get("priority", 3)),
+                    observing.priority_label(body["spec"].get("priority", TASK["priority"])),
                     observing.pending_reason(conditions),
                 )
                 counts[key] += 1
@@ -227,7 +229,7 @@ class ClusterCollector(Collector):
             status = bodies.node_status(node)
             by_status[status.value if status else "offline"] += 1
             if not lease_expired(self.state.lease_renewed(node), interval, now):
-                live_agents += int(node["spec"].get("agentsCount", 1))
+                live_agents += int(node["spec"].get("agentsCount", NODE["agentsCount"]))
         for node_status in NodeStatus:
             nodes.add_metric([node_status.value], by_status[node_status.value])
         agents.add_metric([], live_agents)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from web4ai.core import bodies, patches
 from web4ai.core.crs import TaskBody
+from web4ai.core.defaults import TASK_SPEC_DEFAULTS as TASK
 from web4ai.core.lifecycle import attempt_timed_out, past_deadline
 from web4ai.core.model import TaskPhase
 from web4ai.core.resources import TASKS
@@ -38,7 +39,9 @@ class Timekeeper:
                 body, f"deadline {spec['deadline']} passed", now, retryable=False
             )
         elif bodies.task_phase(body).bound and attempt_timed_out(
-            bodies.parse_time(status.get("assignedAt")), float(spec.get("timeout", 300)), now
+            bodies.parse_time(status.get("assignedAt")),
+            float(spec.get("timeout", TASK["timeout"])),
+            now,
         ):
             patch = patches.attempt_failed_patch(
                 body,

@@ -11,6 +11,7 @@ from typing_extensions import TypedDict  # pydantic needs this one before Python
 
 from web4ai.core.bodies import parse_time, submitted_at, task_node, task_phase
 from web4ai.core.crs import TaskBody
+from web4ai.core.defaults import TASK_SPEC_DEFAULTS as TASK
 
 VIEW = ConfigDict(
     alias_generator=to_camel, validate_by_alias=True, validate_by_name=False, extra="ignore"
@@ -86,10 +87,10 @@ class TaskView(TypedDict, total=False):
 TASK_VIEW = TypeAdapter(TaskView)
 # what the API shows when the stored spec or status lacks it (the CRD's defaults)
 TASK_DEFAULTS: dict[str, Any] = {
-    "priority": 3,
-    "timeout": 300,
-    "max_retries": 3,
-    "requirements": {},
+    "priority": TASK["priority"],
+    "timeout": TASK["timeout"],
+    "max_retries": TASK["maxRetries"],
+    "requirements": TASK["requirements"],
     "input_data": {},
     "metadata": {},
     "retry_count": 0,
