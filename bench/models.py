@@ -211,7 +211,8 @@ def current_task_body(body: dict[str, Any]) -> dict[str, Any]:
     """task_public (web4ai.core.schemas.views) before the models, verbatim."""
     spec, status = body["spec"], body.get("status") or {}
     req = spec.get("requirements") or {}
-    phase, node = bodies.task_phase(body), bodies.task_node(body)
+    task = bodies.as_task(body)
+    phase, node = bodies.task_phase(task), bodies.task_node(task)
     out: dict[str, Any] = {
         "task_id": spec["taskId"],
         "task_type": spec["taskType"],
@@ -219,7 +220,7 @@ def current_task_body(body: dict[str, Any]) -> dict[str, Any]:
         "phase": phase.value,
         "priority": spec.get("priority", 3),
         "assigned_nodes": [node] if node and not phase.waiting else [],
-        "created_at": bodies.submitted_at(body),
+        "created_at": bodies.submitted_at(task),
         "timeout": spec.get("timeout", 300),
         "max_retries": spec.get("maxRetries", 3),
         "retry_count": status.get("retryCount", 0),

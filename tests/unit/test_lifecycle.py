@@ -102,7 +102,7 @@ def test_admin_intent_holds_over_the_report_and_liveness() -> None:
 
 
 def test_callback_urls() -> None:
-    from web4ai.core.callbacks import url_problem
+    from web4ai.core.egress import url_form_problem as url_problem
 
     assert url_problem("http://127.0.0.1:8080/hook") is None  # form only; see test_egress
     assert url_problem("https://myapp.com/webhook/task_complete") is None

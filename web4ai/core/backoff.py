@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+# seconds between a callback's delivery attempts (web4ai.operator.callbacks)
+CALLBACK_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0)
+
 
 @dataclass
 class Backoff:

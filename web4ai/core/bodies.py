@@ -153,12 +153,11 @@ LEGACY_STATUS_PHASE = {  # stored before ``phase`` existed; read in place, rewri
 }
 
 
-def task_phase(body: TaskBody | Body) -> TaskPhase:
+def task_phase(body: TaskBody) -> TaskPhase:
     """The finer state. ``status.status`` is the authority when the two disagree (a
     writer that knows only the status, or objects written before ``phase`` existed,
-    whose ``assigned``/``running`` words are read in place). (Also a raw body:
-    ``bench/models.py`` passes one.)"""
-    status: TaskStatusBody = body.get("status") or {}
+    whose ``assigned``/``running`` words are read in place)."""
+    status = status_of(body)
     value = status.get("status") or "pending"
     phase = status.get("phase")
     if phase and value not in LEGACY_STATUS_PHASE and TaskPhase(phase).status.value == value:
@@ -185,14 +184,12 @@ def needs_upgrade(body: TaskBody) -> bool:
     return bool(status) and status.get("phase") != task_phase(body).value
 
 
-def task_node(body: TaskBody | Body) -> str | None:
-    """(Also a raw body: ``bench/models.py`` passes one.)"""
-    status: TaskStatusBody = body.get("status") or {}
+def task_node(body: TaskBody) -> str | None:
+    status = status_of(body)
     return status.get("nodeId")
 
 
-def submitted_at(body: TaskBody | Body) -> float:
-    """(Also a raw body: ``bench/models.py`` passes one.)"""
+def submitted_at(body: TaskBody) -> float:
     spec = body["spec"]
     ts = parse_time(spec.get("submittedAt")) or parse_time(
         body["metadata"].get("creationTimestamp")

@@ -2,9 +2,8 @@
 
 Lean on purpose: the list and the watch stream are read raw and parsed once with
 ``json`` (kubernetes_asyncio's ``Watch`` parses each event, dumps it and parses it
-again to "deserialize" a custom object into the same dict). This is what takes in
-a store of 10,000 tasks in well under a second; see README, "Operator start-up
-budgets".
+again to "deserialize" a custom object into the same dict); see README, "Operator
+start-up budgets".
 """
 
 from __future__ import annotations

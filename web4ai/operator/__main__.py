@@ -11,8 +11,8 @@ full store of tasks far too slowly: see README, "Operator start-up budgets").
 
 There is no ``@kopf.index``: an index makes every object of every watched kind wait
 on Kopf's "all indexed" barrier, whose wake-ups grow with the square of the store
-(1,000 nodes + 1,000 Leases: 7-12 s of CPU with indices, 1.1 s without). The
-daemon's own barrier (``Operator._await_listing``) says when the stores are whole.
+(README, "Operator start-up budgets", has the measurements). The daemon's own barrier
+(``Operator._await_listing``) says when the stores are whole.
 
 Leader election stays ours (``web4ai.operator.leader``, a coordination Lease as
 client-go does it). Kopf's peering cannot elect a leader: replicas of the same
@@ -66,7 +66,7 @@ def tune(settings: kopf.OperatorSettings) -> None:
     """Kopf's settings for this operator (measured: README, "Operator start-up budgets")."""
     settings.posting.enabled = False  # our Events are our own
     # the namespace and the resources are given: no cluster-wide scan of namespaces and
-    # CRDs, which the operator's RBAC does not allow (Kopf retried it for ~55 s at start)
+    # CRDs, which the operator's RBAC does not allow (Kopf retried it for a minute at start)
     settings.scanning.disabled = True
     # an event is handled at once, not after 0.1 s of waiting for more of the same object
     settings.batching.batch_window = 0.01
@@ -205,7 +205,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[OperatorOptions, ProcessO
         "--bind-in-flight",
         type=int,
         default=int(os.environ.get("WEB4AI_BIND_IN_FLIGHT", str(BIND_IN_FLIGHT))),
-        help=f"binding writes in flight at once (default {BIND_IN_FLIGHT}, by bench.scheduler)",
+        help=f"binding writes in flight at once (default {BIND_IN_FLIGHT})",
     )
     args = p.parse_args(argv)
     options = OperatorOptions(

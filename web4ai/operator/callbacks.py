@@ -18,9 +18,9 @@ from typing import Any
 import aiohttp
 
 from web4ai.core import bodies, patches
-from web4ai.core.callbacks import BACKOFF, url_problem
+from web4ai.core.backoff import CALLBACK_BACKOFF
 from web4ai.core.crs import TaskBody
-from web4ai.core.egress import EgressPolicy
+from web4ai.core.egress import EgressPolicy, url_form_problem
 from web4ai.core.resources import TASKS
 from web4ai.core.schemas import views
 from web4ai.k8s.cache import ClusterState
@@ -56,7 +56,7 @@ class CallbackSender:
     clock: Callable[[], float]
     sleep: Sleep = asyncio.sleep
     lookup: Lookup = system_lookup
-    backoff: tuple[float, ...] = BACKOFF
+    backoff: tuple[float, ...] = CALLBACK_BACKOFF
     metrics: OperatorMetrics = field(default_factory=unregistered)
     _queued: set[str] = field(default_factory=set)
     _again: set[str] = field(default_factory=set)  # queued again while in flight
@@ -106,7 +106,7 @@ class CallbackSender:
             url = body["spec"]["callbackUrl"]
             run = run_key(body)
             payload = views.task_public(body)
-            error = url_problem(url)  # a bad port too: a reason, not a crash
+            error = url_form_problem(url)  # a bad port too: a reason, not a crash
             if error is None:
                 for attempt, delay in enumerate((0.0, *self.backoff)):
                     if delay:

@@ -36,10 +36,9 @@ EXPLAIN_PER_PASS = 32  # explanation writes started per pass, and in flight at m
 DECIDE_CHUNK = 64  # decisions between two yields to the loop (writes start meanwhile)
 FULL_PASS_EVERY = 0.5  # seconds: a pass with nothing noted still looks this often
 PENDING = (TaskPhase.QUEUED, TaskPhase.RETRYING)
-# Binding writes in flight at once, chosen by bench.scheduler: 32 and 64 drain a
-# backlog equally fast, but under a stream of creates the bindings' share of the API
-# server grows with it (streaming p50 ~2.0 s at 64 vs ~3.0 s at 32, 2,000 tasks onto
-# 50 nodes); 128 costs the backlog a fifth of its rate.
+# Binding writes in flight at once: more drains a backlog no faster once the API
+# server is busy, fewer lets a stream of creates crowd the bindings out (measure it
+# with ``python -m bench.scheduler``; README, "Performance").
 BIND_IN_FLIGHT = 64
 
 

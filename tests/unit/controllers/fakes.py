@@ -464,6 +464,6 @@ class FakeCluster:
         """task id -> node id of every task assigned or running, on the server."""
         return {
             b["spec"]["taskId"]: str(bodies.task_node(b))
-            for b in self.server.objects[TASKS].values()
+            for b in map(bodies.as_task, self.server.objects[TASKS].values())
             if bodies.task_phase(b).bound
         }

@@ -16,7 +16,7 @@ import pytest
 
 from tests.unit.controllers.fakes import FakeCluster
 from web4ai.core import bodies, patches
-from web4ai.core.callbacks import BACKOFF
+from web4ai.core.backoff import CALLBACK_BACKOFF
 from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.model import TaskPhase
 from web4ai.core.resources import TASKS
@@ -121,7 +121,7 @@ ROWS: dict[str, tuple[str, list[str] | None, list[Answer], int, list[float], str
         None,
         tries(*[503] * 5, 500),
         6,
-        list(BACKOFF),
+        list(CALLBACK_BACKOFF),
         "HTTP 500",
     ),
     "timeouts: failed": (
@@ -129,7 +129,7 @@ ROWS: dict[str, tuple[str, list[str] | None, list[Answer], int, list[float], str
         None,
         tries(*[TimeoutError()] * 6),
         6,
-        list(BACKOFF),
+        list(CALLBACK_BACKOFF),
         "TimeoutError",
     ),
     "a metadata address is refused without a request": (

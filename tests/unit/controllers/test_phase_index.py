@@ -30,7 +30,9 @@ def version(body: Body, phase: TaskPhase, node: str | None = None) -> Body:
 
 
 def scanned(state: ClusterState, *phases: TaskPhase) -> set[str]:
-    return {n for n, b in state.tasks.store.items() if bodies.task_phase(b) in phases}
+    return {
+        n for n, b in state.tasks.store.items() if bodies.task_phase(bodies.as_task(b)) in phases
+    }
 
 
 def indexed(state: ClusterState, *phases: TaskPhase) -> set[str]:
@@ -50,8 +52,9 @@ def agree(state: ClusterState) -> None:
     done = [bodies.parse_time(b["status"].get("completedAt")) for b in stored]
     for since in (0.0, 1_000_000.0 + next(_versions) - 3):
         assert state.finished_since(since) == sum(1 for d in done if d is not None and d >= since)
+    tasks = [bodies.as_task(b) for b in stored]
     bound = Counter(
-        bodies.task_node(b) for b in stored if bodies.task_phase(b).bound and bodies.task_node(b)
+        bodies.task_node(b) for b in tasks if bodies.task_phase(b).bound and bodies.task_node(b)
     )
     assert state.bound_counts() == bound
     for view in state.node_views().values():

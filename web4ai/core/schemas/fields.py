@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from web4ai.core import limits as lim
-from web4ai.core.callbacks import url_problem
+from web4ai.core.egress import url_form_problem
 from web4ai.core.ids import IdKind, InvalidId, validate_id
 from web4ai.core.validation import bounded_result, json_size, text
 
@@ -85,7 +85,7 @@ NodeId = Annotated[str, AfterValidator(_ident(IdKind.NODE)), WithJsonSchema(ID_S
 
 
 def _callback_url(v: str) -> str:
-    problem = url_problem(v)
+    problem = url_form_problem(v)
     if problem:
         raise ValueError(problem)
     return v
