@@ -42,14 +42,16 @@ class Assumed:
 
     def expire(
         self, current_version: Callable[[str], str | None], names: Iterable[str] | None = None
-    ) -> None:
+    ) -> list[Assumption]:
         """Drop every assumption whose task the cache shows changed or gone (only
-        among ``names``, the tasks known to have changed, when given)."""
-        entries = self.entries
+        among ``names``, the tasks known to have changed, when given); returns them."""
+        entries, dropped = self.entries, []
         for name in list(entries) if names is None else names:
             entry = entries.get(name)
             if entry is not None and current_version(name) != entry.version:
                 del entries[name]
+                dropped.append(entry)
+        return dropped
 
     def counts(self) -> Counter[str]:
         """Assumed tasks per node id (to add to the cache's bound counts)."""

@@ -41,6 +41,7 @@ class ClusterState:
     watched: bool = True
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     on_task_change: list[TaskTransition] = field(default_factory=list)
+    on_task_delete: list[Callable[[TaskBody], None]] = field(default_factory=list)
     on_node_change: list[NodeTransition] = field(default_factory=list)
     on_orchestrator_change: list[OrchestratorTransition] = field(default_factory=list)
     nodes: Store = field(init=False)
@@ -135,6 +136,9 @@ class ClusterState:
             typed, before = bodies.as_task(new), None if old is None else bodies.as_task(old)
             for callback in self.on_task_change:
                 callback(typed, before)
+        else:
+            for gone in self.on_task_delete:
+                gone(bodies.as_task(new))
 
     def _node_changed(self, kind: str, new: Body, old: Body | None) -> None:
         self.changed.set()
@@ -210,6 +214,14 @@ class ClusterState:
         if self._settings is None or self._settings[0] is not body:
             self._settings = (body, settings_from_spec(self.settings_spec()))
         return self._settings[1]
+
+    def bound_on(self, node_id: str) -> int:
+        """Tasks assigned or running on one node (kept by the task hook)."""
+        return self._bound.get(node_id, 0)
+
+    def phase_of(self, name: str) -> TaskPhase | None:
+        """A task's phase from the index (None when not in the store)."""
+        return self._phase_of.get(name)
 
     def bound_counts(self) -> Counter[str]:
         """Tasks assigned or running, per node id (kept by the task hook: no scan)."""

@@ -133,13 +133,12 @@ class Operator:
             self.state, self.writer, self.clock, guard=self.guard, metrics=self.metrics
         )
         self.timekeeper = Timekeeper(self.state, self.writer, self.clock, guard=self.guard)
+        self.timekeeper.subscribe()
         self.callbacks = CallbackSender(self.state, self.writer, self.clock, metrics=self.metrics)
         self.accounting = Accounting(self.state, self.writer, self.clock, guard=self.guard)
         self.upgrader = Upgrader(self.state, self.writer)
         self.discovery = Discovery(self.state, self.writer, self.clock, self.options.api_url)
-        self.state.on_task_change.append(self.scheduler.note_task)
-        self.state.on_node_change.append(self.scheduler.note)
-        self.state.on_orchestrator_change.append(self.scheduler.note)
+        self.scheduler.subscribe()
         self.state.on_task_change.append(self._task_changed)
         self.state.on_task_change.append(self.accounting.task_changed)
         self.state.on_task_change.append(self.upgrader.task_changed)
@@ -326,6 +325,7 @@ class Operator:
             if term != self.leader.term:  # a new term, not a renewal after a slow moment
                 term = self.leader.term
                 self.accounting.reset()
+                self.scheduler.note()  # what an earlier term set aside is tried again
                 self.liveness.hold("operator started or became leader")
                 self.upgrader.note_all()  # objects an earlier version wrote
             if not was_leading:

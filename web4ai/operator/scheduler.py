@@ -5,6 +5,11 @@ the slot in memory (``Assumed``: a decided task counts against its node and is n
 pending until the watch shows a newer version of it or its write fails), starts the
 guarded write and goes on deciding; at most ``max_in_flight`` writes run at once.
 A pass never waits for writes, so a new task is decided on the next watch event.
+
+A task that fits no node waits in the unschedulable set (``web4ai.core.queueing``),
+which no pass looks at: only an event that could make it fit moves it back (a node
+added or changed, a slot freed, the settings changed), or the slow flush. Its
+Scheduled condition is written when its message changes, never on a timer.
 """
 
 from __future__ import annotations
@@ -12,17 +17,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from web4ai.core import bodies, patches
 from web4ai.core.assuming import Assumed
-from web4ai.core.crs import Body, Patch, TaskBody
-from web4ai.core.model import Algorithm, Node, Task, TaskPhase
+from web4ai.core.crs import Body, NodeBody, OrchestratorBody, Patch, TaskBody
+from web4ai.core.ids import IdKind, object_name
+from web4ai.core.model import Algorithm, Node, Task, TaskPhase, Thresholds
+from web4ai.core.queueing import Unschedulable, needs
 from web4ai.core.recommending import overloaded
 from web4ai.core.resources import TASKS
-from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, only_capacity, pick_node
+from web4ai.core.scheduling import (
+    BALANCERS,
+    SCHEDULABLE,
+    Balancer,
+    LeastConnections,
+    only_capacity,
+    pick_node,
+)
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -31,8 +45,11 @@ from web4ai.operator.isolation import Isolation
 
 log = logging.getLogger(__name__)
 
-CONDITION_REFRESH = 10.0  # seconds between rewrites of a changing Unschedulable message
 EXPLAIN_PER_PASS = 32  # explanation writes started per pass, and in flight at most
+# kube-scheduler's podMaxInUnschedulablePodsDuration: a task no event moved back is
+# tried again after this long (what a missed event costs at most)
+UNSCHEDULABLE_FLUSH = 300.0
+FLUSH_CHECK = 30.0  # seconds between looks for such tasks (and for deleted ones)
 DECIDE_CHUNK = 64  # decisions between two yields to the loop (writes start meanwhile)
 FULL_PASS_EVERY = 0.5  # seconds: a pass with nothing noted still looks this often
 PENDING = (TaskPhase.QUEUED, TaskPhase.RETRYING)
@@ -53,39 +70,95 @@ class Scheduler:
     active: Callable[[], bool] = lambda: True  # leading; queued writes not yet sent check it
     bound: int = 0
     assumed: Assumed = field(default_factory=Assumed)
+    queue: Unschedulable = field(default_factory=Unschedulable)
     _algorithm: Algorithm | None = None
     _balancer: Balancer | None = None
-    _condition_written: dict[str, float] = field(default_factory=dict)
     _parsed: dict[str, tuple[str, Task]] = field(default_factory=dict)
     _limit: asyncio.Semaphore | None = None
     _writes: set[asyncio.Task[None]] = field(default_factory=set)
     _explaining: set[str] = field(default_factory=set)
+    # in the unschedulable set, their condition not yet compared with why (in order)
+    _unexplained: dict[str, None] = field(default_factory=dict)
     _paused: bool = False  # as of the last pass; queued writes are not sent once paused
     # Something that can change a decision happened since the last pass (a task became
-    # or stayed pending, a slot was freed, a node or the settings changed, a write
-    # failed). Our own bindings coming back do not count: a backlog's drain is not
-    # rescanned on every write. A pass runs anyway every FULL_PASS_EVERY seconds.
+    # pending, an event moved tasks out of the unschedulable set, a write failed). Our
+    # own bindings and explanations coming back do not count. A pass runs anyway
+    # every FULL_PASS_EVERY seconds.
     _dirty: bool = True
     _looked_at: float = float("-inf")
+    _flushed_at: float | None = None
     # assumed tasks the watch (or our writes) changed since the last pass: only their
     # assumptions can have expired; all of them are checked every FULL_PASS_EVERY
     _touched: set[str] = field(default_factory=set)
     _swept_at: float = float("-inf")
 
+    # -- the events (watch hooks, also of our own writes) ----------------------
+
+    def subscribe(self) -> None:
+        """Hook the scheduler to its state's watch events."""
+        self.state.on_task_change.append(self.note_task)
+        self.state.on_task_delete.append(self.note_task_deleted)
+        self.state.on_node_change.append(self.note_node)
+        self.state.on_orchestrator_change.append(self.note_settings)
+
     def note_task(self, new: TaskBody, old: TaskBody | None) -> None:
-        """Task watch hook (also our own writes): does it need a pass?"""
+        """Task hook: a new pending task needs a pass; a task leaving a node frees a slot."""
         name = bodies.name_of(new)
         if name in self.assumed.entries:  # only an assumption can expire (none on a standby)
             self._touched.add(name)
         phase = bodies.task_phase(new)
-        if phase in PENDING or (
-            old is not None and bodies.task_phase(old).bound and not phase.bound
-        ):
+        if old is not None and bodies.task_phase(old).bound and not phase.bound:
+            self._slot_freed(bodies.task_node(old))
+        if phase not in PENDING:
+            self._forget(name)
+        elif name not in self.queue or old is None or _generation(new) != _generation(old):
+            self._forget(name)  # new, or its spec changed: decided again
             self._dirty = True
 
+    def note_task_deleted(self, body: TaskBody) -> None:
+        self._forget(bodies.name_of(body))
+        if bodies.task_phase(body).bound:
+            self._slot_freed(bodies.task_node(body))
+
+    def note_node(self, new: NodeBody, old: NodeBody | None) -> None:
+        """Node hook: the unschedulable tasks the node's new version could help."""
+        if not self.queue or new["metadata"].get("deletionTimestamp"):
+            return
+        running = self.state.bound_on(bodies.node_id(new))
+        before = None if old is None else bodies.node_from_body(old, running)
+        after = bodies.node_from_body(new, running)
+        self._moved(self.queue.node_changed(before, after, self.state.settings().thresholds))
+
+    def note_settings(self, new: OrchestratorBody, old: OrchestratorBody | None) -> None:
+        """Orchestrator hook: new settings (thresholds, paused) may help every task."""
+        if old is None or new.get("spec") != old.get("spec"):
+            self._moved(self.queue.move_all())
+
     def note(self, *_: object) -> None:
-        """Node and orchestrator watch hook."""
+        """Anything else: every unschedulable task is tried again (also a new term)."""
+        self._moved(self.queue.move_all())
         self._dirty = True
+
+    def _slot_freed(self, node_id: str | None) -> None:
+        if not node_id or not self.queue:
+            return
+        body = self.state.nodes_by_name.get(object_name(IdKind.NODE, node_id))
+        if body is None or bodies.node_id(body) != node_id or body["metadata"].get(
+            "deletionTimestamp"
+        ):
+            return
+        view = bodies.node_from_body(body, self.state.bound_on(node_id))
+        self._moved(self.queue.slot_freed(view, self.state.settings().thresholds))
+
+    def _moved(self, names: list[str]) -> None:
+        for name in names:
+            self._unexplained.pop(name, None)
+        if names:
+            self._dirty = True
+
+    def _forget(self, name: str) -> None:
+        self.queue.discard(name)
+        self._unexplained.pop(name, None)
 
     def task(self, body: TaskBody) -> Task:
         """The task of a body, parsed once per resourceVersion."""
@@ -131,8 +204,8 @@ class Scheduler:
         )
 
     async def run_once(self) -> int:
-        """One pass: decide every pending task and start its write; returns the number
-        of bindings started (their writes complete in the background)."""
+        """One pass: decide every pending task that may fit now and start its write;
+        returns the number of bindings started (their writes complete in the background)."""
         # 0. Nothing noted since the last look, and looked recently: nothing to decide.
         now = self.clock()
         if not self._dirty and now - self._looked_at < FULL_PASS_EVERY:
@@ -144,64 +217,65 @@ class Scheduler:
         if settings.paused:
             return 0
         balancer = self.balancer(settings.algorithm)
-        # 2. Snapshot: pending tasks (minus the assumed ones) in order, then nodes with
-        #    their bound counts plus the assumed bindings. While a backlog's writes are
-        #    in flight every pending task is assumed: the pass ends here, cheaply.
+        # 2. Snapshot: pending tasks in order, minus the assumed ones and the
+        #    unschedulable set (which only an event that could help, or the slow flush,
+        #    moves back), then nodes with their bound counts plus the assumed bindings.
+        #    While a backlog's writes are in flight every pending task is assumed or
+        #    waiting for a slot: the pass ends here, cheaply.
         if now - self._swept_at >= FULL_PASS_EVERY:  # deleted tasks, too
             self._swept_at = now
-            self.assumed.expire(self._cached_version)
+            expired = self.assumed.expire(self._cached_version)
         else:
-            self.assumed.expire(self._cached_version, self._touched)
+            expired = self.assumed.expire(self._cached_version, self._touched)
         self._touched.clear()
+        for assumption in expired:
+            self._slot_freed(assumption.node_id)
+        self._flush(now)
         pending = sorted(
-            (
-                b
-                for b in self.state.tasks_with(*PENDING, excluding=self.assumed.entries.keys())
-                if self._waiting(b)
-            ),
+            (b for b in self.state.tasks_with(*PENDING, excluding=self._skipped()) if self._waiting(b)),
             key=lambda b: self.task(b).order,
         )
-        pending_names = {bodies.name_of(b) for b in pending}
-        self._condition_written = {
-            k: v
-            for k, v in self._condition_written.items()
-            if k in pending_names or k in self._explaining
-        }
-        if len(self._parsed) > 2 * len(pending_names) + len(self.assumed) + 1000:
-            keep = pending_names | set(self.assumed.entries)
-            self._parsed = {k: v for k, v in self._parsed.items() if k in keep}
-        if not pending:
+        if len(self._parsed) > 2 * (len(pending) + len(self.queue) + len(self.assumed)) + 1000:
+            keep = {bodies.name_of(b) for b in pending} | self.queue.entries.keys()
+            self._parsed = {k: v for k, v in self._parsed.items() if k in keep or k in self.assumed.entries}
+        if not pending and not self._unexplained:
             return 0
         views = self.state.node_views()
         for node_id, count in self.assumed.counts().items():
             if node_id in views:
                 views[node_id] = replace(views[node_id], running=views[node_id].running + count)
         started = time.perf_counter()
-        unschedulable: list[TaskBody] = []
+        unschedulable: list[Task] = []
         # 3. Decide in order; a slot taken by one decision is gone for the next. With
         #    optimization on and a node over the thresholds (the load_rebalancing
         #    advice), underloaded nodes are preferred. Each binding's write starts at
         #    once; the loop yields now and then so that writes go out while deciding.
+        #    Tasks that need the same (``needs``) and found no node are not tried twice.
         rebalance = settings.optimization_enabled and any(
             v.status in SCHEDULABLE and overloaded(v, settings.thresholds) for v in views.values()
         )
         open_nodes: dict[str, Node] = {
             k: v for k, v in views.items() if v.status in SCHEDULABLE and v.free_slots > 0
         }
+        no_fit: set[Task] = set()
         binds = 0
         for body in pending:
             task = self.task(body)
-            decision = pick_node(
-                task,
-                list(open_nodes.values()),
-                settings.thresholds,
-                balancer,
-                optimize=rebalance,
-            )
-            if decision.node_id is None:
-                unschedulable.append(body)
+            key = needs(task)
+            decision = None
+            if key not in no_fit:
+                decision = pick_node(
+                    task,
+                    list(open_nodes.values()),
+                    settings.thresholds,
+                    balancer,
+                    optimize=rebalance,
+                ).node_id
+            if decision is None:
+                no_fit.add(key)
+                unschedulable.append(task)
                 continue
-            node = open_nodes[decision.node_id]
+            node = open_nodes[decision]
             node = replace(node, running=node.running + 1)
             views[node.node_id] = node
             if node.free_slots > 0:
@@ -213,29 +287,58 @@ class Scheduler:
             binds += 1
             if binds % DECIDE_CHUNK == 0:
                 await asyncio.sleep(0)
-        # 4. Say why the rest waits (Queued when every node is merely full), a bounded
-        #    number at a time and in the background, so that explaining never delays
-        #    binding; a task being explained is not decided until its write returns.
-        for body in unschedulable:
-            if len(self._explaining) >= EXPLAIN_PER_PASS:
-                break
-            name = bodies.name_of(body)
-            last = self._condition_written.get(name)
-            if last is not None and now - last < CONDITION_REFRESH:
-                continue
-            task = self.task(body)
-            # explain against every node, not only the open ones
-            message = (
-                pick_node(task, list(views.values()), settings.thresholds, balancer).message
-                or "waiting for a free slot"
-            )
-            patch = self._explanation(body, message, now)
-            if patch is not None:
-                self._explaining.add(name)
-                self._start(self._explain(name, patch, now))
+        # 4. The rest waits in the unschedulable set. Say why (Queued when every node is
+        #    merely full) when the condition does not say so already, a bounded number
+        #    at a time and in the background, so that explaining never delays binding.
+        for task in unschedulable:
+            self.queue.add(task, now)
+            self._unexplained[task.name] = None
+        self._explain_some(views, settings.thresholds, now)
         self.metrics.schedule_attempts.labels("unschedulable").inc(len(unschedulable))
         self.metrics.attempt_duration.observe(time.perf_counter() - started)
         return binds
+
+    def _skipped(self) -> Collection[str]:
+        """The pending tasks a pass does not decide: assumed, or in the unschedulable set."""
+        if not self.assumed.entries:
+            return self.queue.entries.keys()
+        if not self.queue:
+            return self.assumed.entries.keys()
+        return self.queue.entries.keys() | self.assumed.entries.keys()
+
+    def _flush(self, now: float) -> None:
+        """Now and then: what waited longer than UNSCHEDULABLE_FLUSH is tried again, and
+        what is no longer pending (deleted meanwhile) leaves the set."""
+        if self._flushed_at is None:
+            self._flushed_at = now
+        if now - self._flushed_at < FLUSH_CHECK:
+            return
+        self._flushed_at = now
+        self._moved(
+            self.queue.flush(now - UNSCHEDULABLE_FLUSH, lambda n: self.state.phase_of(n) in PENDING)
+        )
+        self._unexplained = {n: None for n in self._unexplained if n in self.queue}
+
+    def _explain_some(self, views: dict[str, Node], thresholds: Thresholds, now: float) -> None:
+        messages: dict[Task, str] = {}  # one message per need, against every node
+        for name in list(self._unexplained):
+            if len(self._explaining) >= EXPLAIN_PER_PASS:
+                break
+            del self._unexplained[name]
+            body = self.state.tasks_by_name.get(name)
+            if body is None or name not in self.queue:
+                continue
+            task = self.task(body)
+            key = needs(task)
+            if key not in messages:
+                messages[key] = (  # a balancer of its own: the decision's keeps its turn
+                    pick_node(task, list(views.values()), thresholds, LeastConnections()).message
+                    or "waiting for a free slot"
+                )
+            patch = self._explanation(body, messages[key], now)
+            if patch is not None:
+                self._explaining.add(name)
+                self._start(self._explain(name, patch))
 
     def _start(self, coro: Coroutine[Any, Any, None]) -> None:
         write = asyncio.create_task(coro)
@@ -256,13 +359,14 @@ class Scheduler:
         name, version = bodies.name_of(body), bodies.resource_version(body)
         if self._limit is None:
             self._limit = asyncio.Semaphore(self.max_in_flight)
+        freed = True
         try:
             async with self._limit:
                 # decided a while ago? not leading any more, paused, or the task moved
                 # on (the guarded write would only conflict): do not send it
                 if not self.active() or self._paused or self._cached_version(name) != version:
                     self.metrics.schedule_attempts.labels("conflict").inc()
-                    self._dirty = True
+                    self._dirty = True  # decided again on the next pass
                     return
                 result = await self.guard.run(
                     "bind",
@@ -280,10 +384,12 @@ class Scheduler:
             ids = {"task_id": body["spec"].get("taskId"), "node_id": node_id}
             log.debug("task bound to node %s", node_id, extra=ids)
             self.state.record_task(result)  # the cache now counts it: no assumption needed
-            self._condition_written.pop(name, None)
             self.bound += 1
+            freed = False
         finally:
             self.assumed.forget(name, version)
+            if freed:  # not bound: its slot is free again
+                self._slot_freed(node_id)
             self.state.changed.set()  # a failed write frees its slot for the next pass
 
     async def _write_status(self, name: str, patch: Patch) -> Body | None:
@@ -295,20 +401,21 @@ class Scheduler:
             return None
 
     def _explanation(self, body: TaskBody, message: str, now: float) -> Patch | None:
-        """The condition patch to write for a waiting task, or None (said already/recently)."""
-        last = self._condition_written.get(bodies.name_of(body))
-        if last is not None and now - last < CONDITION_REFRESH:
-            return None
+        """The condition patch to write for a waiting task, or None (it says so already)."""
         reason = "Queued" if only_capacity(message) else "Unschedulable"
         return patches.unschedulable_patch(body, message, now, reason)
 
-    async def _explain(self, name: str, patch: Patch, now: float) -> None:
+    async def _explain(self, name: str, patch: Patch) -> None:
         try:
             result = await self.guard.run("explain", name, self._write_status, name, patch)
-            self._condition_written[name] = now
             if result is not None:
                 self.state.record_task(result)
+            elif name in self.queue:
+                self._unexplained[name] = None  # lost a race or failed: said on a later pass
         finally:
             self._explaining.discard(name)
-            self._dirty = True  # it may be decided again
             self.state.changed.set()
+
+
+def _generation(body: TaskBody) -> object:
+    return body["metadata"].get("generation")

@@ -18,7 +18,9 @@ Body = dict[str, Any]
 
 
 def timekeeper_for(cluster: FakeCluster) -> Timekeeper:
-    return Timekeeper(cluster.state, cluster.writer, cluster.clock, guard=cluster.guard())
+    timekeeper = Timekeeper(cluster.state, cluster.writer, cluster.clock, guard=cluster.guard())
+    timekeeper.subscribe()
+    return timekeeper
 
 
 def bound(cluster: FakeCluster, node: str, phase: TaskPhase, retries: int = 0) -> Body:
