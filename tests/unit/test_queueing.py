@@ -54,7 +54,9 @@ HINTS = {
     "offline to maintenance": Hint(
         task("t"), node(NodeStatus.OFFLINE), node(NodeStatus.MAINTENANCE), False
     ),
-    "load drops under the threshold": Hint(task("t"), node(cpu_usage=95.0), node(cpu_usage=40.0), True),
+    "load drops under the threshold": Hint(
+        task("t"), node(cpu_usage=95.0), node(cpu_usage=40.0), True
+    ),
     "load moves but stays over": Hint(task("t"), node(cpu_usage=95.0), node(cpu_usage=85.0), False),
     "load moves but stays under (fitted already)": Hint(
         task("t"), node(cpu_usage=30.0), node(cpu_usage=40.0), False

@@ -79,6 +79,7 @@ class Settings:
     # no node goes offline for this x heartbeat_interval
     disruption_grace_intervals: float = float(_ORCH["disruptionGraceIntervals"])
     task_retention: float = float(_ORCH["taskRetention"])
+    max_retained_tasks: int = int(_ORCH["maxRetainedTasks"])
     algorithm: Algorithm = _ALGORITHM
     thresholds: Thresholds = field(default_factory=_default_thresholds)
     allow_private_callbacks: bool = bool(_SEC["allowPrivateCallbacks"])
@@ -126,6 +127,7 @@ def settings_from_spec(spec: OrchestratorSpec | None) -> Settings:
             orch.get("disruptionGraceIntervals", default.disruption_grace_intervals)
         ),
         task_retention=float(orch.get("taskRetention", default.task_retention)),
+        max_retained_tasks=int(orch.get("maxRetainedTasks", default.max_retained_tasks)),
         algorithm=Algorithm(net.get("loadBalanceAlgorithm", default.algorithm.value)),
         thresholds=Thresholds(
             cpu=float(perf.get("cpuThreshold", default.thresholds.cpu)),

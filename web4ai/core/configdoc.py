@@ -44,6 +44,10 @@ COMMENTS: dict[str, list[tuple[str, list[str]]]] = {
             ],
         ),
         ("task_retention", ["seconds a finished task is kept before it is deleted"]),
+        (
+            "max_retained_tasks",
+            ["finished tasks kept at most, whatever their age (oldest go first)"],
+        ),
     ],
     "network": [
         (

@@ -167,6 +167,7 @@ class OrchestratorSection(TypedDict, total=False):
     taskTimeout: int
     autoDiscovery: bool
     taskRetention: int
+    maxRetainedTasks: int
     disruptionThreshold: float
     disruptionGraceIntervals: float
 

@@ -15,6 +15,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
         "taskTimeout": 300,
         "autoDiscovery": True,
         "taskRetention": 3600,
+        "maxRetainedTasks": 12500,
         "disruptionThreshold": 0.55,
         "disruptionGraceIntervals": 2,
     },

@@ -111,7 +111,7 @@ class Unschedulable:
 
     def _take(self, key: Task, limit: int | None) -> list[str]:
         """The first ``limit`` tasks of a group in order (all when None), out of the set."""
-        group, out = self._groups[key], []
+        group, out = self._groups[key], list[str]()
         while group.heap and (limit is None or len(out) < limit):
             order, name = heapq.heappop(group.heap)
             if self._live(key, order, name):
@@ -154,4 +154,3 @@ class Unschedulable:
         for name in old:
             self.discard(name)
         return [n for n in old if keep(n)]
-

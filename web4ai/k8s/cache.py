@@ -261,6 +261,14 @@ class ClusterState:
         """The mean ``executionTime`` of the tasks that report one, or None."""
         return self._exec_sum / len(self._exec) if self._exec else None
 
+    def finished_at(self) -> dict[str, float | None]:
+        """Every finished task's name and when it finished (None if unknown)."""
+        done, out = self._done_at, {}
+        for phase, tasks in self._by_phase.items():
+            if phase.terminal:
+                out.update({name: done.get(name) for name in tasks})
+        return out
+
     def finished_since(self, since: float) -> int:
         """How many finished tasks have a ``completedAt`` at or after ``since``."""
         return sum(1 for done in self._done_at.values() if done >= since)

@@ -3,6 +3,7 @@ reliability, and the retention of finished tasks with exact lifetime totals."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,8 +11,9 @@ from dataclasses import dataclass, field
 from web4ai.core import bodies, patches
 from web4ai.core.crs import Attempt, NodeBody, Patch, RetiringTask, TaskBody
 from web4ai.core.lifecycle import reliability_score
-from web4ai.core.model import NodeStatus, TaskPhase, TaskStatus
+from web4ai.core.model import NodeStatus, TaskStatus
 from web4ai.core.resources import NODES, ORCHESTRATORS, TASKS
+from web4ai.core.retention import to_retire
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -20,6 +22,7 @@ from web4ai.operator.isolation import Isolation
 log = logging.getLogger(__name__)
 
 RETIRE_BATCH = 500
+DELETE_IN_FLIGHT = 16  # deletions of a round sent at once
 EVENT_REASONS = {
     NodeStatus.ACTIVE: "NodeActive",
     NodeStatus.DEGRADED: "NodeDegraded",
@@ -131,37 +134,40 @@ class Accounting:
             del self.deltas[node_id]
         self.state.record_node(result)
 
-    def _still_there(self, entry: RetiringTask) -> bool:
-        """Whether the task of a retiring entry still exists as the object that was counted
-        (a new task may reuse the name: it has another UID and is not touched)."""
+    def _retirable(self, entry: RetiringTask) -> TaskBody | None:
+        """The task of a retiring entry while it still exists as the object that was
+        counted (a new task may reuse the name: it has another UID and is not touched)
+        and is still finished (a retried one is pending again: never deleted)."""
         body = self.state.tasks_by_name.get(str(entry.get("name")))
-        return body is not None and body["metadata"].get("uid") == entry.get("uid")
+        if body is None or body["metadata"].get("uid") != entry.get("uid"):
+            return None
+        return body if bodies.task_phase(body).terminal else None
 
     async def retire(self) -> int:
-        """Delete tasks finished longer than the retention ago, counting them exactly once:
-        the totals and the tasks (name and UID) go into one guarded write, the deletions
-        follow (each with a UID precondition), and a replica that takes over finishes a
-        round it finds half done. The list is cleared once every task of it is gone."""
+        """Delete tasks finished longer than the retention ago, and the oldest finished
+        beyond ``max_retained_tasks``, at most RETIRE_BATCH a round, counting them exactly
+        once: the totals and the tasks (name and UID) go into one guarded write, the
+        deletions follow (each only of the very version seen finished: UID and
+        resourceVersion preconditions), and a replica that takes over finishes a round
+        it finds half done. The list is cleared once every task of it is gone. Returns
+        how many tasks the round took on."""
         orch = self.state.orchestrator()
         if orch is None:
             return 0
         status = bodies.status_of(orch)
-        leftover = [e for e in status.get("retiringTasks") or [] if self._still_there(e)]
+        leftover = [b for e in status.get("retiringTasks") or [] if (b := self._retirable(e))]
         if leftover:  # finish the round first; the watch shows the deletions
-            for entry in leftover:
-                await self.guard.run("retire", entry["name"], self._delete, entry)
+            await self._delete_all(leftover)
             return 0
-        now = self.clock()
-        retention = self.state.settings().task_retention
-        expired: list[TaskBody] = []
-        for body in self.state.tasks_with(
-            TaskPhase.COMPLETED, TaskPhase.FAILED, TaskPhase.CANCELLED
-        ):
-            done = bodies.parse_time(bodies.status_of(body).get("completedAt"))
-            if done is not None and now - done >= retention:
-                expired.append(body)
-            if len(expired) >= RETIRE_BATCH:
-                break
+        settings = self.state.settings()
+        names = to_retire(
+            self.state.finished_at(),
+            self.clock(),
+            settings.task_retention,
+            settings.max_retained_tasks,
+            RETIRE_BATCH,
+        )
+        expired = [self.state.tasks_by_name[n] for n in names]
         if not expired:
             if status.get("retiringTasks") or status.get("retiring"):
                 # the round is done: clear the list (``retiring`` held names before 0.2)
@@ -189,8 +195,7 @@ class Accounting:
         )
         if not await self._write_orchestrator(patch):
             return 0
-        for entry in entries:
-            await self.guard.run("retire", entry["name"], self._delete, entry)
+        await self._delete_all(expired)
         return len(expired)
 
     async def _write_orchestrator(self, patch: Patch) -> bool:
@@ -205,5 +210,17 @@ class Accounting:
         self.state.record_orchestrator(result)
         return True
 
-    async def _delete(self, entry: RetiringTask) -> None:
-        await self.writer.delete(TASKS, entry["name"], uid=entry["uid"])
+    async def _delete_all(self, tasks: list[TaskBody]) -> None:
+        """Delete these finished tasks, DELETE_IN_FLIGHT at a time, each on its own."""
+        for start in range(0, len(tasks), DELETE_IN_FLIGHT):
+            await asyncio.gather(
+                *(
+                    self.guard.run("retire", bodies.name_of(b), self._delete, b)
+                    for b in tasks[start : start + DELETE_IN_FLIGHT]
+                )
+            )
+
+    async def _delete(self, body: TaskBody) -> None:
+        uid = body["metadata"].get("uid")
+        name, version = bodies.name_of(body), bodies.resource_version(body)
+        await self.writer.delete(TASKS, name, version, uid=uid)

@@ -30,7 +30,7 @@ from web4ai.k8s.listwatch import ListWatch, listed, listed_names
 from web4ai.k8s.store import Body, Store
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import ClusterCollector, OperatorMetrics, unregistered
-from web4ai.operator.accounting import Accounting
+from web4ai.operator.accounting import RETIRE_BATCH, Accounting
 from web4ai.operator.callbacks import CallbackSender, needs_callback
 from web4ai.operator.discovery import Discovery
 from web4ai.operator.isolation import Isolation
@@ -78,6 +78,7 @@ LISTING_POLL = 0.02
 # Kopf relists after a watch gap (an expired resourceVersion, a dropped connection)
 # but sends no DELETED for what vanished meanwhile; a list this often finds those
 SWEEP_EVERY = 60.0
+RETIRE_AGAIN = 1.0  # seconds to the next retention round after a full batch (a burst)
 
 Lister = Callable[[Resource, str | None], Awaitable[tuple[set[str], str]]]
 
@@ -353,5 +354,6 @@ class Operator:
         await self.guard.run("step", "accounting", self.accounting.flush)
         if self.clock() - self._retired_at >= self.retire_every:
             self._retired_at = self.clock()
-            await self.guard.run("step", "retention", self.accounting.retire)
+            if await self.guard.run("step", "retention", self.accounting.retire) == RETIRE_BATCH:
+                self._retired_at -= self.retire_every - RETIRE_AGAIN  # more to do: soon
         self.passes += 1

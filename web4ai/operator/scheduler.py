@@ -143,8 +143,10 @@ class Scheduler:
         if not node_id or not self.queue:
             return
         body = self.state.nodes_by_name.get(object_name(IdKind.NODE, node_id))
-        if body is None or bodies.node_id(body) != node_id or body["metadata"].get(
-            "deletionTimestamp"
+        if (
+            body is None
+            or bodies.node_id(body) != node_id
+            or body["metadata"].get("deletionTimestamp")
         ):
             return
         view = bodies.node_from_body(body, self.state.bound_on(node_id))
@@ -232,12 +234,18 @@ class Scheduler:
             self._slot_freed(assumption.node_id)
         self._flush(now)
         pending = sorted(
-            (b for b in self.state.tasks_with(*PENDING, excluding=self._skipped()) if self._waiting(b)),
+            (
+                b
+                for b in self.state.tasks_with(*PENDING, excluding=self._skipped())
+                if self._waiting(b)
+            ),
             key=lambda b: self.task(b).order,
         )
         if len(self._parsed) > 2 * (len(pending) + len(self.queue) + len(self.assumed)) + 1000:
             keep = {bodies.name_of(b) for b in pending} | self.queue.entries.keys()
-            self._parsed = {k: v for k, v in self._parsed.items() if k in keep or k in self.assumed.entries}
+            self._parsed = {
+                k: v for k, v in self._parsed.items() if k in keep or k in self.assumed.entries
+            }
         if not pending and not self._unexplained:
             return 0
         views = self.state.node_views()

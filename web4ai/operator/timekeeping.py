@@ -65,8 +65,8 @@ class Timekeeper:
         now = self.clock()
         if not self._seeded:  # the tasks held before the hook saw them
             self._seeded = True
-            for body in self.state.tasks_with(*CLOCKED):
-                self._push(body)
+            for held in self.state.tasks_with(*CLOCKED):
+                self._push(held)
         again: list[tuple[float, str]] = []
         while self._due and self._due[0][0] < now:
             due, name = heapq.heappop(self._due)

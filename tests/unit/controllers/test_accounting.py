@@ -244,7 +244,14 @@ async def test_retention_deletes_expired_tasks_and_keeps_exact_totals() -> None:
     assert cluster.writer.calls == []
     cluster.clock.advance(1.0)  # the three finished over 2 s ago, the cancelled one not
     cluster.sync()
-    uids = {bodies.name_of(b): b["metadata"]["uid"] for b in cluster.server.objects[TASKS].values()}
+    uids = {
+        bodies.name_of(b): b["metadata"]["uid"]
+        for b in cluster.server.objects[TASKS].values()
+    }
+    versions = {
+        bodies.name_of(b): bodies.resource_version(b)
+        for b in cluster.server.objects[TASKS].values()
+    }
     assert await accounting.retire() == 3
     [totals] = cluster.writer.done("patch_status", ORCHESTRATORS)
     assert totals.body is not None
@@ -256,7 +263,8 @@ async def test_retention_deletes_expired_tasks_and_keeps_exact_totals() -> None:
     ]
     deletes = cluster.writer.done("delete")
     assert [(d.name, d.body) for d in deletes] == [
-        (n, {"preconditions": {"uid": uids[n]}}) for n in ("ok-1", "ok-2", "bad-1")
+        (n, {"preconditions": {"uid": uids[n], "resourceVersion": versions[n]}})
+        for n in ("ok-1", "ok-2", "bad-1")
     ]
     assert set(cluster.server.objects[TASKS]) == {"cancelled", "pending"}
     # the next round clears the list; then the cancelled one goes too

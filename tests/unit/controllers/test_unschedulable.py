@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from tests.unit.controllers.fakes import FakeCluster
 from tests.unit.controllers.test_scheduler import binds, explanations, one_pass, scheduler_for
-from web4ai.core.model import TaskPhase
 from web4ai.core import bodies, patches
+from web4ai.core.model import TaskPhase
 from web4ai.operator.scheduler import Scheduler
 
 GPU = ["gpu_processing"]
@@ -24,7 +24,9 @@ async def waiting_cluster(tasks: int = 20) -> tuple[FakeCluster, Scheduler]:
     cluster.add_node("cpu-1", agents=1)
     cluster.add_task("busy", status={**patches.phase_fields(TaskPhase.RUNNING), "nodeId": "cpu-1"})
     for i in range(tasks):
-        cluster.add_task(f"gpu-{i:02}", submitted=cluster.clock() + i, requirements={"capabilities": GPU})
+        cluster.add_task(
+            f"gpu-{i:02}", submitted=cluster.clock() + i, requirements={"capabilities": GPU}
+        )
     scheduler = scheduler_for(cluster)
     await one_pass(cluster, scheduler)
     assert len(explanations(cluster)) == tasks
@@ -38,7 +40,9 @@ async def test_waiting_tasks_are_not_looked_at_or_rewritten_while_nothing_helps(
     looked = attempts(scheduler)
     for i in range(10):
         cluster.clock.advance(11.0)
-        cluster.set_status(bodies.NODES, bodies.name_of(cluster.node("cpu-1") or {}), cpuUsage=float(i))
+        cluster.set_status(
+            bodies.NODES, bodies.name_of(cluster.node("cpu-1") or {}), cpuUsage=float(i)
+        )
         cluster.add_node(f"down-{i}", status="offline")  # a node that cannot take them
         await one_pass(cluster, scheduler)
     assert cluster.writer.calls == []  # no condition rewritten on a timer
@@ -57,7 +61,9 @@ async def test_a_node_that_can_take_them_drains_them_in_order() -> None:
         cluster.writer.clear()
         done = cluster.task(f"gpu-{step:02}")
         assert done is not None
-        cluster.set_status(bodies.TASKS, bodies.name_of(done), **patches.phase_fields(TaskPhase.COMPLETED))
+        cluster.set_status(
+            bodies.TASKS, bodies.name_of(done), **patches.phase_fields(TaskPhase.COMPLETED)
+        )
         looked = attempts(scheduler)
         await one_pass(cluster, scheduler)
         assert binds(cluster) == {f"gpu-{5 + step:02}": "gpu-1"}
@@ -69,7 +75,9 @@ async def test_a_slot_freed_on_a_node_they_cannot_use_moves_nothing() -> None:
     cluster, scheduler = await waiting_cluster()
     busy = cluster.task("busy")
     assert busy is not None
-    cluster.set_status(bodies.TASKS, bodies.name_of(busy), **patches.phase_fields(TaskPhase.COMPLETED))
+    cluster.set_status(
+        bodies.TASKS, bodies.name_of(busy), **patches.phase_fields(TaskPhase.COMPLETED)
+    )
     looked = attempts(scheduler)
     await one_pass(cluster, scheduler)
     assert attempts(scheduler) == looked and cluster.writer.calls == []
@@ -99,7 +107,9 @@ async def test_a_deleted_or_cancelled_task_leaves_the_set() -> None:
     cluster, scheduler = await waiting_cluster(2)
     first, second = cluster.task("gpu-00"), cluster.task("gpu-01")
     assert first is not None and second is not None
-    cluster.set_status(bodies.TASKS, bodies.name_of(first), **patches.phase_fields(TaskPhase.CANCELLED))
+    cluster.set_status(
+        bodies.TASKS, bodies.name_of(first), **patches.phase_fields(TaskPhase.CANCELLED)
+    )
     del cluster.server.objects[bodies.TASKS][bodies.name_of(second)]
     cluster.sync()
     assert len(scheduler.queue) == 0

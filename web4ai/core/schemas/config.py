@@ -59,6 +59,9 @@ class OrchestratorConfig(Section):
     task_retention: (
         Annotated[int, Field(ge=0, le=10 * 365 * 86400), BeforeValidator(integral)] | None
     ) = None
+    max_retained_tasks: (
+        Annotated[int, Field(ge=1, le=10_000_000), BeforeValidator(integral)] | None
+    ) = None
 
 
 class NetworkConfig(Section):
