@@ -45,6 +45,7 @@ async def test_the_complete_node_lifecycle_example(http: Http) -> None:
         "node_id": "my-node-001",
         "message": "Node my-node-001 registered successfully",
         "heartbeat_interval": 30.0,  # an addition: the interval the node should use
+        "min_heartbeat_interval": 1.0,  # and never faster than (1 node / 100 per second)
     }
     # 2. Send heartbeat
     status, body = await http.post(
@@ -55,6 +56,7 @@ async def test_the_complete_node_lifecycle_example(http: Http) -> None:
         "success": True,
         "message": "Heartbeat updated",
         "heartbeat_interval": 30.0,
+        "min_heartbeat_interval": 1.0,
         "cancelled_tasks": [],  # additions: tasks whose executors the node should stop
     }
     # 3. Check node status

@@ -10,6 +10,7 @@ from aiohttp import web
 from web4ai.api.bodies import read_json
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError
+from web4ai.api.presenting import heartbeat_doc
 from web4ai.api.routing import declare
 from web4ai.core import bodies, patches
 from web4ai.core.config import config_to_spec, deep_merge, spec_to_config, validate_config
@@ -63,7 +64,13 @@ async def control_stop(request: web.Request) -> web.Response:
 @declare(response=responses.ConfigAnswer)
 async def get_config(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    return web.json_response({"success": True, "config": spec_to_config(ctx.state.settings_spec())})
+    return web.json_response(
+        {
+            "success": True,
+            "config": spec_to_config(ctx.state.settings_spec()),
+            "heartbeats": heartbeat_doc(ctx.state),
+        }
+    )
 
 
 def config_invalid(errors: list[FieldError]) -> ApiError:

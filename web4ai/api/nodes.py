@@ -89,12 +89,20 @@ async def get_node(request: web.Request) -> web.Response:
     return web.json_response({"success": True, "node": node_public(body, ctx.state, detailed=True)})
 
 
+def heartbeat_pace(ctx: ApiContext) -> dict[str, float]:
+    """What register and heartbeat answers tell a node about its pace."""
+    return {
+        "heartbeat_interval": ctx.state.heartbeat_interval(),
+        "min_heartbeat_interval": ctx.state.min_heartbeat_interval(),
+    }
+
+
 async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
     """Renew the node's own Lease (``web4ai.core.heartbeats``); 409 when a Lease of that
     name exists and is not the node's."""
     ident = identity(IdKind.NODE, node_id)
     name = node_lease_name(ident.name)
-    spec = heartbeats.lease_spec(node_id, ctx.state.settings().heartbeat_interval, now)
+    spec = heartbeats.lease_spec(node_id, ctx.state.heartbeat_interval(), now)
     try:
         await ctx.writer.json_patch(LEASES, name, heartbeats.renewal_ops(node_id, spec))
         return
@@ -214,7 +222,7 @@ async def register(request: web.Request) -> web.Response:
             "success": True,
             "node_id": node_id,
             "message": f"Node {node_id} registered successfully",
-            "heartbeat_interval": ctx.state.settings().heartbeat_interval,
+            **heartbeat_pace(ctx),
         }
     )
 
@@ -245,7 +253,7 @@ async def heartbeat(request: web.Request) -> web.Response:
         {
             "success": True,
             "message": "Heartbeat updated",
-            "heartbeat_interval": ctx.state.settings().heartbeat_interval,
+            **heartbeat_pace(ctx),
             "cancelled_tasks": cancelled_tasks(ctx, node_id, now),
         }
     )

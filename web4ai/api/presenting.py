@@ -151,6 +151,18 @@ def network_metrics(summary: Doc) -> Doc:
     return {k: summary[k] for k in NETWORK_METRICS}
 
 
+def heartbeat_doc(state: ClusterState) -> Doc:
+    """The interval nodes are told now, and what it comes from (a documented addition)."""
+    settings = state.settings()
+    return {
+        "interval": state.heartbeat_interval(),
+        "min_interval": state.min_heartbeat_interval(),
+        "heartbeat_interval": settings.heartbeat_interval,
+        "max_heartbeats_per_second": settings.max_heartbeats_per_second,
+        "live_nodes": state.live_nodes(),
+    }
+
+
 def status_document(
     state: ClusterState,
     orchestrator_id: str,
@@ -170,6 +182,7 @@ def status_document(
             "timestamp": now,
             "uptime": round(uptime, 2),
             "paused": state.settings().paused,
+            "heartbeats": heartbeat_doc(state),
             "network_metrics": network_metrics(s),
             "nodes": {
                 "total": s["total_nodes"],

@@ -74,6 +74,7 @@ class Settings:
 
     paused: bool = bool(SPEC_DEFAULTS["paused"])
     heartbeat_interval: float = float(_ORCH["heartbeatInterval"])
+    max_heartbeats_per_second: float = float(_NET["maxHeartbeatsPerSecond"])
     # share of nodes silent at once that means "our fault"
     disruption_threshold: float = float(_ORCH["disruptionThreshold"])
     # no node goes offline for this x heartbeat_interval
@@ -122,6 +123,9 @@ def settings_from_spec(spec: OrchestratorSpec | None) -> Settings:
     return Settings(
         paused=bool(spec.get("paused", default.paused)),
         heartbeat_interval=float(orch.get("heartbeatInterval", default.heartbeat_interval)),
+        max_heartbeats_per_second=float(
+            net.get("maxHeartbeatsPerSecond", default.max_heartbeats_per_second)
+        ),
         disruption_threshold=float(orch.get("disruptionThreshold", default.disruption_threshold)),
         disruption_grace_intervals=float(
             orch.get("disruptionGraceIntervals", default.disruption_grace_intervals)

@@ -66,6 +66,13 @@ COMMENTS: dict[str, list[tuple[str, list[str]]]] = {
         ),
         ("max_nodes", ["registrations beyond this answer 409 MAX_NODES_REACHED"]),
         ("min_nodes", ["auto_scaling advice stays within min_nodes..max_nodes"]),
+        (
+            "max_heartbeats_per_second",
+            [
+                "all nodes' heartbeats per second at most: each node is told to beat",
+                "every max(heartbeat_interval, active nodes / this) seconds",
+            ],
+        ),
     ],
     "performance": [
         ("monitoring_enabled", ["false: no metrics history, no recommendations"]),

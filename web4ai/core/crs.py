@@ -177,6 +177,7 @@ class NetworkSection(TypedDict, total=False):
     loadBalanceAlgorithm: str
     maxNodes: int
     minNodes: int
+    maxHeartbeatsPerSecond: float
 
 
 class PerformanceSection(TypedDict, total=False):

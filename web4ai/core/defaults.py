@@ -24,6 +24,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
         "loadBalanceAlgorithm": "weighted_round_robin",
         "maxNodes": 100,
         "minNodes": 1,
+        "maxHeartbeatsPerSecond": 100,
     },
     "performance": {
         "monitoringEnabled": True,

@@ -5,6 +5,7 @@ Pure: no I/O."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,17 @@ TOLERANCE = {
 SOFT = frozenset({"agentsStatus", "networkLatency"})
 SOFT_COALESCE = 15.0
 IGNORED = frozenset({"uptime", "tasksRunning"})
+
+
+def min_interval(live_nodes: int, max_per_second: float) -> float:
+    """The shortest interval at which all live nodes together beat at most
+    ``max_per_second`` times a second, in whole seconds (Nomad's heartbeat TTL)."""
+    return float(math.ceil(live_nodes / max(max_per_second, 1e-9)))
+
+
+def adaptive_interval(base: float, live_nodes: int, max_per_second: float) -> float:
+    """The interval each node is told: ``base``, or longer as the cluster grows."""
+    return max(base, min_interval(live_nodes, max_per_second))
 
 
 def lease_spec(node_id: str, interval: float, now: float) -> dict[str, Any]:

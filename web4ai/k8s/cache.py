@@ -19,6 +19,7 @@ from kubernetes_asyncio import client
 from web4ai.core import bodies
 from web4ai.core.config import Settings, settings_from_spec
 from web4ai.core.crs import NodeBody, OrchestratorBody, OrchestratorSpec, TaskBody
+from web4ai.core.heartbeats import adaptive_interval, min_interval
 from web4ai.core.ids import IdKind, node_lease_name
 from web4ai.core.model import Node, TaskPhase, TaskStatus
 from web4ai.core.resources import LEASES, NODES, ORCHESTRATORS, TASKS, Resource
@@ -26,6 +27,7 @@ from web4ai.k8s.listwatch import Informer
 from web4ai.k8s.store import Body, OnChange, Store
 
 LEASE_SELECTOR = "web4ai.io/node-id"  # a node's Lease is labelled with its node id
+LIVE = ("active", "degraded")  # the node statuses that heartbeat
 
 # A hook (new, old) of a kind: the new body and the version before (None when new).
 TaskTransition = Callable[[TaskBody, TaskBody | None], None]
@@ -60,6 +62,8 @@ class ClusterState:
     # derived once per object version: the settings, and each node's scheduler view
     _settings: tuple[OrchestratorBody | None, Settings] | None = field(init=False, default=None)
     _views: dict[str, tuple[NodeBody, str, Node]] = field(init=False)
+    # the nodes that are active or degraded (they heartbeat), kept by the node hook
+    _live: set[str] = field(init=False)
     leases: Store = field(init=False)
     orchestrators: Store = field(init=False)
 
@@ -71,6 +75,7 @@ class ClusterState:
         self._bound_on = {}
         self._bound = Counter()
         self._views = {}
+        self._live = set()
         self.nodes = self._store(NODES, self._node_changed)
         self.tasks = self._store(TASKS, self._task_changed)
         self.leases = self._store(LEASES, self._changed, LEASE_SELECTOR)
@@ -142,6 +147,12 @@ class ClusterState:
 
     def _node_changed(self, kind: str, new: Body, old: Body | None) -> None:
         self.changed.set()
+        name = bodies.name_of(new)
+        status = (new.get("status") or {}).get("status")
+        if kind != "DELETED" and status in LIVE and not new["metadata"].get("deletionTimestamp"):
+            self._live.add(name)
+        else:
+            self._live.discard(name)
         if kind != "DELETED":
             typed, before = bodies.as_node(new), None if old is None else bodies.as_node(old)
             for callback in self.on_node_change:
@@ -214,6 +225,22 @@ class ClusterState:
         if self._settings is None or self._settings[0] is not body:
             self._settings = (body, settings_from_spec(self.settings_spec()))
         return self._settings[1]
+
+    def live_nodes(self) -> int:
+        """How many nodes are active or degraded (kept by the node hook: no scan)."""
+        return len(self._live)
+
+    def heartbeat_interval(self) -> float:
+        """The interval nodes are told now: ``heartbeat_interval``, or longer so that
+        all live nodes stay under ``max_heartbeats_per_second``."""
+        settings = self.settings()
+        return adaptive_interval(
+            settings.heartbeat_interval, len(self._live), settings.max_heartbeats_per_second
+        )
+
+    def min_heartbeat_interval(self) -> float:
+        """No node should beat more often than this (live nodes / the cap)."""
+        return min_interval(len(self._live), self.settings().max_heartbeats_per_second)
 
     def bound_on(self, node_id: str) -> int:
         """Tasks assigned or running on one node (kept by the task hook)."""

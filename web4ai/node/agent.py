@@ -146,11 +146,7 @@ class NodeAgent:
         answer = await self.retrying(
             "register", lambda: self.client.request("POST", f"{self.node}/register", body)
         )
-        told = (answer or {}).get("heartbeat_interval") if isinstance(answer, dict) else None
-        if isinstance(told, int | float) and not isinstance(told, bool) and told > 0:
-            # never slower than the orchestrator's interval (it would flap offline); a node
-            # configured to beat more often keeps its own pace
-            self.heartbeat_every = min(float(told), self.config.heartbeat_interval)
+        self.obey(answer)
         log.info(
             "registered %s at %s (heartbeat every %gs)",
             cfg.node_id,
@@ -186,7 +182,22 @@ class NodeAgent:
                 return
             raise
         self.latency_ms = round((time.monotonic() - t0) * 1000, 2)
+        self.obey(reply)
         self.stop_cancelled(reply.get("cancelled_tasks") or [])
+
+    def obey(self, answer: object) -> None:
+        """Beat at the interval the orchestrator tells (register and heartbeat answers):
+        never slower (the node would flap offline), faster at its own configured pace,
+        but never faster than ``min_heartbeat_interval`` (the orchestrator spreads a large
+        cluster's heartbeats out)."""
+        if not isinstance(answer, dict):
+            return
+        told, floor = answer.get("heartbeat_interval"), answer.get("min_heartbeat_interval")
+        if isinstance(told, int | float) and _positive(told):
+            pace = min(float(told), self.config.heartbeat_interval)
+            if isinstance(floor, int | float) and _positive(floor):
+                pace = max(pace, float(floor))
+            self.heartbeat_every = pace
 
     def stop_cancelled(self, task_ids: list[str]) -> None:
         """Stop the executors of tasks the orchestrator cancelled."""
@@ -409,3 +420,7 @@ class NodeAgent:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             await self.client.close()
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0

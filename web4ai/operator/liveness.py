@@ -37,6 +37,9 @@ class Liveness:
     guard: Isolation = field(default_factory=Isolation)
     disruption: DisruptionGuard = field(default_factory=DisruptionGuard)
     _holding_logged: bool = False
+    # the longest interval nodes were told lately, and until when it holds: a node told
+    # a longer interval before the cluster shrank beats at that pace for a while yet
+    _told: tuple[float, float] = (0.0, float("-inf"))
 
     def hold(self, reason: str) -> None:
         """No node goes offline for the grace period (operator start, new leadership)."""
@@ -67,9 +70,20 @@ class Liveness:
         self._holding_logged = not allowed and silent > 0
         return allowed
 
+    def interval(self, now: float) -> float:
+        """The heartbeat interval liveness allows: the one nodes are told now (adaptive,
+        ``ClusterState.heartbeat_interval``), or a longer one told within the last three
+        such intervals."""
+        told = self.state.heartbeat_interval()
+        longest, until = self._told
+        if told >= longest or now > until:
+            self._told = (told, now + 3 * told)
+            return told
+        return longest
+
     async def run_once(self) -> None:
         now = self.clock()
-        interval = self.state.settings().heartbeat_interval
+        interval = self.interval(now)
         may_mark_offline = self._may_mark_offline(now, interval)
         # 1. Nodes whose lease expired are no longer Ready: offline, unless an admin's
         #    intent (maintenance, offline) holds their status, with an Event.

@@ -244,10 +244,7 @@ async def test_retention_deletes_expired_tasks_and_keeps_exact_totals() -> None:
     assert cluster.writer.calls == []
     cluster.clock.advance(1.0)  # the three finished over 2 s ago, the cancelled one not
     cluster.sync()
-    uids = {
-        bodies.name_of(b): b["metadata"]["uid"]
-        for b in cluster.server.objects[TASKS].values()
-    }
+    uids = {bodies.name_of(b): b["metadata"]["uid"] for b in cluster.server.objects[TASKS].values()}
     versions = {
         bodies.name_of(b): bodies.resource_version(b)
         for b in cluster.server.objects[TASKS].values()

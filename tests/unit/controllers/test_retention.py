@@ -17,6 +17,7 @@ from tests.unit.controllers.test_accounting import (
 )
 from web4ai.core import bodies
 from web4ai.core.model import TaskStatus
+from web4ai.core.resources import ORCHESTRATORS, TASKS
 from web4ai.operator import accounting as accounting_module
 
 KEEP = 5
@@ -24,7 +25,7 @@ KEEP = 5
 
 def by_status(cluster: FakeCluster) -> dict[TaskStatus, set[str]]:
     out: dict[TaskStatus, set[str]] = {}
-    for body in cluster.server.objects[bodies.TASKS].values():
+    for body in cluster.server.objects[TASKS].values():
         out.setdefault(bodies.task_status(bodies.as_task(body)), set()).add(body["spec"]["taskId"])
     return out
 
@@ -57,7 +58,7 @@ async def test_the_count_holds_under_a_burst_and_only_finished_tasks_go(
     kept = by_status(cluster)
     done = kept.get(TaskStatus.COMPLETED, set()) | kept.get(TaskStatus.FAILED, set())
     assert done == {f"done-{i:02}" for i in range(submitted - KEEP, submitted)}  # the newest
-    status = cluster.server.objects[bodies.ORCHESTRATORS]["web4ai"]["status"]
+    status = cluster.server.objects[ORCHESTRATORS]["web4ai"]["status"]
     counted = status["tasksCompletedTotal"] + status["tasksFailedTotal"]
     assert counted == submitted - KEEP  # each deleted task counted exactly once
 
@@ -73,7 +74,7 @@ async def test_a_task_retried_after_it_was_counted_is_not_deleted() -> None:
     body = cluster.task("again")
     assert body is not None
     entry = {"name": bodies.name_of(body), "uid": body["metadata"]["uid"]}
-    cluster.set_status(bodies.ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, retiringTasks=[entry])
+    cluster.set_status(ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, retiringTasks=[entry])
     write(cluster, "again", retry)
     cluster.sync()
     assert await accounting.retire() == 0

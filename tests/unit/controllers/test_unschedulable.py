@@ -7,6 +7,7 @@ from tests.unit.controllers.fakes import FakeCluster
 from tests.unit.controllers.test_scheduler import binds, explanations, one_pass, scheduler_for
 from web4ai.core import bodies, patches
 from web4ai.core.model import TaskPhase
+from web4ai.core.resources import NODES, TASKS
 from web4ai.operator.scheduler import Scheduler
 
 GPU = ["gpu_processing"]
@@ -40,9 +41,7 @@ async def test_waiting_tasks_are_not_looked_at_or_rewritten_while_nothing_helps(
     looked = attempts(scheduler)
     for i in range(10):
         cluster.clock.advance(11.0)
-        cluster.set_status(
-            bodies.NODES, bodies.name_of(cluster.node("cpu-1") or {}), cpuUsage=float(i)
-        )
+        cluster.set_status(NODES, bodies.name_of(cluster.node("cpu-1") or {}), cpuUsage=float(i))
         cluster.add_node(f"down-{i}", status="offline")  # a node that cannot take them
         await one_pass(cluster, scheduler)
     assert cluster.writer.calls == []  # no condition rewritten on a timer
@@ -61,9 +60,7 @@ async def test_a_node_that_can_take_them_drains_them_in_order() -> None:
         cluster.writer.clear()
         done = cluster.task(f"gpu-{step:02}")
         assert done is not None
-        cluster.set_status(
-            bodies.TASKS, bodies.name_of(done), **patches.phase_fields(TaskPhase.COMPLETED)
-        )
+        cluster.set_status(TASKS, bodies.name_of(done), **patches.phase_fields(TaskPhase.COMPLETED))
         looked = attempts(scheduler)
         await one_pass(cluster, scheduler)
         assert binds(cluster) == {f"gpu-{5 + step:02}": "gpu-1"}
@@ -75,9 +72,7 @@ async def test_a_slot_freed_on_a_node_they_cannot_use_moves_nothing() -> None:
     cluster, scheduler = await waiting_cluster()
     busy = cluster.task("busy")
     assert busy is not None
-    cluster.set_status(
-        bodies.TASKS, bodies.name_of(busy), **patches.phase_fields(TaskPhase.COMPLETED)
-    )
+    cluster.set_status(TASKS, bodies.name_of(busy), **patches.phase_fields(TaskPhase.COMPLETED))
     looked = attempts(scheduler)
     await one_pass(cluster, scheduler)
     assert attempts(scheduler) == looked and cluster.writer.calls == []
@@ -107,10 +102,8 @@ async def test_a_deleted_or_cancelled_task_leaves_the_set() -> None:
     cluster, scheduler = await waiting_cluster(2)
     first, second = cluster.task("gpu-00"), cluster.task("gpu-01")
     assert first is not None and second is not None
-    cluster.set_status(
-        bodies.TASKS, bodies.name_of(first), **patches.phase_fields(TaskPhase.CANCELLED)
-    )
-    del cluster.server.objects[bodies.TASKS][bodies.name_of(second)]
+    cluster.set_status(TASKS, bodies.name_of(first), **patches.phase_fields(TaskPhase.CANCELLED))
+    del cluster.server.objects[TASKS][bodies.name_of(second)]
     cluster.sync()
     assert len(scheduler.queue) == 0
     cluster.add_node("gpu-1", agents=5, capabilities=GPU)

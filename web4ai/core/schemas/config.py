@@ -71,6 +71,7 @@ class NetworkConfig(Section):
     load_balance_algorithm: AlgorithmName | None = None
     max_nodes: Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(integral)] | None = None
     min_nodes: Annotated[int, Field(ge=0, le=1_000_000), BeforeValidator(integral)] | None = None
+    max_heartbeats_per_second: Annotated[float, Field(ge=1, le=100_000)] | None = None
 
 
 class PerformanceConfig(Section):

@@ -70,10 +70,13 @@ class TaskAnswer(Ok):
 class Registered(Ok):
     node_id: str
     heartbeat_interval: float
+    # no node should beat more often: live nodes / network.max_heartbeats_per_second
+    min_heartbeat_interval: float | None = None
 
 
 class HeartbeatAnswer(Ok):
     heartbeat_interval: float
+    min_heartbeat_interval: float | None = None
     cancelled_tasks: list[str]
 
 
@@ -164,3 +167,6 @@ class ControlAnswer(Ok):
 
 class ConfigAnswer(Ok):
     config: dict[str, dict[str, Any]]
+    # the interval nodes are told now (max(heartbeat_interval, live nodes /
+    # max_heartbeats_per_second)) and what it comes from
+    heartbeats: dict[str, Any] | None = None
