@@ -25,7 +25,7 @@ routes = web.RouteTableDef()
 async def set_paused(ctx: ApiContext, paused: bool) -> None:
     try:
         result = await ctx.writer.patch(
-            ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": {"paused": paused}}
+            ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, patches.paused_patch(paused)
         )
     except NotFound:
         raise ApiError(
@@ -112,7 +112,7 @@ async def put_config(request: web.Request) -> web.Response:
         result = await ctx.writer.patch(
             ORCHESTRATORS,
             bodies.ORCHESTRATOR_NAME,
-            patches.guarded(orch, {"spec": config_to_spec(merged)}),
+            patches.guarded(orch, patches.spec_patch(config_to_spec(merged))),
         )
     except Invalid as exc:
         raise ApiError(400, f"Configuration rejected: {exc.reason}", "INVALID_CONFIG") from None

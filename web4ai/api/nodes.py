@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -18,7 +18,6 @@ from web4ai.api.presenting import node_counters, node_public
 from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import bodies, heartbeats, patches
-from web4ai.core.crs import Draining, NodeBody, TaskBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.objects import node_object
@@ -26,6 +25,9 @@ from web4ai.core.resources import LEASES, NODES, TASKS
 from web4ai.core.restriction import registration_refusal
 from web4ai.core.schemas import openapi, requests, responses, views
 from web4ai.k8s.errors import RACED, Conflict, K8sError, NotFound
+
+if TYPE_CHECKING:  # the body types name what handlers read; they build none
+    from web4ai.core.crs import NodeBody, TaskBody
 
 routes = web.RouteTableDef()
 
@@ -197,21 +199,12 @@ async def register(request: web.Request) -> web.Response:
         try:
             existing = bodies.as_node(
                 await ctx.writer.patch(
-                    NODES,
-                    ident.name,
-                    {"spec": {**{k: None for k in existing["spec"] if k not in spec}, **spec}},
+                    NODES, ident.name, patches.spec_replacement(existing["spec"], spec)
                 )
             )
         except NotFound:
             raise unregistered_meanwhile(node_id) from None
-    # a (re-)registration reports active and alive; an admin's intent still holds
-    status_patch = {
-        "status": {
-            **patches.node_status_fields(existing, now, reported=NodeStatus.ACTIVE, alive=True),
-            "registeredAt": bodies.format_time(now),
-            "lastHeartbeat": bodies.format_time(now),
-        }
-    }
+    status_patch = patches.registration_patch(existing, now)
     try:
         ctx.state.record_node(await ctx.writer.patch(NODES, ident.name, status_patch, status=True))
     except NotFound:
@@ -240,12 +233,10 @@ async def heartbeat(request: web.Request) -> web.Response:
     body = await find_node_fresh(ctx, node_id)
     now = ctx.clock()
     await renew_lease(ctx, node_id, now)
-    new = heartbeats.heartbeat_status(data, body, now, ctx.status_refresh)
-    if new is not None:
+    patch = heartbeats.heartbeat_patch(data, body, now, ctx.status_refresh)
+    if patch is not None:
         try:
-            result = await ctx.writer.patch(
-                NODES, bodies.name_of(body), {"status": new}, status=True
-            )
+            result = await ctx.writer.patch(NODES, bodies.name_of(body), patch, status=True)
         except NotFound:
             raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
         ctx.state.record_node(result)
@@ -276,17 +267,10 @@ async def put_status(request: web.Request) -> web.Response:
     value = NodeStatus(data.status)
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     now = ctx.clock()
-    if principal is not None and principal.role == "node":
-        fields = patches.node_status_fields(body, now, reported=value)
-    else:
-        fields = patches.node_status_fields(
-            body, now, admin=None if value is NodeStatus.ACTIVE else value
-        )
-        fields["draining"] = None  # an admin's explicit status ends a drain
+    by_node = principal is not None and principal.role == "node"
+    patch = patches.node_status_patch(body, now, value, by_node=by_node)
     try:
-        result = await ctx.writer.patch(
-            NODES, bodies.name_of(body), {"status": fields}, status=True
-        )
+        result = await ctx.writer.patch(NODES, bodies.name_of(body), patch, status=True)
     except NotFound:
         raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
     new = bodies.status_of(ctx.state.record_node(result)).get("status")
@@ -310,13 +294,9 @@ async def drain(request: web.Request) -> web.Response:
     data = await read_model(request, requests.Drain)
     body = find_node(ctx, node_id)
     now = ctx.clock()
-    draining: Draining = {"requestedAt": bodies.format_time(now)}
-    if data.deadline is not None:
-        draining["deadline"] = now + data.deadline
+    patch = patches.drain_patch(now, data.deadline)
     try:
-        result = await ctx.writer.patch(
-            NODES, bodies.name_of(body), {"status": {"draining": draining}}, status=True
-        )
+        result = await ctx.writer.patch(NODES, bodies.name_of(body), patch, status=True)
     except NotFound:
         raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
     ctx.state.record_node(result)
@@ -331,7 +311,7 @@ async def drain(request: web.Request) -> web.Response:
             "message": f"Node {node_id} is draining",
             "node_id": node_id,
             "tasks_running": running,
-            "deadline": draining.get("deadline"),
+            "deadline": patch["status"]["draining"].get("deadline"),
         }
     )
 
@@ -343,11 +323,8 @@ async def delete_node(request: web.Request) -> web.Response:
     node_id = node_id_param(request)
     body = find_node(ctx, node_id)
     await ctx.writer.delete(NODES, bodies.name_of(body))
-    marked = {
-        **body,
-        "metadata": {**body["metadata"], "deletionTimestamp": bodies.format_time(ctx.clock())},
-    }
-    ctx.state.record_node(marked)  # gone for readers now; the watch brings the rest
+    # gone for readers now; the watch brings the rest
+    ctx.state.record_node(bodies.marked_deleted(body, ctx.clock()))
     return web.json_response(
         {"success": True, "message": f"Node {node_id} unregistered successfully"}
     )

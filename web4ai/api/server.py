@@ -21,14 +21,13 @@ from web4ai.api.auth import KeyStore
 from web4ai.api.context import ApiContext, ApiStats
 from web4ai.api.hub import Hub
 from web4ai.api.websocket import websocket_9001
-from web4ai.core import bodies
+from web4ai.core import bodies, patches
 from web4ai.core.config import Settings
-from web4ai.core.objects import orchestrator_object
 from web4ai.core.ratelimit import RateLimiter
 from web4ai.core.resources import ORCHESTRATORS
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.client import api_client
-from web4ai.k8s.errors import Conflict
+from web4ai.k8s.orchestrator import ensure_orchestrator
 from web4ai.k8s.writing import Writer
 from web4ai.observability.logs import setup_logging
 from web4ai.observability.metrics import ApiMetrics, HubCollector, serve_metrics
@@ -64,19 +63,6 @@ class AccessLog(AbstractAccessLogger):
         )
 
 
-async def ensure_orchestrator(ctx: ApiContext) -> None:
-    """The Web4AIOrchestrator object holds the configuration; create it with defaults."""
-    if bodies.ORCHESTRATOR_NAME in ctx.state.orchestrators.store:
-        return
-    try:
-        created = await ctx.writer.create(ORCHESTRATORS, orchestrator_object())
-        ctx.state.record_orchestrator(created)
-    except Conflict:
-        ctx.state.record_orchestrator(
-            await ctx.writer.read(ORCHESTRATORS, bodies.ORCHESTRATOR_NAME)
-        )
-
-
 async def apply_config_file(ctx: ApiContext, path: str) -> None:
     """``--config FILE``: validate the YAML document and merge it into the orchestrator."""
     import yaml
@@ -91,7 +77,7 @@ async def apply_config_file(ctx: ApiContext, path: str) -> None:
     orch = bodies.as_orchestrator(ctx.state.orchestrators.store[bodies.ORCHESTRATOR_NAME])
     merged = deep_merge(spec_to_config(orch.get("spec")), doc)
     result = await ctx.writer.patch(
-        ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, {"spec": config_to_spec(merged)}
+        ORCHESTRATORS, bodies.ORCHESTRATOR_NAME, patches.spec_patch(config_to_spec(merged))
     )  # created just before: NotFound would be someone deleting it, worth a crash
     ctx.state.record_orchestrator(result)
     log.info("configuration loaded from %s", path)
@@ -121,7 +107,7 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
     await runner.setup()  # starts the informers (cleanup_ctx)
     try:
         await state.wait_synced()
-        await ensure_orchestrator(ctx)
+        await ensure_orchestrator(ctx.writer, state)
         if options.config_file:
             await apply_config_file(ctx, options.config_file)
         generated = await ctx.keys.ensure_admin(os.environ.get("WEB4AI_API_KEY"))

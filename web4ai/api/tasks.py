@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -17,13 +18,15 @@ from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import bodies, patches
 from web4ai.core import validation as v
-from web4ai.core.crs import Patch, TaskBody
 from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskPhase, TaskStatus
 from web4ai.core.objects import task_object
 from web4ai.core.resources import TASKS
 from web4ai.core.schemas import openapi, requests, responses, views
 from web4ai.k8s.errors import RACED, Conflict, Invalid
+
+if TYPE_CHECKING:  # the body types name what handlers read; they build none
+    from web4ai.core.crs import Patch, TaskBody
 
 routes = web.RouteTableDef()
 
@@ -205,38 +208,11 @@ async def result(request: web.Request) -> web.Response:
     data = await read_model(request, requests.TaskResult)
     now = ctx.clock()
 
-    def build(body: TaskBody) -> Patch:
-        patch = result_patch(body)
-        if bodies.task_phase(body) is TaskPhase.ASSIGNED:  # /start was skipped
-            ran = data.execution_time
-            started = now - float(ran) if ran is not None else now
-            assigned = bodies.parse_time(bodies.status_of(body).get("assignedAt"))
-            if assigned is not None:
-                started = min(now, max(started, assigned))
-            patches.started_with_result(patch, data.agent_id, started)
-        return patch
-
-    def result_patch(body: TaskBody) -> Patch:
-        if data.status == "failed":
-            patch = patches.attempt_failed_patch(
-                body, data.error_message or "the node reported a failure", now
-            )
-        else:
-            patch = patches.completed_patch(body, now)
-        extra = patch["status"]
-        extra.update(data.model_dump(include={"result", "performance_metrics"}, exclude_unset=True))
-        status = bodies.status_of(body)
-        started = bodies.parse_time(status.get("startedAt")) or bodies.parse_time(
-            status.get("assignedAt")
-        )
-        if data.execution_time is not None:
-            extra["executionTime"] = data.execution_time
-        elif started is not None:
-            extra["executionTime"] = round(max(0.0, now - started), 6)
-        return patch
-
     updated = await guarded_update(
-        ctx, task_id, lambda b: check_assignment(request, b, data.node_id), build
+        ctx,
+        task_id,
+        lambda b: check_assignment(request, b, data.node_id),
+        lambda b: patches.result_patch(b, data, now),
     )
     return web.json_response({"success": True, "task": views.task_public(updated)})
 

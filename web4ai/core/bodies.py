@@ -48,6 +48,12 @@ def name_of(body: AnyBody) -> str:
     return str(body["metadata"]["name"])
 
 
+def marked_deleted(body: AnyBody, now: float) -> Body:
+    """``body`` as it reads once its deletion was asked for (``deletionTimestamp``)."""
+    raw = cast(Body, body)
+    return {**raw, "metadata": {**raw["metadata"], "deletionTimestamp": format_time(now)}}
+
+
 def resource_version(body: AnyBody) -> str:
     return str(body["metadata"]["resourceVersion"])
 

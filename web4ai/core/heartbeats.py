@@ -44,6 +44,13 @@ def adaptive_interval(base: float, live_nodes: int, max_per_second: float) -> fl
     return max(base, min_interval(live_nodes, max_per_second))
 
 
+def heartbeat_patch(data: Heartbeat, node: NodeBody, now: float, refresh: float) -> Patch | None:
+    """The node's status patch for a heartbeat, or None when the Lease renewal alone
+    suffices (``heartbeat_status``)."""
+    new = heartbeat_status(data, node, now, refresh)
+    return None if new is None else {"status": new}
+
+
 def lease_spec(node_id: str, interval: float, now: float) -> dict[str, Any]:
     """A renewal of the node's Lease: held by the node, for three heartbeat intervals."""
     return {

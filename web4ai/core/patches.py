@@ -4,19 +4,30 @@ Pure functions over dicts; no I/O."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from web4ai.core.bodies import (
     admin_status,
     format_time,
     node_alive,
+    parse_time,
     reported_status,
     resource_version,
     status_of,
     task_node,
     task_phase,
 )
-from web4ai.core.crs import AnyBody, Attempt, Condition, NodeBody, Patch, TaskBody, TaskStatusBody
+from web4ai.core.crs import (
+    AnyBody,
+    Attempt,
+    Condition,
+    Draining,
+    NodeBody,
+    Patch,
+    TaskBody,
+    TaskStatusBody,
+)
 from web4ai.core.defaults import TASK_SPEC_DEFAULTS as TASK
 from web4ai.core.lifecycle import after_failed_attempt
 from web4ai.core.limits import (
@@ -27,6 +38,7 @@ from web4ai.core.limits import (
     truncate,
 )
 from web4ai.core.model import NodeStatus, TaskPhase, effective_node_status
+from web4ai.core.schemas.requests import TaskResult
 
 Keep = Literal["keep"]
 
@@ -322,3 +334,75 @@ def completed_patch(body: TaskBody, now: float) -> Patch:
             }
         },
     )
+
+
+# -- what the API writes ------------------------------------------------------------
+
+
+def spec_replacement(current: Mapping[str, Any], spec: Mapping[str, Any]) -> Patch:
+    """A merge patch that makes a spec ``spec``: what it no longer declares is removed."""
+    return {"spec": {**{k: None for k in current if k not in spec}, **spec}}
+
+
+def registration_patch(node: NodeBody, now: float) -> Patch:
+    """A (re-)registration reports active and alive; an admin's intent still holds."""
+    return {
+        "status": {
+            **node_status_fields(node, now, reported=NodeStatus.ACTIVE, alive=True),
+            "registeredAt": format_time(now),
+            "lastHeartbeat": format_time(now),
+        }
+    }
+
+
+def node_status_patch(node: NodeBody, now: float, value: NodeStatus, *, by_node: bool) -> Patch:
+    """PUT status: a node key sets the node's own report; an admin key sets the admin's
+    intent (``active`` clears it) and ends a drain."""
+    if by_node:
+        return {"status": node_status_fields(node, now, reported=value)}
+    fields = node_status_fields(node, now, admin=None if value is NodeStatus.ACTIVE else value)
+    fields["draining"] = None
+    return {"status": fields}
+
+
+def drain_patch(now: float, deadline: float | None) -> Patch:
+    """An admin's drain, with its deadline ``deadline`` seconds from now if given."""
+    draining: Draining = {"requestedAt": format_time(now)}
+    if deadline is not None:
+        draining["deadline"] = now + deadline
+    return {"status": {"draining": draining}}
+
+
+def paused_patch(paused: bool) -> Patch:
+    return {"spec": {"paused": paused}}
+
+
+def spec_patch(spec: Mapping[str, Any]) -> Patch:
+    """The orchestrator's settings, merged into its spec."""
+    return {"spec": dict(spec)}
+
+
+def result_patch(body: TaskBody, data: TaskResult, now: float) -> Patch:
+    """A node's result: completed, or the attempt failed (a retry when retries are
+    left); the result, metrics and execution time recorded. A result for a task the node
+    never started (``assigned``: an instant task) also records the start."""
+    if data.status == "failed":
+        patch = attempt_failed_patch(body, data.error_message or "the node reported a failure", now)
+    else:
+        patch = completed_patch(body, now)
+    extra = patch["status"]
+    extra.update(data.model_dump(include={"result", "performance_metrics"}, exclude_unset=True))
+    status = status_of(body)
+    started = parse_time(status.get("startedAt")) or parse_time(status.get("assignedAt"))
+    if data.execution_time is not None:
+        extra["executionTime"] = data.execution_time
+    elif started is not None:
+        extra["executionTime"] = round(max(0.0, now - started), 6)
+    if task_phase(body) is TaskPhase.ASSIGNED:  # /start was skipped
+        ran = data.execution_time
+        begun = now - float(ran) if ran is not None else now
+        assigned = parse_time(status.get("assignedAt"))
+        if assigned is not None:
+            begun = min(now, max(begun, assigned))
+        started_with_result(patch, data.agent_id, begun)
+    return patch

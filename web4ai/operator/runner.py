@@ -21,12 +21,11 @@ from typing import Protocol
 
 from web4ai.core import bodies
 from web4ai.core.crs import TaskBody
-from web4ai.core.objects import orchestrator_object
 from web4ai.core.resources import LEASES, NODES, ORCHESTRATORS, TASKS, Resource
 from web4ai.k8s.cache import LEASE_SELECTOR, ClusterState
 from web4ai.k8s.client import ApiClient, api_client
-from web4ai.k8s.errors import Conflict
 from web4ai.k8s.listwatch import ListWatch, listed, listed_names
+from web4ai.k8s.orchestrator import ensure_orchestrator
 from web4ai.k8s.store import Body, Store
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import ClusterCollector, OperatorMetrics, unregistered
@@ -229,16 +228,11 @@ class Operator:
                 log.exception("sweep failed; again in %.0fs", SWEEP_EVERY)
 
     async def ensure_orchestrator(self) -> None:
-        """The singleton Web4AIOrchestrator carries the settings and the daemon: create it
-        with the defaults when missing (as the API does at its start)."""
-        if bodies.ORCHESTRATOR_NAME in self.state.orchestrators.store:
-            return
+        """The singleton Web4AIOrchestrator carries the settings and the daemon: created
+        with the defaults when missing (``web4ai.k8s.orchestrator``, as the API does at
+        its start). A failure is logged, not raised: the passes start once it exists."""
         try:
-            if await self.writer.get(ORCHESTRATORS, bodies.ORCHESTRATOR_NAME) is not None:
-                return
-            await self.writer.create(ORCHESTRATORS, orchestrator_object())
-        except Conflict:
-            pass  # someone else did
+            await ensure_orchestrator(self.writer, self.state)
         except Exception as exc:  # e.g. RBAC: in a cluster the chart or the API makes it
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning(
