@@ -94,6 +94,34 @@ async def test_rate_limit_429_with_retry_after(stack: Stack, http: Http) -> None
     assert status == 200
 
 
+async def test_heartbeats_have_a_budget_of_their_own(stack: Stack, http: Http) -> None:
+    """A key whose budget is spent still heartbeats at the pace it is told; beyond a
+    burst of five at once, heartbeats get 429 with Retry-After as well."""
+    status, _ = await http.post("/nodes/paced-node/register", REGISTRATION)
+    assert status == 200
+    status, _ = await http.put("/config", {"security": {"max_requests_per_minute": 5}})
+    assert status == 200
+    try:
+        for _ in range(6):  # the key's budget is spent
+            status, _body, _headers = await http.call("GET", "/nodes")
+        assert status == 429
+        codes = []
+        for _ in range(20):
+            status, body, headers = await http.call("POST", "/nodes/paced-node/heartbeat", {})
+            codes.append(status)
+            if status == 429:
+                assert_error(status, body, 429, "RATE_LIMITED")
+                assert 1 <= int(headers["Retry-After"]) <= 60
+        assert codes[:4] == [200] * 4 and 429 in codes
+    finally:
+        for _ in range(120):  # wait for a token, then lift the limit
+            status, _ = await http.put("/config", {"security": {"max_requests_per_minute": 6000}})
+            if status == 200:
+                break
+            await asyncio.sleep(1)
+    assert status == 200
+
+
 async def next_of(receive: Any, kind: str, within: float = 20.0, **match: str) -> dict[str, Any]:
     """The next message of ``kind`` whose data has the ``match`` values (other tests'
     nodes and tasks share the namespace)."""

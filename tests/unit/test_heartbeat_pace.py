@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from web4ai.core.heartbeats import adaptive_interval, min_interval
+from web4ai.core.ratelimit import PACED_BURST, PacedLimiter
 from web4ai.node.agent import NodeAgent
 from web4ai.node.config import NodeConfig
 
@@ -64,3 +65,15 @@ async def test_the_reference_node_obeys(own: float, answer: Any, pace: float) ->
         assert agent.heartbeat_every == pace
     finally:
         await agent.client.close()
+
+
+@pytest.mark.parametrize("floor", [0.0, 1.0, 30.0, 100.0])
+def test_a_node_at_its_pace_is_never_refused_and_a_flood_is(floor: float) -> None:
+    limiter, now = PacedLimiter(), 0.0
+    pace = max(floor, 1.0)
+    for _ in range(1000):  # a day of beats at the pace it is told, even twice too fast
+        assert limiter.check("n1", floor, now) == 0.0
+        now += pace / 2
+    refused = [limiter.check("n2", floor, now) for _ in range(PACED_BURST + 3)]
+    assert refused[:PACED_BURST] == [0.0] * PACED_BURST
+    assert all(0 < r <= pace for r in refused[PACED_BURST:])  # wait about one beat

@@ -81,6 +81,9 @@ async def compression_middleware(request: web.Request, handler: Any) -> web.Stre
     return response
 
 
+PACED_ROUTES = frozenset({"heartbeat", "register"})  # budgets per node (core/ratelimit.py)
+
+
 @web.middleware
 async def access_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Body limit (declared length here, streamed bodies in read_json), API key,
@@ -106,9 +109,14 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
         if denied:
             raise ApiError(403, denied, "FORBIDDEN")
     request[PRINCIPAL_KEY] = principal
-    ctx.limiter.per_minute = settings.max_requests_per_minute
-    client = principal.name if principal is not ANONYMOUS else (request.remote or "unknown")
-    retry = ctx.limiter.check(client, ctx.clock())
+    if route in PACED_ROUTES:  # a budget per node, at the pace it is told
+        retry = ctx.paced.check(
+            request.match_info["node_id"], ctx.state.min_heartbeat_interval(), ctx.clock()
+        )
+    else:
+        ctx.limiter.per_minute = settings.max_requests_per_minute
+        client = principal.name if principal is not ANONYMOUS else (request.remote or "unknown")
+        retry = ctx.limiter.check(client, ctx.clock())
     if retry > 0:
         raise ApiError(
             429,

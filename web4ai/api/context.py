@@ -14,7 +14,7 @@ from web4ai.api.auth import KeyStore
 from web4ai.api.history import History
 from web4ai.api.hub import Hub
 from web4ai.core.bodies import format_time
-from web4ai.core.ratelimit import FailureLimiter, RateLimiter
+from web4ai.core.ratelimit import FailureLimiter, PacedLimiter, RateLimiter
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import ApiMetrics
@@ -49,6 +49,7 @@ class ApiContext:
     version: str
     ws_port: int = 9001  # where the websockets server listens (websocket.port at start)
     auth_failures: FailureLimiter = field(default_factory=FailureLimiter)
+    paced: PacedLimiter = field(default_factory=PacedLimiter)  # heartbeats, registrations
     # heartbeats write node status at least this often even when nothing moved (the
     # kubelet's nodeStatusReportFrequency, 5 min); liveness is the Lease, renewed by
     # every heartbeat, and last_heartbeat is read from it

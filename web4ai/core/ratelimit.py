@@ -41,6 +41,32 @@ class RateLimiter:
         return bucket.take(now)
 
 
+PACED_BURST = 5  # a node's heartbeats and registrations at once (a restart, a retry)
+
+
+@dataclass
+class PacedLimiter:
+    """A node's heartbeats and registrations have a budget of their own, not its key's
+    (nor, with keys off, its address's): twice the pace the orchestrator allows it
+    (``min_heartbeat_interval``, at least 2 a second while that is under a second),
+    bursts of PACED_BURST. A node that keeps to the pace it is told is never refused,
+    however many nodes share a key or an address."""
+
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    max_keys: int = 1_000_000
+
+    def check(self, node_id: str, min_interval: float, now: float) -> float:
+        rate = 2.0 / max(min_interval, 1.0)
+        bucket = self.buckets.get(node_id)
+        if bucket is None:
+            if len(self.buckets) >= self.max_keys:
+                self.buckets.clear()  # bounded memory; a reset only forgives
+            bucket = TokenBucket(PACED_BURST, rate, PACED_BURST, now)
+            self.buckets[node_id] = bucket
+        bucket.refill_per_second = rate
+        return bucket.take(now)
+
+
 @dataclass
 class FailureLimiter:
     """Failed authentications per client address: ``per_minute`` failures, bursts up

@@ -37,8 +37,7 @@ class Liveness:
     guard: Isolation = field(default_factory=Isolation)
     disruption: DisruptionGuard = field(default_factory=DisruptionGuard)
     _holding_logged: bool = False
-    # the longest interval nodes were told lately, and until when it holds: a node told
-    # a longer interval before the cluster shrank beats at that pace for a while yet
+    # the longest min_heartbeat_interval nodes were told lately, and until when it holds
     _told: tuple[float, float] = (0.0, float("-inf"))
 
     def hold(self, reason: str) -> None:
@@ -71,15 +70,17 @@ class Liveness:
         return allowed
 
     def interval(self, now: float) -> float:
-        """The heartbeat interval liveness allows: the one nodes are told now (adaptive,
-        ``ClusterState.heartbeat_interval``), or a longer one told within the last three
-        such intervals."""
-        told = self.state.heartbeat_interval()
+        """The heartbeat interval liveness allows: ``heartbeat_interval`` as set now, or
+        longer while the cluster's size spreads heartbeats out: the longest
+        ``min_heartbeat_interval`` told within the last three such intervals (a node told
+        it before the cluster shrank still beats at that pace for a while)."""
+        floor = self.state.min_heartbeat_interval()
         longest, until = self._told
-        if told >= longest or now > until:
-            self._told = (told, now + 3 * told)
-            return told
-        return longest
+        if floor >= longest or now > until:
+            self._told = (floor, now + 3 * floor)
+        else:
+            floor = longest
+        return max(self.state.settings().heartbeat_interval, floor)
 
     async def run_once(self) -> None:
         now = self.clock()

@@ -390,3 +390,34 @@ async def test_old_node_leases_move_to_the_owned_names(
     else:
         assert cluster.writer.calls == []
         assert set(cluster.server.objects[LEASES]) == {lease_name}
+
+
+async def test_a_large_cluster_spreads_heartbeats_and_liveness_allows_for_it() -> None:
+    """Six live nodes at a cap of one heartbeat a second: nodes are told 6 s, so a
+    silence of 10 s is no failure; when the cluster shrinks, the longer pace still
+    holds for three such intervals (nodes learn the shorter one only as they beat)."""
+    cluster = FakeCluster()
+    cluster.configure(
+        orchestrator={"heartbeatInterval": INTERVAL}, network={"maxHeartbeatsPerSecond": 1}
+    )
+    for i in range(6):
+        cluster.add_node(f"n{i}")
+    cluster.sync()
+    assert cluster.state.heartbeat_interval() == 6.0
+    liveness = liveness_for(cluster)
+    await liveness.run_once()
+    for i in range(1, 6):  # five go (an admin takes them out of service)
+        cluster.set_status(NODES, identity(IdKind.NODE, f"n{i}").name, status="maintenance")
+    cluster.clock.advance(10.0)
+    for i in range(1, 6):
+        cluster.renew(f"n{i}")  # they still beat: only n0 is silent
+    cluster.sync()
+    assert cluster.state.heartbeat_interval() == INTERVAL  # told now
+    await liveness.run_once()
+    assert cluster.node_status("n0")["status"] == "active"  # 10 s < 3 x 6 s
+    cluster.clock.advance(10.0)  # 20 s of silence, the 6 s pace long past
+    for i in range(1, 6):
+        cluster.renew(f"n{i}")
+    cluster.sync()
+    await liveness.run_once()
+    assert cluster.node_status("n0")["status"] == "offline"
