@@ -1,11 +1,18 @@
 """The ``web4ai`` command.
 
-    web4ai api | operator | node [options]      run a component
-    web4ai tasks submit|get|wait|list ...       work with tasks
-    web4ai nodes list|get|maintenance|activate  work with nodes
-    web4ai --generate-config [FILE]             write orchestrator_config.yaml
+    web4ai api | operator | node [options]       run a component (--help: their options)
+    web4ai tasks submit TYPE [--input JSON] [--wait]
+    web4ai tasks get|wait|cancel|retry TASK_ID...
+    web4ai tasks list [--status S] [--phase P]   work with tasks
+    web4ai nodes list | get NODE_ID
+    web4ai nodes maintenance|activate NODE_ID
+    web4ai nodes drain NODE_ID [--deadline S]    work with nodes
+{admin}
+    web4ai --generate-config [FILE]              write orchestrator_config.yaml
 
-The API URL and key come from --url/--api-key or WEB4AI_URL/WEB4AI_API_KEY.
+The API URL and key come from --url/--api-key or WEB4AI_URL/WEB4AI_API_KEY; the URL may
+be the server's root (http://host:9000) or the API base (http://host:9000/api/v1).
+Tables show durations for people; -o json prints the API's raw answers.
 """
 
 from __future__ import annotations
@@ -15,23 +22,15 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from web4ai.client import Client, Web4AIError
 from web4ai.client.errors import TERMINAL
+from web4ai.commands import admin
+from web4ai.commands.tables import duration, emit
 from web4ai.core.configdoc import CONFIG_TEMPLATE
 from web4ai.core.model import TaskPhase
-
-
-def emit(data: Any, output: str, table: Sequence[Sequence[str]] | None = None) -> None:
-    if output == "json" or table is None:
-        print(json.dumps(data, indent=2, sort_keys=True))
-        return
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def json_arg(text: str) -> Any:
@@ -91,7 +90,7 @@ def tasks_command(args: argparse.Namespace, client: Client) -> int:
                         t["task_id"],
                         t["status"],
                         str(t.get("node_id")),
-                        str(t.get("execution_time", "")),
+                        duration(t.get("execution_time")),
                     )
                     for t in tasks
                 ],
@@ -203,7 +202,9 @@ def nodes_command(args: argparse.Namespace, client: Client) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="web4ai", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="web4ai",
+        description=(__doc__ or "").format(admin=admin.HELP),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--url", default=os.environ.get("WEB4AI_URL", "http://127.0.0.1:9000/api/v1"))
     p.add_argument("--api-key", default=os.environ.get("WEB4AI_API_KEY"))
@@ -243,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument(
         "--deadline", type=float, help="drain: requeue tasks still running after SECONDS"
     )
+    admin.add_parsers(sub)
     return p
 
 
@@ -259,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(CONFIG_TEMPLATE)
         print(f"wrote {path}")
         return 0
-    if args.command not in ("tasks", "nodes"):
+    if args.command not in ("tasks", "nodes", *admin.COMMANDS):
         build_parser().print_help()
         return 2
     if args.command == "tasks":
@@ -274,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         with Client(args.url, args.api_key) as client:
             if args.command == "tasks":
                 return tasks_command(args, client)
-            return nodes_command(args, client)
+            if args.command == "nodes":
+                return nodes_command(args, client)
+            return admin.COMMANDS[args.command](args, client)
     except Web4AIError as exc:
         print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
         return 1

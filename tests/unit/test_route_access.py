@@ -13,7 +13,11 @@ NODE = Principal("n1-key", "node", "n1")
 READER = Principal("reader", "read-only")
 ADMIN = Principal("admin", "admin")
 
-PUBLIC = {"health", "index", "dashboard", "openapi", "whoami"}
+# join: no key; the join token is its credential, checked by the handler
+PUBLIC = {"health", "index", "dashboard", "openapi", "whoami", "join"}
+# admin keys only, reads included: keys and join tokens
+ADMIN_ONLY = {"keys", "keys_create", "keys_revoke", "join_tokens", "join_tokens_create"}
+ADMIN_ONLY |= {"join_tokens_revoke"}
 # (method, route) -> whether a node key may, on its own node
 NODE_MAY = {
     ("POST", "register"),
@@ -44,7 +48,8 @@ def test_what_each_role_may_do_on_each_route() -> None:
     for route in served():
         spec, method, name = spec_of(route.handler), route.method, route.name
         assert authorize(ADMIN, method, spec, {}) is None
-        reads = method in ("GET", "HEAD")
+        reads = method in ("GET", "HEAD") and name not in ADMIN_ONLY
+        assert spec.admin == (name in ADMIN_ONLY), name
         assert (authorize(READER, method, spec, {}) is None) == reads, (method, name)
         own = authorize(NODE, method, spec, {"node_id": "n1"}) is None
         other = authorize(NODE, method, spec, {"node_id": "n2"}) is None

@@ -8,17 +8,12 @@ attempts are limited per client address (429 ``RATE_LIMITED`` with
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator
-
-from aiohttp import web
 
 from web4ai.api.auth import ANONYMOUS, Principal, bearer_key, split_protocols
-from web4ai.api.context import CONTEXT, ApiContext
+from web4ai.api.context import ApiContext
 from web4ai.api.errors import ApiError
-from web4ai.api.lifetime import running
 
 log = logging.getLogger(__name__)
 
@@ -61,28 +56,8 @@ async def authenticate(
         ctx.auth_failures.failed(address, now)
         raise ApiError(
             401,
-            "Invalid or missing API key",
+            ctx.keys.refusal(key),
             "AUTHENTICATION_FAILED",
             headers={"WWW-Authenticate": 'Bearer realm="web4ai"'},
         )
     return principal
-
-
-KEYS_RELOAD_EVERY = 10.0
-
-
-async def reload_keys(ctx: ApiContext) -> None:
-    """Keys created or revoked elsewhere (another replica, kubectl) apply within
-    ``KEYS_RELOAD_EVERY`` seconds."""
-    while True:
-        await asyncio.sleep(KEYS_RELOAD_EVERY)
-        try:
-            await ctx.keys.reload()
-        except Exception as exc:
-            log.warning("could not reload API keys: %s", exc)
-
-
-async def key_reloading(app: web.Application) -> AsyncIterator[None]:
-    """``reload_keys`` for the app's lifetime (aiohttp cleanup_ctx)."""
-    async with running(reload_keys(app[CONTEXT])):
-        yield

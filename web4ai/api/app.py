@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from web4ai.api import control, monitoring, nodes, tasks, ui, websocket, whoami
-from web4ai.api.access import authenticate, key_reloading
+from web4ai.api import control, jointokens, keys, monitoring, nodes, tasks, ui, websocket, whoami
+from web4ai.api.access import authenticate
 from web4ai.api.auth import ANONYMOUS, PRINCIPAL_KEY, authorize
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import MAX_BODY, ApiError, error_middleware, too_large
@@ -141,7 +141,7 @@ async def informers(app: web.Application) -> AsyncIterator[None]:
 
 
 # the app's background work, in start order (stopped in reverse)
-BACKGROUND = (informers, live_feed, key_reloading)
+BACKGROUND = (informers, live_feed, keys.keeping)
 
 
 def route_tables() -> list[web.RouteTableDef]:
@@ -153,6 +153,8 @@ def route_tables() -> list[web.RouteTableDef]:
         control.routes,
         nodes.routes,
         tasks.routes,
+        keys.routes,
+        jointokens.routes,
         openapi_routes(),
         ui.routes,
     ]

@@ -21,18 +21,21 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from web4ai.api.routing import NodeAccess, RouteSpec
+from web4ai.core.keys import KeyRecord, parse_entry
 from web4ai.k8s.apikeys import SECRET_NAME, digest, entry, new_key, read_entries, store_entry
 from web4ai.k8s.client import ApiClient
+from web4ai.k8s.secretwatch import SecretWatch
 
 log = logging.getLogger(__name__)
 
 PRINCIPAL_KEY = "web4ai.principal"  # the request key of the authenticated Principal
 
-ROLES = ("admin", "read-only", "node")
 RELOAD_ON_MISS = 1.0  # seconds between re-reads of the key Secret on unknown keys
 # A browser's WebSocket cannot set headers: it offers its key as a subprotocol entry
 # (the Kubernetes API server's base64url.bearer.authorization.k8s.io. convention)
@@ -47,6 +50,7 @@ class Principal:
     role: str
     node_id: str | None = None
     capabilities: tuple[str, ...] | None = None  # node keys: the capabilities it may claim
+    expires_at: float | None = None  # refused from then on
 
     def sees_node(self, node_id: str | None) -> bool:
         """Whether a message about ``node_id`` (None: the whole network, or a task
@@ -57,6 +61,10 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous", "admin")  # when api_key_required is false
+
+
+def principal_of(record: KeyRecord) -> Principal:
+    return Principal(record.id, record.role, record.node_id, record.capabilities, record.expires_at)
 
 
 def bearer_key(authorization: str | None) -> str | None:
@@ -92,14 +100,36 @@ def bearer_protocol(key: str) -> str:
 
 @dataclass
 class KeyStore:
+    """The keys every request is checked against: the key Secret, kept current by a
+    watch (``run``; a revoked key is refused within a moment on every replica) and
+    re-read on a miss. A key past its ``expires_at`` is refused at once. Each use is
+    noted in memory (``used``); ``web4ai.api.keys`` writes it out, coarsely."""
+
     api: ApiClient
     namespace: str
     secret_name: str = SECRET_NAME
+    clock: Callable[[], float] = time.time
     by_digest: dict[str, Principal] = field(default_factory=dict)
+    records: dict[str, KeyRecord] = field(default_factory=dict)  # by id (the entry's name)
+    used: dict[str, float] = field(default_factory=dict)  # id -> last use seen here
     reloaded_at: float = float("-inf")
 
     def authenticate(self, key: str) -> Principal | None:
-        return self.by_digest.get(digest(key))
+        found = self.by_digest.get(digest(key))
+        if found is None:
+            return None
+        now = self.clock()
+        if found.expires_at is not None and now >= found.expires_at:
+            return None
+        self.used[found.name] = now
+        return found
+
+    def refusal(self, key: str | None) -> str:
+        """What a refused key is told: expired, or simply not valid."""
+        found = self.by_digest.get(digest(key)) if key else None
+        if found is not None and found.expires_at is not None:
+            return "API key expired"
+        return "Invalid or missing API key"
 
     async def authenticate_fresh(self, key: str, now: float) -> Principal | None:
         """``authenticate``, re-reading the Secret (at most once a second) on a miss:
@@ -118,22 +148,45 @@ class KeyStore:
         return await read_entries(self.api, self.namespace, self.secret_name)
 
     async def reload(self) -> None:
-        data = await self._read() or {}
-        keys: dict[str, Principal] = {}
+        self.load(await self._read() or {})
+
+    def load(self, data: dict[str, str]) -> None:
+        """Take the key Secret's entries (name -> base64 JSON document) as the keys."""
+        records: dict[str, KeyRecord] = {}
         for name, raw in data.items():
             try:
                 doc: dict[str, Any] = json.loads(base64.b64decode(raw))
-                if doc.get("role") in ROLES:
-                    caps = doc.get("capabilities")
-                    keys[doc["sha256"]] = Principal(
-                        name,
-                        doc["role"],
-                        doc.get("node_id"),
-                        tuple(str(c) for c in caps) if isinstance(caps, list) else None,
-                    )
-            except (ValueError, KeyError, TypeError):
+                records[name] = parse_entry(name, doc)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("ignoring malformed API key entry %s", name)
-        self.by_digest = keys
+        self.records = records
+        self.by_digest = {r.sha256: principal_of(r) for r in records.values()}
+
+    def apply(self, record: KeyRecord) -> None:
+        """A key this replica just stored: usable here before the watch brings it."""
+        self.records[record.id] = record
+        self.by_digest[record.sha256] = principal_of(record)
+
+    def still_valid(self, principal: Principal, now: float) -> bool:
+        """Whether a principal authenticated earlier still holds (not revoked, expired
+        or changed): what an open WebSocket session is checked against."""
+        record = self.records.get(principal.name)
+        return (
+            record is not None
+            and not record.expired(now)
+            and (record.role, record.node_id) == (principal.role, principal.node_id)
+        )
+
+    def forget(self, key_id: str) -> None:
+        """A key this replica just revoked: refused here before the watch says so."""
+        record = self.records.pop(key_id, None)
+        if record is not None:
+            self.by_digest.pop(record.sha256, None)
+        self.used.pop(key_id, None)
+
+    def watch(self) -> SecretWatch:
+        """The watch that keeps the keys current (every replica runs one)."""
+        return SecretWatch(self.api, self.namespace, self.secret_name, self.load)
 
     async def add(
         self,
@@ -157,7 +210,7 @@ class KeyStore:
         """Make sure an admin key exists. Returns a newly generated key to print, if any."""
         await self.reload()
         if env_key:
-            if self.authenticate(env_key) is None:
+            if digest(env_key) not in self.by_digest:
                 await self.add("admin-env", "admin", env_key)
             return None
         if any(p.role == "admin" for p in self.by_digest.values()):
@@ -174,6 +227,8 @@ def authorize(
     route declares (``web4ai.api.routing``)."""
     if principal.role == "admin":
         return None
+    if route.admin:
+        return "only admin keys may do this"
     if principal.role == "read-only":
         return None if method in ("GET", "HEAD") else "read-only keys can only read"
     # node keys: their own node, and the node protocol (checked per task in the handler);

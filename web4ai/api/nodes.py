@@ -163,12 +163,18 @@ def unregistered_meanwhile(node_id: str) -> ApiError:
     response=responses.Registered,
 )
 async def register(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
     data = await read_model(request, requests.Registration)
+    ctx = request.app[CONTEXT]
+    return web.json_response(await register_node(ctx, node_id, data, request.get(PRINCIPAL_KEY)))
+
+
+async def register_node(
+    ctx: ApiContext, node_id: str, data: requests.Registration, principal: Principal | None
+) -> dict[str, Any]:
+    """Register (or re-register) ``node_id`` as ``principal`` asks; the answer's body."""
     ident = identity(IdKind.NODE, node_id)
     spec = data.spec(node_id)
-    principal: Principal | None = request.get(PRINCIPAL_KEY)
     if principal is not None and principal.role == "node":
         max_agents = ctx.state.settings().max_agents_per_node
         refusal = registration_refusal(spec, max_agents, principal.capabilities)
@@ -210,14 +216,12 @@ async def register(request: web.Request) -> web.Response:
     except NotFound:
         raise unregistered_meanwhile(node_id) from None
     await renew_lease(ctx, node_id, now)
-    return web.json_response(
-        {
-            "success": True,
-            "node_id": node_id,
-            "message": f"Node {node_id} registered successfully",
-            **heartbeat_pace(ctx),
-        }
-    )
+    return {
+        "success": True,
+        "node_id": node_id,
+        "message": f"Node {node_id} registered successfully",
+        **heartbeat_pace(ctx),
+    }
 
 
 @routes.post("/api/v1/nodes/{node_id}/heartbeat", name="heartbeat")

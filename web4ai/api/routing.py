@@ -38,6 +38,7 @@ class RouteSpec:
     body: dict[str, Any] | None = None  # JSON schema of the request body
     query: tuple[dict[str, Any], ...] = ()  # OpenAPI query parameters
     response: type[BaseModel] | None = None  # the model of the 200 body
+    admin: bool = False  # admin keys only, reads included (keys and join tokens)
 
 
 DEFAULT = RouteSpec()
@@ -50,10 +51,11 @@ def declare(
     body: dict[str, Any] | None = None,
     query: Iterable[dict[str, Any]] = (),
     response: type[BaseModel] | None = None,
+    admin: bool = False,
 ) -> Callable[[H], H]:
     """Attach a route's declaration to its handler (put it under ``@routes.<method>``).
     ``body`` is a JSON schema, ``response`` a model; both come from ``web4ai.core.schemas``."""
-    spec = RouteSpec(public, node, body, tuple(query), response)
+    spec = RouteSpec(public, node, body, tuple(query), response, admin)
 
     def mark(handler: H) -> H:
         setattr(handler, ATTRIBUTE, spec)

@@ -10,16 +10,18 @@ from typing import Any
 
 import aiohttp
 
+from web4ai.client.admin import AsyncAdmin
 from web4ai.client.errors import TERMINAL, Web4AIError
+from web4ai.core.urls import api_base
 
 DEFAULT_URL = "http://127.0.0.1:9000/api/v1"
 
 
-class AsyncClient:
+class AsyncClient(AsyncAdmin):
     def __init__(
         self, base_url: str = DEFAULT_URL, api_key: str | None = None, timeout: float = 30.0
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = api_base(base_url)  # the server root or the API base
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -38,12 +40,17 @@ class AsyncClient:
             self._session = None
 
     async def request(
-        self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout, headers=self.headers)
         async with self._session.request(
-            method, self.base_url + path, json=json, params=params
+            method, self.base_url + path, json=json, params=params, headers=headers
         ) as resp:
             try:
                 body = await resp.json(content_type=None)

@@ -6,10 +6,13 @@ import asyncio
 from types import TracebackType
 from typing import Any
 
+from web4ai.client.admin import SyncAdmin
 from web4ai.client.aio import DEFAULT_URL, AsyncClient
 
 
-class Client:
+class Client(SyncAdmin):
+    _client: AsyncClient
+
     def __init__(
         self, base_url: str = DEFAULT_URL, api_key: str | None = None, timeout: float = 30.0
     ) -> None:

@@ -10,9 +10,16 @@ import signal
 import sys
 
 import web4ai
-from web4ai.node.agent import AuthFailed, LoopEnded, NodeAgent, usable_executors
+from web4ai.node.agent import (
+    AuthFailed,
+    LoopEnded,
+    NodeAgent,
+    registration_body,
+    usable_executors,
+)
 from web4ai.node.config import NodeConfig, load_config
-from web4ai.node.executors import load_executors
+from web4ai.node.executors import Executor, load_executors
+from web4ai.node.joining import JoinRefused, credentials
 from web4ai.node.listening import Listener, start_listener
 from web4ai.observability.logs import LOG_FORMATS, NodeIdFilter, setup_logging
 
@@ -57,11 +64,26 @@ async def serve(config: NodeConfig, stop: asyncio.Event) -> None:
                 config, orchestrator_url=join.orchestrator_url, api_key=join.api_key
             )
     try:
+        config = await with_credentials(config, executors)
         await NodeAgent(config, executors).serve(stop)
     finally:
         if runner is not None:
             with contextlib.suppress(Exception):
                 await runner.cleanup()
+
+
+async def with_credentials(config: NodeConfig, executors: dict[str, Executor]) -> NodeConfig:
+    """``config`` with its key: given, saved, or bought with the join token."""
+    try:
+        config = await credentials(config, registration_body(config, executors))
+    except JoinRefused as exc:
+        log.error("the orchestrator refused the join token: %s. Exiting.", exc)
+        raise AuthFailed(str(exc)) from None
+    for handler in logging.getLogger().handlers:  # the id the join gave
+        for f in handler.filters:
+            if isinstance(f, NodeIdFilter):
+                f.node_id = config.node_id
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,35 @@ def refused_result(node_id: str, body: dict[str, Any], exc: Web4AIError) -> dict
     return out
 
 
+def registration_body(
+    cfg: NodeConfig, executors: dict[str, Executor], boot_id: str | None = None
+) -> dict[str, Any]:
+    """What the node registers (and joins) with."""
+    usable = usable_executors(executors, cfg)
+    body: dict[str, Any] = {
+        "host": cfg.host,
+        "port": cfg.port,
+        "node_type": cfg.node_type,
+        "capabilities": cfg.capabilities or usable,
+        "agents_count": cfg.agents,
+        "max_concurrent_tasks": cfg.capacity,
+        "version": web4ai.__version__,
+        "metadata": {
+            "memory_total_mb": round(psutil.virtual_memory().total / 2**20, 1),
+            "executors": sorted(executors),
+        },
+        "agents": [
+            {"agent_id": f"{cfg.node_id}-agent-{i}", "agent_type": "worker", "capabilities": usable}
+            for i in range(cfg.agents)
+        ],
+    }
+    if boot_id:
+        body["boot_id"] = boot_id
+    if cfg.location:
+        body["location"] = cfg.location
+    return body
+
+
 class AuthFailed(Exception):
     """The orchestrator refused our credentials (401/403): no retry helps; the process
     exits non-zero so that its supervisor restarts it (with a new key, perhaps)."""
@@ -119,30 +148,7 @@ class NodeAgent:
 
     async def register(self) -> None:
         cfg = self.config
-        body = {
-            "host": cfg.host,
-            "port": cfg.port,
-            "node_type": cfg.node_type,
-            "capabilities": cfg.capabilities or self.usable_executors(),
-            "agents_count": cfg.agents,
-            "max_concurrent_tasks": cfg.capacity,
-            "version": web4ai.__version__,
-            "boot_id": self.boot_id,
-            "metadata": {
-                "memory_total_mb": round(psutil.virtual_memory().total / 2**20, 1),
-                "executors": sorted(self.executors),
-            },
-            "agents": [
-                {
-                    "agent_id": f"{cfg.node_id}-agent-{i}",
-                    "agent_type": "worker",
-                    "capabilities": self.usable_executors(),
-                }
-                for i in range(cfg.agents)
-            ],
-        }
-        if cfg.location:
-            body["location"] = cfg.location
+        body = registration_body(cfg, self.executors, self.boot_id)
         answer = await self.retrying(
             "register", lambda: self.client.request("POST", f"{self.node}/register", body)
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,21 @@ class NodeConfig:
     listen: str | None = None  # HOST:PORT of the discovery endpoint (health, join)
     log_format: str = "text"  # text or json lines
     executors: list[str] = field(default_factory=list)  # default: every installed executor
+    # join with this token (POST /api/v1/join) when no key is saved or given; the key it
+    # buys is kept under state_dir (0600) and used from then on, across restarts
+    join_token: str | None = None
+    state_dir: str | None = None  # default: $XDG_STATE_HOME/web4ai or ~/.local/state/web4ai
+    # whether node_id was set (flag, environment or file) rather than taken from the host
+    node_id_given: bool = field(default=False, metadata={"setting": False})
 
     @property
     def capacity(self) -> int:
         return max(1, self.max_concurrent_tasks or self.agents)
+
+
+def settings() -> list[Field[Any]]:
+    """The fields a flag, the environment or the YAML file may set."""
+    return [f for f in fields(NodeConfig) if f.metadata.get("setting", True)]
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -74,7 +85,7 @@ def _coerce(name: str, value: Any) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="web4ai node", description="Run a Web4AI worker node.")
     p.add_argument("--config", type=Path, help="YAML file with any of the settings below")
-    for f in fields(NodeConfig):
+    for f in settings():
         flag = "--" + f.name.replace("_", "-")
         p.add_argument(flag, dest=f.name, default=None, help=f"(env WEB4AI_NODE_{f.name.upper()})")
     return p
@@ -88,11 +99,11 @@ def load_config(argv: list[str] | None = None, environ: dict[str, str] | None = 
         doc = yaml.safe_load(args.config.read_text()) or {}
         if not isinstance(doc, dict):
             raise SystemExit(f"{args.config}: expected a mapping of settings")
-        unknown = set(doc) - {f.name for f in fields(NodeConfig)}
+        unknown = set(doc) - {f.name for f in settings()}
         if unknown:
             raise SystemExit(f"{args.config}: unknown settings {sorted(unknown)}")
         values.update({k: _coerce(k, v) for k, v in doc.items()})
-    for f in fields(NodeConfig):
+    for f in settings():
         if f"WEB4AI_NODE_{f.name.upper()}" in env:
             values[f.name] = _coerce(f.name, env[f"WEB4AI_NODE_{f.name.upper()}"])
         if getattr(args, f.name) is not None:
@@ -101,4 +112,7 @@ def load_config(argv: list[str] | None = None, environ: dict[str, str] | None = 
         values["api_key"] = env["WEB4AI_API_KEY"]
     if "orchestrator_url" not in values and env.get("WEB4AI_URL"):
         values["orchestrator_url"] = env["WEB4AI_URL"]
+    if "join_token" not in values and env.get("WEB4AI_JOIN_TOKEN"):
+        values["join_token"] = env["WEB4AI_JOIN_TOKEN"]
+    values["node_id_given"] = "node_id" in values
     return NodeConfig(**values)

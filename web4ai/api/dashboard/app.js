@@ -4,6 +4,7 @@
 import { ApiError, Feed, api, del, get, getKey, post, put, setKey } from "./api.js";
 import { bar, lineChart, sparkline } from "./charts.js";
 import { drawNetwork } from "./network.js";
+import { keysView } from "./keys.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -516,6 +517,9 @@ async function control(action) {
   }
 }
 
+// ---------------------------------------------------------------- keys (admin)
+views.keys = keysView({ $, esc, get, post, del, toast, errText, confirmAction, renderNow });
+
 // ---------------------------------------------------------------- drawer
 let drawerReturn = null;
 function showDrawer(title) {
@@ -606,7 +610,7 @@ async function startLive() {
 
 // ---------------------------------------------------------------- navigation
 function show(view) {
-  if (!views[view]) view = "overview";
+  if (!views[view] || (view === "keys" && !isAdmin())) view = "overview";
   state.view = view;
   for (const s of $$(".view[data-view]")) s.hidden = s.dataset.view !== view;
   $$("#tabs a").forEach((a) => (a.dataset.view === view ? a.setAttribute("aria-current", "page") : a.removeAttribute("aria-current")));
@@ -746,6 +750,7 @@ function wire() {
   $("#config-form").addEventListener("submit", saveConfig);
   $("#ctl-stop").addEventListener("click", () => control("stop"));
   $("#ctl-start").addEventListener("click", () => control("start"));
+  views.keys.wire();
 }
 
 wire();

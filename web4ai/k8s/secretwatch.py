@@ -1,0 +1,87 @@
+"""List and watch one Secret by name (a field selector, which RBAC can restrict with
+``resourceNames``), handing its ``data`` to a callback on every change: how every API
+replica learns of a created or revoked key within a moment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+OnData = Callable[[dict[str, str]], None]  # the Secret's data ({} when it is gone)
+
+
+@dataclass
+class SecretWatch:
+    api: client.ApiClient
+    namespace: str
+    name: str
+    on_data: OnData
+    watch_timeout: int = 300
+
+    async def _request(self, **kwargs: Any) -> Any:
+        response = await client.CoreV1Api(self.api).list_namespaced_secret(
+            self.namespace,
+            field_selector=f"metadata.name={self.name}",
+            _preload_content=False,
+            **kwargs,
+        )
+        if not 200 <= response.status <= 299:
+            body = await response.text()
+            response.release()
+            raise ApiException(status=response.status, reason=f"{response.reason}: {body[:200]}")
+        return response
+
+    async def list(self) -> str:
+        response = await self._request()
+        try:
+            result = json.loads(await response.read())
+        finally:
+            response.release()
+        items = result.get("items") or []
+        self.on_data(dict((items[0].get("data") or {}) if items else {}))
+        return str(result["metadata"]["resourceVersion"])
+
+    async def watch(self, resource_version: str) -> None:
+        response = await self._request(
+            watch=True, resource_version=resource_version, timeout_seconds=self.watch_timeout
+        )
+        try:
+            async for line in response.content:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    raise ApiException(status=obj.get("code", 500), reason=str(obj.get("message")))
+                if kind == "DELETED":
+                    self.on_data({})
+                elif kind in ("ADDED", "MODIFIED"):
+                    self.on_data(dict(obj.get("data") or {}))
+        finally:
+            response.release()
+
+    async def run(self) -> None:
+        """List, then watch, until cancelled; every (re)start lists again, so nothing
+        missed while disconnected stays missed."""
+        backoff = 0.2
+        while True:
+            try:
+                await self.watch(await self.list())
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "watch of Secret %s failed (%s); retrying in %.1fs", self.name, exc, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
