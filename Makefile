@@ -85,6 +85,10 @@ bench-dashboard: tools venv browser ## Benchmark: dashboard first render, bytes,
 bench-e2e: tools venv ## Benchmark: tasks/s REST submit -> completed with 3 and 20 nodes
 	$(RUN_ENV) $(PY) -m bench.e2e $(BENCH_ARGS)
 
+.PHONY: bench-routing
+bench-routing: tools venv ## Benchmark: model-aware routing + CHWBL vs the five algorithms (20 simulated AI nodes, 3000 tasks); README's table
+	$(RUN_ENV) $(PY) -m bench.report run --only routing --routing-args "$(BENCH_ARGS)"
+
 .PHONY: bench-operator-start
 bench-operator-start: tools venv ## Benchmark: operator cold start and standby failover to first binding (1000 nodes, 10000 tasks)
 	$(RUN_ENV) $(PY) -m bench.operator_start $(BENCH_ARGS)

@@ -34,6 +34,7 @@ BENCHES: dict[str, list[str]] = {
     "scheduler": ["-m", "bench.scheduler"],
     "api": ["-m", "bench.api"],
     "e2e": ["-m", "bench.e2e"],
+    "routing": ["-m", "bench.routing"],
 }
 
 
@@ -184,6 +185,61 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     + "goal ≥ 100/s at 20 nodes",
                 )
             )
+    routing = r.get("routing")
+    if routing:
+        out += routing_rows(routing)
+    return out
+
+
+def routing_rows(x: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Model-aware routing + CHWBL (web4ai column) against each algorithm alone."""
+    runs = x["runs"]
+    ours = runs.get("model_aware+chwbl")
+    alone = {k: v for k, v in runs.items() if k != "model_aware+chwbl"}
+    if not ours or not alone:
+        return []
+    scale = (
+        f"{x['tasks']} Zipf tasks + {x['conversations']}x{x['turns']} turns, "
+        f"{x['nodes']} nodes x {x['agents']} agents, {x['rate']:g}/s"
+    )
+
+    def fig(v: dict[str, Any]) -> str:
+        return (
+            f"{v['cold_loads']} cold, {v['affinity_hits']:.0%} affinity, "
+            f"{v['p50_ms'] / 1000:.2f} / {v['p99_ms'] / 1000:.2f} s, {v['rate']:.1f}/s"
+        )
+
+    out = []
+    for name, v in alone.items():
+        out.append(
+            (
+                f"routing ({scale}): cold loads, affinity hits, p50 / p99, tasks/s; "
+                f"reference: {name} alone",
+                fig(ours),
+                fig(v),
+                f"{v['cold_loads'] / max(1, ours['cold_loads']):.1f}x fewer cold loads, "
+                f"p99 {ours['p99_ms'] / v['p99_ms']:.2f}x",
+            )
+        )
+    best_cold = min(alone.values(), key=lambda v: v["cold_loads"])
+    best_p99 = min(v["p99_ms"] for v in alone.values())
+    out.append(
+        (
+            "same: cold loads / p99 vs the best of the five alone",
+            f"{ours['cold_loads']} / {ours['p99_ms'] / 1000:.2f} s",
+            f"{best_cold['cold_loads']} / {best_p99 / 1000:.2f} s",
+            f"**{best_cold['cold_loads'] / max(1, ours['cold_loads']):.1f}x** fewer (goal ≥ 5); "
+            f"p99 **{ours['p99_ms'] / best_p99:.2f}x** (goal < 1)",
+        )
+    )
+    out.append(
+        (
+            "same: conversation turns on their node; most tasks a node held at once",
+            f"{ours['affinity_hits']:.1%}; {ours['peak_tasks_on_a_node']} (capacity {x['agents']})",
+            "",
+            "goal ≥ 90 %, none over its bound",
+        )
+    )
     return out
 
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from web4ai.bars import progress_lines
 from web4ai.client import Client, Web4AIError
 from web4ai.client.errors import TERMINAL
 from web4ai.commands import admin
@@ -41,32 +42,28 @@ def json_arg(text: str) -> Any:
 
 
 def wait_many(client: Client, ids: list[str], timeout: float, quiet: bool) -> list[dict[str, Any]]:
-    """Wait for every task, showing progress on stderr."""
+    """Wait for every task, showing a progress bar per task on stderr (redrawn in place
+    on a terminal, a new block when something changed otherwise)."""
     deadline = time.monotonic() + timeout
     done: dict[str, dict[str, Any]] = {}
+    latest: dict[str, dict[str, Any]] = {i: {"task_id": i} for i in ids}
     tty = sys.stderr.isatty()
-    last = ""
+    shown: list[str] = []
     while len(done) < len(ids):
         for task_id in ids:
             if task_id not in done:
-                task = client.get(task_id)
+                task = latest[task_id] = client.get(task_id)
                 if task["status"] in TERMINAL:
                     done[task_id] = task
-        failed = sum(1 for t in done.values() if t["status"] == "failed")
-        line = f"{len(done)}/{len(ids)} finished ({failed} failed)"
-        if not quiet and line != last:
-            print(
-                ("\r" if tty else "") + line, end="" if tty else "\n", file=sys.stderr, flush=True
-            )
-            last = line
+        lines = progress_lines([latest[i] for i in ids])
+        if not quiet and lines != shown:
+            up = f"\x1b[{len(shown)}F\x1b[J" if tty and shown else ""
+            print(up + "\n".join(lines), file=sys.stderr, flush=True)
+            shown = lines
         if len(done) < len(ids):
             if time.monotonic() >= deadline:
-                if tty and not quiet:
-                    print(file=sys.stderr)
                 raise TimeoutError(f"{len(ids) - len(done)} task(s) unfinished after {timeout}s")
             time.sleep(0.5)
-    if tty and not quiet:
-        print(file=sys.stderr)
     return [done[i] for i in ids]
 
 

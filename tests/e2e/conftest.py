@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -58,26 +60,38 @@ class NodeProcess:
 async def inference_server() -> AsyncIterator[str]:
     """A small OpenAI-compatible endpoint: the nodes' ai_inference talks real HTTP to it."""
 
-    async def chat(request: web.Request) -> web.Response:
+    async def chat(request: web.Request) -> web.StreamResponse:
         body = await request.json()
         prompt = body["messages"][-1]["content"]
-        return web.json_response(
-            {
-                "model": body["model"],
-                "choices": [
-                    {
-                        "message": {
-                            "role": "assistant",
-                            "content": f"{len(prompt.split())} words: {prompt[::-1]}",
-                        }
-                    }
-                ],
-                "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": 3},
-            }
-        )
+        content = f"{len(prompt.split())} words: {prompt[::-1]}"
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": 3}
+        if not body.get("stream"):
+            return web.json_response(
+                {
+                    "model": body["model"],
+                    "choices": [{"message": {"role": "assistant", "content": content}}],
+                    "usage": usage,
+                }
+            )
+        # server-sent events, a character a token; "slowly" in the prompt: 20 tokens/s
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for char in content:
+            chunk = {"model": body["model"], "choices": [{"delta": {"content": char}}]}
+            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if "slowly" in prompt:
+                await asyncio.sleep(0.05)
+        last = {"model": body["model"], "choices": [{"delta": {}}], "usage": usage}
+        await resp.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
+        await resp.write_eof()
+        return resp
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"id": "tiny"}, {"id": "tiny-chat"}]})
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/v1/models", models)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

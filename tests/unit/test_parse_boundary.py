@@ -67,6 +67,14 @@ ROUTES = [
         FREE,
     ),
     Route(
+        "task_progress",
+        "POST",
+        "/tasks/t-1/progress",
+        {"node_id": "n-1", "percent": 5},
+        "message",
+        '"5 of 100 records"',
+    ),
+    Route(
         "config_put", "PUT", "/config", {"network": {"max_nodes": 50}}, "network.max_nodes", "50"
     ),
 ]

@@ -27,10 +27,11 @@ NODE_MAY = {
     ("GET", "node_tasks"),
     ("POST", "task_start"),
     ("POST", "task_result"),
+    ("POST", "task_progress"),
     ("GET", "health"),
     ("GET", "ws"),
 }
-ANY_NODE = {"task_start", "task_result", "health", "ws"}
+ANY_NODE = {"task_start", "task_result", "task_progress", "health", "ws"}
 
 
 def served() -> list[web.AbstractRoute]:

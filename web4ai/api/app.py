@@ -9,7 +9,18 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from web4ai.api import control, jointokens, keys, monitoring, nodes, tasks, ui, websocket, whoami
+from web4ai.api import (
+    control,
+    jointokens,
+    keys,
+    monitoring,
+    nodes,
+    progress,
+    tasks,
+    ui,
+    websocket,
+    whoami,
+)
 from web4ai.api.access import authenticate
 from web4ai.api.auth import ANONYMOUS, PRINCIPAL_KEY, authorize
 from web4ai.api.context import CONTEXT, ApiContext
@@ -141,7 +152,7 @@ async def informers(app: web.Application) -> AsyncIterator[None]:
 
 
 # the app's background work, in start order (stopped in reverse)
-BACKGROUND = (informers, live_feed, keys.keeping)
+BACKGROUND = (informers, live_feed, keys.keeping, progress.writes)
 
 
 def route_tables() -> list[web.RouteTableDef]:
@@ -155,6 +166,7 @@ def route_tables() -> list[web.RouteTableDef]:
         tasks.routes,
         keys.routes,
         jointokens.routes,
+        progress.routes,
         openapi_routes(),
         ui.routes,
     ]

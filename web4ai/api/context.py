@@ -14,6 +14,7 @@ from web4ai.api.auth import KeyStore
 from web4ai.api.history import History
 from web4ai.api.hub import Hub
 from web4ai.core.bodies import format_time
+from web4ai.core.progress import Coalescer
 from web4ai.core.ratelimit import FailureLimiter, PacedLimiter, RateLimiter
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.writing import Writer
@@ -61,6 +62,9 @@ class ApiContext:
     # node id -> {task id: when cancelled}: what heartbeats and polls tell the node
     cancelled: dict[str, dict[str, float]] = field(default_factory=dict)
     memo: dict[Hashable, tuple[Hashable, Any]] = field(default_factory=dict)
+    # tasks' progress reports: one status write per task every 2 s, in the background
+    progress: Coalescer = field(default_factory=Coalescer)
+    progress_writes: set[asyncio.Task[None]] = field(default_factory=set)
     history: History = field(default_factory=History)
     metrics: ApiMetrics = field(default_factory=lambda: ApiMetrics(CollectorRegistry(), "unknown"))
 

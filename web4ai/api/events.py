@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from web4ai.api.context import ApiContext
-from web4ai.api.presenting import node_public
+from web4ai.api.presenting import node_models, node_public
 from web4ai.core import bodies
 from web4ai.core.crs import NodeBody, OrchestratorBody, TaskBody
 from web4ai.core.model import NodeStatus, TaskPhase
@@ -74,6 +74,11 @@ def on_orchestrator(ctx: ApiContext, new: OrchestratorBody, old: OrchestratorBod
 def on_node(ctx: ApiContext, new: NodeBody, old: NodeBody | None) -> None:
     if not ctx.state.nodes.synced.is_set():
         return
+    if old is not None and (
+        bodies.status_of(old).get("agents") != bodies.status_of(new).get("agents")
+        or old["spec"].get("agents") != new["spec"].get("agents")
+    ):
+        ctx.hub.publish("node_models_changed", node_models(new), node=bodies.node_id(new))
     before = bodies.node_status(old) if old is not None else None
     after = bodies.node_status(new)
     if before is after or after is None:

@@ -6,14 +6,22 @@ import heapq
 import json
 from collections import Counter
 from statistics import mean
-from typing import Any
+from typing import Any, cast
 
 from web4ai.core import bodies
 from web4ai.core.config import Settings
-from web4ai.core.crs import AgentSpec, NodeBody, NodeStatusBody, OrchestratorStatus, TaskBody
+from web4ai.core.crs import (
+    AgentModelsBody,
+    AgentSpec,
+    NodeBody,
+    NodeStatusBody,
+    OrchestratorStatus,
+    TaskBody,
+)
 from web4ai.core.defaults import NODE_SPEC_DEFAULTS as NODE
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.recommending import recommendations as compute_recommendations
+from web4ai.core.routing import agents_now
 from web4ai.core.scheduling import SCHEDULABLE, wrr_weight
 from web4ai.core.schemas import views
 from web4ai.k8s.cache import ClusterState
@@ -53,6 +61,10 @@ def node_public(body: NodeBody, state: ClusterState, *, detailed: bool = False) 
         "location": spec.get("location"),
         "uptime": status.get("uptime"),
     }
+    # an agent only a heartbeat named is an AgentSpec without type and capabilities
+    agents = cast(list[AgentSpec], agents_now(spec.get("agents") or [], status.get("agents") or []))
+    if any(a.get("specializedModels") or a.get("loadedModels") for a in agents):
+        out.update(models_public(list(agents)))
     if status.get("draining"):
         out["drain_deadline"] = (status.get("draining") or {}).get("deadline")
     if detailed:
@@ -66,10 +78,37 @@ def node_public(body: NodeBody, state: ClusterState, *, detailed: bool = False) 
                 "tasks_running": sum(1 for t in tasks if bodies.task_phase(t).bound),
                 "metadata": spec.get("metadata") or {},
                 "registered_at": bodies.parse_time(status.get("registeredAt")),
-                "agents": [agent_public(a, tasks, status, last) for a in spec.get("agents") or []],
+                "agents": [agent_public(a, tasks, status, last) for a in agents],
             }
         )
     return out
+
+
+def models_public(agents: list[AgentModelsBody]) -> Doc:
+    """The models a node's agents serve and hold loaded now (documented addition)."""
+    return {
+        "models": sorted({x for a in agents for x in a.get("specializedModels") or ()}),
+        "loaded_models": sorted({x for a in agents for x in a.get("loadedModels") or ()}),
+    }
+
+
+def node_models(body: NodeBody) -> Doc:
+    """``node_models_changed``'s data: the node's models, in total and per agent."""
+    agents = agents_now(
+        body["spec"].get("agents") or [], bodies.status_of(body).get("agents") or []
+    )
+    return {
+        "node_id": bodies.node_id(body),
+        **models_public(agents),
+        "agents": [
+            {
+                "agent_id": a["agentId"],
+                "specialized_models": a.get("specializedModels") or [],
+                "loaded_models": a.get("loadedModels") or [],
+            }
+            for a in agents
+        ],
+    }
 
 
 def agent_public(
@@ -84,6 +123,7 @@ def agent_public(
         "status": "active" if status.get("status") == NodeStatus.ACTIVE.value else "inactive",
         "capabilities": agent.get("capabilities") or [],
         "specialized_models": agent.get("specializedModels") or [],
+        "loaded_models": agent.get("loadedModels") or [],
         "tasks_running": sum(1 for t in mine if bodies.task_phase(t).bound),
         "tasks_completed": done["completed"],
         "efficiency_score": round(done["completed"] / finished, 4) if finished else 1.0,
@@ -304,7 +344,10 @@ def task_entry(body: TaskBody) -> Doc:
             "completed_at",
         ),
     }[group]
-    return {k: full.get(k) for k in keys}
+    out = {k: full.get(k) for k in keys}
+    if group == "active" and full.get("progress"):
+        out["progress"] = full["progress"]  # documented addition
+    return out
 
 
 def task_listing(

@@ -29,6 +29,7 @@ from web4ai.core.model import (
     TaskStatus,
     default_capacity,
 )
+from web4ai.core.routing import agent_models
 
 ORCHESTRATOR_NAME = "web4ai"
 NODE_FINALIZER = "web4ai.io/node-cleanup"
@@ -150,6 +151,7 @@ def node_from_body(body: NodeBody, running: int) -> Node:
         load_score=float(status.get("loadScore", 0.0)),
         reliability=float(status.get("reliabilityScore", 1.0)),
         network_latency=status.get("networkLatency"),
+        agents=agent_models(spec.get("agents") or (), status.get("agents") or ()),
     )
 
 
@@ -217,6 +219,8 @@ def task_from_body(body: TaskBody) -> Task:
             min_memory=float(req.get("minMemory", 0.0)),
             preferred_nodes=tuple(req.get("preferredNodes") or ()),
             exclude_nodes=frozenset(req.get("excludeNodes") or ()),
+            model=req.get("model"),
+            affinity_key=req.get("affinityKey"),
         ),
         previous_nodes=tuple(
             str(a["nodeId"]) for a in status.get("attempts") or () if a.get("nodeId")

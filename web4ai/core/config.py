@@ -100,6 +100,8 @@ class Settings:
     max_body_bytes: int = int(_SEC["maxBodyBytes"])
     websocket_port: int = int(_WS["port"])
     max_connections: int = int(_WS["maxConnections"])
+    model_aware_routing: bool = bool(_NET["modelAwareRouting"])
+    affinity_epsilon: float = float(_NET["affinityEpsilon"])
 
     def egress_policy(self) -> EgressPolicy:
         """The callback egress policy these settings describe."""
@@ -165,6 +167,8 @@ def settings_from_spec(spec: OrchestratorSpec | None) -> Settings:
         max_body_bytes=int(sec.get("maxBodyBytes", default.max_body_bytes)),
         websocket_port=int(ws.get("port", default.websocket_port)),
         max_connections=int(ws.get("maxConnections", default.max_connections)),
+        model_aware_routing=bool(net.get("modelAwareRouting", default.model_aware_routing)),
+        affinity_epsilon=float(net.get("affinityEpsilon", default.affinity_epsilon)),
     )
 
 

@@ -73,6 +73,14 @@ COMMENTS: dict[str, list[tuple[str, list[str]]]] = {
                 "every max(heartbeat_interval, active nodes / this) seconds",
             ],
         ),
+        (
+            "model_aware_routing",
+            [
+                "before the algorithm: a task's affinity_key keeps its node",
+                "(CHWBL), else nodes holding its model loaded win",
+            ],
+        ),
+        ("affinity_epsilon", ["no node takes over (1 + this) x its share of keyed tasks"]),
     ],
     "performance": [
         ("monitoring_enabled", ["false: no metrics history, no recommendations"]),

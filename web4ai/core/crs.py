@@ -37,11 +37,17 @@ class ObjectMeta(TypedDict, total=False):
 # -- Web4AINode -------------------------------------------------------------------------
 
 
-class AgentSpec(TypedDict, total=False):
+class AgentModelsBody(TypedDict, total=False):
+    """An agent's models (``status.agents[]``, as the latest heartbeat reported them)."""
+
     agentId: Required[str]
+    specializedModels: list[str]
+    loadedModels: list[str]  # models held loaded now (documented addition)
+
+
+class AgentSpec(AgentModelsBody, total=False):
     agentType: str
     capabilities: list[str]
-    specializedModels: list[str]
 
 
 class NodeSpec(TypedDict, total=False):
@@ -82,6 +88,7 @@ class NodeStatusBody(TypedDict, total=False):
     lastHeartbeat: str
     registeredAt: str
     agentsStatus: dict[str, Any]
+    agents: list[AgentModelsBody]  # each agent's models as the latest heartbeat reported them
     conditions: list[Condition]
 
 
@@ -102,6 +109,8 @@ class Requirements(TypedDict, total=False):
     minMemory: float
     preferredNodes: list[str]
     excludeNodes: list[str]
+    model: str
+    affinityKey: str
 
 
 class TaskSpec(TypedDict, total=False):
@@ -129,6 +138,12 @@ class Attempt(TypedDict, total=False):
     error: str  # stored by an earlier version; read as errorMessage
 
 
+class Progress(TypedDict, total=False):
+    percent: Required[float]
+    message: str
+    updatedAt: str
+
+
 class TaskStatusBody(TypedDict, total=False):
     status: str
     phase: str
@@ -145,6 +160,7 @@ class TaskStatusBody(TypedDict, total=False):
     result: Any
     performanceMetrics: dict[str, Any]
     callbackDelivered: bool
+    progress: Progress
     conditions: list[Condition]
 
 
@@ -178,6 +194,8 @@ class NetworkSection(TypedDict, total=False):
     maxNodes: int
     minNodes: int
     maxHeartbeatsPerSecond: float
+    modelAwareRouting: bool
+    affinityEpsilon: float
 
 
 class PerformanceSection(TypedDict, total=False):

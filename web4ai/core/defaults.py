@@ -25,6 +25,8 @@ SPEC_DEFAULTS: dict[str, Any] = {
         "maxNodes": 100,
         "minNodes": 1,
         "maxHeartbeatsPerSecond": 100,
+        "modelAwareRouting": True,
+        "affinityEpsilon": 0.25,
     },
     "performance": {
         "monitoringEnabled": True,

@@ -15,6 +15,9 @@ ID_MAX = 63
 NAME_MAX = 128  # task_type, node_type, version, agent_type, a capability
 LONG_NAME_MAX = 253  # host, location, agent_id
 CALLBACK_URL_MAX = 2048
+MODEL_MAX = 253  # a task's requirements.model (as an agent's model names)
+AFFINITY_KEY_MAX = 256  # a task's requirements.affinity_key
+PROGRESS_MESSAGE_MAX = 1024
 
 # Lists
 CAPABILITIES_MAX = 256

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 
 class NodeStatus(StrEnum):
@@ -77,6 +78,15 @@ class Algorithm(StrEnum):
 
 
 @dataclass(frozen=True)
+class AgentModels:
+    """An agent's models: those it can serve and those it holds loaded now."""
+
+    agent_id: str
+    served: frozenset[str] = frozenset()
+    loaded: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Node:
     """A node as the scheduler sees it. ``running`` counts tasks assigned or running."""
 
@@ -92,6 +102,12 @@ class Node:
     load_score: float = 0.0
     reliability: float = 1.0
     network_latency: float | None = None
+    agents: tuple[AgentModels, ...] = ()
+
+    @cached_property
+    def models(self) -> frozenset[str]:
+        """Every model an agent of the node can serve (or holds loaded)."""
+        return frozenset().union(*(a.served | a.loaded for a in self.agents))
 
     @property
     def free_slots(self) -> int:
@@ -111,6 +127,13 @@ class Requirements:
     min_memory: float = 0.0
     preferred_nodes: tuple[str, ...] = ()
     exclude_nodes: frozenset[str] = frozenset()
+    model: str | None = None  # an agent of the node must serve it
+    affinity_key: str | None = None  # same key, same node (bounded loads)
+
+    @property
+    def routed(self) -> bool:
+        """Whether routing has more to do than the algorithm (a model or a key)."""
+        return self.model is not None or self.affinity_key is not None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from web4ai.core.crs import (
     Draining,
     NodeBody,
     Patch,
+    Progress,
     TaskBody,
     TaskStatusBody,
 )
@@ -38,6 +39,7 @@ from web4ai.core.limits import (
     truncate,
 )
 from web4ai.core.model import NodeStatus, TaskPhase, effective_node_status
+from web4ai.core.progress import Report
 from web4ai.core.schemas.requests import TaskResult
 
 Keep = Literal["keep"]
@@ -132,16 +134,17 @@ def set_condition(conditions: list[Condition] | None, new: Condition) -> list[Co
     return out
 
 
-def bind_patch(body: TaskBody, node: str, now: float) -> Patch:
+def bind_patch(body: TaskBody, node: str, now: float, why: str = "") -> Patch:
     """Pending -> assigned to ``node``: one guarded status write. The attempts keep
     the newest ``ATTEMPTS_MAX`` (requeues at no cost, drains and reboots, are not
-    bounded by max_retries)."""
+    bounded by max_retries). ``why`` the node won, when routing chose it, ends the
+    Scheduled condition's message."""
     status = status_of(body)
     attempt: Attempt = {"nodeId": node, "assignedAt": format_time(now)}
     attempts = [*(status.get("attempts") or []), attempt][-ATTEMPTS_MAX:]
     conditions = set_condition(
         status.get("conditions"),
-        condition("Scheduled", True, "Assigned", f"assigned to {node}", now),
+        condition("Scheduled", True, "Assigned", f"assigned to {node}" + (why and f": {why}"), now),
     )
     return guarded(
         body,
@@ -406,3 +409,11 @@ def result_patch(body: TaskBody, data: TaskResult, now: float) -> Patch:
             begun = min(now, max(begun, assigned))
         started_with_result(patch, data.agent_id, begun)
     return patch
+
+
+def progress_patch(body: TaskBody, report: Report) -> Patch:
+    """The holding node's latest progress report as ``status.progress`` (guarded)."""
+    progress: Progress = {"percent": report.percent, "updatedAt": format_time(report.at)}
+    if report.message is not None:
+        progress["message"] = report.message
+    return guarded(body, {"status": {"progress": progress}})

@@ -31,7 +31,7 @@ Order = tuple[int, float, str]
 def needs(task: Task) -> Task:
     """What ``task`` needs from one node, the key of its group: the task without what
     tells it apart from others (its name, order and earlier nodes) or only ranks the
-    nodes that fit (its preferred nodes)."""
+    nodes that fit (its preferred nodes, its affinity key)."""
     return replace(
         task,
         name="",
@@ -39,7 +39,7 @@ def needs(task: Task) -> Task:
         priority=0,
         submitted_at=0.0,
         previous_nodes=(),
-        requirements=replace(task.requirements, preferred_nodes=()),
+        requirements=replace(task.requirements, preferred_nodes=(), affinity_key=None),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Protocol
 from web4ai.core.limits import EXPLANATION_MAX, summarise, truncate
 from web4ai.core.model import Algorithm, Node, NodeStatus, Task, Thresholds
 from web4ai.core.recommending import underloaded
+from web4ai.core.routing import Routing, model_unserved, route
 
 SCHEDULABLE = (NodeStatus.ACTIVE, NodeStatus.DEGRADED)
 
@@ -28,6 +29,8 @@ def unfit_reason(task: Task, node: Node, thresholds: Thresholds) -> str | None:
         return f"node is {node.status.value}"
     if node.node_id in req.exclude_nodes:
         return "excluded by the task"
+    if req.model is not None and req.model not in node.models:
+        return "model not served"
     if node.free_slots <= 0:
         return "at capacity"
     missing = req.capabilities - node.capabilities
@@ -168,6 +171,7 @@ def pick_node(
     balancer: Balancer,
     *,
     optimize: bool = False,
+    routing: Routing | None = None,
 ) -> Decision:
     """Pick a node for ``task``:
 
@@ -179,7 +183,12 @@ def pick_node(
        its last, when one fits;
     5. with ``optimize`` (performance.optimization_enabled), underloaded nodes
        (under half of both thresholds) win when any is left;
-    6. the balancer picks among what is left.
+    6. with ``routing``, an affinity key keeps its node on a consistent-hash ring
+       within bounded loads, else a model prefers the nodes with a free agent that
+       holds it loaded (``web4ai.core.routing``);
+    7. the balancer picks among what is left.
+
+    A decision's message says why a node won, or why none fits.
     """
     fits: list[Node] = []
     reasons: list[str] = []
@@ -190,7 +199,12 @@ def pick_node(
         else:
             reasons.append(reason)
     if not fits:
-        return Decision(None, unschedulable_message(len(nodes), reasons))
+        message = unschedulable_message(len(nodes), reasons)
+        schedulable = [n for n in nodes if n.status in SCHEDULABLE]
+        unserved = model_unserved(task, schedulable)
+        if unserved is not None:
+            message = truncate(f"{unserved} ({message})", EXPLANATION_MAX)
+        return Decision(None, message)
 
     pool = [n for n in fits if n.status is NodeStatus.ACTIVE] or fits
     preferred = set(task.requirements.preferred_nodes)
@@ -204,4 +218,7 @@ def pick_node(
         )
     if optimize:
         pool = [n for n in pool if underloaded(n, thresholds)] or pool
-    return Decision(balancer.pick(pool).node_id)
+    if routing is None:
+        return Decision(balancer.pick(pool).node_id)
+    routed = route(task, pool, routing)
+    return Decision(balancer.pick(routed.pool).node_id, routed.why)

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psutil
@@ -17,6 +17,7 @@ from web4ai.client import AsyncClient, Web4AIError
 from web4ai.node.config import DEFAULT_ORCHESTRATOR_URL, NodeConfig
 from web4ai.node.executors import ExecutionContext, Executor, TaskFailed, load_executors
 from web4ai.node.metrics import load_score, sample
+from web4ai.node.reporting import Models, reporter
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class NodeAgent:
             inference_model=self.config.inference_model,
             inference_api_key=self.config.inference_api_key,
         )
+        self.models = Models(self.context, self.config.simulate_models)
 
     def usable_executors(self) -> list[str]:
         return usable_executors(self.executors, self.config)
@@ -148,7 +150,10 @@ class NodeAgent:
 
     async def register(self) -> None:
         cfg = self.config
+        await self.models.refresh()
         body = registration_body(cfg, self.executors, self.boot_id)
+        for agent in body["agents"]:
+            agent.update(self.models.of_agent())
         answer = await self.retrying(
             "register", lambda: self.client.request("POST", f"{self.node}/register", body)
         )
@@ -179,6 +184,9 @@ class NodeAgent:
         }
         if self.latency_ms is not None:
             body["network_latency"] = self.latency_ms
+        await self.models.refresh()
+        if self.models.names:
+            body["agents"] = [{"agent_id": a, **self.models.of_agent()} for a in self.agent_ids()]
         t0 = time.monotonic()
         try:
             reply = await self.client.request("POST", f"{self.node}/heartbeat", body)
@@ -217,6 +225,9 @@ class NodeAgent:
         while True:
             await self.retrying("heartbeat", self.heartbeat_once)
             await asyncio.sleep(self.heartbeat_every)
+
+    def agent_ids(self) -> list[str]:
+        return [f"{self.config.node_id}-agent-{i}" for i in range(self.config.agents)]
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -285,7 +296,9 @@ class NodeAgent:
                     f"unknown task type {task['task_type']!r}; this node runs "
                     + ", ".join(sorted(self.executors))
                 )
-            output = await executor(task.get("input_data") or {}, self.context)
+            progress = reporter(self.client, self.config.node_id, task_id)
+            context = replace(self.context, progress=progress)
+            output = await executor(task.get("input_data") or {}, context)
             result.update({"status": "completed", "result": output})
             self.completed += 1
         except TaskFailed as exc:
@@ -310,7 +323,7 @@ class NodeAgent:
         task_id = task["task_id"]
         job: asyncio.Future[dict[str, Any]] | None = None
         try:
-            agent = f"{self.config.node_id}-agent-{len(self.running) % self.config.agents}"
+            agent = self.agent_ids()[len(self.running) % self.config.agents]
             if self.config.start_after > 0:
                 job = asyncio.ensure_future(self.execute(task))
                 done, _ = await asyncio.wait({job}, timeout=self.config.start_after)

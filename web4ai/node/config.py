@@ -45,6 +45,9 @@ class NodeConfig:
     inference_url: str | None = None
     inference_model: str | None = None
     inference_api_key: str | None = None
+    # models the test executors (test_task, echo) pretend to serve and hold loaded:
+    # the agents report them, so that model-aware routing can be tried without a GPU
+    simulate_models: list[str] = field(default_factory=list)
     listen: str | None = None  # HOST:PORT of the discovery endpoint (health, join)
     log_format: str = "text"  # text or json lines
     executors: list[str] = field(default_factory=list)  # default: every installed executor

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import statistics
 import time
@@ -35,12 +36,19 @@ class ExecutionContext:
     inference_model: str | None = None
     inference_api_key: str | None = None
     inference_timeout: float = 120.0
+    # the task's progress: (percent 0-100, message); a no-op outside a task
+    progress: Callable[[float, str | None], Awaitable[None]] | None = None
+
+    async def report(self, percent: float, message: str | None = None) -> None:
+        if self.progress is not None:
+            await self.progress(percent, message)
 
 
 Executor = Callable[[dict[str, Any], ExecutionContext], Awaitable[Any]]
 
 
 MAX_SLEEP = 600.0
+PROGRESS_STEPS = 10  # progress reports of data_processing at most
 
 
 async def echo(data: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
@@ -53,7 +61,14 @@ async def echo(data: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
     ):
         raise TaskFailed(f"sleep_seconds must be a number from 0 to {MAX_SLEEP:g}")
     if delay:
-        await asyncio.sleep(delay)
+        # a long sleep reports its progress about once a second
+        steps = max(1, int(delay))
+        for i in range(steps):
+            await asyncio.sleep(delay / steps)
+            if i + 1 < steps:
+                await ctx.report(
+                    100.0 * (i + 1) / steps, f"{(i + 1) * delay / steps:.0f}s of {delay:g}s"
+                )
     return {"echo": data, "node_id": ctx.node_id, "processed_at": time.time()}
 
 
@@ -86,7 +101,14 @@ async def data_processing(data: dict[str, Any], ctx: ExecutionContext) -> dict[s
         where = data.get("filter") or {}
         if not isinstance(where, dict):
             raise TaskFailed("input_data.filter must be an object")
-        kept = [r for r in records if all(r.get(k) == v for k, v in where.items())]
+        kept = []
+        chunk = max(1, len(records) // PROGRESS_STEPS)
+        for start in range(0, len(records), chunk):
+            part = records[start : start + chunk]
+            kept += [r for r in part if all(r.get(k) == v for k, v in where.items())]
+            done = start + len(part)
+            if done < len(records):
+                await ctx.report(100.0 * done / len(records), f"{done}/{len(records)} records")
         sort_by = data.get("sort_by")
         if sort_by is not None:
             try:
@@ -122,7 +144,9 @@ async def data_processing(data: dict[str, Any], ctx: ExecutionContext) -> dict[s
 
 
 async def ai_inference(data: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
-    """Chat completion through an OpenAI-compatible endpoint configured on the node."""
+    """Chat completion through an OpenAI-compatible endpoint configured on the node.
+    Asked to stream; when the endpoint streams (server-sent events), the progress is
+    the tokens received so far (of ``max_tokens`` when given)."""
     if not ctx.inference_url:
         raise TaskFailed(
             "no inference endpoint is configured on this node "
@@ -135,7 +159,7 @@ async def ai_inference(data: dict[str, Any], ctx: ExecutionContext) -> dict[str,
     model = data.get("model") or ctx.inference_model
     if not model:
         raise TaskFailed("no model: give input_data.model or start the node with --inference-model")
-    body: dict[str, Any] = {"model": model, "messages": messages}
+    body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
     for key in ("max_tokens", "temperature", "top_p"):
         if key in data:
             body[key] = data[key]
@@ -149,10 +173,13 @@ async def ai_inference(data: dict[str, Any], ctx: ExecutionContext) -> dict[str,
             ) as session,
             session.post(url, json=body, headers=headers) as resp,
         ):
-            text = await resp.text()
             if resp.status >= 400:
+                text = await resp.text()
                 raise TaskFailed(f"inference endpoint answered {resp.status}: {text[:300]}")
-            answer = await resp.json(content_type=None)
+            if resp.content_type == "text/event-stream":
+                answer = await streamed(resp, ctx, data.get("max_tokens"))
+            else:
+                answer = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise TaskFailed(f"inference endpoint {url} unreachable: {exc}") from None
     try:
@@ -165,6 +192,67 @@ async def ai_inference(data: dict[str, Any], ctx: ExecutionContext) -> dict[str,
         "usage": answer.get("usage"),
         "latency_ms": round((time.monotonic() - started) * 1000, 2),
     }
+
+
+STREAM_REPORT_EVERY = 16  # tokens between two progress reports
+
+
+async def streamed(
+    resp: aiohttp.ClientResponse, ctx: ExecutionContext, max_tokens: Any
+) -> dict[str, Any]:
+    """A streamed chat completion (``data: {...}`` lines up to ``data: [DONE]``) as one
+    answer, reporting the tokens received as progress."""
+    parts: list[str] = []
+    answer: dict[str, Any] = {}
+    tokens = 0
+    limit = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
+    async for raw in resp.content:
+        line = raw.decode("utf-8", "replace").strip()
+        if not line.startswith("data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            break
+        try:
+            chunk = json.loads(payload)
+            delta = chunk["choices"][0].get("delta") or {}
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise TaskFailed(f"unexpected inference stream: {payload[:300]}") from None
+        answer["model"] = chunk.get("model", answer.get("model"))
+        if chunk.get("usage"):
+            answer["usage"] = chunk["usage"]
+        if delta.get("content"):
+            parts.append(delta["content"])
+            tokens += 1
+            if tokens % STREAM_REPORT_EVERY == 0:
+                percent = min(99.0, 100.0 * tokens / limit) if limit else 0.0
+                await ctx.report(percent, f"{tokens} tokens")
+    answer["choices"] = [{"message": {"role": "assistant", "content": "".join(parts)}}]
+    return answer
+
+
+async def endpoint_models(ctx: ExecutionContext) -> list[str]:
+    """The models the inference endpoint lists (``GET {url}/models``); the configured
+    model alone when it lists none or cannot be asked."""
+    fallback = [ctx.inference_model] if ctx.inference_model else []
+    if not ctx.inference_url:
+        return []
+    headers = {"Authorization": f"Bearer {ctx.inference_api_key}"} if ctx.inference_api_key else {}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.get(ctx.inference_url.rstrip("/") + "/models", headers=headers) as resp,
+        ):
+            if resp.status >= 400:
+                return fallback
+            listed = await resp.json(content_type=None)
+        names = [
+            str(m["id"]) for m in listed.get("data") or [] if isinstance(m, dict) and m.get("id")
+        ]
+    except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
+        log.info("could not list the inference endpoint's models: %r", exc)
+        return fallback
+    return sorted(set(names))[:256] or fallback
 
 
 BUILTIN: dict[str, Executor] = {

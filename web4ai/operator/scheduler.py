@@ -29,6 +29,7 @@ from web4ai.core.model import Algorithm, Node, Task, TaskPhase, Thresholds
 from web4ai.core.queueing import Unschedulable, needs
 from web4ai.core.recommending import overloaded
 from web4ai.core.resources import TASKS
+from web4ai.core.routing import Ring, Routing, routing_of
 from web4ai.core.scheduling import (
     BALANCERS,
     SCHEDULABLE,
@@ -53,6 +54,7 @@ FLUSH_CHECK = 30.0  # seconds between looks for such tasks (and for deleted ones
 DECIDE_CHUNK = 64  # decisions between two yields to the loop (writes start meanwhile)
 FULL_PASS_EVERY = 0.5  # seconds: a pass with nothing noted still looks this often
 PENDING = (TaskPhase.QUEUED, TaskPhase.RETRYING)
+BOUND = (TaskPhase.ASSIGNED, TaskPhase.RUNNING)
 # Binding writes in flight at once: more drains a backlog no faster once the API
 # server is busy, fewer lets a stream of creates crowd the bindings out (measure it
 # with ``python -m bench.scheduler``; README, "Performance").
@@ -91,6 +93,7 @@ class Scheduler:
     # assumptions can have expired; all of them are checked every FULL_PASS_EVERY
     _touched: set[str] = field(default_factory=set)
     _swept_at: float = float("-inf")
+    _ring: Ring = field(default_factory=Ring)  # over every known node, remade when they change
 
     # -- the events (watch hooks, also of our own writes) ----------------------
 
@@ -254,7 +257,10 @@ class Scheduler:
                 views[node_id] = replace(views[node_id], running=views[node_id].running + count)
         started = time.perf_counter()
         unschedulable: list[Task] = []
-        # 3. Decide in order; a slot taken by one decision is gone for the next. With
+        # 3. Routing (web4ai.core.routing: affinity keys, then warm models), unless
+        #    model_aware_routing is off; each decision of the pass is placed in it.
+        routing = self._routing(views, pending) if settings.model_aware_routing else None
+        # 4. Decide in order; a slot taken by one decision is gone for the next. With
         #    optimization on and a node over the thresholds (the load_rebalancing
         #    advice), underloaded nodes are preferred. Each binding's write starts at
         #    once; the loop yields now and then so that writes go out while deciding.
@@ -278,24 +284,27 @@ class Scheduler:
                     settings.thresholds,
                     balancer,
                     optimize=rebalance,
-                ).node_id
-            if decision is None:
+                    routing=routing,
+                )
+            if decision is None or decision.node_id is None:
                 no_fit.add(key)
                 unschedulable.append(task)
                 continue
-            node = open_nodes[decision]
+            node = open_nodes[decision.node_id]
             node = replace(node, running=node.running + 1)
             views[node.node_id] = node
             if node.free_slots > 0:
                 open_nodes[node.node_id] = node
             else:
                 del open_nodes[node.node_id]
+            if routing is not None:
+                routing.place(node.node_id, task.requirements)
             self.assumed.assume(bodies.name_of(body), node.node_id, bodies.resource_version(body))
-            self._start(self._bind(body, node.node_id, now))
+            self._start(self._bind(body, node.node_id, now, decision.message))
             binds += 1
             if binds % DECIDE_CHUNK == 0:
                 await asyncio.sleep(0)
-        # 4. The rest waits in the unschedulable set. Say why (Queued when every node is
+        # 5. The rest waits in the unschedulable set. Say why (Queued when every node is
         #    merely full) when the condition does not say so already, a bounded number
         #    at a time and in the background, so that explaining never delays binding.
         for task in unschedulable:
@@ -305,6 +314,19 @@ class Scheduler:
         self.metrics.schedule_attempts.labels("unschedulable").inc(len(unschedulable))
         self.metrics.attempt_duration.observe(time.perf_counter() - started)
         return binds
+
+    def _routing(self, views: dict[str, Node], pending: list[TaskBody]) -> Routing:
+        """A pass's routing: the ring (remade as nodes change), what bound tasks hold."""
+        if self._ring.nodes != views.keys():
+            self._ring = Ring.of(frozenset(views))
+        held: list[tuple[str | None, TaskBody | Body | None]] = []
+        if any(self.task(b).requirements.routed for b in pending):
+            held = [(bodies.task_node(b), b) for b in self.state.tasks_with(*BOUND)]
+            held += [
+                (a.node_id, self.state.tasks.store.get(n)) for n, a in self.assumed.entries.items()
+            ]
+        schedulable = [v for v in views.values() if v.status in SCHEDULABLE]
+        return routing_of(self._ring, schedulable, held, self.state.settings().affinity_epsilon)
 
     def _skipped(self) -> Collection[str]:
         """The pending tasks a pass does not decide: assumed, or in the unschedulable set."""
@@ -363,7 +385,7 @@ class Scheduler:
             write.cancel()
         await asyncio.gather(*list(self._writes), return_exceptions=True)
 
-    async def _bind(self, body: TaskBody, node_id: str, now: float) -> None:
+    async def _bind(self, body: TaskBody, node_id: str, now: float, why: str = "") -> None:
         name, version = bodies.name_of(body), bodies.resource_version(body)
         if self._limit is None:
             self._limit = asyncio.Semaphore(self.max_in_flight)
@@ -381,7 +403,7 @@ class Scheduler:
                     name,
                     self._write_status,
                     name,
-                    patches.bind_patch(body, node_id, now),
+                    patches.bind_patch(body, node_id, now, why),
                 )
             if result is None:
                 self.metrics.schedule_attempts.labels("conflict").inc()

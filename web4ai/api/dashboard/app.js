@@ -32,6 +32,7 @@ const state = {
   feed: null,
   timers: [],
   drawer: null,
+  progress: new Map(), // task id -> the latest task_progress message's data
 };
 
 // ---------------------------------------------------------------- rendering
@@ -240,9 +241,10 @@ function renderNodeDrawer(n, tasks) {
     ["Tasks", `${n.tasks_running ?? 0} running, ${n.tasks_completed ?? 0} completed, ${n.tasks_failed ?? 0} failed`],
     ["Reliability", `${(100 * (n.reliability_score ?? 1)).toFixed(0)}%`],
     ["Capabilities", (n.capabilities || []).map((c) => `<span class="chip">${esc(c)}</span>`).join("") || "–"],
+    ["Models loaded / served", n.models ? `${(n.loaded_models || []).map((m) => `<span class="chip loaded">${esc(m)}</span>`).join("") || "–"} / ${(n.models || []).map((m) => `<span class="chip">${esc(m)}</span>`).join("")}` : "–"],
   ])}<h3>CPU (recent samples)</h3><div class="spark-host"></div>
   <h3>Agents (${(n.agents || []).length})</h3>
-  <table class="grid"><thead><tr><th>Agent</th><th>Type</th><th>Models</th><th>Running</th><th>Done</th></tr></thead><tbody>${(n.agents || []).map((a) => `<tr><td>${esc(a.agent_id)}</td><td>${esc(a.agent_type)}</td><td>${(a.specialized_models || []).map((m) => `<span class="chip">${esc(m)}</span>`).join("")}</td><td>${a.tasks_running}</td><td>${a.tasks_completed}</td></tr>`).join("")}</tbody></table>
+  <table class="grid"><thead><tr><th>Agent</th><th>Type</th><th>Models (loaded in bold)</th><th>Running</th><th>Done</th></tr></thead><tbody>${(n.agents || []).map((a) => `<tr><td>${esc(a.agent_id)}</td><td>${esc(a.agent_type)}</td><td>${[...new Set([...(a.loaded_models || []), ...(a.specialized_models || [])])].map((m) => `<span class="chip${(a.loaded_models || []).includes(m) ? " loaded" : ""}">${esc(m)}</span>`).join("")}</td><td>${a.tasks_running}</td><td>${a.tasks_completed}</td></tr>`).join("")}</tbody></table>
   <h3>Recent tasks</h3>${tasks.length ? `<table class="grid"><tbody>${tasks.map((t) => `<tr data-task="${esc(t.task_id)}" tabindex="0"><td>${esc(t.task_id)}</td><td>${esc(t.task_type)}</td><td>${st(t.status)}</td></tr>`).join("")}</tbody></table>` : '<p class="muted">None.</p>'}
   <h3>Metadata</h3><pre>${esc(JSON.stringify(n.metadata || {}, null, 2))}</pre>`;
   $(".spark-host", body).appendChild(sparkline(state.cpuHistory.get(n.node_id) || []));
@@ -312,12 +314,29 @@ views.tasks = {
   render() {
     const { rows, summary, offset, total } = state.tasks;
     $("#task-summary").textContent = Object.entries(summary).map(([k, v]) => `${k.replace("_count", "")}: ${v}`).join(" · ");
-    $("#tasks-table tbody").innerHTML = rows.map((t) => `<tr tabindex="0" data-task="${esc(t.task_id)}"><td>${esc(t.task_id)}</td><td>${esc(t.task_type)}</td><td>${st(t.status)}</td><td>${t.phase ? st(t.phase) : "–"}</td><td>${esc(t.priority ?? "")}</td><td>${esc(t.node_id ?? (t.assigned_nodes || [])[0] ?? "")}</td><td>${when(t.created_at)}</td><td>${t.execution_time !== undefined && t.execution_time !== null ? `${Number(t.execution_time).toFixed(2)} s` : ""}</td></tr>`).join("") || '<tr><td colspan="8" class="muted">No tasks.</td></tr>';
+    $("#tasks-table tbody").innerHTML = rows.map((t) => `<tr tabindex="0" data-task="${esc(t.task_id)}"><td>${esc(t.task_id)}</td><td>${esc(t.task_type)}</td><td>${st(t.status)}${progressOf(t)}</td><td>${t.phase ? st(t.phase) : "–"}</td><td>${esc(t.priority ?? "")}</td><td>${esc(t.node_id ?? (t.assigned_nodes || [])[0] ?? "")}</td><td>${when(t.created_at)}</td><td>${t.execution_time !== undefined && t.execution_time !== null ? `${Number(t.execution_time).toFixed(2)} s` : ""}</td></tr>`).join("") || '<tr><td colspan="8" class="muted">No tasks.</td></tr>';
     $("#task-page").textContent = total ? `${offset + 1}–${offset + rows.length} of ${total}` : "";
     $("#task-prev").disabled = offset === 0;
     $("#task-next").disabled = offset + PAGE >= (total || 0) || offset + PAGE >= BIG;
   },
 };
+// live progress: task_progress messages (at once) over what REST showed (every 2 s)
+function progressOf(t) {
+  if (t.status !== "active") return "";
+  const p = state.progress.get(t.task_id) ?? t.progress;
+  if (!p) return "";
+  const pct = Math.max(0, Math.min(100, Number(p.percent) || 0));
+  return `<span class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${pct.toFixed(0)}" title="${esc(p.message ?? "")}"><svg class="bar" viewBox="0 0 100 8" aria-hidden="true"><rect class="bg" width="100" height="8" rx="2"/><rect class="fg" width="${pct.toFixed(0)}" height="8" rx="2"/></svg>${pct.toFixed(0)}%</span>`;
+}
+function noteProgress(data) {
+  state.progress.set(data.task_id, data);
+  if (state.progress.size > 2000) state.progress.delete(state.progress.keys().next().value);
+  if (state.tasks.rows.some((t) => t.task_id === data.task_id)) invalidate("tasks");
+  const host = $("#task-progress");
+  if (host && state.drawer && state.drawer.kind === "task" && state.drawer.id === data.task_id) {
+    host.innerHTML = progressOf({ task_id: data.task_id, status: "active" }) + (data.message ? ` <span class="muted">${esc(data.message)}</span>` : "");
+  }
+}
 async function openTask(id) {
   state.drawer = { kind: "task", id };
   showDrawer(`Task ${id}`);
@@ -337,6 +356,7 @@ function renderTaskDrawer(t) {
     ["Type", esc(t.task_type)],
     ["Priority", esc(t.priority)],
     ["Node / agent", `${esc(t.node_id ?? (t.assigned_nodes || [])[0] ?? "–")} / ${esc(t.agent_id ?? "–")}`],
+    ...(t.status === "active" ? [["Progress", `<span id="task-progress">${progressOf(t) || '<span class="muted">not reported</span>'}${(state.progress.get(t.task_id) ?? t.progress)?.message ? ` <span class="muted">${esc((state.progress.get(t.task_id) ?? t.progress).message)}</span>` : ""}</span>`]] : []),
     ["Created", when(t.created_at)],
     ["Assigned / started", `${when(t.assigned_at)} / ${when(t.started_at)}`],
     ["Completed", when(t.completed_at)],
@@ -553,6 +573,15 @@ function onMessage(msg) {
     else if (type === "node_unregistered" && data.node_id) state.nodes.delete(data.node_id);
     invalidate("nodes");
     invalidate("network");
+    return;
+  }
+  if (type === "task_progress" && data) {
+    noteProgress(data);
+    return;
+  }
+  if (type === "node_models_changed" && data && data.node_id) {
+    upsertNode({ node_id: data.node_id, models: data.models, loaded_models: data.loaded_models });
+    if (state.drawer && state.drawer.kind === "node" && state.drawer.id === data.node_id) refreshDrawer();
     return;
   }
   if (type.startsWith("task_")) {

@@ -72,6 +72,8 @@ class NetworkConfig(Section):
     max_nodes: Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(integral)] | None = None
     min_nodes: Annotated[int, Field(ge=0, le=1_000_000), BeforeValidator(integral)] | None = None
     max_heartbeats_per_second: Annotated[float, Field(ge=1, le=100_000)] | None = None
+    model_aware_routing: bool | None = None
+    affinity_epsilon: Annotated[float, Field(ge=0, le=10)] | None = None
 
 
 class PerformanceConfig(Section):

@@ -8,7 +8,7 @@ is an absent field. Pure."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -43,7 +43,10 @@ from web4ai.core.schemas.fields import (
     Timeout,
     Timestamp,
     fits,
+    plain_str,
 )
+
+A = TypeVar("A", bound=BaseModel)
 
 # (tests/unit/test_crs_agree_with_crds.py checks these against the enums)
 
@@ -78,14 +81,26 @@ class Agent(Request):
     agent_type: Name | None = None
     capabilities: LongNames | None = None
     specialized_models: LongNames | None = None
+    loaded_models: LongNames | None = None  # held loaded now (documented addition)
 
 
-def _agents_fit(agents: list[Agent]) -> list[Agent]:
+class AgentModels(Request):
+    """An agent's models in a heartbeat (documented addition)."""
+
+    agent_id: LongName1
+    specialized_models: LongNames | None = None
+    loaded_models: LongNames | None = None
+
+
+def _agents_fit(agents: list[A]) -> list[A]:
     fits(lim.AGENTS_MAX_BYTES)([a.model_dump(exclude_unset=True) for a in agents])
     return agents
 
 
 Agents = Annotated[list[Agent], Field(max_length=lim.AGENTS_MAX), AfterValidator(_agents_fit)]
+AgentsModels = Annotated[
+    list[AgentModels], Field(max_length=lim.AGENTS_MAX), AfterValidator(_agents_fit)
+]
 
 
 class Registration(Request):
@@ -136,11 +151,14 @@ class Heartbeat(Request):
     memory_total_mb: NonNegative | None = None
     uptime: NonNegative | None = None
     agents_status: Metadata | None = None
+    agents: AgentsModels | None = None  # each agent's models now (documented addition)
     timestamp: Timestamp | None = None
 
     def status_fields(self) -> dict[str, Any]:
         """The reported numbers as the node's status fields (camelCase)."""
         new = self.model_dump(by_alias=True, include=set(HEARTBEAT_STATUS), exclude_none=True)
+        if self.agents is not None:
+            new["agents"] = [a.cr() for a in self.agents]
         agents = dict(self.agents_status or {})
         if self.memory_total_mb is not None:
             agents["memory_total_mb"] = self.memory_total_mb
@@ -167,6 +185,8 @@ class Requirements(Request):
     min_memory: NonNegative | None = None
     preferred_nodes: NodeNames | None = None
     exclude_nodes: NodeNames | None = None
+    model: Annotated[str, plain_str(lim.MODEL_MAX, 1)] | None = None  # documented addition
+    affinity_key: Annotated[str, plain_str(lim.AFFINITY_KEY_MAX, 1)] | None = None  # the same
 
 
 class TaskSubmit(Request):
@@ -199,6 +219,14 @@ class TaskStart(Request):
 
     node_id: NodeId
     agent_id: LongName | None = None
+
+
+class TaskProgress(Request):
+    """POST /tasks/{task_id}/progress (node protocol; documented addition)."""
+
+    node_id: NodeId
+    percent: Percent
+    message: Annotated[str, plain_str(lim.PROGRESS_MESSAGE_MAX)] | None = None
 
 
 class TaskResult(Request):

@@ -28,6 +28,19 @@ class Attempt(Response):
     error_message: str | None = None
 
 
+class Progress(Response):
+    """The holding node's latest progress report, as written (at most every 2 s)."""
+
+    percent: float
+    message: str | None = None
+    updated_at: float | None = None
+
+
+class ProgressAnswer(Ok):
+    task_id: str
+    progress: Progress
+
+
 class Task(Response):
     """A task as the API shows it (``web4ai.core.schemas.views.task_public``)."""
 
@@ -57,6 +70,7 @@ class Task(Response):
     error_message: str | None = None
     performance_metrics: dict[str, Any] | None = None
     conditions: list[dict[str, Any]] | None = None
+    progress: Progress | None = None
 
 
 class Submitted(Ok):

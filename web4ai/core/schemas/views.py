@@ -29,6 +29,15 @@ class RequirementsView(TypedDict, total=False):
     min_memory: Number
     preferred_nodes: list[str]
     exclude_nodes: list[str]
+    model: str
+    affinity_key: str
+
+
+@with_config(VIEW)
+class ProgressView(TypedDict, total=False):
+    percent: Number
+    message: str
+    updated_at: str
 
 
 @with_config(VIEW)
@@ -76,6 +85,7 @@ class TaskStatusView(TypedDict, total=False):
     performance_metrics: dict[str, Any] | None
     conditions: list[dict[str, Any]] | None  # why a pending task waits (scheduler)
     attempts: list[AttemptView]
+    progress: ProgressView | None
 
 
 @with_config(VIEW)
@@ -136,5 +146,8 @@ def task_public(body: TaskBody) -> dict[str, Any]:
         value = parse_time(status.pop(key, None))
         if value is not None:
             out[key] = value
+    if status.get("progress"):
+        progress = dict(status.pop("progress") or {})
+        out["progress"] = {**progress, "updated_at": parse_time(progress.get("updated_at"))}
     out.update((k, v) for k, v in status.items() if v is not None)
     return out

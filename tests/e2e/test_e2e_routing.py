@@ -1,0 +1,70 @@
+"""Real reference nodes: their agents report the inference endpoint's models, a task
+naming a model runs where it is served, and the executors report progress (tokens
+streamed by ai_inference) over the WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import websockets
+
+from tests.conftest import ADMIN_KEY, Stack
+from tests.e2e.conftest import NodeProcess
+from tests.integration.helpers import eventually
+from web4ai.client import AsyncClient
+
+
+async def test_nodes_report_their_models_and_tasks_route_by_model(
+    stack: Stack, nodes: list[NodeProcess]
+) -> None:
+    async with AsyncClient(stack.api.base, ADMIN_KEY) as client:
+
+        async def reported() -> bool:
+            node = (await client.get_node(nodes[0].node_id))["node"]
+            return bool(node.get("loaded_models") == ["tiny", "tiny-chat"])
+
+        await eventually(reported, within=60)
+        node = (await client.get_node(nodes[0].node_id))["node"]
+        assert node["models"] == ["tiny", "tiny-chat"]
+        assert {tuple(a["loaded_models"]) for a in node["agents"]} == {("tiny", "tiny-chat")}
+        task_id = await client.submit(
+            "ai_inference",
+            input_data={"prompt": "one two", "model": "tiny-chat"},
+            requirements={"model": "tiny-chat", "affinity_key": "conv-e2e"},
+        )
+        task = await client.wait(task_id, timeout=60)
+        assert task["status"] == "completed", task
+        assert (
+            task["result"]["text"] == "2 words: owt eno" and task["result"]["model"] == "tiny-chat"
+        )
+        scheduled = next(c for c in task["conditions"] if c["type"] == "Scheduled")
+        assert "affinity key conv-e2e" in scheduled["message"]
+
+
+async def test_streamed_tokens_are_progress_on_the_websocket(
+    stack: Stack, nodes: list[NodeProcess]
+) -> None:
+    ws = await websockets.connect(stack.api.ws, additional_headers=stack.headers)
+    try:
+        await ws.recv()
+        async with AsyncClient(stack.api.base, ADMIN_KEY) as client:
+            prompt = "please answer slowly " + "word " * 20
+            task_id = await client.submit(
+                "ai_inference", input_data={"prompt": prompt, "max_tokens": 200}
+            )
+
+            async def progress() -> dict[str, Any]:
+                while True:
+                    msg = json.loads(await ws.recv())
+                    if msg["type"] == "task_progress" and msg["data"]["task_id"] == task_id:
+                        return msg["data"]  # type: ignore[no-any-return]
+
+            data = await asyncio.wait_for(progress(), 60)
+            assert str(data["message"]).endswith(" tokens") and 0 < float(data["percent"]) < 100
+            task = await client.wait(task_id, timeout=60)
+        assert task["status"] == "completed"
+        assert task["result"]["text"].startswith("23 words: ")
+    finally:
+        await ws.close()

@@ -1,0 +1,274 @@
+"""Model-aware routing and affinity (web4ai.core.routing): table tests of the scoring
+and of its place in pick_node, the ring and the bounded loads."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from web4ai.core.model import AgentModels, Node, NodeStatus, Requirements, Task, Thresholds
+from web4ai.core.routing import (
+    Ring,
+    Routing,
+    agent_models,
+    bound_load,
+    load_bound,
+    model_unserved,
+    route,
+    warm_free,
+)
+from web4ai.core.scheduling import LeastConnections, RoundRobin, pick_node, unfit_reason
+
+T = Thresholds()
+
+
+def agent(name: str, served: str = "", loaded: str = "") -> AgentModels:
+    return AgentModels(name, frozenset(served.split()), frozenset(loaded.split()))
+
+
+def node(node_id: str, *agents: AgentModels, **kw: object) -> Node:
+    base: dict[str, object] = {"status": NodeStatus.ACTIVE, "capacity": 2}
+    base.update(kw)
+    return Node(node_id=node_id, agents=agents, **base)  # type: ignore[arg-type]
+
+
+def task(model: str | None = None, key: str | None = None, name: str = "t") -> Task:
+    return Task(name, name, 3, 0.0, Requirements(model=model, affinity_key=key))
+
+
+def ring(*ids: str) -> Ring:
+    return Ring.of(frozenset(ids))
+
+
+# -- warm: a free agent holding the model -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "busy", "warm"),
+    [
+        (node("a", agent("x", "m1 m2", "m1")), 0, True),
+        (node("a", agent("x", "m1 m2", "m2")), 0, False),  # served, not loaded
+        (node("a", agent("x", "m1", "m1")), 1, False),  # its one m1 agent is busy
+        (node("a", agent("x", "m1", "m1"), agent("y", "m1", "m1")), 1, True),
+        (node("a", agent("x", "m1", "m1"), running=2), 0, False),  # no free slot
+        (node("a"), 0, False),  # no agents reported
+    ],
+)
+def test_warm_free(n: Node, busy: int, warm: bool) -> None:
+    assert warm_free(n, "m1", busy) is warm
+
+
+@pytest.mark.parametrize(
+    ("pool", "busy", "t", "chosen", "why"),
+    [
+        # a task without model or key: routing leaves the pool to the algorithm
+        ([node("a"), node("b")], {}, task(), {"a", "b"}, ""),
+        # warm nodes win, however loaded
+        (
+            [node("a", agent("x", "m1"), running=0), node("b", agent("y", "m1", "m1"), running=1)],
+            {},
+            task("m1"),
+            {"b"},
+            "model m1 loaded on a free agent",
+        ),
+        # several warm: all stay, for the algorithm to break the tie
+        (
+            [node("a", agent("x", "m1", "m1")), node("b", agent("y", "m1", "m1")), node("c")],
+            {},
+            task("m1"),
+            {"a", "b"},
+            "model m1 loaded on a free agent",
+        ),
+        # the warm agent is busy with another m1 task: no warm node, a cold load anywhere
+        (
+            [node("a", agent("x", "m1 m2", "m1"), running=1), node("b", agent("y", "m1"))],
+            {("a", "m1"): 1},
+            task("m1"),
+            {"a", "b"},
+            "model m1 loaded on no free agent: a cold load",
+        ),
+    ],
+)
+def test_route_by_model(
+    pool: list[Node], busy: dict[tuple[str, str], int], t: Task, chosen: set[str], why: str
+) -> None:
+    routing = Routing(ring(*(n.node_id for n in pool)), 10, busy=dict(busy))
+    routed = route(t, pool, routing)
+    assert {n.node_id for n in routed.pool} == chosen
+    assert routed.why == why
+
+
+def test_a_warm_node_wins_in_pick_node_over_a_less_loaded_cold_one() -> None:
+    cold = node("a", agent("x", "m1 m2", "m2"), capacity=8, running=0)
+    warm = node("b", agent("y", "m1 m2", "m1"), capacity=8, running=5)
+    routing = Routing(ring("a", "b"), 16)
+    decision = pick_node(task("m1"), [cold, warm], T, LeastConnections(), routing=routing)
+    assert decision.node_id == "b" and "loaded on a free agent" in decision.message
+    # without routing (model_aware_routing off) the algorithm alone picks
+    assert pick_node(task("m1"), [cold, warm], T, LeastConnections()).node_id == "a"
+
+
+# -- the model filter and the messages ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("nodes", "message"),
+    [
+        (
+            [node("a", agent("x", "m2")), node("b", agent("y", "m3"))],
+            "model m1 not served by any active node (0/2 nodes fit: 2 model not served)",
+        ),
+        (
+            [node("a", agent("x", "m1"), status=NodeStatus.OFFLINE), node("b")],
+            "model m1 not served by any active node"
+            " (0/2 nodes fit: 1 model not served, 1 node is offline)",
+        ),
+        # served, but the node is full: a wait for a slot, not an unserved model
+        ([node("a", agent("x", "m1"), running=2)], "0/1 nodes fit: 1 at capacity"),
+    ],
+)
+def test_unschedulable_messages_say_why(nodes: list[Node], message: str) -> None:
+    decision = pick_node(task("m1"), nodes, T, RoundRobin(), routing=Routing())
+    assert decision.node_id is None and decision.message == message
+
+
+def test_model_filter_applies_with_routing_off_too() -> None:
+    assert unfit_reason(task("m1"), node("a", agent("x", "m2")), T) == "model not served"
+    assert unfit_reason(task("m1"), node("a", agent("x", "", "m1")), T) is None  # loaded
+    assert unfit_reason(task(), node("a"), T) is None
+    assert model_unserved(task("m1"), [node("a", agent("x", "m1"))]) is None
+    assert model_unserved(task(), []) is None
+
+
+# -- affinity: consistent hashing with bounded loads ---------------------------------
+
+
+def test_the_ring_walks_every_node_once_and_is_stable() -> None:
+    r = ring("a", "b", "c", "d")
+    walk = list(r.walk("conversation-1"))
+    assert sorted(walk) == ["a", "b", "c", "d"]
+    assert list(ring("d", "c", "b", "a").walk("conversation-1")) == walk
+    assert list(Ring().walk("k")) == []
+
+
+def test_removing_a_node_moves_only_its_keys() -> None:
+    ids = [f"n{i}" for i in range(10)]
+    keys = [f"k{i}" for i in range(2000)]
+    before = {k: next(ring(*ids).walk(k)) for k in keys}
+    after = {k: next(ring(*ids[1:]).walk(k)) for k in keys}
+    moved = {k for k in keys if before[k] != after[k]}
+    assert moved == {k for k in keys if before[k] == "n0"}
+    # and the keys spread: every node is home to some, none to over twice its share
+    homes = Counter(before.values())
+    assert set(homes) == set(ids) and max(homes.values()) < 2 * len(keys) / len(ids)
+
+
+@pytest.mark.parametrize(
+    ("capacity_a", "running", "total_capacity", "epsilon", "bound"),
+    [
+        (2, 0, 40, 0.25, 1),  # ceil(1.25 * 1 * 2/40)
+        (2, 39, 40, 0.25, 3),  # ceil(1.25 * 40 * 2/40) = ceil(2.5)
+        (4, 39, 40, 0.25, 5),  # twice the capacity, twice the share
+        (2, 39, 40, 0.0, 2),
+        (2, 5, 0, 0.25, 2),  # no capacity known: the node's own
+    ],
+)
+def test_load_bound(
+    capacity_a: int, running: int, total_capacity: int, epsilon: float, bound: int
+) -> None:
+    assert load_bound(node("a", capacity=capacity_a), running, total_capacity, epsilon) == bound
+
+
+def home_of(key: str, ids: list[str]) -> str:
+    return next(ring(*ids).walk(key))
+
+
+def test_a_key_keeps_its_node_and_moves_when_it_is_full_over_its_bound_or_gone() -> None:
+    ids = ["a", "b", "c", "d"]
+    key = "conversation-7"
+    home, second = list(ring(*ids).walk(key))[:2]
+    pool = [node(i, capacity=4) for i in ids]
+    routing = Routing(ring(*ids), 16, keyed={i: 1 for i in ids})
+    routed = route(task(key=key), pool, routing)
+    assert [n.node_id for n in routed.pool] == [home]
+    assert routed.why == f"affinity key {key}: its node"
+    # the same key, the same node, however often
+    for _ in range(3):
+        assert route(task(key=key), pool, routing).pool[0].node_id == home
+    # full (no longer among the nodes that fit): the next node on the ring
+    fitting = [n for n in pool if n.node_id != home]
+    routed = route(task(key=key), fitting, routing)
+    assert routed.pool[0].node_id == second
+    assert routed.why == f"affinity key {key}: moved past 1 ({home} does not fit)"
+    # over its bound: 5 keyed tasks, ceil(1.25 x 6 x 4/16) = 2 on a node is the most
+    loaded = Routing(ring(*ids), 16, keyed={home: 2, second: 1, "x": 2})
+    routed = route(task(key=key), pool, loaded)
+    assert routed.pool[0].node_id == second
+    assert routed.why == f"affinity key {key}: moved past 1 ({home} at its load bound 2)"
+    # other tasks do not count: a node busy with unkeyed work keeps its keys
+    busy = [node(i, capacity=4, running=3 if i == home else 0) for i in ids]
+    assert route(task(key=key), busy, routing).pool[0].node_id == home
+    # gone from the ring: the next one, and it stays there
+    rest = [i for i in ids if i != home]
+    gone = Routing(ring(*rest), 12)
+    assert route(task(key=key), [node(i, capacity=4) for i in rest], gone).pool[0].node_id == second
+
+
+def test_affinity_wins_over_warmth_and_over_the_algorithm() -> None:
+    ids = ["a", "b", "c"]
+    key = "conv"
+    home = home_of(key, ids)
+    pool = [node(i, agent("x", "m1", "m1" if i != home else ""), capacity=4) for i in ids]
+    decision = pick_node(
+        task("m1", key), pool, T, LeastConnections(), routing=Routing(ring(*ids), 12)
+    )
+    assert decision.node_id == home and decision.message.startswith("affinity key conv")
+
+
+def test_no_node_takes_more_than_its_bounded_load() -> None:
+    """Many keyed tasks placed one after another (as a scheduler pass places them): no
+    node ever holds more than ceil((1 + eps) x its share), however the keys hash."""
+    ids = [f"n{i}" for i in range(8)]
+    pool = [node(n, capacity=100) for n in ids]
+    routing = Routing(ring(*ids), 8 * 100, epsilon=0.25)
+    for i in range(400):
+        bound = load_bound(pool[0], routing.keyed_total, routing.capacity, routing.epsilon)
+        chosen = route(task(key=f"k{i % 50}"), pool, routing).pool[0].node_id
+        assert routing.keyed.get(chosen, 0) + 1 <= bound
+        routing.place(chosen, Requirements(affinity_key=f"k{i % 50}"))
+    assert routing.keyed_total == 400
+    assert max(routing.keyed.values()) <= 1.25 * 400 / 8 + 1
+
+
+# -- the inputs ---------------------------------------------------------------------
+
+
+def test_agent_models_take_the_heartbeat_over_the_registration() -> None:
+    registered = [
+        {"agentId": "x", "specializedModels": ["m1", "m2"], "loadedModels": ["m1"]},
+        {"agentId": "y", "specializedModels": ["m3"]},
+    ]
+    reported = [{"agentId": "x", "loadedModels": ["m2"]}, {"agentId": "z", "loadedModels": ["m4"]}]
+    got = agent_models(registered, reported)  # type: ignore[arg-type]
+    assert got == (agent("x", "m1 m2", "m2"), agent("y", "m3"), agent("z", "", "m4"))
+    assert Node("n", NodeStatus.ACTIVE, 3, agents=got).models == {"m1", "m2", "m3", "m4"}
+
+
+def test_bound_load_and_place() -> None:
+    busy, keyed = bound_load(
+        [
+            ("a", "m1", None),
+            ("a", "m1", "k"),
+            ("b", None, "k"),
+            (None, "m1", "k"),
+            ("b", "m2", None),
+        ]
+    )
+    assert busy == {("a", "m1"): 2, ("b", "m2"): 1}
+    assert keyed == {"a": 1, "b": 1}
+    routing = Routing(busy=busy, keyed=keyed)
+    routing.place("b", Requirements(model="m2"))
+    routing.place("c", Requirements(affinity_key="k2"))
+    assert routing.busy[("b", "m2")] == 2 and routing.keyed == {"a": 1, "b": 1, "c": 1}
+    assert routing.keyed_total == 3
