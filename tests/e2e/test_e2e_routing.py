@@ -13,7 +13,7 @@ import websockets
 from tests.conftest import ADMIN_KEY, Stack
 from tests.e2e.conftest import NodeProcess
 from tests.integration.helpers import eventually
-from web4ai.client import AsyncClient
+from web4ai.client import AsyncClient, Web4AIError
 
 
 async def test_nodes_report_their_models_and_tasks_route_by_model(
@@ -22,11 +22,15 @@ async def test_nodes_report_their_models_and_tasks_route_by_model(
     async with AsyncClient(stack.api.base, ADMIN_KEY) as client:
 
         async def reported() -> bool:
-            node = (await client.get_node(nodes[0].node_id))["node"]
+            try:
+                node = await client.get_node(nodes[0].node_id)
+            except Web4AIError as exc:  # not registered yet
+                assert exc.status == 404
+                return False
             return bool(node.get("loaded_models") == ["tiny", "tiny-chat"])
 
         await eventually(reported, within=60)
-        node = (await client.get_node(nodes[0].node_id))["node"]
+        node = await client.get_node(nodes[0].node_id)
         assert node["models"] == ["tiny", "tiny-chat"]
         assert {tuple(a["loaded_models"]) for a in node["agents"]} == {("tiny", "tiny-chat")}
         task_id = await client.submit(
