@@ -43,6 +43,7 @@ from pydantic.alias_generators import to_camel
 
 from web4ai.core import bodies
 from web4ai.core import limits as lim
+from web4ai.core.egress import url_form_problem
 from web4ai.core.schemas import errors, requests, views
 
 BEFORE = "5afaf73"  # main before the typed models
@@ -50,7 +51,7 @@ BEFORE = "5afaf73"  # main before the typed models
 
 def validation_before(rev: str = BEFORE) -> types.ModuleType:
     """``web4ai/core/validation.py`` as of ``rev``, read from git and loaded as a module
-    (it imports only ``web4ai.core`` modules that still exist)."""
+    (with a stand-in for ``web4ai.core.callbacks``, since gone)."""
     source = subprocess.run(
         ["git", "show", f"{rev}:web4ai/core/validation.py"],
         cwd=Path(__file__).resolve().parent.parent,
@@ -60,6 +61,10 @@ def validation_before(rev: str = BEFORE) -> types.ModuleType:
     ).stdout
     module = types.ModuleType(f"validation_{rev}")
     sys.modules[module.__name__] = module  # dataclasses look their module up
+    # what the old module imported and has moved since: a stand-in, for this bench only
+    moved = types.ModuleType("web4ai.core.callbacks")
+    moved.url_problem = url_form_problem  # type: ignore[attr-defined]
+    sys.modules.setdefault("web4ai.core.callbacks", moved)
     exec(compile(source, f"{rev}:web4ai/core/validation.py", "exec"), module.__dict__)
     return module
 

@@ -44,7 +44,10 @@ def problems(value: Any) -> list[FieldError]:
     """Every value of a parsed body (plain JSON data, or a model whose fields hold it)
     that could not be stored, by path; empty when all of it can."""
     found: list[tuple[Loc, str]] = []
-    _walk(value, (), 1, found)
+    if _container(value):
+        _walk(value, (), 1, found)
+    else:
+        _check(value, (), found)
     return [FieldError(field_name(loc), message) for loc, message in found[:PROBLEMS_MAX]]
 
 
@@ -55,7 +58,13 @@ def check(value: Any) -> None:
         raise ValidationFailed(found)
 
 
-def _walk(value: Any, loc: Loc, depth: int, found: list[tuple[Loc, str]]) -> None:
+def _container(value: Any) -> bool:
+    kind = type(value)
+    return kind is dict or kind is list or isinstance(value, BaseModel)
+
+
+def _check(value: Any, loc: Loc, found: list[tuple[Loc, str]]) -> None:
+    """A scalar: a string, a number, true, false or null."""
     kind = type(value)
     if kind is str:
         if "\x00" in value:
@@ -63,23 +72,36 @@ def _walk(value: Any, loc: Loc, depth: int, found: list[tuple[Loc, str]]) -> Non
     elif kind is float:
         if not math.isfinite(value):
             found.append((loc, NOT_FINITE))
-    elif kind is int:
-        if not INT_MIN <= value <= INT_MAX:
-            found.append((loc, NOT_INT64))
-    elif kind is dict or kind is list or isinstance(value, BaseModel):
-        if depth > DEPTH_MAX:
-            found.append((loc, TOO_DEEP))
-            return
-        if kind is list:
-            for i, item in enumerate(value):
-                _walk(item, (*loc, i), depth + 1, found)
-            return
-        items = value.items() if kind is dict else value.__dict__.items()
-        for key, item in items:
-            if "\x00" in key:
-                found.append((loc, KEY_HAS_NUL))
-            else:
-                _walk(item, (*loc, key), depth + 1, found)
+    elif kind is int and not INT_MIN <= value <= INT_MAX:
+        found.append((loc, NOT_INT64))
+
+
+def _walk(value: Any, loc: Loc, depth: int, found: list[tuple[Loc, str]]) -> None:
+    """A container at ``depth`` (the body is 1): its items, scalars checked in line (a
+    body is mostly scalars), containers one level deeper."""
+    if depth > DEPTH_MAX:
+        found.append((loc, TOO_DEEP))
+        return
+    kind = type(value)
+    items: Any = (
+        enumerate(value) if kind is list else (value if kind is dict else value.__dict__).items()
+    )
+    for key, item in items:
+        if kind is not list and "\x00" in key:
+            found.append((loc, KEY_HAS_NUL))
+            continue
+        item_kind = type(item)
+        if item_kind is str:
+            if "\x00" in item:
+                found.append(((*loc, key), HAS_NUL))
+        elif item_kind is float:
+            if not math.isfinite(item):
+                found.append(((*loc, key), NOT_FINITE))
+        elif item_kind is int:
+            if not INT_MIN <= item <= INT_MAX:
+                found.append(((*loc, key), NOT_INT64))
+        elif item_kind is dict or item_kind is list or isinstance(item, BaseModel):
+            _walk(item, (*loc, key), depth + 1, found)
 
 
 TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},:]', re.S)
