@@ -23,7 +23,7 @@ export function keysView(ui) {
       $("#keys-table tbody").innerHTML = keys.map((k) => `<tr data-key="${esc(k.id)}">
         <td><code>${esc(k.id)}</code></td><td>${esc(k.role)}</td><td>${esc(k.node_id || "")}</td>
         <td>${esc(k.capabilities ? k.capabilities.join(", ") : "any")}</td>
-        <td>${esc(k.description || "")}</td><td title="${esc(k.created_at || "")}">${esc(k.created_at ? since(k.created_at) : "by hand")}</td>
+        <td>${esc(k.description || "")}</td><td title="${esc(k.created_at || "not recorded")}">${esc(k.created_at ? since(k.created_at) : "–")}</td>
         <td title="${esc(k.expires_at || "")}" class="${k.expired ? "st st-failed" : ""}">${esc(k.expired ? "expired" : k.expires_at ? since(k.expires_at) : "never")}</td>
         <td title="${esc(k.last_used || "")}">${esc(since(k.last_used))}</td>
         <td><button type="button" class="danger" data-revoke="${esc(k.id)}" aria-label="Revoke ${esc(k.id)}">Revoke</button></td></tr>`).join("")
