@@ -29,7 +29,7 @@ from web4ai.bars import progress_lines
 from web4ai.client import Client, Web4AIError
 from web4ai.client.errors import TERMINAL
 from web4ai.commands import admin
-from web4ai.commands.tables import duration, emit
+from web4ai.commands.tables import duration, emit, field_rows
 from web4ai.core.configdoc import CONFIG_TEMPLATE
 from web4ai.core.model import TaskPhase
 
@@ -97,9 +97,7 @@ def tasks_command(args: argparse.Namespace, client: Client) -> int:
         return 0
     if args.action == "get":
         task = client.get(args.ids[0])
-        emit(
-            task, args.output, [("FIELD", "VALUE")] + [(k, json.dumps(v)) for k, v in task.items()]
-        )
+        emit(task, args.output, [("FIELD", "VALUE"), *field_rows(task, time.time())])
         return 0
     if args.action == "wait":
         tasks = wait_many(client, args.ids, args.wait_timeout, args.output == "json")
@@ -172,9 +170,7 @@ def nodes_command(args: argparse.Namespace, client: Client) -> int:
         raise SystemExit(f"web4ai nodes {args.action} needs a NODE_ID")
     if args.action == "get":
         node = client.get_node(args.node_id)
-        emit(
-            node, args.output, [("FIELD", "VALUE")] + [(k, json.dumps(v)) for k, v in node.items()]
-        )
+        emit(node, args.output, [("FIELD", "VALUE"), *field_rows(node, time.time())])
         return 0
     if args.action == "drain":
         result = client.drain(args.node_id, args.deadline)
@@ -183,7 +179,7 @@ def nodes_command(args: argparse.Namespace, client: Client) -> int:
             args.output,
             [
                 ("NODE", "RUNNING", "DEADLINE"),
-                (args.node_id, str(result["tasks_running"]), str(result.get("deadline"))),
+                (args.node_id, str(result["tasks_running"]), duration(result.get("deadline"))),
             ],
         )
         return 0

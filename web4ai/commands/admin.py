@@ -79,10 +79,10 @@ def status_command(args: argparse.Namespace, client: Client) -> int:
                 f"{k} {tasks.get(k, 0)}" for k in ("pending", "active", "completed", "failed")
             ),
         ),
-        ("success rate", f"{float(m.get('success_rate') or 0):.1f} %"),
+        ("success rate", f"{100 * float(m.get('success_rate') or 0):.1f} %"),
         ("throughput", f"{float(m.get('throughput_per_minute') or 0):.1f} tasks/min"),
-        ("response time", duration(m.get("average_response_time"))),
-        ("utilization", f"{float(m.get('network_utilization') or 0):.1f} %"),
+        ("response time", duration(float(m.get("average_response_time") or 0) / 1000)),
+        ("utilization", f"{100 * float(m.get('network_utilization') or 0):.1f} %"),
     ]
     emit(data, args.output, [("FIELD", "VALUE"), *rows])
     return 0

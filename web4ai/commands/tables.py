@@ -42,3 +42,21 @@ def when(value: Any, now: float) -> str:
     if abs(delta) < 1:
         return "now"
     return f"in {human_duration(delta)}" if delta > 0 else f"{human_duration(-delta)} ago"
+
+
+DURATIONS = {"execution_time", "uptime", "timeout", "average_response_time", "drain_deadline"}
+TIMES = {"last_heartbeat", "last_activity", "timestamp"}
+
+
+def field_rows(doc: dict[str, Any], now: float) -> list[tuple[str, str]]:
+    """A document as FIELD/VALUE rows: durations and times for people, the rest JSON."""
+    rows = []
+    for key, value in doc.items():
+        if key in DURATIONS and isinstance(value, int | float) and not isinstance(value, bool):
+            text = duration(value)
+        elif (key.endswith("_at") or key in TIMES) and value is not None:
+            text = when(value, now)
+        else:
+            text = json.dumps(value)
+        rows.append((key, text))
+    return rows
