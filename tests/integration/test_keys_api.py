@@ -227,3 +227,37 @@ async def test_the_parse_boundary_holds_for_keys_and_tokens(
     assert any(e["field"].startswith(field) for e in body["details"]["errors"]), body
     after = await core.read_namespaced_secret("web4ai-api-keys", stack.namespace)
     assert after.metadata.resource_version == before.metadata.resource_version
+
+
+async def test_a_revoked_key_ends_its_websocket_session(stack: Stack, http: Http) -> None:
+    """Revocation ends the live feed too, not only new requests."""
+    import websockets
+    from websockets.exceptions import ConnectionClosed
+
+    status, body = await http.post("/keys", {"role": "read-only"})
+    assert status == 200, body
+    url = stack.api.base.replace("http", "ws", 1) + "/ws"
+    headers = {"Authorization": f"Bearer {body['api_key']}"}
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        first = json.loads(await ws.recv())
+        assert first["type"] == "initial_status"
+        assert (await http.delete(f"/keys/{body['key']['id']}"))[0] == 200
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_the_openapi_document_has_the_new_calls(http: Http) -> None:
+    status, doc = await http.get("/openapi.json")
+    assert status == 200
+    paths = doc["paths"]
+    assert {"post", "get"} <= set(paths["/api/v1/keys"])
+    assert "delete" in paths["/api/v1/keys/{key_id}"]
+    assert {"post", "get"} <= set(paths["/api/v1/join-tokens"])
+    assert "delete" in paths["/api/v1/join-tokens/{token_id}"]
+    join = paths["/api/v1/join"]["post"]
+    assert join["security"] == [] and "requestBody" in join
+    created = paths["/api/v1/keys"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert "api_key" in created["schema"]["properties"]
