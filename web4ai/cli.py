@@ -6,7 +6,8 @@
     web4ai tasks list [--status S] [--phase P]   work with tasks
     web4ai nodes list | get NODE_ID
     web4ai nodes maintenance|activate NODE_ID
-    web4ai nodes drain NODE_ID [--deadline S]    work with nodes
+    web4ai nodes drain NODE_ID [--deadline S]
+    web4ai nodes delete NODE_ID                  work with nodes (delete: unregister)
 {admin}
     web4ai --generate-config [FILE]              write orchestrator_config.yaml
 
@@ -183,6 +184,10 @@ def nodes_command(args: argparse.Namespace, client: Client) -> int:
             ],
         )
         return 0
+    if args.action == "delete":
+        result = client.delete_node(args.node_id)
+        emit(result, args.output, [("NODE", "STATE"), (args.node_id, "unregistered")])
+        return 0
     status = "maintenance" if args.action == "maintenance" else "active"
     result = client.set_node_status(args.node_id, status)
     emit(
@@ -232,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, default=50)
     t.add_argument("--offset", type=int, default=0)
     n = sub.add_parser("nodes", help="list and manage nodes")
-    n.add_argument("action", choices=["list", "get", "maintenance", "activate", "drain"])
+    n.add_argument("action", choices=["list", "get", "maintenance", "activate", "drain", "delete"])
     n.add_argument("node_id", nargs="?")
     n.add_argument(
         "--deadline", type=float, help="drain: requeue tasks still running after SECONDS"

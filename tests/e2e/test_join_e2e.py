@@ -269,6 +269,20 @@ def test_the_cli_covers_status_config_control_keys_and_tokens(stack: Stack) -> N
     assert cli(stack, "join-tokens", "revoke", token["join_token"]["id"]).returncode == 0
     over = cli(stack, "join-tokens", "create", "--ttl", "8d")
     assert over.returncode == 1 and "ttl" in over.stderr
+    for args, expect in (
+        (("metrics",), "nodes.total"),
+        (("metrics", "performance"), "RECOMMENDATION"),
+        (("metrics", "history", "--window", "60"), "WHEN"),
+        (("health",), "healthy"),
+        (("whoami",), "admin"),
+        (("websocket-info",), "/api/v1/ws"),
+    ):
+        result = cli(stack, *args)
+        assert result.returncode == 0 and expect in result.stdout, (args, result)
+    with Client(stack.api.base, ADMIN_KEY) as admin:
+        admin.request("POST", "/nodes/cli-gone/register", {"host": "h"})
+    assert cli(stack, "nodes", "delete", "cli-gone").returncode == 0
+    assert "cli-gone" not in cli(stack, "nodes", "list").stdout
 
 
 def test_the_help_lists_every_documented_command() -> None:
@@ -294,5 +308,8 @@ def test_the_help_lists_every_documented_command() -> None:
         "keys list | revoke",
         "join-tokens create",
         "join-tokens list | revoke",
+        "nodes delete",
+        "web4ai metrics",
+        "health | whoami | websocket-info",
     ):
         assert words in result.stdout, words

@@ -87,6 +87,26 @@ class AsyncAdmin:
     async def health(self) -> dict[str, Any]:
         return await self.request("GET", "/health")
 
+    async def metrics(self) -> dict[str, Any]:
+        return dict((await self.request("GET", "/metrics"))["metrics"])
+
+    async def performance(self) -> dict[str, Any]:
+        """Recommendations and targets (``GET /metrics/performance``)."""
+        answer = await self.request("GET", "/metrics/performance")
+        return dict(answer["performance_analysis"])
+
+    async def metrics_history(self, window: int = 900) -> list[dict[str, Any]]:
+        """The API's recent samples (``GET /metrics/history``)."""
+        answer = await self.request("GET", "/metrics/history", params={"window": window})
+        return list(answer["samples"])
+
+    async def websocket_info(self) -> dict[str, Any]:
+        return dict((await self.request("GET", "/websocket/info"))["websocket"])
+
+    async def delete_node(self, node_id: str) -> dict[str, Any]:
+        """Unregister a node (``DELETE /nodes/{id}``)."""
+        return await self.request("DELETE", f"/nodes/{node_id}")
+
     async def status(self) -> dict[str, Any]:
         """The network at a glance (``GET /status``)."""
         return dict((await self.request("GET", "/status"))["data"])
@@ -139,6 +159,21 @@ class SyncAdmin:
 
     def health(self) -> dict[str, Any]:
         return dict(self._run(self._client.health()))
+
+    def metrics(self) -> dict[str, Any]:
+        return dict(self._run(self._client.metrics()))
+
+    def performance(self) -> dict[str, Any]:
+        return dict(self._run(self._client.performance()))
+
+    def metrics_history(self, window: int = 900) -> list[dict[str, Any]]:
+        return list(self._run(self._client.metrics_history(window)))
+
+    def websocket_info(self) -> dict[str, Any]:
+        return dict(self._run(self._client.websocket_info()))
+
+    def delete_node(self, node_id: str) -> dict[str, Any]:
+        return dict(self._run(self._client.delete_node(node_id)))
 
     def status(self) -> dict[str, Any]:
         return dict(self._run(self._client.status()))

@@ -9,12 +9,14 @@ import time
 from typing import Any
 
 from web4ai.client import Client
-from web4ai.commands.tables import duration, emit, when
+from web4ai.commands.tables import duration, emit, field_rows, when
 from web4ai.core.durations import parse_duration
 from web4ai.core.keys import ROLES
 
 HELP = """\
     web4ai status                                the network at a glance
+    web4ai metrics [performance|history]         metrics, recommendations, recent samples
+    web4ai health | whoami | websocket-info      the API's health, your key, the WebSocket
     web4ai config get [SECTION[.KEY]]            show the configuration
     web4ai config set SECTION.KEY=VALUE ...      change it (VALUE as JSON, else text)
     web4ai control start|stop                    resume or pause assignments and submission
@@ -37,6 +39,12 @@ def _duration(text: str) -> float:
 
 def add_parsers(sub: Any) -> None:
     sub.add_parser("status", help="the network at a glance (GET /status)")
+    mt = sub.add_parser("metrics", help="metrics (GET /metrics, /metrics/performance, /history)")
+    mt.add_argument("view", nargs="?", choices=["network", "performance", "history"])
+    mt.add_argument("--window", type=int, default=900, help="history: seconds (1-3600)")
+    sub.add_parser("health", help="the API's health (GET /health)")
+    sub.add_parser("whoami", help="the key in use: its name and role (GET /whoami)")
+    sub.add_parser("websocket-info", help="the WebSocket endpoints (GET /websocket/info)")
     c = sub.add_parser("config", help="show (get) or change (set) the configuration")
     c.add_argument("action", choices=["get", "set"])
     c.add_argument("items", nargs="*", help="get: [SECTION[.KEY]]; set: SECTION.KEY=VALUE ...")
@@ -85,6 +93,56 @@ def status_command(args: argparse.Namespace, client: Client) -> int:
         ("utilization", f"{100 * float(m.get('network_utilization') or 0):.1f} %"),
     ]
     emit(data, args.output, [("FIELD", "VALUE"), *rows])
+    return 0
+
+
+def metrics_command(args: argparse.Namespace, client: Client) -> int:
+    if args.view == "history":
+        samples = client.metrics_history(args.window)
+        now = time.time()
+        history = [
+            (
+                when(x.get("timestamp"), now),
+                str(x.get("active_nodes", "")),
+                str(x.get("pending_tasks", "")),
+                str(x.get("active_tasks", "")),
+                f"{100 * float(x.get('network_utilization') or 0):.1f} %",
+            )
+            for x in samples
+        ]
+        header = ("WHEN", "ACTIVE NODES", "PENDING", "ACTIVE", "UTILIZATION")
+        emit(samples, args.output, [header, *history])
+        return 0
+    if args.view == "performance":
+        perf = client.performance()
+        recs = perf.get("recommendations") or []
+        advice = [
+            (str(r.get("type")), str(r.get("priority", "")), str(r.get("message", "")))
+            for r in recs
+        ]
+        emit(perf, args.output, [("RECOMMENDATION", "PRIORITY", "MESSAGE"), *advice])
+        return 0
+    data = client.metrics()
+    metrics = [
+        (f"{section}.{key}", json.dumps(value) if not isinstance(value, float) else f"{value:g}")
+        for section, block in data.items()
+        if isinstance(block, dict)
+        for key, value in block.items()
+        if not isinstance(value, dict | list)
+    ]
+    emit(data, args.output, [("METRIC", "VALUE"), *metrics])
+    return 0
+
+
+def document_command(args: argparse.Namespace, client: Client) -> int:
+    """``health``, ``whoami``, ``websocket-info``: the answer as FIELD/VALUE rows."""
+    calls = {
+        "health": client.health,
+        "whoami": client.whoami,
+        "websocket-info": client.websocket_info,
+    }
+    doc = calls[args.command]()
+    emit(doc, args.output, [("FIELD", "VALUE"), *field_rows(doc, time.time())])
     return 0
 
 
@@ -255,6 +313,10 @@ def join_tokens_command(args: argparse.Namespace, client: Client) -> int:
 
 COMMANDS = {
     "status": status_command,
+    "metrics": metrics_command,
+    "health": document_command,
+    "whoami": document_command,
+    "websocket-info": document_command,
     "config": config_command,
     "control": control_command,
     "keys": keys_command,
