@@ -1,13 +1,15 @@
 """``python -m web4ai.operator``: the operator, run by Kopf.
 
 Kopf provides the process (login, signals, logging, the liveness endpoint) and
-watches the nodes, the node Leases (selected by their ``web4ai.io/node-id`` label)
-and the orchestrator: its ``@kopf.on.event`` handlers put every event into the
-operator's stores and wake the passes; they write nothing. The leader-gated passes
-(scheduling, liveness, timekeeping, accounting, callbacks, retention) run as a
-``@kopf.daemon`` on the singleton Web4AIOrchestrator, whose spec is the live
-settings; the daemon also owns the task feed, a lean list + watch (Kopf takes in a
-full store of tasks far too slowly: see README, "Operator start-up budgets").
+watches the nodes and the orchestrator: its ``@kopf.on.event`` handlers put every
+event into the operator's stores and wake the passes; they write nothing. The
+leader-gated passes (scheduling, liveness, timekeeping, accounting, callbacks,
+retention) run as a ``@kopf.daemon`` on the singleton Web4AIOrchestrator, whose spec
+is the live settings; the daemon also owns the task feed and the node Lease feed
+(selected by their ``web4ai.io/node-id`` label), lean lists + watches: Kopf takes in
+a full store of tasks far too slowly (see README, "Operator start-up budgets"), and
+a Kopf event per Lease renewal cost more CPU than the heartbeat itself (README,
+"Scaling").
 
 There is no ``@kopf.index``: an index makes every object of every watched kind wait
 on Kopf's "all indexed" barrier, whose wake-ups grow with the square of the store
@@ -41,8 +43,7 @@ from prometheus_client import CollectorRegistry
 
 import web4ai
 from web4ai.core.bodies import ORCHESTRATOR_NAME
-from web4ai.core.resources import GROUP, LEASES, NODES, ORCHESTRATORS, VERSION
-from web4ai.k8s.cache import LEASE_SELECTOR
+from web4ai.core.resources import GROUP, NODES, ORCHESTRATORS, VERSION
 from web4ai.k8s.login import connection_info
 from web4ai.observability.logs import LOG_FORMATS, setup_logging
 from web4ai.observability.metrics import OperatorMetrics, serve_metrics
@@ -111,16 +112,6 @@ def build_registry(
     @kopf.on.event(GROUP, VERSION, NODES.plural, registry=registry)
     async def node_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:
         memo["operator"].observe(NODES, event.get("type"), dict(event["object"]))
-
-    @kopf.on.event(
-        LEASES.group,
-        LEASES.version,
-        LEASES.plural,
-        labels={LEASE_SELECTOR: kopf.PRESENT},
-        registry=registry,
-    )
-    async def lease_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:
-        memo["operator"].observe(LEASES, event.get("type"), dict(event["object"]))
 
     @kopf.on.event(GROUP, VERSION, ORCHESTRATORS.plural, registry=registry)
     async def orchestrator_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:

@@ -2,9 +2,10 @@
 election and the leader-gated passes.
 
 Kopf (``web4ai/operator/__main__.py``) calls ``observe`` for every event of the
-nodes, the node Leases and the orchestrator, and runs ``run`` as the daemon of the
-singleton Web4AIOrchestrator: it owns the task feed (a lean list + watch, see
-``web4ai.k8s.listwatch``), the leader election and the passes, until Kopf stops it.
+nodes and the orchestrator, and runs ``run`` as the daemon of the singleton
+Web4AIOrchestrator: it owns the task feed and the node Lease feed (lean lists +
+watches, see ``web4ai.k8s.listwatch``), the leader election and the passes, until
+Kopf stops it. A Lease renewal wakes no pass: liveness reads the Leases every tick.
 """
 
 from __future__ import annotations
@@ -167,7 +168,6 @@ class Operator:
     def _kopf_fed(self) -> dict[Resource, tuple[Store, str | None]]:
         return {
             NODES: (self.state.nodes, None),
-            LEASES: (self.state.leases, LEASE_SELECTOR),
             ORCHESTRATORS: (self.state.orchestrators, None),
         }
 
@@ -196,7 +196,7 @@ class Operator:
     async def sweep(self, lister: Lister | None = None) -> dict[Resource, list[str]]:
         """Drop from the Kopf-fed stores what a fresh list no longer shows (a deletion
         Kopf missed in a watch gap); returns the names dropped per resource. The hooks
-        run as for a deletion, so the passes stop counting a ghost node or Lease."""
+        run as for a deletion, so the passes stop counting a ghost node."""
         lister = lister or (lambda r, sel: listed(self.api, r, self.options.namespace, sel))
         dropped: dict[Resource, list[str]] = {}
         for resource, (store, selector) in self._kopf_fed().items():
@@ -249,9 +249,12 @@ class Operator:
         ``JobFailed`` if one of them ends by itself (Kopf then starts the daemon again)."""
         self._stop.clear()
         self._running = asyncio.current_task()
-        tasks = ListWatch(self.api, TASKS, self.options.namespace, self.state.tasks)
+        ns = self.options.namespace
+        tasks = ListWatch(self.api, TASKS, ns, self.state.tasks)
+        leases = ListWatch(self.api, LEASES, ns, self.state.leases, label_selector=LEASE_SELECTOR)
         jobs = {
             asyncio.create_task(tasks.run(), name="task feed"),
+            asyncio.create_task(leases.run(), name="node Lease feed"),
             asyncio.create_task(self.leader.run(), name="leader election"),
             asyncio.create_task(self._loop(), name="passes"),
             asyncio.create_task(self._sweep_forever(), name="sweep"),
