@@ -201,7 +201,7 @@ async def test_a_read_only_key_sees_no_controls_and_a_node_key_is_refused(
     await store.add("browser-viewer", "read-only", "browser-viewer-key")
     await store.add("browser-node", "node", "browser-node-key", node_id="browser-node")
 
-    def known() -> bool:  # the API reloads its keys every 10 s
+    def known() -> bool:  # the API watches the key Secret
         r = requests.get(
             f"{stack.api.base}/whoami",
             headers={"Authorization": "Bearer browser-node-key"},

@@ -33,7 +33,7 @@ def http(stack: Stack) -> Http:
 async def add_key(
     api: client.ApiClient, stack: Stack, name: str, role: str, key: str, **extra: Any
 ) -> Http:
-    """Store a key and wait until the API has reloaded it (every 10 s). Each probe
+    """Store a key and wait until the API knows it (it watches the Secret). Each probe
     before that is a failed authentication: probing every 3 s stays within the
     per-address budget (30 a minute)."""
     await KeyStore(api, stack.namespace).add(name, role, key, **extra)

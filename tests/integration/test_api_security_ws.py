@@ -37,7 +37,7 @@ async def test_api_keys_and_roles(stack: Stack, api: client.ApiClient) -> None:
     store = KeyStore(api, stack.namespace)
     await store.add("viewer", "read-only", "viewer-key")
     await store.add("node-a", "node", "node-a-key", node_id="node-a")
-    await asyncio.sleep(11)  # the API reloads keys every 10 s
+    # no wait: every replica watches the key Secret, and re-reads it on an unknown key
 
     # the Secret holds hashes only
     secret = await client.CoreV1Api(api).read_namespaced_secret("web4ai-api-keys", stack.namespace)

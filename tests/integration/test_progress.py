@@ -130,7 +130,7 @@ async def test_progress_is_refused_unless_the_task_is_active_on_the_node(
         status, _ = await node3.post("/nodes/prog-3/heartbeat", {})
         return status == 200
 
-    await eventually(keyed, within=30)  # the API reloads keys every 10 s
+    await eventually(keyed, within=30)  # the API watches the key Secret
     status, body = await node3.post(
         "/tasks/prog-held/progress", {"node_id": "prog-2", "percent": 5}
     )
