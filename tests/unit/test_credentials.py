@@ -122,6 +122,17 @@ def test_key_requests_are_checked_field_by_field() -> None:
     assert ok.expires_at == 4070908800.0
 
 
+@pytest.mark.parametrize(
+    "when", [b"4.19e16", b"1e300", b"-1", b"253402300800", b'"10000-01-01T00:00:00Z"']
+)
+def test_an_expiry_no_listing_could_show_is_refused(when: bytes) -> None:
+    # found by the fuzz test: a float past year 9999 passed and the listing's
+    # rendering of it answered 500
+    with pytest.raises(ValidationFailed) as bad:
+        parse(cs.KeyCreate, b'{"role": "admin", "expires_at": ' + when + b"}")
+    assert fields_of(bad.value) == {"expires_at"}
+
+
 def test_token_requests_bound_ttl_and_uses() -> None:
     default = parse(cs.JoinTokenCreate, b"{}")
     assert (default.ttl, default.uses) == (86400.0, 1)

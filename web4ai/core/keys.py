@@ -32,6 +32,9 @@ def iso(ts: float | None) -> str | None:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+LAST_TIME = 253402300800.0  # 10000-01-01T00:00:00Z: iso() renders every time before it
+
+
 def parse_iso(value: Any) -> float | None:
     """An RFC 3339 time (or Unix seconds) as Unix seconds; None for None. Raises
     ValueError for anything else; a time without a zone is UTC."""
@@ -40,13 +43,17 @@ def parse_iso(value: Any) -> float | None:
     if isinstance(value, bool):
         raise ValueError("not a time")
     if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        seconds = parsed.timestamp()
+    else:
         raise ValueError("not a time")
-    parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
+    if not 0.0 <= seconds < LAST_TIME:  # also refuses NaN
+        raise ValueError("out of range: 1970 to 9999")
+    return seconds
 
 
 @dataclass(frozen=True)
