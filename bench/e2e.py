@@ -6,7 +6,12 @@ For each node count, on a fresh local control plane with the operator, the API
 and ``N`` reference nodes (``web4ai node``, ``--agents`` agents each): ``--tasks``
 no-op ``test_task``s are submitted through POST /api/v1/tasks with ``--concurrency``
 clients; completion is seen on the WebSocket (``task_completed``). Reports
-tasks/s (first submit -> last completion) and p50/p99 of submit -> completed.
+tasks/s (first submit -> last completion) and p50/p99 of submit -> completed, and
+per completed task (``bench.costs``): the CPU of each process (API, operator,
+kube-apiserver, etcd, the nodes) from /proc, the API server's writes by kind with
+their bytes, and the watch events it sent (from its own ``/metrics``).
+``--profile DIR`` also records the API and the operator with py-spy (an extra
+run, not counted in the figures) and prints their top frames.
 
 ``--baseline DIR`` (a ``git archive`` of the old code) runs the same with every
 process (operator, API, nodes) from that code, as ``before``: the two take turns
@@ -23,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,7 @@ import aiohttp
 import websockets
 from kubernetes_asyncio import client
 
+from bench import costs
 from bench.common import bounded, percentile
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
@@ -40,9 +47,24 @@ REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-admin-key"
 
 
+# The nodes share this machine with the processes under test, whose load would read as
+# the nodes' own: at the rates measured here the machine's CPU is near 100 % and every
+# node would be over the cpu threshold. Each node reports its own process's CPU instead
+# (the same for the code before, which is run the same way).
+NODE_SHIM = """
+import sys, psutil
+from web4ai.cli import main
+own = psutil.Process()
+cores = psutil.cpu_count() or 1
+psutil.cpu_percent = lambda interval=None, percpu=False: own.cpu_percent(None) / cores
+sys.exit(main())
+"""
+
+
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    run = ["-c", NODE_SHIM] if args[0] == "node" else ["-m", "web4ai"]
     return subprocess.Popen(
-        [sys.executable, "-m", "web4ai", *args],
+        [sys.executable, *run, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -66,8 +88,14 @@ async def wait_nodes(base: str, count: int) -> None:
 
 
 async def run_once(
-    nodes: int, tasks: int, concurrency: int, run: int, agents: int, repo: Path = REPO
-) -> dict[str, float]:
+    nodes: int,
+    tasks: int,
+    concurrency: int,
+    run: int,
+    agents: int,
+    repo: Path = REPO,
+    profile: Path | None = None,
+) -> dict[str, Any]:
     with ControlPlane() as plane:
         api = await api_client(str(plane.kubeconfig))
         await crds_mod.install(api, REPO / "crds")
@@ -84,9 +112,11 @@ async def run_once(
         api = await api_client(str(plane.kubeconfig))
         await client.CoreV1Api(api).create_namespace({"metadata": {"name": f"e2e-{run}"}})
         await api.close()
+        metrics = ["--metrics-port", str(free_port())]
+        api_args = ["--port", str(port), "--ws-port", str(ws_port), "--metrics-port"]
         procs = [
-            spawn(["operator", *ns], env),
-            spawn(["api", *ns, "--port", str(port), "--ws-port", str(ws_port)], env),
+            spawn(["operator", *ns, *metrics], env),
+            spawn(["api", *ns, *api_args, str(free_port())], env),
         ]
         try:
             procs += [
@@ -118,7 +148,40 @@ async def run_once(
                 ) as r,
             ):
                 assert r.status == 200, await r.text()
-            return await measure(base, f"ws://127.0.0.1:{ws_port}", tasks, concurrency)
+            etcd, apiserver = plane.pids
+            groups = {
+                "api": [procs[1].pid],
+                "operator": [procs[0].pid],
+                "kube-apiserver": [apiserver],
+                "etcd": [etcd],
+                "nodes": [p.pid for p in procs[2:]],
+            }
+            ctx = plane.ssl_context()
+
+            def fetch(path: str) -> str:
+                with urllib.request.urlopen(f"{plane.server}{path}", context=ctx) as r:
+                    return str(r.read().decode())
+
+            def scrape() -> str:
+                return fetch("/metrics")
+
+            profiler = costs.Profiler(profile / f"{nodes}-{run}") if profile else None
+            if profiler:
+                profiler.start({"api": procs[1].pid, "operator": procs[0].pid})
+            before = costs.sample(groups, scrape)
+            try:
+                out = await measure(base, f"ws://127.0.0.1:{ws_port}", tasks, concurrency)
+            finally:
+                tops = profiler.stop() if profiler else {}
+            out["costs"] = costs.per_task(before, costs.sample(groups, scrape), tasks)
+            path = f"/apis/web4ai.io/v1alpha1/namespaces/e2e-{run}/web4aitasks/bench-00000"
+            stored = json.loads(fetch(path))
+            out["costs"]["task_object"] = costs.object_sizes(stored)
+            for name, t in tops.items():
+                print(costs.describe_top(name, t), flush=True)
+            if tops:
+                out["profile"] = tops
+            return out
         finally:
             for p in reversed(procs):
                 p.terminate()
@@ -129,7 +192,7 @@ async def run_once(
                     p.kill()
 
 
-async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[str, float]:
+async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[str, Any]:
     submitted: dict[str, float] = {}
     completed: dict[str, float] = {}
     done = asyncio.Event()
@@ -173,6 +236,19 @@ async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[
     }
 
 
+def median_costs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure of ``bench.costs.per_task`` as the median over the runs (a kind of
+    write missing from a run counts as 0 there)."""
+    out: dict[str, Any] = {}
+    for key, first in runs[0].items():
+        if isinstance(first, dict):
+            names = sorted({n for r in runs for n in r[key]})
+            out[key] = {n: statistics.median(r[key].get(n, 0) for r in runs) for n in names}
+        else:
+            out[key] = statistics.median(r[key] for r in runs)
+    return out
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"tasks": args.tasks, "agents": args.agents, "runs": {}}
     systems = [("web4ai", REPO, out)]
@@ -180,16 +256,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         out["before"] = {"runs": {}}
         systems.insert(0, ("before", args.baseline, out["before"]))
     for nodes in args.nodes:
-        results: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in systems}
+        results: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in systems}
         for r in range(args.repeat):  # the systems take turns, alternating who goes first
             for label, repo, _ in systems if r % 2 == 0 else systems[::-1]:
                 results[label].append(
                     await run_once(nodes, args.tasks, args.concurrency, r, args.agents, repo)
                 )
-        for label, _, into in systems:
+        for label, repo, into in systems:
             rate = statistics.median(x["rate"] for x in results[label])
             p50 = statistics.median(x["p50_ms"] for x in results[label])
             p99 = statistics.median(x["p99_ms"] for x in results[label])
+            cost = median_costs([x["costs"] for x in results[label]])
             print(
                 f"[{label}] nodes={nodes:3d} agents={args.agents} tasks={args.tasks} "
                 f"rate={rate:7.1f} tasks/s p50={p50:8.1f}ms p99={p99:8.1f}ms "
@@ -198,12 +275,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 + ")",
                 flush=True,
             )
+            print(f"[{label}] per task: {json.dumps(cost)}", flush=True)
             into["runs"][str(nodes)] = {
                 "rate": rate,
                 "p50_ms": p50,
                 "p99_ms": p99,
                 "rates": [x["rate"] for x in results[label]],
+                "costs": cost,
             }
+            if args.profile:  # an extra run: the profiler's own CPU is not in the figures
+                print(f"[{label}] profiling one more run with py-spy", flush=True)
+                extra = await run_once(
+                    nodes,
+                    args.tasks,
+                    args.concurrency,
+                    args.repeat,
+                    args.agents,
+                    repo,
+                    profile=args.profile / label,
+                )
+                into["runs"][str(nodes)]["profile"] = extra.get("profile", {})
     return out
 
 
@@ -221,6 +312,12 @@ def main() -> None:
         type=Path,
         help="also run every process from this checkout (e.g. `git archive main`), as "
         "before, back to back",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="also record the API and the operator with py-spy in one extra run per system "
+        "and node count (raw profiles into this directory; top frames printed and kept)",
     )
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args()

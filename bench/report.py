@@ -185,6 +185,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     + "goal ≥ 100/s at 20 nodes",
                 )
             )
+            out += cost_rows(x.get("costs"), (old or {}).get("costs"))
     routing = r.get("routing")
     if routing:
         out += routing_rows(routing)
@@ -240,6 +241,62 @@ def routing_rows(x: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "goal ≥ 90 %, none over its bound",
         )
     )
+    return out
+
+
+CPU_PARTS = ("api", "operator", "kube-apiserver", "etcd", "nodes")
+
+
+def _writes(c: dict[str, Any]) -> str:
+    kinds = ", ".join(f"{k} {v:.2f}" for k, v in c["writes"].items() if v >= 0.005)
+    return f"{c['writes_total']:.2f} ({kinds})"
+
+
+def _sizes(sizes: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:,.0f} B" for k, v in sizes.items())
+
+
+def cost_rows(
+    new: dict[str, Any] | None, old: dict[str, Any] | None
+) -> list[tuple[str, str, str, str]]:
+    """The e2e bench's costs per completed task (``bench.costs``): CPU by process,
+    writes by kind and their sizes, watch events sent."""
+    if not new:
+        return []
+    cpu, ocpu = new["cpu_ms"], (old or {}).get("cpu_ms")
+
+    def parts(c: dict[str, float]) -> str:
+        return f"{c['all']:.1f} ms (" + " / ".join(f"{c.get(p, 0):.1f}" for p in CPU_PARTS) + ")"
+
+    out = [
+        (
+            "same: CPU per completed task, all processes (API / operator / kube-apiserver / "
+            "etcd / nodes)",
+            parts(cpu),
+            parts(ocpu) if ocpu else "",
+            (f"{cpu['all'] / ocpu['all']:.2f}x the previous; " if ocpu else "") + "goal ≤ 20 ms",
+        ),
+        (
+            "same: writes to the API server per task, by verb and resource",
+            _writes(new),
+            _writes(old) if old else "",
+            "goal: no kind above the previous",
+        ),
+        (
+            "same: request bytes per write",
+            _sizes(new["bytes_per_write"]),
+            _sizes(old["bytes_per_write"]) if old else "",
+            "",
+        ),
+        (
+            "same: watch events sent per task (all watchers: the API and the operator), bytes each",
+            f"{new['watch_events_total']:.1f} ({_sizes(new['bytes_per_watch_event'])})",
+            f"{old['watch_events_total']:.1f} ({_sizes(old['bytes_per_watch_event'])})"
+            if old
+            else "",
+            "",
+        ),
+    ]
     return out
 
 

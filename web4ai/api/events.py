@@ -27,12 +27,16 @@ def on_task(ctx: ApiContext, new: TaskBody, old: TaskBody | None) -> None:
     note_cancel(ctx, new, old, after)
     if not ctx.state.tasks.synced.is_set():
         return  # the initial list is history, not news
+    # the task's public view is made only when a connected client may see it
     if old is None:
-        ctx.hub.publish("task_submitted", views.task_public(new), node=bodies.task_node(new))
+        node = bodies.task_node(new)
+        if ctx.hub.wants(node):
+            ctx.hub.publish("task_submitted", views.task_public(new), node=node)
         return
     if bodies.task_phase(old) is not after and after in TASK_MESSAGES:
         node = bodies.task_node(new) or bodies.task_node(old)
-        ctx.hub.publish(TASK_MESSAGES[after], views.task_public(new), node=node)
+        if ctx.hub.wants(node):
+            ctx.hub.publish(TASK_MESSAGES[after], views.task_public(new), node=node)
 
 
 def note_assignment(ctx: ApiContext, new: TaskBody, old: TaskBody | None, after: TaskPhase) -> None:
@@ -84,7 +88,8 @@ def on_node(ctx: ApiContext, new: NodeBody, old: NodeBody | None) -> None:
     if before is after or after is None:
         return
     if before is None:  # the first status: registration is complete
-        ctx.hub.publish("node_registered", node_public(new, ctx.state), node=bodies.node_id(new))
+        if ctx.hub.wants(bodies.node_id(new)):
+            ctx.hub.publish("node_registered", node_public(new, ctx.state), node=bodies.node_id(new))
         return
     data = {
         "node_id": bodies.node_id(new),

@@ -60,6 +60,11 @@ class Hub:
     def full(self) -> bool:
         return len(self.clients) >= self.max_connections()
 
+    def wants(self, node: str | None = None) -> bool:
+        """Whether any client may see a message about ``node``: when none does, the
+        message need not even be made."""
+        return any(c.principal.sees_node(node) for c in self.clients)
+
     def publish(self, kind: str, data: Any, node: str | None = None) -> None:
         """Send a message to every client allowed to see it: ``node`` is the node it
         concerns (None for the whole network, or a task on no node yet)."""

@@ -20,7 +20,7 @@ from web4ai.core import bodies
 from web4ai.core.config import Settings, settings_from_spec
 from web4ai.core.crs import NodeBody, OrchestratorBody, OrchestratorSpec, TaskBody
 from web4ai.core.heartbeats import adaptive_interval, min_interval
-from web4ai.core.ids import IdKind, node_lease_name
+from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.model import Node, TaskPhase, TaskStatus
 from web4ai.core.resources import LEASES, NODES, ORCHESTRATORS, TASKS, Resource
 from web4ai.k8s.listwatch import Informer
@@ -311,6 +311,13 @@ class ClusterState:
         return [by_name[n] for by_name in tasks for n in by_name.keys() - excluding]
 
     def node_by_id(self, node_id: str) -> NodeBody | None:
+        """The node of ``node_id``: by its object name (ids map to names), else a scan."""
+        try:
+            body = self.nodes_by_name.get(identity(IdKind.NODE, node_id).name)
+        except ValueError:
+            body = None
+        if body is not None and bodies.node_id(body) == node_id:
+            return body
         for body in self.nodes_by_name.values():
             if bodies.node_id(body) == node_id:
                 return body

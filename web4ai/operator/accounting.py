@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 RETIRE_BATCH = 500
 DELETE_IN_FLIGHT = 16  # deletions of a round sent at once
+# A node's counters (tasksCompleted, tasksFailed, reliabilityScore) move with every
+# task: they are written at most this often per node, so that a busy node costs one
+# status write (and one watch event to every watcher) per interval, not per task.
+COUNTERS_EVERY = 5.0
 EVENT_REASONS = {
     NodeStatus.ACTIVE: "NodeActive",
     NodeStatus.DEGRADED: "NodeDegraded",
@@ -45,6 +49,8 @@ class Accounting:
     deltas: dict[str, list[int]] = field(default_factory=dict)  # node id -> [completed, failed]
     events: list[tuple[NodeBody, str, str, bool]] = field(default_factory=list)
     guard: Isolation = field(default_factory=Isolation)
+    counters_every: float = COUNTERS_EVERY
+    _counted_at: dict[str, float] = field(default_factory=dict)  # node id -> last write
 
     # -- observing (sync, from watch events and our own writes) -------------
 
@@ -52,6 +58,7 @@ class Accounting:
         """On becoming leader: what was observed before is the previous leader's to write."""
         self.deltas.clear()
         self.events.clear()
+        self._counted_at.clear()
 
     # Every replica observes (a leader whose renewal lags for a moment must not miss a
     # transition); only the leader writes, and a new leader starts from reset().
@@ -85,7 +92,9 @@ class Accounting:
 
     # -- writing (async, in the leader's pass) --------------------------------
 
-    async def flush(self) -> None:
+    async def flush(self, *, force: bool = False) -> None:
+        """Post the Events, and write each node's counters whose last write is at least
+        ``counters_every`` ago (every node's with ``force``: stepping down)."""
         events, self.events = self.events, []
         for involved, reason, message, warning in events:
             # best effort: an event that cannot be posted is logged, not retried
@@ -98,10 +107,21 @@ class Accounting:
                 message,
                 warning=warning,
             )
-        for node_id in list(self.deltas):
+        if not self.deltas:
+            return
+        now = self.clock()
+        due = [
+            n
+            for n in self.deltas
+            if force or now - self._counted_at.get(n, float("-inf")) >= self.counters_every
+        ]
+        if not due:
+            return
+        for node_id in due:
             body = self.state.node_by_id(node_id)
             if body is None:
                 del self.deltas[node_id]
+                self._counted_at.pop(node_id, None)
                 continue
             await self.guard.run("counters", bodies.name_of(body), self._count, node_id, body)
 
@@ -130,6 +150,7 @@ class Accounting:
             return
         left[0] -= completed
         left[1] -= failed
+        self._counted_at[node_id] = self.clock()
         if left == [0, 0]:
             del self.deltas[node_id]
         self.state.record_node(result)

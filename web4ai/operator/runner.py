@@ -79,6 +79,7 @@ LISTING_POLL = 0.02
 # but sends no DELETED for what vanished meanwhile; a list this often finds those
 SWEEP_EVERY = 60.0
 RETIRE_AGAIN = 1.0  # seconds to the next retention round after a full batch (a burst)
+SETTLE_TIMEOUT = 5.0  # seconds to write the paced node counters when stepping down
 
 Lister = Callable[[Resource, str | None], Awaitable[tuple[set[str], str]]]
 
@@ -275,8 +276,19 @@ class Operator:
             await asyncio.gather(*jobs, *listing, *until, return_exceptions=True)
             # no write decided while leading goes out after we let go of the lease
             await self.scheduler.close()
+            await self._settle_counters()
             await self.leader.release()
             self._running = None
+
+    async def _settle_counters(self) -> None:
+        """Stepping down: the node counters observed and not yet written (they are paced)
+        are written now, within a few seconds, rather than left to be lost."""
+        if not self.leader.is_leader:
+            return
+        try:
+            await asyncio.wait_for(self.accounting.flush(force=True), SETTLE_TIMEOUT)
+        except Exception as exc:
+            log.warning("node counters not written on stepping down: %r", exc)
 
     async def stop(self) -> None:
         """Stop the daemon's work (if running) and close everything (process exit)."""

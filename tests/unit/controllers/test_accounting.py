@@ -325,3 +325,43 @@ async def test_a_lost_totals_write_deletes_nothing() -> None:
     assert await accounting.retire() == 1  # the next round counts it, once
     orch = cluster.server.objects[ORCHESTRATORS]["web4ai"]["status"]
     assert orch["tasksCompletedTotal"] == 1
+
+
+async def test_a_busy_nodes_counters_are_written_at_most_once_an_interval() -> None:
+    cluster = FakeCluster()
+    cluster.configure()
+    cluster.add_node("n1", agents=4)
+    accounting = accounting_for(cluster)
+    for task_id in ("a", "b", "c"):
+        cluster.add_task(task_id)
+    cluster.sync()
+    write(cluster, "a", bind("n1"))
+    write(cluster, "a", complete)
+    await accounting.flush()  # the first change is written at once
+    write(cluster, "b", bind("n1"))
+    write(cluster, "b", complete)
+    await accounting.flush()  # within the interval: held
+    assert [p[1]["tasksCompleted"] for p in cluster.writer.status_patches(res.NODES)] == [1]
+    cluster.clock.advance(accounting.counters_every)
+    write(cluster, "c", bind("n1"))
+    write(cluster, "c", complete)
+    await accounting.flush()  # due: both held completions in one write
+    assert [p[1]["tasksCompleted"] for p in cluster.writer.status_patches(res.NODES)] == [1, 3]
+    assert cluster.node_status("n1")["tasksCompleted"] == 3
+
+
+async def test_stepping_down_writes_the_held_counters() -> None:
+    cluster = FakeCluster()
+    cluster.configure()
+    cluster.add_node("n1")
+    accounting = accounting_for(cluster)
+    for task_id in ("a", "b"):
+        cluster.add_task(task_id)
+    cluster.sync()
+    for task_id in ("a", "b"):
+        write(cluster, task_id, bind("n1"))
+        write(cluster, task_id, complete)
+        await accounting.flush()
+    assert cluster.node_status("n1")["tasksCompleted"] == 1
+    await accounting.flush(force=True)
+    assert cluster.node_status("n1")["tasksCompleted"] == 2
