@@ -89,7 +89,9 @@ def on_node(ctx: ApiContext, new: NodeBody, old: NodeBody | None) -> None:
         return
     if before is None:  # the first status: registration is complete
         if ctx.hub.wants(bodies.node_id(new)):
-            ctx.hub.publish("node_registered", node_public(new, ctx.state), node=bodies.node_id(new))
+            ctx.hub.publish(
+                "node_registered", node_public(new, ctx.state), node=bodies.node_id(new)
+            )
         return
     data = {
         "node_id": bodies.node_id(new),

@@ -341,12 +341,12 @@ async def test_a_busy_nodes_counters_are_written_at_most_once_an_interval() -> N
     write(cluster, "b", bind("n1"))
     write(cluster, "b", complete)
     await accounting.flush()  # within the interval: held
-    assert [p[1]["tasksCompleted"] for p in cluster.writer.status_patches(res.NODES)] == [1]
+    assert [p[1]["tasksCompleted"] for p in cluster.writer.status_patches(NODES)] == [1]
     cluster.clock.advance(accounting.counters_every)
     write(cluster, "c", bind("n1"))
     write(cluster, "c", complete)
     await accounting.flush()  # due: both held completions in one write
-    assert [p[1]["tasksCompleted"] for p in cluster.writer.status_patches(res.NODES)] == [1, 3]
+    assert [p[1]["tasksCompleted"] for p in cluster.writer.status_patches(NODES)] == [1, 3]
     assert cluster.node_status("n1")["tasksCompleted"] == 3
 
 
