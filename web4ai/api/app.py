@@ -97,7 +97,7 @@ PACED_ROUTES = frozenset({"heartbeat", "register"})  # budgets per node (core/ra
 
 @web.middleware
 async def access_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Body limit (declared length here, streamed bodies in read_json), API key,
+    """Body limit (declared length here, streamed bodies in api.errors.read_body), API key,
     role and rate limit, in that order."""
     ctx = request.app[CONTEXT]
     settings = ctx.state.settings()

@@ -1,4 +1,5 @@
-"""The documented error envelope for every 4xx and 5xx, and JSON body reading."""
+"""The documented error envelope for every 4xx and 5xx, and reading a body within its
+size limit (``read_body``; parsing it is ``web4ai.api.bodies``)."""
 
 from __future__ import annotations
 
