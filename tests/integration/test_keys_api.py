@@ -261,3 +261,39 @@ async def test_the_openapi_document_has_the_new_calls(http: Http) -> None:
     assert join["security"] == [] and "requestBody" in join
     created = paths["/api/v1/keys"]["post"]["responses"]["200"]["content"]["application/json"]
     assert "api_key" in created["schema"]["properties"]
+
+
+async def test_last_use_is_recorded_coarsely_and_seen_by_other_replicas(
+    stack: Stack, http: Http, api: client.ApiClient, second: ApiProcess
+) -> None:
+    """Uses are noted in memory and written at most once per key and half minute
+    (never a write per request) into the usage ConfigMap, which every replica lists
+    from; a key's first use is an Event."""
+    status, body = await http.post("/keys", {"role": "read-only", "description": "usage"})
+    key_id = body["key"]["id"]
+    reader = keyed(stack, body["api_key"])
+    core = client.CoreV1Api(api)
+
+    async def versions() -> set[str]:
+        try:
+            cm = await core.read_namespaced_config_map("web4ai-api-key-usage", stack.namespace)
+        except client.ApiException:
+            return set()
+        return {cm.metadata.resource_version} if key_id in (cm.data or {}) else set()
+
+    seen: set[str] = set()
+    for _ in range(40):  # 40 requests: their uses become one write, not forty
+        assert (await reader.get("/nodes"))[0] == 200
+        seen |= await versions()
+        await asyncio.sleep(0.05)
+
+    async def recorded() -> set[str]:
+        return await versions()
+
+    seen |= await eventually(recorded, within=45, interval=1)
+    assert len(seen) == 1, seen
+    status, listed = await keyed(stack, ADMIN_KEY, second.base).get("/keys")
+    assert status == 200, listed
+    assert {k["id"]: k for k in listed["keys"]}[key_id]["last_used"] is not None
+    got = await core.list_namespaced_event(stack.namespace)
+    assert any(e.reason == "ApiKeyUsed" and key_id in e.message for e in got.items)
