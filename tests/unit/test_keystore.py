@@ -4,6 +4,7 @@ once; what an open WebSocket session is checked against; uses noted in memory.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -92,3 +93,17 @@ def test_the_secret_gone_means_no_keys() -> None:
     keys = store(Clock(1_800_000_000.0))
     keys.load({})
     assert keys.records == {} and keys.authenticate("hand-key") is None
+
+
+async def test_a_miss_between_re_reads_waits_for_the_watch() -> None:
+    """A key minted on another replica, used here before this replica's watch brought
+    it and while a re-read is not due: the request waits for the watch's next change."""
+    clock = Clock(1_800_000_000.0)
+    keys = store(clock)
+    keys.reloaded_at = clock.now  # a re-read just happened
+    waiting = asyncio.create_task(keys.authenticate_fresh("minted-elsewhere", clock.now))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    keys.load({"key-9": entry({"sha256": digest("minted-elsewhere"), "role": "read-only"})})
+    found = await asyncio.wait_for(waiting, 1)
+    assert found is not None and found.name == "key-9"

@@ -18,7 +18,9 @@ headers (browsers) may instead offer the subprotocol
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 PRINCIPAL_KEY = "web4ai.principal"  # the request key of the authenticated Principal
 
 RELOAD_ON_MISS = 1.0  # seconds between re-reads of the key Secret on unknown keys
+MISS_WAIT = 1.0  # seconds a miss between re-reads waits for the watch's next change
 # A browser's WebSocket cannot set headers: it offers its key as a subprotocol entry
 # (the Kubernetes API server's base64url.bearer.authorization.k8s.io. convention)
 # next to the real subprotocol, the only one echoed back.
@@ -113,6 +116,7 @@ class KeyStore:
     records: dict[str, KeyRecord] = field(default_factory=dict)  # by id (the entry's name)
     used: dict[str, float] = field(default_factory=dict)  # id -> last use seen here
     reloaded_at: float = float("-inf")
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)  # set by the next load
 
     def authenticate(self, key: str) -> Principal | None:
         found = self.by_digest.get(digest(key))
@@ -133,16 +137,22 @@ class KeyStore:
 
     async def authenticate_fresh(self, key: str, now: float) -> Principal | None:
         """``authenticate``, re-reading the Secret (at most once a second) on a miss:
-        a key minted a moment ago (a discovered node's) works at once."""
+        a key minted a moment ago (a discovered or joined node's, maybe on another
+        replica) works at once. While a re-read is not due, a miss waits up to
+        ``MISS_WAIT`` for the watch to bring the next change instead."""
         found = self.authenticate(key)
-        if found is None and now - self.reloaded_at >= RELOAD_ON_MISS:
+        if found is not None:
+            return found
+        if now - self.reloaded_at >= RELOAD_ON_MISS:
             self.reloaded_at = now
             try:
                 await self.reload()
             except Exception as exc:
                 log.warning("could not reload API keys: %s", exc)
-            found = self.authenticate(key)
-        return found
+            return self.authenticate(key)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.loaded.wait(), MISS_WAIT)
+        return self.authenticate(key)
 
     async def _read(self) -> dict[str, str] | None:
         return await read_entries(self.api, self.namespace, self.secret_name)
@@ -161,6 +171,8 @@ class KeyStore:
                 log.warning("ignoring malformed API key entry %s", name)
         self.records = records
         self.by_digest = {r.sha256: principal_of(r) for r in records.values()}
+        loaded, self.loaded = self.loaded, asyncio.Event()
+        loaded.set()  # wakes the misses waiting for this change
 
     def apply(self, record: KeyRecord) -> None:
         """A key this replica just stored: usable here before the watch brings it."""
