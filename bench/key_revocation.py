@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import statistics
 import time
@@ -64,8 +65,10 @@ async def one_round(s: aiohttp.ClientSession, a: str, b: str) -> tuple[float, fl
     async with s.post(f"{a}/keys", json=body, headers=ADMIN) as r:
         expiring = await r.json()
     await until(s, f"{b}/nodes", expiring["api_key"], 200, every=0.1)
-    await asyncio.sleep(max(0.0, expires_at - time.time() - 0.1))
-    expiry = await until(s, f"{b}/nodes", expiring["api_key"], 401) - expires_at
+    await asyncio.sleep(max(0.0, expires_at - time.time() - 0.1))  # then ask every 2 ms
+    # the key expires at its stored expires_at (whole seconds, rounded up)
+    stored = dt.datetime.fromisoformat(expiring["key"]["expires_at"].replace("Z", "+00:00"))
+    expiry = await until(s, f"{b}/nodes", expiring["api_key"], 401) - stored.timestamp()
     return revocation, expiry
 
 

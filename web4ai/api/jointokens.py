@@ -8,6 +8,7 @@ the address's budget of failed authentications, as a wrong key does."""
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 
 from aiohttp import web
@@ -64,7 +65,7 @@ async def create_token(request: web.Request) -> web.Response:
         id=token_id,
         sha256=digest(token),
         uses=int(data.uses),
-        expires_at=now + float(data.ttl),
+        expires_at=math.ceil(now + float(data.ttl)),  # whole seconds, as stored
         capabilities=tuple(data.capabilities) if data.capabilities is not None else None,
         node_prefix=data.node_prefix,
         description=data.description,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 from collections.abc import AsyncIterator
 
@@ -62,7 +63,8 @@ async def create_key(request: web.Request) -> web.Response:
         role=data.role,
         node_id=data.node_id,
         capabilities=tuple(data.capabilities) if data.capabilities is not None else None,
-        expires_at=float(data.expires_at) if data.expires_at is not None else None,
+        # whole seconds, as stored: every replica expires it at the same instant
+        expires_at=math.ceil(float(data.expires_at)) if data.expires_at is not None else None,
         description=data.description,
         created_at=now,
         created_by=actor_of(request),
