@@ -11,6 +11,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -195,8 +196,12 @@ async def test_a_revoked_key_is_refused_by_a_second_replica_within_2_s(
     status, answer = await there.get("/nodes")
     assert_error(status, answer, 401, "AUTHENTICATION_FAILED")
     # a key that expires is refused there from its expiry on, with no write at all
-    expires_at = time.time() + 1.5
-    status, body = await http.post("/keys", {"role": "read-only", "expires_at": expires_at})
+    status, body = await http.post("/keys", {"role": "read-only", "expires_at": time.time() + 1.5})
+    assert status == 200, body
+    # it expires at its stored expires_at (whole seconds)
+    expires_at = datetime.fromisoformat(
+        body["key"]["expires_at"].replace("Z", "+00:00")
+    ).timestamp()
     expiring = keyed(stack, body["api_key"], second.base)
     assert (await expiring.get("/nodes"))[0] == 200
     while (await expiring.get("/nodes"))[0] == 200:
