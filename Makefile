@@ -93,6 +93,10 @@ bench-routing: tools venv ## Benchmark: model-aware routing + CHWBL vs the five 
 bench-operator-start: tools venv ## Benchmark: operator cold start and standby failover to first binding (1000 nodes, 10000 tasks)
 	$(RUN_ENV) $(PY) -m bench.operator_start $(BENCH_ARGS)
 
+.PHONY: bench-scale
+bench-scale: tools venv ## Benchmark: 20,000 unschedulable tasks (operator idle CPU, writes, drain) and 2,000 heartbeating nodes (CPU per heartbeat, p99, false offline)
+	$(RUN_ENV) $(PY) -m bench.scale $(BENCH_ARGS)
+
 .PHONY: chaos
 chaos: tools venv ## Chaos run: 2 operators, 2 APIs, 5 nodes, 3000 tasks; kills and an API server restart
 	$(RUN_ENV) $(PY) -m bench.chaos $(CHAOS_ARGS)

@@ -35,7 +35,9 @@ BENCHES: dict[str, list[str]] = {
     "api": ["-m", "bench.api"],
     "e2e": ["-m", "bench.e2e"],
     "routing": ["-m", "bench.routing"],
+    "scale": ["-m", "bench.scale"],
 }
+SEPARATE = {"scale"}  # long: run alone (`make bench-scale`, then `bench.report add`)
 
 
 def run(names: list[str], extra: dict[str, list[str]]) -> dict[str, Any]:
@@ -189,6 +191,86 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     routing = r.get("routing")
     if routing:
         out += routing_rows(routing)
+    scale = r.get("scale")
+    if scale:
+        out += scale_rows(scale)
+    return out
+
+
+def scale_rows(x: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """bench.scale: the unschedulable backlog and the heartbeats, web4ai against the
+    previous code (``--baseline``) when it ran."""
+    out: list[tuple[str, str, str, str]] = []
+    backlog = {b["system"]: b for b in x.get("backlog") or []}
+    ours, old = backlog.get("web4ai"), backlog.get("web4ai-before")
+    if ours:
+        scene = (
+            f"{ours['tasks']} unschedulable tasks (1 KiB inputs), {ours['nodes']} nodes, "
+            f"{ours['churn_per_s']:g} node writes/s that cannot help"
+        )
+        ratio = (
+            f"{old['idle_cpu_percent'] / max(ours['idle_cpu_percent'], 0.01):.0f}x less; "
+            if old
+            else ""
+        )
+        out.append(
+            (
+                f"{scene}: operator CPU (% of a core); reference: the previous code",
+                f"{ours['idle_cpu_percent']:.1f} %",
+                f"{old['idle_cpu_percent']:.1f} %" if old else "",
+                ratio + "goal < 5 %",
+            )
+        )
+        out.append(
+            (
+                "same: task writes per minute while nothing can help; operator RSS",
+                f"{ours['writes_per_min']:.0f}; {ours['rss_mib']:.0f} MiB",
+                f"{old['writes_per_min']:.0f}; {old['rss_mib']:.0f} MiB" if old else "",
+                "goal 0 writes",
+            )
+        )
+        out.append(
+            (
+                "same: a node that fits registers: first binding, then bindings/s",
+                f"{ours['first_binding_s']:.1f} s, {ours['drain_per_s']:.0f}/s",
+                f"{old['first_binding_s']:.1f} s, {old['drain_per_s']:.0f}/s" if old else "",
+                f"{ours['drain_per_s'] / old['drain_per_s']:.2f}x the previous" if old else "",
+            )
+        )
+    beats = {b["system"]: b for b in x.get("heartbeats") or []}
+    ours, old = beats.get("web4ai"), beats.get("web4ai-before")
+
+    def cpu(v: dict[str, Any]) -> str:
+        return (
+            f"{v['api_cpu_ms'] + v['operator_cpu_ms']:.2f} ms "
+            f"({v['api_cpu_ms']:.2f} API + {v['operator_cpu_ms']:.2f} operator)"
+        )
+
+    def pace(v: dict[str, Any]) -> str:
+        return (
+            f"every {v['interval_s']:g} s: {v['per_s']:.0f}/s, p50 {v['p50_ms']:.0f} / "
+            f"p99 {v['p99_ms']:.0f} ms, {v['refused']} refused, {v['false_offline']} false offline"
+        )
+
+    if ours:
+        out.append(
+            (
+                f"{ours['nodes']} simulated nodes heartbeating: CPU per heartbeat; "
+                "reference: the previous code",
+                cpu(ours),
+                cpu(old) if old else "",
+                "goal ≤ 0.6 ms in all",
+            )
+        )
+        out.append(("same: pace, latency, refusals", pace(ours), pace(old) if old else "", ""))
+        out.append(
+            (
+                "same: RSS API / operator",
+                f"{ours['api_rss_mib']:.0f} / {ours['operator_rss_mib']:.0f} MiB",
+                f"{old['api_rss_mib']:.0f} / {old['operator_rss_mib']:.0f} MiB" if old else "",
+                "",
+            )
+        )
     return out
 
 
@@ -433,13 +515,32 @@ def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("action", nargs="?", choices=["run", "render", "check"], default="run")
-    p.add_argument("--only", nargs="+", choices=list(BENCHES), default=list(BENCHES))
+    p.add_argument("action", nargs="?", choices=["run", "render", "check", "add"], default="run")
+    p.add_argument(
+        "--from",
+        dest="source",
+        nargs=2,
+        metavar=("NAME", "JSON"),
+        help="add: the figures a bench wrote with --json (run alone, e.g. under a lock)",
+    )
+    p.add_argument("--command", help="add: the command that produced them")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(BENCHES),
+        default=[n for n in BENCHES if n not in SEPARATE],
+    )
     for name in BENCHES:
         p.add_argument(f"--{name}-args", default="", help=f"extra arguments of bench.{name}")
     args = p.parse_args()
     if args.action == "check":
         raise SystemExit(check())
+    if args.action == "add":
+        name, path = args.source
+        r = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"commands": {}}
+        r[name] = json.loads(Path(path).read_text())
+        r.setdefault("commands", {})[name] = args.command or f"python -m bench.{name}"
+        RESULTS.write_text(json.dumps(r, indent=2) + "\n")
     if args.action == "run":
         extra = {n: shlex.split(getattr(args, f"{n}_args")) for n in BENCHES}
         RESULTS.write_text(json.dumps(run(args.only, extra), indent=2) + "\n")

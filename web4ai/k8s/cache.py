@@ -64,6 +64,8 @@ class ClusterState:
     _views: dict[str, tuple[NodeBody, str, Node]] = field(init=False)
     # the nodes that are active or degraded (they heartbeat), kept by the node hook
     _live: set[str] = field(init=False)
+    # node name -> (its Lease, its body, when it was last renewed) as last read
+    _renewed: dict[str, tuple[Body | None, NodeBody, float | None]] = field(init=False)
     leases: Store = field(init=False)
     orchestrators: Store = field(init=False)
 
@@ -76,6 +78,7 @@ class ClusterState:
         self._bound = Counter()
         self._views = {}
         self._live = set()
+        self._renewed = {}
         self.nodes = self._store(NODES, self._node_changed)
         self.tasks = self._store(TASKS, self._task_changed)
         # a renewal wakes no pass (liveness reads the Leases on its tick): at 10,000
@@ -324,8 +327,20 @@ class ClusterState:
         return None
 
     def lease_renewed(self, node_body: NodeBody) -> float | None:
-        """The last sign of life: the Lease's renewTime or the node's lastHeartbeat."""
-        lease = self.leases.store.get(node_lease_name(bodies.name_of(node_body)))
+        """The last sign of life: the Lease's renewTime or the node's lastHeartbeat
+        (read once per version of the two: liveness asks for every node every tick)."""
+        name = bodies.name_of(node_body)
+        lease = self.leases.store.get(node_lease_name(name))
+        hit = self._renewed.get(name)
+        if hit is not None and hit[0] is lease and hit[1] is node_body:
+            return hit[2]
+        renewed = self._read_renewed(node_body, lease)
+        if len(self._renewed) > 2 * len(self.nodes.store) + 1000:
+            self._renewed.clear()
+        self._renewed[name] = (lease, node_body, renewed)
+        return renewed
+
+    def _read_renewed(self, node_body: NodeBody, lease: Body | None) -> float | None:
         labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
         if labels.get(IdKind.NODE.label) != bodies.node_id(node_body):
             lease = None  # only the node's own, labelled Lease counts

@@ -78,6 +78,7 @@ LISTING_POLL = 0.02
 # Kopf relists after a watch gap (an expired resourceVersion, a dropped connection)
 # but sends no DELETED for what vanished meanwhile; a list this often finds those
 SWEEP_EVERY = 60.0
+LIVENESS_LOOKS = 10  # liveness looks per heartbeat interval (at most one a tick)
 RETIRE_AGAIN = 1.0  # seconds to the next retention round after a full batch (a burst)
 SETTLE_TIMEOUT = 5.0  # seconds to write the paced node counters when stepping down
 
@@ -105,6 +106,7 @@ class Operator:
     passes: int = 0
     _retired_at: float = 0.0
     _housekept: float = 0.0
+    _lively: float = 0.0
     _running: asyncio.Task[None] | None = None  # the daemon's run, while Kopf runs it
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -349,10 +351,14 @@ class Operator:
         """One reconcile pass. Each step handles its objects one by one (see
         ``Isolation``); a step that fails as a whole is logged and backs off on its
         own, and never stops the steps after it."""
-        # clocks and leases need a look every tick, not on every watch event
-        if self.clock() - self._housekept >= self.options.tick:
-            self._housekept = self.clock()
-            await self.guard.run("step", "liveness", self.liveness.run_once)
+        # clocks and leases need a look every tick, not on every watch event; the Leases
+        # (every node's) a tenth of a heartbeat interval at most
+        now = self.clock()
+        if now - self._housekept >= self.options.tick:
+            self._housekept = now
+            if now - self._lively >= self.state.heartbeat_interval() / LIVENESS_LOOKS:
+                self._lively = now
+                await self.guard.run("step", "liveness", self.liveness.run_once)
             await self.guard.run("step", "timekeeping", self.timekeeper.run_once)
             try:
                 self.discovery.tick()  # probes run in the background
