@@ -35,7 +35,8 @@ RESOURCES = {"web4aitasks", "web4ainodes", "web4aiorchestrators", "leases", "eve
 def server_counters(text: str) -> dict[str, float]:
     """The API server's counters that matter here, flattened to ``name|label=..`` keys.
 
-    - ``writes|<VERB> <resource>[/<subresource>]``: requests by verb (any code)
+    - ``writes|<VERB> <resource>[/<subresource>]``: requests by verb (any code); the
+      same as ``reads|...`` for GET and LIST
     - ``write_bytes|<verb> <resource>``: request body bytes (sum) and ``write_count|...``
     - ``watch_events|<resource>`` and ``watch_bytes|<resource>``: events sent to watchers
     """
@@ -46,9 +47,12 @@ def server_counters(text: str) -> dict[str, float]:
             resource = labels.get("resource", "")
             if s.name == "apiserver_request_total" and resource in RESOURCES:
                 verb = labels.get("verb", "")
+                sub = labels.get("subresource")
+                what = f"{verb} {resource}{'/' + sub if sub else ''}"
                 if verb in WRITE_VERBS:
-                    sub = labels.get("subresource")
-                    out[f"writes|{verb} {resource}{'/' + sub if sub else ''}"] += s.value
+                    out[f"writes|{what}"] += s.value
+                elif verb in ("GET", "LIST"):
+                    out[f"reads|{what}"] += s.value
             elif s.name == "apiserver_request_body_size_bytes_sum" and resource in RESOURCES:
                 out[f"write_bytes|{labels.get('verb', '')} {resource}"] += s.value
             elif s.name == "apiserver_request_body_size_bytes_count" and resource in RESOURCES:
@@ -102,6 +106,11 @@ def per_task(before: Sample, after: Sample, tasks: int) -> dict[str, Any]:
         for k, v in sorted(diff.items())
         if k.startswith("writes|") and v
     }
+    reads = {
+        k.split("|", 1)[1]: round(v / tasks, 3)
+        for k, v in sorted(diff.items())
+        if k.startswith("reads|") and v
+    }
     write_bytes = {}
     for k, v in diff.items():
         if k.startswith("write_bytes|"):
@@ -123,6 +132,7 @@ def per_task(before: Sample, after: Sample, tasks: int) -> dict[str, Any]:
         "cpu_ms": {k: round(v, 2) for k, v in cpu_ms.items()},
         "writes": writes,
         "writes_total": round(sum(writes.values()), 3),
+        "reads": reads,
         "bytes_per_write": write_bytes,
         "watch_events": events,
         "watch_events_total": round(sum(events.values()), 3),

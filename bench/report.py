@@ -365,6 +365,14 @@ def cost_rows(
             "goal: no kind above the previous",
         ),
         (
+            "same: reads from the API server per task (GET / LIST)",
+            ", ".join(f"{k} {v:.2f}" for k, v in new.get("reads", {}).items()) or "0",
+            ", ".join(f"{k} {v:.2f}" for k, v in old.get("reads", {}).items()) or "0"
+            if old
+            else "",
+            "",
+        ),
+        (
             "same: request bytes per write",
             _sizes(new["bytes_per_write"]),
             _sizes(old["bytes_per_write"]) if old else "",
