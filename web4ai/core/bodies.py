@@ -55,6 +55,11 @@ def marked_deleted(body: AnyBody, now: float) -> Body:
     return {**raw, "metadata": {**raw["metadata"], "deletionTimestamp": format_time(now)}}
 
 
+def generation(body: AnyBody) -> object:
+    """The spec's generation (it changes with the spec, not with the status)."""
+    return body["metadata"].get("generation")
+
+
 def resource_version(body: AnyBody) -> str:
     return str(body["metadata"]["resourceVersion"])
 

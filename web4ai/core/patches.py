@@ -40,6 +40,7 @@ from web4ai.core.limits import (
 )
 from web4ai.core.model import NodeStatus, TaskPhase, effective_node_status
 from web4ai.core.progress import Report
+from web4ai.core.scheduling import only_capacity
 from web4ai.core.schemas.requests import TaskResult
 
 Keep = Literal["keep"]
@@ -182,6 +183,13 @@ def unschedulable_patch(
     if not status.get("status"):
         patch["status"].update(phase_fields(TaskPhase.QUEUED))
     return guarded(body, patch)
+
+
+def waiting_patch(body: TaskBody, message: str, now: float) -> Patch | None:
+    """Why a pending task waits (``message``, from the scheduler): the condition to write,
+    reason ``Queued`` when every node is merely full; None when it says so already."""
+    reason = "Queued" if only_capacity(message) else "Unschedulable"
+    return unschedulable_patch(body, message, now, reason)
 
 
 def _close_attempt(

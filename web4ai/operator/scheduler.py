@@ -35,7 +35,6 @@ from web4ai.core.scheduling import (
     SCHEDULABLE,
     Balancer,
     LeastConnections,
-    only_capacity,
     pick_node,
 )
 from web4ai.k8s.cache import ClusterState
@@ -114,7 +113,11 @@ class Scheduler:
             self._slot_freed(bodies.task_node(old))
         if phase not in PENDING:
             self._forget(name)
-        elif name not in self.queue or old is None or _generation(new) != _generation(old):
+        elif (
+            name not in self.queue
+            or old is None
+            or bodies.generation(new) != bodies.generation(old)
+        ):
             self._forget(name)  # new, or its spec changed: decided again
             self._dirty = True
 
@@ -365,7 +368,7 @@ class Scheduler:
                     pick_node(task, list(views.values()), thresholds, LeastConnections()).message
                     or "waiting for a free slot"
                 )
-            patch = self._explanation(body, messages[key], now)
+            patch = patches.waiting_patch(body, messages[key], now)
             if patch is not None:
                 self._explaining.add(name)
                 self._start(self._explain(name, patch))
@@ -430,11 +433,6 @@ class Scheduler:
         except RACED:
             return None
 
-    def _explanation(self, body: TaskBody, message: str, now: float) -> Patch | None:
-        """The condition patch to write for a waiting task, or None (it says so already)."""
-        reason = "Queued" if only_capacity(message) else "Unschedulable"
-        return patches.unschedulable_patch(body, message, now, reason)
-
     async def _explain(self, name: str, patch: Patch) -> None:
         try:
             result = await self.guard.run("explain", name, self._write_status, name, patch)
@@ -445,7 +443,3 @@ class Scheduler:
         finally:
             self._explaining.discard(name)
             self.state.changed.set()
-
-
-def _generation(body: TaskBody) -> object:
-    return body["metadata"].get("generation")
