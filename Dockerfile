@@ -9,10 +9,12 @@ FROM ${BASE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python3 -m venv /opt/venv
-COPY pyproject.toml constraints.txt README.md ./
+# the dependencies' layer changes only with pyproject.toml and constraints.txt
+COPY pyproject.toml constraints.txt ./
 COPY hack/requirements.py hack/requirements.py
 RUN /opt/venv/bin/python hack/requirements.py > requirements.txt \
     && /opt/venv/bin/pip install --requirement requirements.txt --constraint constraints.txt
+COPY README.md ./
 COPY web4ai ./web4ai
 RUN /opt/venv/bin/pip install --no-deps .
 

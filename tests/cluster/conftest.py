@@ -10,6 +10,7 @@ nodes already have the image.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import yaml
 from devtools.localcluster.cluster import Cluster, cache_dir
 from devtools.localcluster.ports import free_port
 from devtools.localcluster.target import resolve_target
-from tests.cluster.kube import CHART, Kube
+from tests.cluster.kube import CHART, Kube, uninstall
 
 IMAGE = os.environ.get("WEB4AI_IMAGE", "web4ai/orchestrator:dev")
 # every test of this tier installs, rolls or waits on pods
@@ -103,10 +104,25 @@ def release(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     try:
         yield info
     finally:
+        print(diagnostics(kube, ns))
+        start = time.monotonic()
         if kube.helm("status", "web4ai", "-n", ns, check=False).strip():
-            kube.kubectl(
-                "delete", "web4aitasks,web4ainodes,web4aiorchestrators", "--all", "-n", ns,
-                "--timeout=60s", check=False,
-            )  # fmt: skip
-            kube.helm("uninstall", "web4ai", "-n", ns, "--wait", check=False)
+            try:
+                uninstall(kube, ns)
+            except AssertionError as exc:
+                print(f"uninstall: {exc}")
+            print(f"uninstalled after {time.monotonic() - start:.0f}s")
         kube.kubectl("delete", "namespace", ns, "--timeout=120s", check=False)
+        print(f"namespace deleted after {time.monotonic() - start:.0f}s")
+
+
+def diagnostics(kube: Kube, ns: str) -> str:
+    """The pods, events and the last log lines of every container (shown on a failure)."""
+    out = [kube.kubectl("get", "pods", "-n", ns, "-o", "wide", check=False)]
+    out.append(kube.kubectl("get", "events", "-n", ns, "--sort-by=.lastTimestamp", check=False))
+    names = kube.kubectl("get", "pods", "-n", ns, "-o", "name", check=False).split()
+    for name in names:
+        out.append(f"--- {name}")
+        out.append(kube.kubectl("logs", "-n", ns, name, "--tail=40", check=False))
+        out.append(kube.kubectl("logs", "-n", ns, name, "--tail=40", "--previous", check=False))
+    return "\n".join(out)[-30000:]

@@ -1,8 +1,10 @@
 """kubectl, helm and the API, as a user reaches them, for the cluster tests.
 
-The API is reached through its Service: on the local cluster (host-network pods on
-loopback addresses) at the Service's ready endpoints, elsewhere (kind) through
-``kubectl port-forward svc/...``.
+The API is reached through its Service with ``kubectl port-forward svc/...`` (what the
+chart's NOTES tell a user), on the local cluster and on kind alike. (A Service's
+endpoints cannot be loopback addresses, so on the local cluster, where host-network
+pods have the node's 127.0.0.x address, only the pods' own addresses are reachable
+otherwise.)
 """
 
 from __future__ import annotations
@@ -87,6 +89,18 @@ def ready(pod: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+def uninstall(kube: Kube, ns: str) -> None:
+    """The README's uninstall, step by step."""
+    kube.kubectl("scale", "deployment", "web4ai-node", "-n", ns, "--replicas=0")
+    kube.kubectl("wait", "pods", "-n", ns, "-l", "app.kubernetes.io/component=node",
+                 "--for=delete", "--timeout=120s")  # fmt: skip
+    kube.kubectl("delete", "web4aitasks,web4ainodes", "--all", "-n", ns, "--timeout=120s")
+    kube.kubectl("delete", "web4aiorchestrators", "--all", "-n", ns, "--timeout=120s")
+    kube.helm("uninstall", "web4ai", "-n", ns, "--wait", "--timeout", "3m")
+    kube.kubectl("delete", "secret,lease", "-n", ns, "-l", "app.kubernetes.io/part-of=web4ai",
+                 "--timeout=120s")  # fmt: skip
+
+
 @dataclass
 class ServiceAccess:
     """The API's base URL through its Service, as a user outside the cluster reaches it."""
@@ -98,33 +112,17 @@ class ServiceAccess:
     _forward: subprocess.Popen[bytes] | None = None
     _forward_base: str = ""
 
-    def endpoints(self) -> list[str]:
-        """``http://addr:port`` of every ready endpoint of the Service's http port."""
-        slices = self.kube.json(
-            "endpointslices", "-n", self.ns, "-l", f"kubernetes.io/service-name={self.service}"
-        )["items"]
-        out = []
-        for s in slices:
-            port = next(p["port"] for p in s.get("ports") or [] if p.get("name") == "http")
-            for ep in s.get("endpoints") or []:
-                if (ep.get("conditions") or {}).get("ready"):
-                    out += [f"http://{addr}:{port}" for addr in ep["addresses"]]
-        return sorted(out)
-
     def base(self) -> str:
         """A base URL (``.../api/v1``) that answers /health now."""
         return eventually(self._answering, within=120)
 
     def _answering(self) -> str | None:
-        if self.kube.local:
-            for ep in self.endpoints():
-                if _healthy(ep + "/api/v1"):
-                    return ep + "/api/v1"
-            return None
         if self._forward is None or self._forward.poll() is not None:
             self._start_forward()
-        if _healthy(self._forward_base):
-            return self._forward_base
+        for _ in range(20):  # kubectl needs a moment to listen
+            if _healthy(self._forward_base):
+                return self._forward_base
+            time.sleep(0.5)
         self.close()  # a forward to a pod that went away: start another next time
         return None
 

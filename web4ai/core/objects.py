@@ -40,11 +40,13 @@ def orchestrator_object() -> OrchestratorBody:
     }
 
 
+PART_OF = "app.kubernetes.io/part-of"
+
+
 def lease_object(name: str, spec: dict[str, Any], labels: dict[str, str] | None = None) -> Body:
     """A coordination.k8s.io Lease (fields that are None are left out)."""
-    metadata: dict[str, Any] = {"name": name}
-    if labels is not None:
-        metadata["labels"] = dict(labels)
+    # part-of: the README's uninstall removes what the processes made by this label
+    metadata: dict[str, Any] = {"name": name, "labels": {PART_OF: "web4ai", **(labels or {})}}
     return {
         "apiVersion": LEASES.api_version,
         "kind": LEASES.kind,
