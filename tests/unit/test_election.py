@@ -31,3 +31,14 @@ def test_the_identity_names_the_pod_when_the_hostname_is_the_nodes() -> None:
     )
     a, b = default_identity({}), default_identity({})
     assert a != b  # two processes on one host (network) never share an identity
+
+
+def test_every_lease_the_processes_make_carries_the_part_of_label() -> None:
+    from web4ai.core.objects import lease_object
+
+    # the README's uninstall deletes what the processes made by this label
+    assert lease_object("web4ai-operator", {})["metadata"]["labels"] == {
+        "app.kubernetes.io/part-of": "web4ai"
+    }
+    labels = lease_object("n", {}, {"web4ai.io/node-id": "n1"})["metadata"]["labels"]
+    assert labels == {"app.kubernetes.io/part-of": "web4ai", "web4ai.io/node-id": "n1"}
