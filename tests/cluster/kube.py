@@ -175,7 +175,7 @@ class ServiceAccess:
             ids.append(body["task_id"])
         return ids
 
-    def wait_done(self, ids: list[str], within: float = 180) -> list[dict[str, Any]]:
+    def wait_done(self, ids: list[str], within: float = 300) -> list[dict[str, Any]]:
         def finished() -> list[dict[str, Any]] | None:
             tasks = [self.call("GET", f"/tasks/{t}")["task"] for t in ids]
             return tasks if all(t["status"] in ("completed", "failed") for t in tasks) else None

@@ -229,9 +229,9 @@ def test_helm_upgrade_rolls_the_pods_without_losing_a_task_and_keeps_config(
     finally:
         stop.set()
         worker.join()
-    after = kube.pods(ns)
+    # helm's --wait is content with replicas - maxUnavailable: every pod, within a bound
+    after = eventually(lambda: all_ready(kube.pods(ns), sum(COMPONENTS.values())), within=180)
     assert not before & {p["metadata"]["name"] for p in after}, "every pod was replaced"
-    assert all(ready(p) for p in after)
     assert len(submitted) >= 5
     tasks = access.wait_done(submitted, within=300)
     assert [t["status"] for t in tasks] == ["completed"] * len(submitted)

@@ -5,6 +5,7 @@ where the API server is, and ports of its own (derived from the base's own args)
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def overlay(kube: Kube, ns: str, directory: Path) -> Path:
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": ns,
-        "resources": [str(BASE)],
+        "resources": [os.path.relpath(BASE, directory)],  # kustomize wants it relative
         "images": [{"name": "web4ai/orchestrator", "newName": repo, "newTag": tag}],
     }
     if kube.local:
