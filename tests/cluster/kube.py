@@ -97,7 +97,8 @@ def uninstall(kube: Kube, ns: str) -> None:
     kube.kubectl("delete", "web4aitasks,web4ainodes", "--all", "-n", ns, "--timeout=120s")
     kube.kubectl("delete", "web4aiorchestrators", "--all", "-n", ns, "--timeout=120s")
     kube.helm("uninstall", "web4ai", "-n", ns, "--wait", "--timeout", "3m")
-    kube.kubectl("delete", "secret,lease", "-n", ns, "-l", "app.kubernetes.io/part-of=web4ai",
+    made_at_run_time = "app.kubernetes.io/part-of=web4ai"
+    kube.kubectl("delete", "secret,configmap,lease", "-n", ns, "-l", made_at_run_time,
                  "--timeout=120s")  # fmt: skip
 
 
