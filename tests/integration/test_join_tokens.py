@@ -116,14 +116,19 @@ async def test_concurrent_joins_never_exceed_the_uses(stack: Stack, http: Http) 
 async def test_expired_revoked_unknown_and_malformed_tokens_say_which(
     stack: Stack, http: Http
 ) -> None:
-    expiring, _ = await make_token(http, ttl=1)
+    expiring, short = await make_token(http, ttl=1)
     revoked, entry = await make_token(http, uses=5)
     status, body = await http.delete(f"/join-tokens/{entry['id']}")
     assert status == 200 and body["id"] == entry["id"], body
     status, tokens = await http.get("/join-tokens")
     listed = {t["id"]: t for t in tokens["join_tokens"]}[entry["id"]]
     assert listed["state"] == "revoked" and listed["revoked_by"] == "admin-env"
-    await asyncio.sleep(1.2)  # past the first token's expiry
+
+    async def expired() -> bool:  # ttl 1 s, expiry in whole seconds: within 2 s
+        _, tokens = await http.get("/join-tokens")
+        return {t["id"]: t for t in tokens["join_tokens"]}[short["id"]]["state"] == "expired"
+
+    await eventually(expired, within=10, interval=0.2)
     unknown = "zzzzzz." + revoked.split(".")[1]
     wrong_secret = revoked.split(".")[0] + ".0000000000000000"
     for token, reason in (
