@@ -126,7 +126,7 @@ async def test_expired_revoked_unknown_and_malformed_tokens_say_which(
 
     async def expired() -> bool:  # ttl 1 s, expiry in whole seconds: within 2 s
         _, tokens = await http.get("/join-tokens")
-        return {t["id"]: t for t in tokens["join_tokens"]}[short["id"]]["state"] == "expired"
+        return bool({t["id"]: t for t in tokens["join_tokens"]}[short["id"]]["state"] == "expired")
 
     await eventually(expired, within=10, interval=0.2)
     unknown = "zzzzzz." + revoked.split(".")[1]
