@@ -170,13 +170,15 @@ class SimNode:
             except Exception:
                 await asyncio.sleep(0.2)
                 continue
-            for task in answer.get("tasks", []):
-                if task["task_id"] not in seen:
-                    seen.add(task["task_id"])
-                    await self.free.acquire()
-                    job = asyncio.create_task(self.run(task))
-                    self.jobs.add(job)
-                    job.add_done_callback(self.jobs.discard)
+            new = [t for t in answer.get("tasks", []) if t["task_id"] not in seen]
+            for task in new:
+                seen.add(task["task_id"])
+                await self.free.acquire()
+                job = asyncio.create_task(self.run(task))
+                self.jobs.add(job)
+                job.add_done_callback(self.jobs.discard)
+            if not new:  # only tasks already running (a warm one is not /start-ed)
+                await asyncio.sleep(WARM / 2)
 
     async def run(self, task: dict[str, Any]) -> None:
         model = (task.get("requirements") or {}).get("model")
@@ -195,6 +197,9 @@ class SimNode:
                 self.stats.cold += 1
                 with contextlib.suppress(Exception):
                     await self.heartbeat()  # the swap is news for the scheduler
+                with contextlib.suppress(Exception):  # a long task is started (as a node does)
+                    start = {"node_id": self.node_id, "agent_id": agent.agent_id}
+                    await self.call("POST", f"/tasks/{task['task_id']}/start", start)
                 await asyncio.sleep(COLD + WARM)
             else:
                 self.stats.warm += 1

@@ -4,11 +4,13 @@ and of its place in pick_node, the ring and the bounded loads."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from web4ai.core.model import AgentModels, Node, NodeStatus, Requirements, Task, Thresholds
 from web4ai.core.routing import (
+    WARM_WAIT,
     Ring,
     Routing,
     agent_models,
@@ -16,6 +18,7 @@ from web4ai.core.routing import (
     load_bound,
     model_unserved,
     route,
+    routing_of,
     warm_free,
 )
 from web4ai.core.scheduling import LeastConnections, RoundRobin, pick_node, unfit_reason
@@ -272,3 +275,33 @@ def test_bound_load_and_place() -> None:
     routing.place("c", Requirements(affinity_key="k2"))
     assert routing.busy[("b", "m2")] == 2 and routing.keyed == {"a": 1, "b": 1, "c": 1}
     assert routing.keyed_total == 3
+
+
+def test_a_task_waits_a_while_for_a_busy_warm_agent_then_loads_cold() -> None:
+    """Delay scheduling: the model is loaded only on a busy agent; for WARM_WAIT after
+    its submission the task waits (deferred, not unschedulable), then takes a cold node."""
+    busy_warm = node("a", agent("x", "m1", "m1"), capacity=1, running=1)
+    cold = node("b", agent("y", "m1 m2", "m2"))
+    held_tasks: list[tuple[str | None, Any]] = [("a", held("m1"))]
+    routing = routing_of(ring("a", "b"), [busy_warm, cold], held_tasks, 0.25, now=0.5)
+    assert routing.warm == {"m1": 1, "m2": 1} and routing.busy == {("a", "m1"): 1}
+    t = Task("t", "t", 3, 0.0, Requirements(model="m1"))  # submitted at 0
+    decision = pick_node(t, [cold], T, RoundRobin(), routing=routing)
+    assert (decision.node_id, decision.deferred) == (None, True)
+    assert decision.message == f"waiting up to {WARM_WAIT:g} s for an agent holding m1"
+    routing.now = WARM_WAIT + 0.01
+    decision = pick_node(t, [cold], T, RoundRobin(), routing=routing)
+    assert decision.node_id == "b" and not decision.deferred
+    assert decision.message == "model m1 loaded on no free agent: a cold load"
+    # a model loaded nowhere: no wait at all
+    fresh = Task("u", "u", 3, 0.0, Requirements(model="m2"))
+    routing.now = 0.5
+    assert (
+        pick_node(fresh, [node("c", agent("z", "m2"))], T, RoundRobin(), routing=Routing()).node_id
+        == "c"
+    )
+
+
+def held(model: str | None = None, key: str | None = None) -> dict[str, object]:
+    req = {k: v for k, v in (("model", model), ("affinityKey", key)) if v is not None}
+    return {"metadata": {"name": "t"}, "spec": {"taskId": "t", "requirements": req}}

@@ -31,6 +31,10 @@ from web4ai.core.model import AgentModels, Node, Requirements, Task
 
 VIRTUAL_NODES = 64  # points per node on the ring: loads within a few % of even
 DEFAULT_EPSILON = 0.25
+# A task whose model is loaded only on busy agents waits this long (from submission)
+# for one of them before it takes a cold load elsewhere (delay scheduling, Zaharia et
+# al. 2010): a warm task takes milliseconds, a load seconds to minutes.
+WARM_WAIT = 1.0
 SHOWN = 64  # characters of a model name or key quoted in a message
 
 
@@ -126,6 +130,10 @@ class Routing:
     keyed: dict[str, int] = field(default_factory=dict)
     busy: dict[tuple[str, str], int] = field(default_factory=dict)
     epsilon: float = DEFAULT_EPSILON
+    # agents holding each model on the schedulable nodes (busy or not), and the time:
+    # a task waits up to WARM_WAIT after its submission for one of them to be free
+    warm: dict[str, int] = field(default_factory=dict)
+    now: float = float("-inf")
 
     @property
     def keyed_total(self) -> int:
@@ -165,6 +173,8 @@ def route(task: Task, pool: Sequence[Node], routing: Routing) -> Routed:
         warm = [n for n in pool if warm_free(n, model, busy.get((n.node_id, model), 0))]
         if warm:
             return Routed(warm, f"model {_quote(model)} loaded on a free agent")
+        if routing.warm.get(model) and routing.now - task.submitted_at < WARM_WAIT:
+            return Routed([], f"waiting up to {WARM_WAIT:g} s for an agent holding {_quote(model)}")
         return Routed(pool, f"model {_quote(model)} loaded on no free agent: a cold load")
     return Routed(pool)
 
@@ -209,10 +219,16 @@ def routing_of(
     schedulable: Sequence[Node],
     held: Iterable[tuple[str | None, TaskBody | Body | None]],
     epsilon: float,
+    now: float,
 ) -> Routing:
     """A scheduler pass's routing: ``held`` are the bound (or assumed bound) tasks with
     their node; only their ``model`` and ``affinity_key`` are read."""
-    routing = Routing(ring, sum(n.capacity for n in schedulable), epsilon=epsilon)
+    warm: dict[str, int] = {}
+    for agent in (a for n in schedulable for a in n.agents):
+        for model in agent.loaded:
+            warm[model] = warm.get(model, 0) + 1
+    capacity = sum(n.capacity for n in schedulable)
+    routing = Routing(ring, capacity, epsilon=epsilon, warm=warm, now=now)
     routing.busy, routing.keyed = bound_load(
         (node, *routing_requirements(body)) for node, body in held if body is not None
     )

@@ -162,6 +162,7 @@ BALANCERS: dict[Algorithm, Callable[[], Balancer]] = {
 class Decision:
     node_id: str | None
     message: str = ""
+    deferred: bool = False  # none now: waiting a while for a warm agent (routing)
 
 
 def pick_node(
@@ -221,4 +222,6 @@ def pick_node(
     if routing is None:
         return Decision(balancer.pick(pool).node_id)
     routed = route(task, pool, routing)
+    if not routed.pool:
+        return Decision(None, routed.why, deferred=True)
     return Decision(balancer.pick(routed.pool).node_id, routed.why)

@@ -29,7 +29,7 @@ from web4ai.core.model import Algorithm, Node, Task, TaskPhase, Thresholds
 from web4ai.core.queueing import Unschedulable, needs
 from web4ai.core.recommending import overloaded
 from web4ai.core.resources import TASKS
-from web4ai.core.routing import Ring, Routing, routing_of
+from web4ai.core.routing import Ring
 from web4ai.core.scheduling import (
     BALANCERS,
     SCHEDULABLE,
@@ -42,6 +42,7 @@ from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.isolation import Isolation
+from web4ai.operator.routed import pass_routing
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ FLUSH_CHECK = 30.0  # seconds between looks for such tasks (and for deleted ones
 DECIDE_CHUNK = 64  # decisions between two yields to the loop (writes start meanwhile)
 FULL_PASS_EVERY = 0.5  # seconds: a pass with nothing noted still looks this often
 PENDING = (TaskPhase.QUEUED, TaskPhase.RETRYING)
-BOUND = (TaskPhase.ASSIGNED, TaskPhase.RUNNING)
 # Binding writes in flight at once: more drains a backlog no faster once the API
 # server is busy, fewer lets a stream of creates crowd the bindings out (measure it
 # with ``python -m bench.scheduler``; README, "Performance").
@@ -260,9 +260,13 @@ class Scheduler:
                 views[node_id] = replace(views[node_id], running=views[node_id].running + count)
         started = time.perf_counter()
         unschedulable: list[Task] = []
-        # 3. Routing (web4ai.core.routing: affinity keys, then warm models), unless
-        #    model_aware_routing is off; each decision of the pass is placed in it.
-        routing = self._routing(views, pending) if settings.model_aware_routing else None
+        # 3. Routing (web4ai.core.routing) unless model_aware_routing is off.
+        routing = None
+        if settings.model_aware_routing:
+            tasks = [self.task(b) for b in pending]
+            self._ring, routing = pass_routing(
+                self._ring, self.state, self.assumed, views, tasks, now
+            )
         # 4. Decide in order; a slot taken by one decision is gone for the next. With
         #    optimization on and a node over the thresholds (the load_rebalancing
         #    advice), underloaded nodes are preferred. Each binding's write starts at
@@ -290,6 +294,9 @@ class Scheduler:
                     routing=routing,
                 )
             if decision is None or decision.node_id is None:
+                if decision is not None and decision.deferred:  # for a warm agent, a while
+                    self._dirty = True  # tried again at the next pass
+                    continue
                 no_fit.add(key)
                 unschedulable.append(task)
                 continue
@@ -317,19 +324,6 @@ class Scheduler:
         self.metrics.schedule_attempts.labels("unschedulable").inc(len(unschedulable))
         self.metrics.attempt_duration.observe(time.perf_counter() - started)
         return binds
-
-    def _routing(self, views: dict[str, Node], pending: list[TaskBody]) -> Routing:
-        """A pass's routing: the ring (remade as nodes change), what bound tasks hold."""
-        if self._ring.nodes != views.keys():
-            self._ring = Ring.of(frozenset(views))
-        held: list[tuple[str | None, TaskBody | Body | None]] = []
-        if any(self.task(b).requirements.routed for b in pending):
-            held = [(bodies.task_node(b), b) for b in self.state.tasks_with(*BOUND)]
-            held += [
-                (a.node_id, self.state.tasks.store.get(n)) for n, a in self.assumed.entries.items()
-            ]
-        schedulable = [v for v in views.values() if v.status in SCHEDULABLE]
-        return routing_of(self._ring, schedulable, held, self.state.settings().affinity_epsilon)
 
     def _skipped(self) -> Collection[str]:
         """The pending tasks a pass does not decide: assumed, or in the unschedulable set."""
