@@ -239,14 +239,16 @@ class Workload:
     seed: int
     think: float
 
-    def plan(self) -> tuple[list[str], list[tuple[float, str]]]:
-        """The independent tasks' models, and each conversation's (start, model)."""
+    def plan(self, nodes: int) -> tuple[list[str], list[tuple[float, str]]]:
+        """The independent tasks' models, and each conversation's (start, model): of the
+        models some node serves (all 8 from 5 nodes on)."""
         rng = random.Random(self.seed)
-        weights = zipf_weights(len(MODELS), self.zipf)
-        models = rng.choices(MODELS, weights, k=self.tasks)
+        served = MODELS[: min(len(MODELS), nodes + SERVED - 1)]
+        weights = zipf_weights(len(served), self.zipf)
+        models = rng.choices(served, weights, k=self.tasks)
         span = self.tasks / self.rate
         convs = [
-            (rng.uniform(0, 0.8 * span), rng.choices(MODELS, weights)[0])
+            (rng.uniform(0, 0.8 * span), rng.choices(served, weights)[0])
             for _ in range(self.conversations)
         ]
         return models, convs
@@ -275,7 +277,7 @@ async def measure(base: str, ws_url: str, work: Workload, nodes: list[SimNode]) 
                     all_done.set()
 
     listener = asyncio.create_task(listen())
-    models, convs = work.plan()
+    models, convs = work.plan(len(nodes))
     headers = {"Authorization": f"Bearer {KEY}"}
     async with aiohttp.ClientSession(headers=headers) as session:
 
@@ -311,7 +313,7 @@ async def measure(base: str, ws_url: str, work: Workload, nodes: list[SimNode]) 
             independent(start),
             *(conversation(c, at, model, start) for c, (at, model) in enumerate(convs)),
         )
-        await all_done.wait()
+        await asyncio.wait_for(all_done.wait(), 1800)
     listener.cancel()
     await ws.close()
     latencies = [completed[t] - submitted[t] for t in submitted]
