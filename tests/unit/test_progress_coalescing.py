@@ -67,6 +67,7 @@ def test_the_patch_of_a_report() -> None:
         },
     }
     assert progress_patch(body, r(50, 0))["status"]["progress"] == {
+        "message": None,
         "percent": 50,
         "updatedAt": "1970-01-01T00:00:00.000000Z",
     }

@@ -424,4 +424,6 @@ def progress_patch(body: TaskBody, report: Report) -> Patch:
     progress: Progress = {"percent": report.percent, "updatedAt": format_time(report.at)}
     if report.message is not None:
         progress["message"] = report.message
-    return guarded(body, {"status": {"progress": progress}})
+    # a merge patch keeps what it does not name: a report without a message drops the
+    # last one's (null deletes)
+    return guarded(body, {"status": {"progress": {"message": None, **progress}}})
