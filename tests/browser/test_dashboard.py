@@ -318,3 +318,40 @@ async def test_without_a_websocket_the_page_polls(dash: Dash, stack: Stack) -> N
     finally:
         rest(stack, "PUT", "/config", {"websocket": {"enabled": True}})
         rest(stack, "DELETE", "/nodes/browser-polled-node")
+
+
+async def test_a_running_tasks_progress_is_a_live_bar_in_the_list_and_the_detail(
+    dash: Dash, stack: Stack
+) -> None:
+    rest(stack, "POST", "/nodes/bar-node/register", {"host": "10.0.0.8", "capabilities": ["bar"]})
+    task_id = rest(
+        stack, "POST", "/tasks", {"task_type": "long", "requirements": {"capabilities": ["bar"]}}
+    )["task_id"]
+
+    def started() -> bool:
+        answer = rest(stack, "POST", f"/tasks/{task_id}/start", {"node_id": "bar-node"})
+        return bool(answer.get("success"))
+
+    await wait_rest(started)
+    await dash.open("/#tasks")
+    await dash.sign_in()
+    await dash.page.wait_for_selector("#conn[data-state=live]")
+    await dash.page.fill("#task-search", task_id)
+    row = f'#tasks-table tr[data-task="{task_id}"]'
+    await dash.page.wait_for_selector(row)
+    rest(stack, "POST", f"/tasks/{task_id}/progress", {"node_id": "bar-node", "percent": 40})
+    # the list: from the task_progress message, without a reload
+    await dash.page.wait_for_selector(f'{row} [role=progressbar][aria-valuenow="40"]')
+    await dash.page.click(row)
+    await dash.page.wait_for_selector('#task-progress [role=progressbar][aria-valuenow="40"]')
+    rest(
+        stack,
+        "POST",
+        f"/tasks/{task_id}/progress",
+        {"node_id": "bar-node", "percent": 75, "message": "75 of 100 records"},
+    )
+    # the detail follows the messages too
+    await dash.page.wait_for_selector('#task-progress [role=progressbar][aria-valuenow="75"]')
+    await dash.page.wait_for_selector("#task-progress:has-text('75 of 100 records')")
+    rest(stack, "POST", f"/tasks/{task_id}/result", {"node_id": "bar-node", "status": "completed"})
+    rest(stack, "DELETE", "/nodes/bar-node")
