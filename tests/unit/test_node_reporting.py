@@ -20,4 +20,3 @@ async def test_without_models_an_agent_reports_none() -> None:
     models = Models(ExecutionContext(node_id="n"), [])
     await models.refresh()
     assert models.of_agent() == {}
-
