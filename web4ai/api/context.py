@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from web4ai.api.auth import KeyStore
 from web4ai.api.history import History
 from web4ai.api.hub import Hub
+from web4ai.api.taskviews import TaskViews
 from web4ai.core.bodies import format_time
 from web4ai.core.progress import Coalescer
 from web4ai.core.ratelimit import FailureLimiter, PacedLimiter, RateLimiter
@@ -66,6 +67,7 @@ class ApiContext:
     progress: Coalescer = field(default_factory=Coalescer)
     progress_writes: set[asyncio.Task[None]] = field(default_factory=set)
     history: History = field(default_factory=History)
+    task_views: TaskViews = field(default_factory=TaskViews)
     metrics: ApiMetrics = field(default_factory=lambda: ApiMetrics(CollectorRegistry(), "unknown"))
 
     def memoized(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Any:

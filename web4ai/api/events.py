@@ -7,7 +7,6 @@ from web4ai.api.presenting import node_models, node_public
 from web4ai.core import bodies
 from web4ai.core.crs import NodeBody, OrchestratorBody, TaskBody
 from web4ai.core.model import NodeStatus, TaskPhase
-from web4ai.core.schemas import views
 
 TASK_MESSAGES = {
     TaskPhase.ASSIGNED: "task_assigned",
@@ -31,12 +30,12 @@ def on_task(ctx: ApiContext, new: TaskBody, old: TaskBody | None) -> None:
     if old is None:
         node = bodies.task_node(new)
         if ctx.hub.wants(node):
-            ctx.hub.publish("task_submitted", views.task_public(new), node=node)
+            ctx.hub.publish("task_submitted", ctx.task_views.of(new), node=node)
         return
     if bodies.task_phase(old) is not after and after in TASK_MESSAGES:
         node = bodies.task_node(new) or bodies.task_node(old)
         if ctx.hub.wants(node):
-            ctx.hub.publish(TASK_MESSAGES[after], views.task_public(new), node=node)
+            ctx.hub.publish(TASK_MESSAGES[after], ctx.task_views.of(new), node=node)
 
 
 def note_assignment(ctx: ApiContext, new: TaskBody, old: TaskBody | None, after: TaskPhase) -> None:

@@ -23,7 +23,7 @@ from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.objects import node_object
 from web4ai.core.resources import LEASES, NODES, TASKS
 from web4ai.core.restriction import registration_refusal
-from web4ai.core.schemas import openapi, requests, responses, views
+from web4ai.core.schemas import openapi, requests, responses
 from web4ai.k8s.errors import RACED, Conflict, K8sError, NotFound
 
 if TYPE_CHECKING:  # the body types name what handlers read; they build none
@@ -363,7 +363,7 @@ def assigned_tasks(ctx: ApiContext, node_id: str) -> list[dict[str, Any]]:
         elif bodies.task_phase(body) is TaskPhase.ASSIGNED:
             found.append(body)
     found.sort(key=lambda b: bodies.task_from_body(b).order)
-    return [views.task_public(b) for b in found]
+    return [ctx.task_views.of(b) for b in found]
 
 
 WAIT_QUERY = query_param("wait", {"type": "number", "minimum": 0, "maximum": 60, "default": 0})

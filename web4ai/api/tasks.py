@@ -22,7 +22,7 @@ from web4ai.core.ids import IdKind, identity, new_task_id
 from web4ai.core.model import TaskPhase, TaskStatus
 from web4ai.core.objects import task_object
 from web4ai.core.resources import TASKS
-from web4ai.core.schemas import openapi, requests, responses, views
+from web4ai.core.schemas import openapi, requests, responses
 from web4ai.k8s.errors import RACED, Conflict, Invalid
 
 if TYPE_CHECKING:  # the body types name what handlers read; they build none
@@ -115,7 +115,7 @@ async def get_task(request: web.Request) -> web.Response:
         and bodies.task_node(body) != principal.node_id
     ):
         raise ApiError(403, "a node key may read only the tasks assigned to it", "FORBIDDEN")
-    return web.json_response({"success": True, "task": views.task_public(body)})
+    return web.json_response({"success": True, "task": ctx.task_views.of(body)})
 
 
 def check_assignment(request: web.Request, body: TaskBody, node_id: str) -> None:
@@ -193,7 +193,7 @@ async def start(request: web.Request) -> web.Response:
     result = await guarded_update(
         ctx, task_id, lambda b: check_assignment(request, b, data.node_id), build
     )
-    return web.json_response({"success": True, "task": views.task_public(result)})
+    return web.json_response({"success": True, "task": ctx.task_views.of(result)})
 
 
 @routes.post("/api/v1/tasks/{task_id}/result", name="task_result")
@@ -214,7 +214,7 @@ async def result(request: web.Request) -> web.Response:
         lambda b: check_assignment(request, b, data.node_id),
         lambda b: patches.result_patch(b, data, now),
     )
-    return web.json_response({"success": True, "task": views.task_public(updated)})
+    return web.json_response({"success": True, "task": ctx.task_views.of(updated)})
 
 
 @routes.post("/api/v1/tasks/{task_id}/cancel", name="task_cancel")
@@ -240,7 +240,7 @@ async def cancel(request: web.Request) -> web.Response:
         {
             "success": True,
             "message": f"Task {task_id} cancelled",
-            "task": views.task_public(updated),
+            "task": ctx.task_views.of(updated),
         }
     )
 
@@ -273,6 +273,6 @@ async def retry(request: web.Request) -> web.Response:
         {
             "success": True,
             "message": f"Task {task_id} queued again",
-            "task": views.task_public(updated),
+            "task": ctx.task_views.of(updated),
         }
     )
