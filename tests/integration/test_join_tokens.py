@@ -88,7 +88,11 @@ async def test_a_node_joins_and_acts_with_its_own_key_only(
     async def recorded() -> bool:
         got = await client.CoreV1Api(api).list_namespaced_event(stack.namespace)
         used = [e for e in got.items if e.reason == "JoinTokenUsed"]
-        return len([e for e in used if entry["id"] in e.message]) == 2
+        made = [e for e in got.items if e.reason == "ApiKeyCreated"]
+        return len([e for e in used if entry["id"] in e.message]) == 2 and any(
+            f"joined-{node_id}" in e.message and f"join-token:{entry['id']}" in e.message
+            for e in made
+        )
 
     await eventually(recorded, within=10)
     got = await client.CoreV1Api(api).list_namespaced_event(stack.namespace)

@@ -19,7 +19,7 @@ from web4ai.api.auth import Principal, bearer_key, principal_of
 from web4ai.api.bodies import read_model
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError
-from web4ai.api.keys import store
+from web4ai.api.keys import describe, store
 from web4ai.api.nodes import register_node
 from web4ai.api.routing import declare
 from web4ai.core import jointokens as jt
@@ -227,6 +227,7 @@ async def join(request: web.Request) -> web.Response:
     except BaseException:
         await undo(ctx, key_record.id, token_id)
         raise
+    await audit(ctx, "ApiKeyCreated", f"{describe(key_record)} created by {key_record.created_by}")
     await audit(
         ctx,
         "JoinTokenUsed",
