@@ -60,6 +60,7 @@ REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-admin-key"
 MODELS = [f"model-{i}" for i in range(8)]
 WARM, COLD = 0.05, 2.0
+HEARTBEAT = 2  # seconds, the orchestrator's heartbeat_interval in the bench
 AGENTS = 2
 SERVED = 4
 ALGORITHMS = [
@@ -98,6 +99,7 @@ class SimNode:
     stats: Stats
     agents: list[Agent] = field(init=False)
     running: int = 0
+    beat_every: float = HEARTBEAT  # as the orchestrator tells
     jobs: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -125,7 +127,7 @@ class SimNode:
             return data
 
     async def register(self) -> None:
-        await self.call(
+        answer = await self.call(
             "POST",
             f"/nodes/{self.node_id}/register",
             {
@@ -140,6 +142,7 @@ class SimNode:
                 ],
             },
         )
+        self.beat_every = float(answer.get("heartbeat_interval") or HEARTBEAT)
 
     async def heartbeat(self) -> None:
         await self.call(
@@ -155,8 +158,8 @@ class SimNode:
         )
 
     async def heartbeats(self) -> None:
-        while True:
-            await asyncio.sleep(5)
+        while True:  # at the pace told: a node's heartbeats have a budget of twice that
+            await asyncio.sleep(self.beat_every)
             with contextlib.suppress(Exception):
                 await self.heartbeat()
 
@@ -380,7 +383,13 @@ async def run_once(
             network: dict[str, Any] = {"model_aware_routing": label == MODEL_AWARE}
             if label != MODEL_AWARE:
                 network["load_balance_algorithm"] = label
-            config = {"network": network, "security": {"max_requests_per_minute": 10_000_000}}
+            config = {
+                "network": network,
+                "security": {"max_requests_per_minute": 10_000_000},
+                # beats every 2 s: a budget of 1 a second per node, half of it left for
+                # the heartbeats that report a swap at once
+                "orchestrator": {"heartbeat_interval": HEARTBEAT},
+            }
             for _ in range(100):  # the operator creates the orchestrator object first
                 async with s.put(f"{base}/config", json=config) as r:
                     if r.status == 200:
