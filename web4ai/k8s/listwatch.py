@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,17 @@ log = logging.getLogger(__name__)
 
 class Gone(Exception):
     """The watch's resourceVersion is too old: relist."""
+
+
+async def checked(call: Awaitable[Any]) -> Any:
+    """The raw response of a list or watch call made with ``_preload_content=False``
+    (the caller releases it); an error status raised, as it is not checked then."""
+    response = await call
+    if not 200 <= response.status <= 299:
+        body = await response.text()
+        response.release()
+        raise ApiException(status=response.status, reason=f"{response.reason}: {body[:200]}")
+    return response
 
 
 @dataclass
@@ -45,14 +57,11 @@ class ListWatch:
         r = self.resource
         if self.label_selector:
             kwargs["label_selector"] = self.label_selector
-        response = await co.list_namespaced_custom_object(
-            r.group, r.version, self.namespace, r.plural, _preload_content=False, **kwargs
+        return await checked(
+            co.list_namespaced_custom_object(
+                r.group, r.version, self.namespace, r.plural, _preload_content=False, **kwargs
+            )
         )
-        if not 200 <= response.status <= 299:  # not checked without _preload_content
-            body = await response.text()
-            response.release()
-            raise ApiException(status=response.status, reason=f"{response.reason}: {body[:200]}")
-        return response
 
     async def list(self) -> str:
         response = await self.request()

@@ -14,6 +14,8 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from web4ai.k8s.listwatch import checked
+
 log = logging.getLogger(__name__)
 
 OnData = Callable[[dict[str, str]], None]  # the Secret's data ({} when it is gone)
@@ -28,17 +30,14 @@ class SecretWatch:
     watch_timeout: int = 300
 
     async def _request(self, **kwargs: Any) -> Any:
-        response = await client.CoreV1Api(self.api).list_namespaced_secret(
-            self.namespace,
-            field_selector=f"metadata.name={self.name}",
-            _preload_content=False,
-            **kwargs,
+        return await checked(
+            client.CoreV1Api(self.api).list_namespaced_secret(
+                self.namespace,
+                field_selector=f"metadata.name={self.name}",
+                _preload_content=False,
+                **kwargs,
+            )
         )
-        if not 200 <= response.status <= 299:
-            body = await response.text()
-            response.release()
-            raise ApiException(status=response.status, reason=f"{response.reason}: {body[:200]}")
-        return response
 
     async def list(self) -> str:
         response = await self._request()
