@@ -77,3 +77,13 @@ async def submit(http: Http, task_id: str, capability: str, **extra: Any) -> Non
         },
     )
     assert status == 200, body
+
+
+# a registration as the contract's examples send it
+REGISTRATION = {
+    "host": "192.168.1.100",
+    "port": 8090,
+    "node_type": "enhanced_node",
+    "capabilities": ["ai_inference", "data_processing"],
+    "version": "3.4.0",
+}

@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from kubernetes_asyncio import client
 
+from tests.unit.controllers.objects import NOW, lease_body, node_body, task_body
 from web4ai.core import bodies
 from web4ai.core.crs import AnyBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
@@ -35,7 +36,6 @@ from web4ai.operator.isolation import Isolation
 
 Body = dict[str, Any]
 NS = "fake"
-NOW = 1_700_000_000.0
 EVENTS = Resource("", "v1", "events", "Event")  # recorded, never stored
 NODE_LABEL = IdKind.NODE.label
 
@@ -308,74 +308,6 @@ class RecordingWriter(Writer):
             (c.name, (c.body or {})["reason"], (c.body or {})["message"], (c.body or {})["type"])
             for c in self.done("event")
         ]
-
-
-# -- bodies as the API creates them (see crds/*.yaml and tests/integration/helpers.py) --
-
-
-def node_body(
-    node_id: str,
-    *,
-    status: str = "active",
-    agents: int = 1,
-    capabilities: list[str] | None = None,
-    heartbeat: float | None = None,
-    **observed: Any,
-) -> Body:
-    ident = identity(IdKind.NODE, node_id)
-    st: Body = {"status": status, **observed}
-    if heartbeat is not None:
-        st["lastHeartbeat"] = bodies.format_time(heartbeat)
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Web4AINode",
-        "metadata": {
-            "name": ident.name,
-            "labels": dict(ident.labels),
-            "finalizers": [bodies.NODE_FINALIZER],
-        },
-        "spec": {
-            "nodeId": node_id,
-            "host": "127.0.0.1",
-            "agentsCount": agents,
-            "capabilities": capabilities or [],
-        },
-        "status": st,
-    }
-
-
-def task_body(
-    task_id: str, *, submitted: float = NOW, status: Body | None = None, **spec: Any
-) -> Body:
-    ident = identity(IdKind.TASK, task_id)
-    body: Body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Web4AITask",
-        "metadata": {"name": ident.name, "labels": dict(ident.labels)},
-        "spec": {
-            "taskId": task_id,
-            "taskType": "test_task",
-            "submittedAt": bodies.format_time(submitted),
-            **spec,
-        },
-    }
-    if status is not None:
-        body["status"] = status
-    return body
-
-
-def lease_body(node_id: str, renewed: float, *, name: str | None = None) -> Body:
-    ident = identity(IdKind.NODE, node_id)
-    return {
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": {"name": name or node_lease_name(ident.name), "labels": dict(ident.labels)},
-        "spec": {
-            "holderIdentity": node_id,
-            "leaseDurationSeconds": 90,
-            "renewTime": bodies.format_time(renewed),
-        },
-    }
 
 
 @dataclass

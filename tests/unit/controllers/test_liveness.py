@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.unit.controllers.fakes import NOW, FakeCluster, lease_body
+from tests.unit.controllers.fakes import FakeCluster
+from tests.unit.controllers.objects import NOW, lease_body
 from web4ai.core import bodies, patches
 from web4ai.core.ids import IdKind, identity
 from web4ai.core.model import TaskPhase

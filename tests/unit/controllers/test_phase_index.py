@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from tests.unit.controllers.fakes import node_body, task_body
+from tests.unit.controllers.objects import node_body, task_body
 from web4ai.core import bodies, patches
 from web4ai.core.model import TaskPhase
 from web4ai.k8s.cache import ClusterState

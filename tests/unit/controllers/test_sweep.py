@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.controllers.fakes import node_body
+from tests.unit.controllers.objects import node_body
 from web4ai.core import bodies
 from web4ai.core.resources import NODES, Resource
 from web4ai.operator.runner import Operator, OperatorOptions
