@@ -37,7 +37,7 @@ BENCHES: dict[str, list[str]] = {
     "routing": ["-m", "bench.routing"],
     "scale": ["-m", "bench.scale"],
 }
-SEPARATE = {"scale"}  # long: run alone (`make bench-scale`, then `bench.report add`)
+SEPARATE = {"scale", "routing"}  # long: run alone (`make bench-scale`, `make bench-routing`)
 
 
 def run(names: list[str], extra: dict[str, list[str]]) -> dict[str, Any]:
