@@ -209,7 +209,7 @@ def scale_rows(x: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"{ours['churn_per_s']:g} node writes/s that cannot help"
         )
         ratio = (
-            f"{old['idle_cpu_percent'] / max(ours['idle_cpu_percent'], 0.01):.0f}x less; "
+            f"{ours['idle_cpu_percent'] / max(old['idle_cpu_percent'], 0.01):.2f}x the previous; "
             if old
             else ""
         )
