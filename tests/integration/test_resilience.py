@@ -148,7 +148,11 @@ async def test_a_node_named_like_the_leader_lease_cannot_disturb_leadership(
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     own = await read_lease(api, ns, "web4ai-node-web4ai-operator")
     assert own is not None
-    assert own["metadata"]["labels"] == {"web4ai.io/node-id": "web4ai-operator"}
+    # the node's own Lease: its id label, and the part-of label uninstall selects by
+    assert own["metadata"]["labels"] == {
+        "web4ai.io/node-id": "web4ai-operator",
+        "app.kubernetes.io/part-of": "web4ai",
+    }
     # the operator still leads: a task is assigned to the node
     status, body = await http.post(
         "/tasks",
