@@ -77,3 +77,39 @@ def test_a_node_at_its_pace_is_never_refused_and_a_flood_is(floor: float) -> Non
     refused = [limiter.check("n2", floor, now) for _ in range(PACED_BURST + 3)]
     assert refused[:PACED_BURST] == [0.0] * PACED_BURST
     assert all(0 < r <= pace for r in refused[PACED_BURST:])  # wait about one beat
+
+
+async def test_a_register_refused_while_the_old_node_is_deleted_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # DELETE /nodes/x then the node's re-register: 409 NODE_TERMINATING "retry shortly"
+    # until the finalizer is gone; the node used to end its poll loop on it
+    import asyncio
+
+    from web4ai.client.errors import Web4AIError
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    node = NodeAgent(NodeConfig(orchestrator_url="http://127.0.0.1:1", node_id="n"))
+    answers: list[Any] = [
+        Web4AIError(409, "Node is being unregistered; retry shortly", "NODE_TERMINATING", {}),
+        Web4AIError(409, "Node is being unregistered; retry shortly", "NODE_TERMINATING", {}),
+        {"success": True},
+    ]
+
+    async def call() -> Any:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert await node.retrying("register", call) == {"success": True}
+    other: list[Any] = [Web4AIError(409, "Task is not yours", "TASK_CONFLICT", {})]
+
+    async def conflict() -> Any:
+        raise other.pop(0)
+
+    with pytest.raises(Web4AIError, match="TASK_CONFLICT"):
+        await node.retrying("result", conflict)

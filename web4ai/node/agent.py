@@ -22,6 +22,9 @@ from web4ai.node.reporting import Models, reporter
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30.0
+# 4xx answers that say "retry shortly": a register while the node's deletion is still
+# finishing (its finalizer) is one; the node must wait it out, not end
+TRANSIENT = frozenset({"NODE_TERMINATING"})
 DRAIN_CALL_TIMEOUT = 5.0
 
 
@@ -117,7 +120,8 @@ class NodeAgent:
     # -- plumbing ------------------------------------------------------------------
 
     async def retrying(self, what: str, call: Any) -> Any:
-        """Call until it works, backing off while the orchestrator is unreachable."""
+        """Call until it works, backing off while the orchestrator is unreachable or
+        answers an error that says to retry (``TRANSIENT``)."""
         delay = 1.0
         while True:
             try:
@@ -131,7 +135,7 @@ class NodeAgent:
                         exc,
                     )
                     raise AuthFailed(str(exc)) from exc
-                if exc.status < 500 and exc.status != 429:
+                if exc.status < 500 and exc.status != 429 and exc.code not in TRANSIENT:
                     raise
                 log.warning("%s: %s; retrying in %.0fs", what, exc, delay)
             except (OSError, TimeoutError) as exc:
