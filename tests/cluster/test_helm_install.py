@@ -255,7 +255,15 @@ def test_deleting_the_leader_pod_hands_over_to_the_other_replica(
     [other] = [p["metadata"]["name"] for p in kube.pods(ns, "operator")
                if p["metadata"]["name"] != leader]  # fmt: skip
     kube.kubectl("delete", "pod", leader, "-n", ns, "--wait=false")
-    assert eventually(lambda: operator_leader(kube, ns) == other, within=90)
+
+    def handed_over() -> bool:
+        # the standby, not the deleted pod's replacement (which starts at the same time)
+        now = operator_leader(kube, ns)
+        holder = kube.json("lease", "web4ai-operator", "-n", ns)["spec"].get("holderIdentity")
+        assert now == other, f"leader {now!r} (lease holder {holder!r}), expected {other!r}"
+        return True
+
+    assert eventually(handed_over, within=90)
     tasks = access.wait_done(access.submit("in_cluster", 2) + access.submit("test_task", 2))
     assert [t["status"] for t in tasks] == ["completed"] * 4
 

@@ -42,3 +42,26 @@ def test_every_lease_the_processes_make_carries_the_part_of_label() -> None:
     }
     labels = lease_object("n", {}, {"web4ai.io/node-id": "n1"})["metadata"]["labels"]
     assert labels == {"app.kubernetes.io/part-of": "web4ai", "web4ai.io/node-id": "n1"}
+
+
+def test_a_released_lease_goes_to_the_standing_replica_not_the_newcomer() -> None:
+    standby, newcomer = Observation(), Observation()
+    standby.observe(("leader", "t1"), 0.0)
+    standby.observe(("leader", "t9"), 18.0)
+    newcomer.observe(("leader", "t9"), 19.0)  # the deleted leader's replacement starts
+    # the leader lets go on shutdown
+    released = ("", "1970-01-01T00:00:00Z")
+    newcomer.observe(released, 20.0)
+    assert not newcomer.may_take("", 20.0, 15.0, grace=4.0)
+    assert not newcomer.may_take("", 23.0, 15.0, grace=4.0)
+    standby.observe(released, 21.0)  # its next poll, within one retry period
+    assert standby.may_take("", 21.0, 15.0, grace=4.0)
+    # had nobody taken it (a lone replica restarting), the newcomer would after the grace
+    assert newcomer.may_take("", 24.0, 15.0, grace=4.0)
+
+
+def test_a_held_lease_is_taken_only_once_it_goes_unrenewed() -> None:
+    o = Observation()
+    o.observe(("leader", "t1"), 0.0)
+    assert not o.may_take("leader", 14.0, 15.0, grace=4.0)
+    assert o.may_take("leader", 16.0, 15.0, grace=4.0)

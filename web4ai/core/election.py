@@ -12,9 +12,12 @@ from dataclasses import dataclass
 class Observation:
     record: Hashable = None
     observed_at: float = 0.0
+    first_seen: float | None = None  # when this replica first read the lease
 
     def observe(self, record: Hashable, now: float) -> None:
         """Remember ``now`` when the record (holder, renewTime, transitions...) changed."""
+        if self.first_seen is None:
+            self.first_seen = now
         if record != self.record:
             self.record, self.observed_at = record, now
 
@@ -22,3 +25,16 @@ class Observation:
         """Whether the observed lease is still live: renewed within ``duration`` of our
         own clock's observation."""
         return now - self.observed_at < duration
+
+    def may_take(self, holder: str | None, now: float, duration: float, grace: float) -> bool:
+        """Whether another's lease may be taken now. A held one: once it went unrenewed
+        for ``duration``. A released one (no holder: a leader let go on shutdown): at
+        once by a replica that was already standing by, watching the lease for ``grace``
+        before it saw the release (its caches are warm); a newcomer waits until it has
+        seen the release for ``grace`` (a few of the standby's polls). So when a leader's
+        pod is deleted, the standby takes over, not the pod that replaces it, and a
+        lone replica's restart waits only ``grace``."""
+        if holder:
+            return not self.held_by_other(now, duration)
+        standing = self.first_seen is not None and self.observed_at - self.first_seen >= grace
+        return standing or now - self.observed_at >= grace

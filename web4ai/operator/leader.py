@@ -92,8 +92,10 @@ class LeaderElector:
             ),
             now,
         )
-        if not ours and holder and self._seen.held_by_other(now, duration):
-            return False  # held by a live leader
+        if not ours and not self._seen.may_take(
+            holder, now, duration, grace=2 * self.retry_period
+        ):
+            return False  # held by a live leader, or released and a standby goes first
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if ours else 1)
         acquire = parse_time(spec.get("acquireTime")) if ours else now
         body["spec"] = self._spec(now, acquire or now, transitions)
