@@ -92,9 +92,7 @@ class LeaderElector:
             ),
             now,
         )
-        if not ours and not self._seen.may_take(
-            holder, now, duration, grace=2 * self.retry_period
-        ):
+        if not ours and not self._seen.may_take(holder, now, duration, grace=2 * self.retry_period):
             return False  # held by a live leader, or released and a standby goes first
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if ours else 1)
         acquire = parse_time(spec.get("acquireTime")) if ours else now
