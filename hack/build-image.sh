@@ -20,6 +20,26 @@ image="${WEB4AI_IMAGE:-web4ai/orchestrator:dev}"
 suite=bookworm
 packages=python3,python3-venv
 mkdir -p "$out"
+# one build at a time in this storage; whatever stops a build (an error, Ctrl-C) leaves no
+# working container mounted and no half-made rootfs behind
+exec 9>"$out/.build.lock"
+flock 9
+rootfs=""
+cleanup() {
+  local m
+  if [[ -n $rootfs ]]; then
+    # debootstrap mounts /proc and /sys inside the target; never leave them behind
+    for m in $(awk -v r="$rootfs" '$2 ~ "^"r {print $2}' /proc/self/mounts | sort -r); do
+      umount -l "$m" || true
+    done
+    rm -rf "$rootfs"
+    rootfs=""
+  fi
+  # working containers live only within one run of this script (from, bud's steps)
+  bah rm --all >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 log() { printf '[build-image] %s\n' "$*" >&2; }
 bah() {
@@ -49,18 +69,8 @@ if ! bah inspect --type image "$base" >/dev/null 2>&1; then
   log "making the base $base with debootstrap (first time only)"
   start=$SECONDS
   rootfs=$(mktemp -d "$out/rootfs.XXXXXX")
-  cleanup_rootfs() {
-    local m
-    # debootstrap mounts /proc and /sys inside the target; never leave them behind
-    for m in $(awk -v r="$rootfs" '$2 ~ "^"r {print $2}' /proc/self/mounts | sort -r); do
-      umount -l "$m" || true
-    done
-    rm -rf "$rootfs"
-  }
-  trap cleanup_rootfs EXIT
   make_base "$base" "$rootfs"
-  cleanup_rootfs
-  trap - EXIT
+  cleanup
   log "base $base made in $((SECONDS - start))s"
 fi
 

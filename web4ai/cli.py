@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     for name in ("api", "operator", "node"):
         sub.add_parser(name, add_help=False, help=f"run the {name}")
+    sub.add_parser("uninstall", add_help=False, help="remove what the product made in a namespace")
     t = sub.add_parser("tasks", help="submit, get, wait for and list tasks")
     t.add_argument("action", choices=["submit", "get", "wait", "list", "cancel", "retry"])
     t.add_argument(
@@ -248,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("api", "operator", "node"):
+    if argv and argv[0] in ("api", "operator", "node", "uninstall"):
         return run_component(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     if args.generate_config:
@@ -289,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_component(name: str, argv: list[str]) -> int:
+    if name == "uninstall":
+        from web4ai.commands.uninstall import main as uninstall_main
+
+        return uninstall_main(argv)
     if name == "node":
         from web4ai.node.__main__ import main as node_main
 

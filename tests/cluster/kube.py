@@ -90,16 +90,9 @@ def ready(pod: dict[str, Any]) -> bool:
 
 
 def uninstall(kube: Kube, ns: str) -> None:
-    """The README's uninstall, step by step."""
-    kube.kubectl("scale", "deployment", "web4ai-node", "-n", ns, "--replicas=0")
-    kube.kubectl("wait", "pods", "-n", ns, "-l", "app.kubernetes.io/component=node",
-                 "--for=delete", "--timeout=120s")  # fmt: skip
-    kube.kubectl("delete", "web4aitasks,web4ainodes", "--all", "-n", ns, "--timeout=120s")
-    kube.kubectl("delete", "web4aiorchestrators", "--all", "-n", ns, "--timeout=120s")
-    kube.helm("uninstall", "web4ai", "-n", ns, "--wait", "--timeout", "3m")
-    made_at_run_time = "app.kubernetes.io/part-of=web4ai"
-    kube.kubectl("delete", "secret,configmap,lease", "-n", ns, "-l", made_at_run_time,
-                 "--timeout=120s")  # fmt: skip
+    """The README's uninstall: ``helm uninstall`` alone (its pre-delete hook removes what
+    the product made at run time)."""
+    kube.helm("uninstall", "web4ai", "-n", ns, "--wait", "--timeout", "5m")
 
 
 @dataclass

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -97,12 +99,24 @@ def test_kubectl_apply_k_runs_on_a_fresh_namespace(kube: Kube, tmp_path: Path) -
         assert svc.call("GET", "/health")["status"] == "healthy"
         assert svc.call("GET", "/config")["config"]["network"]["max_nodes"] == 100
         kube.kubectl("get", "web4ainodes", "-n", ns)  # the CRDs of the base are served
+        svc.close()
+        # the README's uninstall with the plain manifests: `web4ai uninstall` (then delete -k)
+        subprocess.run(
+            [sys.executable, "-m", "web4ai", "uninstall", "--namespace", ns,
+             "--kubeconfig", kube.kubeconfig, "--timeout", "60"],
+            check=True, timeout=300,
+        )  # fmt: skip
+        crs = kube.kubectl("get", "web4ainodes,web4aitasks,web4aiorchestrators", "-n", ns,
+                           "-o", "name").split()  # fmt: skip
+        run_time_made = "app.kubernetes.io/part-of=web4ai,!helm.sh/chart"
+        made = kube.kubectl("get", "secrets,configmaps,leases", "-n", ns, "-o", "name",
+                            "-l", run_time_made).split()  # fmt: skip
+        assert not crs and not made, (crs, made)
+        assert not kube.pods(ns)  # every Deployment scaled to zero
+        kube.kubectl("delete", "namespace", ns, "--timeout=120s")  # no finalizer holds it
     except BaseException:
         print(diagnostics(kube, ns))
         raise
     finally:
         svc.close()
-        # the operator still runs: Kopf takes its finalizer off the Web4AIOrchestrator
-        kube.kubectl("delete", "web4aiorchestrators", "--all", "-n", ns, "--timeout=120s",
-                     check=False)  # fmt: skip
         kube.kubectl("delete", "namespace", ns, "--timeout=180s", check=False)
