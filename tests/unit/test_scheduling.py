@@ -219,3 +219,12 @@ def test_waiting_for_a_free_slot_is_not_unschedulable() -> None:
     assert only_capacity("0/3 nodes fit: 3 at capacity")
     assert not only_capacity("0/3 nodes fit: 2 at capacity, 1 node is offline")
     assert not only_capacity("0/1 nodes fit: 1 missing capabilities gpu")
+
+
+def test_a_threshold_of_100_never_holds_a_saturated_node_back() -> None:
+    hot = node("hot", cpu_usage=100.0, memory_usage=100.0)
+    assert unfit_reason(task(), hot, Thresholds(cpu=100, memory=100)) is None
+    assert unfit_reason(task(), hot, Thresholds(cpu=99.5, memory=100)) == "over the cpu threshold"
+    assert unfit_reason(task(), hot, Thresholds(cpu=100, memory=90)) == (
+        "over the memory threshold"
+    )

@@ -85,8 +85,8 @@ COMMENTS: dict[str, list[tuple[str, list[str]]]] = {
     "performance": [
         ("monitoring_enabled", ["false: no metrics history, no recommendations"]),
         ("optimization_enabled", ["true: the scheduler prefers underloaded nodes"]),
-        ("cpu_threshold", ["percent; nodes at or above get no new tasks"]),
-        ("memory_threshold", ["percent; nodes at or above get no new tasks"]),
+        ("cpu_threshold", ["percent; nodes at or above get no new tasks (100: never)"]),
+        ("memory_threshold", ["percent; nodes at or above get no new tasks (100: never)"]),
         ("target_response_time_ms", ["load_rebalancing advice above this average"]),
         ("target_utilization", ["auto_scaling aims at this share of busy slots"]),
     ],

@@ -38,9 +38,11 @@ def unfit_reason(task: Task, node: Node, thresholds: Thresholds) -> str | None:
         if len(missing) <= 3:
             return "missing capabilities " + ",".join(sorted(missing))
         return "missing " + summarise("capabilities", missing)
-    if node.cpu_usage >= thresholds.cpu:
+    # at or above the threshold; a threshold of 100 turns the check off (a saturated
+    # machine reads 100 %, and 100 says "never hold a node back for its load")
+    if thresholds.cpu < 100 and node.cpu_usage >= thresholds.cpu:
         return "over the cpu threshold"
-    if node.memory_usage >= thresholds.memory:
+    if thresholds.memory < 100 and node.memory_usage >= thresholds.memory:
         return "over the memory threshold"
     if 100.0 - node.cpu_usage < req.min_cpu:
         return "not enough free cpu"
