@@ -44,7 +44,7 @@ from pydantic.alias_generators import to_camel
 from web4ai.core import bodies
 from web4ai.core import limits as lim
 from web4ai.core.egress import url_form_problem
-from web4ai.core.schemas import errors, requests, views
+from web4ai.core.schemas import errors, public, requests
 
 BEFORE = "5afaf73"  # main before the typed models
 
@@ -213,7 +213,7 @@ def current_attempt_public(attempt: dict[str, Any]) -> dict[str, Any]:
 
 
 def current_task_body(body: dict[str, Any]) -> dict[str, Any]:
-    """task_public (web4ai.core.schemas.views) before the models, verbatim."""
+    """task_public (now web4ai.core.schemas.public) before the models, verbatim."""
     spec, status = body["spec"], body.get("status") or {}
     req = spec.get("requirements") or {}
     task = bodies.as_task(body)
@@ -554,7 +554,7 @@ def web4ai_submit(raw: bytes) -> bytes:
 
 
 def web4ai_task_public(raw: bytes) -> bytes:
-    return json.dumps(views.task_public(json.loads(raw))).encode()
+    return json.dumps(public.task_public(json.loads(raw))).encode()
 
 
 PATHS: dict[str, tuple[bytes, dict[str, Callable[[bytes], bytes]]]] = {

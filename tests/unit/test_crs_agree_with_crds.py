@@ -102,17 +102,24 @@ def test_the_walk_finds_a_mismatch() -> None:
 
 
 VIEWS = [
-    (views.TaskSpecView, "spec"),
-    (views.RequirementsView, "spec.requirements"),
-    (views.TaskStatusView, "status"),
-    (views.AttemptView, "status.attempts[]"),
+    (views.TaskSpecView, "web4aitasks.yaml", "spec"),
+    (views.RequirementsView, "web4aitasks.yaml", "spec.requirements"),
+    (views.TaskStatusView, "web4aitasks.yaml", "status"),
+    (views.AttemptView, "web4aitasks.yaml", "status.attempts[]"),
+    (views.NodeSpecView, "web4ainodes.yaml", "spec"),
+    (views.AgentView, "web4ainodes.yaml", "spec.agents[]"),
+    (views.NodeStatusView, "web4ainodes.yaml", "status"),
+    (views.DrainingView, "web4ainodes.yaml", "status.draining"),
 ]
 
 
-@pytest.mark.parametrize(("view", "path"), VIEWS, ids=[p for _, p in VIEWS])
-def test_the_api_views_read_fields_the_task_crd_has(view: Any, path: str) -> None:
-    """What task_public reads (snake_case names, camelCase aliases) exists in the CRD."""
-    schema = crd_schema("web4aitasks.yaml")
+@pytest.mark.parametrize(
+    ("view", "crd", "path"), VIEWS, ids=[f"{c.split('.')[0]}.{p}" for _, c, p in VIEWS]
+)
+def test_the_api_views_read_fields_the_crds_have(view: Any, crd: str, path: str) -> None:
+    """What task_public and node_public read (snake_case names, camelCase aliases)
+    exists in the CRD."""
+    schema = crd_schema(crd)
     for part in path.split("."):
         items = part.endswith("[]")
         schema = schema["properties"][part.removesuffix("[]")]

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from web4ai.api.presenting import node_counters, node_models, node_public
+from web4ai.api.presenting import node_models, node_public
 from web4ai.core.crs import NodeBody
-from web4ai.core.schemas.views import task_public
+from web4ai.core.schemas.public import task_public
 from web4ai.k8s.cache import ClusterState
 
 FULL: Any = {
@@ -136,15 +136,15 @@ def test_what_is_not_stored_shows_its_default() -> None:
     )
 
 
-def test_models_and_counters_keep_their_shape() -> None:
+def test_models_and_a_listed_node_with_its_counters_keep_their_shape() -> None:
     assert text(node_models(FULL)) == (
         '{"node_id": "n-a", "models": ["m1", "m3"], "loaded_models": ["m2"], "agents": ['
         '{"agent_id": "a1", "specialized_models": ["m1"], "loaded_models": []}, '
         '{"agent_id": "a2", "specialized_models": [], "loaded_models": ["m2"]}, '
         '{"agent_id": "a3", "specialized_models": ["m3"], "loaded_models": []}]}'
     )
-    assert text(node_counters(FULL, 5)) == (
-        '{"reliability_score": 0.9, "tasks_completed": 3, "tasks_failed": 1, "tasks_running": 5}'
+    assert text(node(FULL, running=5)) == LISTED_FULL[:-1] + (
+        ', "reliability_score": 0.9, "tasks_completed": 3, "tasks_failed": 1, "tasks_running": 5}'
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 from web4ai.core import bodies, patches
 from web4ai.core.crs import NodeBody, TaskBody
 from web4ai.core.model import NodeStatus, TaskPhase
-from web4ai.core.schemas import views
+from web4ai.core.schemas import public
 
 NOW = 1_700_000_000.0
 
@@ -41,15 +41,18 @@ def test_life_of_a_task_keeps_status_phase_and_current_holder() -> None:
     t = task()
     assert (bodies.task_status(t).value, bodies.task_phase(t).value) == ("pending", "queued")
     t = apply(t, patches.bind_patch(t, "n1", NOW))
-    pub = views.task_public(t)
+    pub = public.task_public(t)
     assert (pub["status"], pub["phase"], pub["assigned_nodes"]) == ("active", "assigned", ["n1"])
     t = apply(t, patches.start_patch(t, "n1-agent-0", NOW + 1))
-    assert (views.task_public(t)["status"], views.task_public(t)["phase"]) == ("active", "running")
+    assert (public.task_public(t)["status"], public.task_public(t)["phase"]) == (
+        "active",
+        "running",
+    )
     t = apply(t, patches.attempt_failed_patch(t, "boom\n  line 2", NOW + 2))
-    pub = views.task_public(t)
+    pub = public.task_public(t)
     assert (pub["status"], pub["phase"], pub["assigned_nodes"]) == ("pending", "retrying", [])
     t = apply(t, patches.bind_patch(t, "n2", NOW + 3))
-    pub = views.task_public(t)
+    pub = public.task_public(t)
     assert pub["assigned_nodes"] == ["n2"]
     assert [(a["node_id"], a["outcome"]) for a in pub["attempts"]] == [
         ("n1", "failed"),
@@ -58,7 +61,7 @@ def test_life_of_a_task_keeps_status_phase_and_current_holder() -> None:
     assert pub["attempts"][0]["agent_id"] == "n1-agent-0"
     assert pub["attempts"][0]["error_message"] == "boom\n  line 2"
     t = apply(t, patches.completed_patch(t, NOW + 4))
-    pub = views.task_public(t)
+    pub = public.task_public(t)
     assert (pub["status"], pub["phase"], pub["assigned_nodes"]) == (
         "completed",
         "completed",
@@ -71,13 +74,13 @@ def test_cancel_then_retry() -> None:
     t = task()
     t = apply(t, patches.bind_patch(t, "n1", NOW))
     t = apply(t, patches.cancel_patch(t, "admin", NOW + 1))
-    pub = views.task_public(t)
+    pub = public.task_public(t)
     assert (pub["status"], pub["phase"]) == ("failed", "cancelled")
     assert pub["error_message"] == "cancelled by admin"
     assert pub["attempts"][-1]["outcome"] == "cancelled"
     t = apply(t, {"status": {"retryCount": 1, "callbackDelivered": True}})
     t = apply(t, patches.retry_patch(t, NOW + 2))
-    pub = views.task_public(t)
+    pub = public.task_public(t)
     assert (pub["status"], pub["phase"], pub["retry_count"]) == ("pending", "queued", 0)
     assert "error_message" not in pub and pub["assigned_nodes"] == []
     assert "callbackDelivered" not in t["status"]
@@ -98,8 +101,8 @@ def test_legacy_objects_read_in_place_and_upgrade() -> None:
         {"status": "running", "nodeId": "n2", "assignedNodes": ["n1", "n2"], "retryCount": 1}
     )
     assert bodies.task_phase(legacy) is TaskPhase.RUNNING
-    assert views.task_public(legacy)["status"] == "active"
-    assert views.task_public(legacy)["assigned_nodes"] == ["n2"]
+    assert public.task_public(legacy)["status"] == "active"
+    assert public.task_public(legacy)["assigned_nodes"] == ["n2"]
     assert bodies.needs_upgrade(legacy)
     up = apply(legacy, patches.upgrade_patch(legacy))
     assert (up["status"]["status"], up["status"]["phase"]) == ("active", "running")

@@ -6,7 +6,7 @@ from typing import Any
 
 from web4ai.api.taskviews import TaskViews
 from web4ai.core.crs import TaskBody
-from web4ai.core.schemas import views
+from web4ai.core.schemas import public
 
 
 def task(name: str, version: str, **status: Any) -> TaskBody:
@@ -22,7 +22,7 @@ def test_a_version_is_shown_from_one_view() -> None:
     memo = TaskViews()
     bound = task("t", "5", status="active", phase="assigned", nodeId="n1")
     first = memo.of(bound)
-    assert first == views.task_public(bound)
+    assert first == public.task_public(bound)
     assert memo.of(bound) is first  # the poll after the task_assigned message
     assert memo.made == 1
     done = task("t", "6", status="completed", phase="completed", nodeId="n1")

@@ -14,7 +14,7 @@ from web4ai.api.bodies import read_model
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError, json_bytes
 from web4ai.api.params import id_param
-from web4ai.api.presenting import node_counters, node_public
+from web4ai.api.presenting import node_public
 from web4ai.api.rendering import Rendered, rendered_response
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import bodies, heartbeats, patches
@@ -63,8 +63,7 @@ async def list_nodes(request: web.Request) -> web.Response:
     def render() -> Rendered:
         counts = ctx.state.bound_counts()
         nodes = {
-            bodies.node_id(b): node_public(b, ctx.state)
-            | node_counters(b, counts[bodies.node_id(b)])
+            bodies.node_id(b): node_public(b, ctx.state, running=counts[bodies.node_id(b)])
             for b in ctx.state.nodes_by_name.values()
             if not b["metadata"].get("deletionTimestamp")
         }

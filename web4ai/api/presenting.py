@@ -1,4 +1,6 @@
-"""The documented response shapes, computed from the watch cache (no API calls)."""
+"""The documented response shapes, computed from the watch cache (no API calls). A
+task and a node each through its typed view (``web4ai.core.schemas.public``), with what
+the watch cache adds to a node (its last sign of life, its tasks)."""
 
 from __future__ import annotations
 
@@ -11,19 +13,15 @@ from typing import Any, cast
 from web4ai.core import bodies
 from web4ai.core.config import Settings
 from web4ai.core.crs import (
-    AgentModelsBody,
-    AgentSpec,
     NodeBody,
-    NodeStatusBody,
     OrchestratorStatus,
     TaskBody,
 )
 from web4ai.core.defaults import NODE_SPEC_DEFAULTS as NODE
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.recommending import recommendations as compute_recommendations
-from web4ai.core.routing import agents_now
 from web4ai.core.scheduling import SCHEDULABLE, wrr_weight
-from web4ai.core.schemas import views
+from web4ai.core.schemas import public
 from web4ai.k8s.cache import ClusterState
 
 Doc = dict[str, Any]  # a JSON document as the API answers it
@@ -36,99 +34,23 @@ def group_of(body: TaskBody) -> str:
     return bodies.task_status(body).value
 
 
-def node_public(body: NodeBody, state: ClusterState, *, detailed: bool = False) -> Doc:
-    spec, status = body["spec"], bodies.status_of(body)
-    last = state.lease_renewed(body)
-    out: Doc = {
-        "node_id": spec["nodeId"],
-        "host": spec["host"],
-        "port": spec.get("port", NODE["port"]),
-        "node_type": spec.get("nodeType", NODE["nodeType"]),
-        "status": status.get("status", NodeStatus.OFFLINE.value),
-        "admin_status": status.get("adminStatus"),
-        "reported_status": status.get("reportedStatus"),
-        "draining": bool(status.get("draining")),
-        "capabilities": list(spec.get("capabilities") or []),
-        "agents_count": spec.get("agentsCount", NODE["agentsCount"]),
-        "max_concurrent_tasks": bodies.node_capacity(body),
-        "cpu_usage": float(status.get("cpuUsage", 0.0)),
-        "memory_usage": float(status.get("memoryUsage", 0.0)),
-        "gpu_usage": float(status.get("gpuUsage", 0.0)),
-        "load_score": float(status.get("loadScore", 0.0)),
-        "network_latency": status.get("networkLatency"),
-        "last_heartbeat": last,
-        "version": spec.get("version", NODE["version"]),
-        "location": spec.get("location"),
-        "uptime": status.get("uptime"),
-    }
-    # an agent only a heartbeat named is an AgentSpec without type and capabilities
-    agents = cast(list[AgentSpec], agents_now(spec.get("agents") or [], status.get("agents") or []))
-    if any(a.get("specializedModels") or a.get("loadedModels") for a in agents):
-        out.update(models_public(list(agents)))
-    if status.get("draining"):
-        out["drain_deadline"] = (status.get("draining") or {}).get("deadline")
+def node_public(
+    body: NodeBody, state: ClusterState, *, detailed: bool = False, running: int | None = None
+) -> Doc:
+    """A node as the API shows it (``public.node_public``), its last sign of life and
+    its tasks from the watch cache: with ``running`` as GET /nodes lists it, ``detailed``
+    as GET /nodes/{id} shows it."""
+    tasks = None
     if detailed:
-        node = spec["nodeId"]
+        node = bodies.node_id(body)
         tasks = [t for t in state.tasks_by_name.values() if bodies.task_node(t) == node]
-        out.update(
-            {
-                "reliability_score": float(status.get("reliabilityScore", 1.0)),
-                "tasks_completed": int(status.get("tasksCompleted", 0)),
-                "tasks_failed": int(status.get("tasksFailed", 0)),
-                "tasks_running": sum(1 for t in tasks if bodies.task_phase(t).bound),
-                "metadata": spec.get("metadata") or {},
-                "registered_at": bodies.parse_time(status.get("registeredAt")),
-                "agents": [agent_public(a, tasks, status, last) for a in agents],
-            }
-        )
-    return out
-
-
-def models_public(agents: list[AgentModelsBody]) -> Doc:
-    """The models a node's agents serve and hold loaded now (documented addition)."""
-    return {
-        "models": sorted({x for a in agents for x in a.get("specializedModels") or ()}),
-        "loaded_models": sorted({x for a in agents for x in a.get("loadedModels") or ()}),
-    }
+    shown = public.node_public(body, state.lease_renewed(body), running=running, tasks=tasks)
+    return cast(Doc, shown)
 
 
 def node_models(body: NodeBody) -> Doc:
-    """``node_models_changed``'s data: the node's models, in total and per agent."""
-    agents = agents_now(
-        body["spec"].get("agents") or [], bodies.status_of(body).get("agents") or []
-    )
-    return {
-        "node_id": bodies.node_id(body),
-        **models_public(agents),
-        "agents": [
-            {
-                "agent_id": a["agentId"],
-                "specialized_models": a.get("specializedModels") or [],
-                "loaded_models": a.get("loadedModels") or [],
-            }
-            for a in agents
-        ],
-    }
-
-
-def agent_public(
-    agent: AgentSpec, tasks: list[TaskBody], status: NodeStatusBody, last: float | None
-) -> Doc:
-    mine = [t for t in tasks if bodies.status_of(t).get("agentId") == agent["agentId"]]
-    done = Counter(bodies.task_status(t).value for t in mine)
-    finished = done["completed"] + done["failed"]
-    return {
-        "agent_id": agent["agentId"],
-        "agent_type": agent.get("agentType"),
-        "status": "active" if status.get("status") == NodeStatus.ACTIVE.value else "inactive",
-        "capabilities": agent.get("capabilities") or [],
-        "specialized_models": agent.get("specializedModels") or [],
-        "loaded_models": agent.get("loadedModels") or [],
-        "tasks_running": sum(1 for t in mine if bodies.task_phase(t).bound),
-        "tasks_completed": done["completed"],
-        "efficiency_score": round(done["completed"] / finished, 4) if finished else 1.0,
-        "last_activity": last,
-    }
+    """``node_models_changed``'s data (``public.node_models``)."""
+    return cast(Doc, public.node_models(body))
 
 
 def network_summary(state: ClusterState, now: float) -> Doc:
@@ -297,7 +219,7 @@ def recommendations(state: ClusterState, settings: Settings, summary: Doc) -> li
 
 def task_entry(body: TaskBody) -> Doc:
     """A task in the GET /tasks listing, shaped by its group as documented."""
-    full = views.task_public(body)
+    full = public.task_public(body)
     group = group_of(body)
     keys = {
         "pending": (
@@ -385,15 +307,4 @@ def task_listing(
         "summary": {f"{g}_count": len(grouped[g]) for g in TASK_GROUPS},
         "limit": limit,
         "offset": offset,
-    }
-
-
-def node_counters(body: NodeBody, running: int) -> Doc:
-    """The per-node task counters and reliability the dashboard's node list shows."""
-    status = bodies.status_of(body)
-    return {
-        "reliability_score": float(status.get("reliabilityScore", 1.0)),
-        "tasks_completed": int(status.get("tasksCompleted", 0)),
-        "tasks_failed": int(status.get("tasksFailed", 0)),
-        "tasks_running": running,
     }

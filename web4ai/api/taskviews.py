@@ -1,4 +1,4 @@
-"""The public view of a task (``views.task_public``), made once per version.
+"""The public view of a task (``public.task_public``), made once per version.
 
 One version of a task is shown several times: its binding in the ``task_assigned``
 message and in the node's poll, its result in the node's answer and in the
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web4ai.core.crs import TaskBody
-from web4ai.core.schemas import views
+from web4ai.core.schemas import public
 
 Doc = dict[str, Any]
 
@@ -32,7 +32,7 @@ class TaskViews:
         if hit is not None and hit[0] is body:
             self._memo.move_to_end(name)
             return hit[1]
-        view = views.task_public(body)
+        view = public.task_public(body)
         self.made += 1
         self._memo[name] = (body, view)
         self._memo.move_to_end(name)

@@ -22,7 +22,7 @@ from web4ai.core.backoff import CALLBACK_BACKOFF
 from web4ai.core.crs import TaskBody
 from web4ai.core.egress import EgressPolicy, url_form_problem
 from web4ai.core.resources import TASKS
-from web4ai.core.schemas import views
+from web4ai.core.schemas import public
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import NotFound
 from web4ai.k8s.writing import Writer
@@ -105,7 +105,7 @@ class CallbackSender:
                 return
             url = body["spec"]["callbackUrl"]
             run = run_key(body)
-            payload = views.task_public(body)
+            payload = public.task_public(body)
             error = url_form_problem(url)  # a bad port too: a reason, not a crash
             if error is None:
                 for attempt, delay in enumerate((0.0, *self.backoff)):

@@ -42,7 +42,7 @@ class ProgressAnswer(Ok):
 
 
 class Task(Response):
-    """A task as the API shows it (``web4ai.core.schemas.views.task_public``)."""
+    """A task as the API shows it (``web4ai.core.schemas.public.task_public``)."""
 
     task_id: str
     task_type: str

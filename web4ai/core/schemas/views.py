@@ -1,5 +1,6 @@
 """The custom resources read under the API's names (TypedDict views: validating one is
-the renaming itself), and a task as the API shows it. Pure."""
+the renaming itself): a task and a node, for what the API shows of them
+(``web4ai.core.schemas.public``). Pure."""
 
 from __future__ import annotations
 
@@ -8,10 +9,6 @@ from typing import Any, Required
 from pydantic import ConfigDict, TypeAdapter, with_config
 from pydantic.alias_generators import to_camel
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
-
-from web4ai.core.bodies import parse_time, submitted_at, task_node, task_phase
-from web4ai.core.crs import TaskBody
-from web4ai.core.defaults import TASK_SPEC_DEFAULTS as TASK
 
 VIEW = ConfigDict(
     alias_generator=to_camel, validate_by_alias=True, validate_by_name=False, extra="ignore"
@@ -95,59 +92,66 @@ class TaskView(TypedDict, total=False):
 
 
 TASK_VIEW = TypeAdapter(TaskView)
-# what the API shows when the stored spec or status lacks it (the CRD's defaults)
-TASK_DEFAULTS: dict[str, Any] = {
-    "priority": TASK["priority"],
-    "timeout": TASK["timeout"],
-    "max_retries": TASK["maxRetries"],
-    "requirements": TASK["requirements"],
-    "input_data": {},
-    "metadata": {},
-    "retry_count": 0,
-    "node_id": None,
-    "agent_id": None,
-}
-TASK_TIMES = ("assigned_at", "started_at", "completed_at")
-ATTEMPT_TIMES = ("assigned_at", "started_at", "finished_at")
 
 
-def _attempt(view: dict[str, Any]) -> dict[str, Any]:
-    error = view.pop("error", None)
-    out: dict[str, Any] = {
-        "node_id": None,
-        "agent_id": None,
-        "outcome": None,
-        **view,
-        "error_message": view.get("error_message") or error,
-    }
-    for key in ATTEMPT_TIMES:
-        out[key] = parse_time(view.get(key))
-    return out
+@with_config(VIEW)
+class AgentView(TypedDict, total=False):
+    """An agent of ``spec.agents`` with what the latest heartbeat reported of it
+    (``status.agents``): ``web4ai.core.routing.agents_now``."""
+
+    agent_id: Required[str]
+    agent_type: str | None
+    capabilities: list[str] | None
+    specialized_models: list[str] | None
+    loaded_models: list[str] | None
 
 
-def task_public(body: TaskBody) -> dict[str, Any]:
-    """A task as the API shows it (GET /tasks/{id}, callbacks): the spec and status
-    under the API's names (``TaskView``: camelCase aliases), the
-    phase, the holder and the times as Unix seconds."""
-    view = TASK_VIEW.validate_python(body)
-    status: dict[str, Any] = dict(view.get("status") or {})
-    phase, node = task_phase(body), task_node(body)
-    out: dict[str, Any] = {**TASK_DEFAULTS}
-    out.update((k, v) for k, v in view["spec"].items() if v is not None)
-    out.pop("submitted_at", None)
-    out |= {
-        "status": phase.status.value,
-        "phase": phase.value,
-        "assigned_nodes": [node] if node and not phase.waiting else [],
-        "created_at": submitted_at(body),
-        "attempts": [_attempt(dict(a)) for a in status.pop("attempts", None) or []],
-    }
-    for key in TASK_TIMES:
-        value = parse_time(status.pop(key, None))
-        if value is not None:
-            out[key] = value
-    if status.get("progress"):
-        progress = dict(status.pop("progress") or {})
-        out["progress"] = {**progress, "updated_at": parse_time(progress.get("updated_at"))}
-    out.update((k, v) for k, v in status.items() if v is not None)
-    return out
+@with_config(VIEW)
+class NodeSpecView(TypedDict, total=False):
+    """``Web4AINode.spec`` under the API's names (its agents: ``AgentView``)."""
+
+    node_id: Required[str]
+    host: Required[str]
+    port: int | None
+    node_type: str | None
+    capabilities: list[str] | None
+    agents_count: int | None
+    version: str | None
+    location: str | None
+    metadata: dict[str, Any] | None
+
+
+@with_config(VIEW)
+class DrainingView(TypedDict, total=False):
+    requested_at: str | None
+    deadline: Number | None
+
+
+@with_config(VIEW)
+class NodeStatusView(TypedDict, total=False):
+    """``Web4AINode.status`` under the API's names; times stay RFC 3339 strings."""
+
+    status: str | None
+    admin_status: str | None
+    reported_status: str | None
+    draining: DrainingView | None
+    cpu_usage: Number
+    memory_usage: Number
+    gpu_usage: Number
+    load_score: Number
+    reliability_score: Number
+    network_latency: Number | None
+    uptime: Number | None
+    tasks_completed: int
+    tasks_failed: int
+    registered_at: str | None
+
+
+@with_config(VIEW)
+class NodeView(TypedDict, total=False):
+    spec: Required[NodeSpecView]
+    status: NodeStatusView | None
+    agents: list[AgentView]  # not stored as such: ``agents_now`` of the two lists
+
+
+NODE_VIEW = TypeAdapter(NodeView)
