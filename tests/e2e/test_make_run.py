@@ -49,9 +49,15 @@ def test_make_run_getting_started_and_ctrl_c(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 120
+
+        def logs() -> str:  # what `make run` printed, and the tail of each process's log
+            tails = [f"--- {p.name}\n" + p.read_text()[-3000:]
+                     for p in sorted((tmp_path / "logs").glob("*.log"))]  # fmt: skip
+            return "\n".join([log.read_text(), *tails])
+
         while "Ctrl-C stops everything" not in log.read_text():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
+            assert proc.poll() is None, logs()
+            assert time.monotonic() < deadline, logs()
             time.sleep(0.5)
         out = log.read_text()
         key = re.search(r"Admin API key: (\S+)", out).group(1)  # type: ignore[union-attr]

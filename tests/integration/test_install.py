@@ -52,6 +52,7 @@ def test_helm_lint_and_render() -> None:
     assert kinds == [
         "Deployment",
         "Ingress",
+        "Job",  # the pre-delete hook (helm uninstall)
         "PodDisruptionBudget",
         "Role",
         "RoleBinding",
@@ -62,13 +63,17 @@ def test_helm_lint_and_render() -> None:
     ]
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
     assert deployments["web4ai-api"]["spec"]["replicas"] == 2
-    for d in deployments.values():
+    hooks = [d for d in docs if "helm.sh/hook" in (d["metadata"].get("annotations") or {})]
+    assert {d["metadata"]["annotations"]["helm.sh/hook"] for d in hooks} == {"pre-delete"}
+    [job] = [d for d in hooks if d["kind"] == "Job"]
+    for d in [*deployments.values(), job]:
         pod = d["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         c = pod["containers"][0]
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         assert c["securityContext"]["allowPrivilegeEscalation"] is False
-        assert "readinessProbe" in c and "resources" in c
+        assert "resources" in c
+        assert "readinessProbe" in c or d is job
         assert pod["serviceAccountName"] == d["metadata"]["name"]
     # no ClusterRole: everything the product touches is namespaced
     assert not [d for d in docs if d["kind"].startswith("Cluster")]
