@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, NamedTuple
 
 import psutil
 from aiohttp import web
 
-from web4ai.api.context import CONTEXT
+from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import now_iso
 from web4ai.api.livefeed import status_template, summary
 from web4ai.api.params import int_query
 from web4ai.api.presenting import network_metrics, node_weights, recommendations
 from web4ai.api.rendering import template_response
 from web4ai.api.routing import NodeAccess, declare, query_param
+from web4ai.core.config import Settings
 from web4ai.core.schemas import responses
 
 routes = web.RouteTableDef()
+
+
+class Summarized(NamedTuple):
+    """What /metrics and /metrics/performance answer from: the network summary now."""
+
+    ctx: ApiContext
+    now: float
+    s: dict[str, Any]  # ``network_summary``
+    settings: Settings
+
+
+def summarized(request: web.Request) -> Summarized:
+    ctx = request.app[CONTEXT]
+    now = ctx.clock()
+    return Summarized(ctx, now, summary(ctx, now), ctx.state.settings())
 
 
 def uptime_text(seconds: float) -> str:
@@ -54,10 +71,7 @@ async def status(request: web.Request) -> web.Response:
 @routes.get("/api/v1/metrics", name="metrics")
 @declare(response=responses.MetricsAnswer)
 async def metrics(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    now = ctx.clock()
-    s = summary(ctx, now)
-    settings = ctx.state.settings()
+    ctx, now, s, settings = summarized(request)
     return web.json_response(
         {
             "success": True,
@@ -96,10 +110,7 @@ async def metrics(request: web.Request) -> web.Response:
 @routes.get("/api/v1/metrics/performance", name="performance")
 @declare(response=responses.PerformanceAnswer)
 async def performance(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    now = ctx.clock()
-    s = summary(ctx, now)
-    settings = ctx.state.settings()
+    ctx, now, s, settings = summarized(request)
     return web.json_response(
         {
             "success": True,
