@@ -35,8 +35,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -71,6 +73,7 @@ ALGORITHMS = [
     "latency_optimized",
 ]
 MODEL_AWARE = "model_aware+chwbl"
+EPSILON = 0.25  # network.affinity_epsilon, the default
 
 
 @dataclass
@@ -86,6 +89,22 @@ class Stats:
     cold: int = 0
     warm: int = 0
     ran_on: dict[str, str] = field(default_factory=dict)  # task id -> node id
+    cold_ids: set[str] = field(default_factory=set)
+    refused: Counter[str] = field(default_factory=Counter)  # heartbeat kind -> failures
+    nodes: int = 1
+    keyed: Counter[str] = field(default_factory=Counter)  # node id -> keyed tasks running
+    over_bound: int = 0  # keyed starts that put a node over its bounded load
+    keyed_peak: int = 0  # most keyed tasks on one node at once
+
+    def keyed_start(self, node_id: str) -> None:
+        """A task with an affinity key starts on ``node_id``: is the node within its
+        bounded load, ceil((1 + eps) x its share of the keyed tasks running)?"""
+        self.keyed[node_id] += 1
+        total = sum(self.keyed.values())
+        bound = math.ceil((1 + EPSILON) * total / self.nodes)  # nodes of equal capacity
+        self.keyed_peak = max(self.keyed_peak, self.keyed[node_id])
+        self.over_bound += self.keyed[node_id] > bound
+
     peak: Counter[str] = field(default_factory=Counter)  # node id -> most tasks at once
 
 
@@ -160,8 +179,10 @@ class SimNode:
     async def heartbeats(self) -> None:
         while True:  # at the pace told: a node's heartbeats have a budget of twice that
             await asyncio.sleep(self.beat_every)
-            with contextlib.suppress(Exception):
+            try:
                 await self.heartbeat()
+            except Exception:
+                self.stats.refused["regular"] += 1
 
     async def poll(self) -> None:
         seen: set[str] = set()
@@ -185,6 +206,9 @@ class SimNode:
 
     async def run(self, task: dict[str, Any]) -> None:
         model = (task.get("requirements") or {}).get("model")
+        keyed = bool((task.get("requirements") or {}).get("affinity_key"))
+        if keyed:
+            self.stats.keyed_start(self.node_id)
         self.running += 1
         self.stats.peak[self.node_id] = max(self.stats.peak[self.node_id], self.running)
         free = [a for a in self.agents if not a.busy]
@@ -198,8 +222,11 @@ class SimNode:
             if cold:
                 agent.loaded = model or agent.loaded
                 self.stats.cold += 1
-                with contextlib.suppress(Exception):
+                self.stats.cold_ids.add(task["task_id"])
+                try:
                     await self.heartbeat()  # the swap is news for the scheduler
+                except Exception:
+                    self.stats.refused["swap"] += 1
                 with contextlib.suppress(Exception):  # a long task is started (as a node does)
                     start = {"node_id": self.node_id, "agent_id": agent.agent_id}
                     await self.call("POST", f"/tasks/{task['task_id']}/start", start)
@@ -222,6 +249,8 @@ class SimNode:
                 except Exception:
                     await asyncio.sleep(0.2)
         finally:
+            if keyed:
+                self.stats.keyed[self.node_id] -= 1
             agent.busy, agent.used_at = False, time.monotonic()
             self.running -= 1
             self.free.release()
@@ -333,7 +362,33 @@ async def measure(base: str, ws_url: str, work: Workload, nodes: list[SimNode]) 
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "rate": total / (max(completed.values()) - start),
         "peak_tasks_on_a_node": max(stats.peak.values()),
+        "peak_keyed_on_a_node": stats.keyed_peak,
+        "over_bound": stats.over_bound,
     }
+
+
+async def why(plane: ControlPlane, ns: str, stats: Stats) -> None:
+    """Diagnostics: the Scheduled message of each task, by cold or warm and kind."""
+    api = await api_client(str(plane.kubeconfig))
+    co = client.CustomObjectsApi(api)
+    items = (await co.list_namespaced_custom_object("web4ai.io", "v1alpha1", ns, "web4aitasks"))[
+        "items"
+    ]
+    await api.close()
+    table: Counter[tuple[str, str, str]] = Counter()
+    for body in items:
+        tid = body["spec"].get("taskId") or body["metadata"]["name"]
+        msg = ""
+        for c in (body.get("status") or {}).get("conditions") or []:
+            if c.get("type") == "Scheduled":
+                msg = c.get("message", "")
+        msg = re.sub(r"sim-\d+", "N", re.sub(r"assigned to sim-\d+: ?", "", msg))
+        msg = re.sub(r"conversation-\d+|model-\d+|\d+", "#", msg)[:70]
+        kind = "conv0" if tid.endswith("-0") and tid.startswith("c-") else tid[:1]
+        table[("cold" if tid in stats.cold_ids else "warm", kind, msg)] += 1
+    for (c, k, m), n in sorted(table.items(), key=lambda x: -x[1]):
+        print(f"  {n:5d} {c} {k:5s} {m}")
+    print("  refused heartbeats:", dict(stats.refused), flush=True)
 
 
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -358,7 +413,7 @@ async def wait_api(base: str) -> None:
 
 
 async def run_once(
-    plane: ControlPlane, label: str, run: int, work: Workload, n: int
+    plane: ControlPlane, label: str, run: int, work: Workload, n: int, why_too: bool = False
 ) -> dict[str, Any]:
     ns = f"routing-{run}"
     api = await api_client(str(plane.kubeconfig))
@@ -395,7 +450,7 @@ async def run_once(
                     if r.status == 200:
                         break
                 await asyncio.sleep(0.2)
-            stats = Stats()
+            stats = Stats(nodes=n)
             nodes = [SimNode(i, s, base, stats) for i in range(n)]
             for node in nodes:
                 await node.register()
@@ -403,6 +458,8 @@ async def run_once(
             jobs += [asyncio.create_task(x.heartbeats()) for x in nodes]
             try:
                 out = await measure(base, f"ws://127.0.0.1:{ws_port}", work, nodes)
+                if why_too:
+                    await why(plane, ns, stats)
             finally:
                 for job in jobs:
                     job.cancel()
@@ -418,7 +475,8 @@ async def run_once(
     print(
         f"[{label:22s}] cold={out['cold_loads']:5d} affinity={out['affinity_hits']:.1%} "
         f"p50={out['p50_ms']:7.0f}ms p99={out['p99_ms']:7.0f}ms rate={out['rate']:6.1f}/s "
-        f"peak/node={out['peak_tasks_on_a_node']}",
+        f"peak/node={out['peak_tasks_on_a_node']} keyed peak={out['peak_keyed_on_a_node']} "
+        f"over bound={out['over_bound']}",
         flush=True,
     )
     return out
@@ -445,7 +503,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await crds_mod.install(api, REPO / "crds")
         await api.close()
         for run, label in enumerate(args.only):
-            out["runs"][label] = await run_once(plane, label, run, work, args.nodes)
+            out["runs"][label] = await run_once(plane, label, run, work, args.nodes, args.why)
     return out
 
 
@@ -463,6 +521,9 @@ def main() -> None:
     p.add_argument("--think", type=float, default=1.0, help="seconds between two turns")
     p.add_argument("--only", nargs="+", default=[*ALGORITHMS, MODEL_AWARE])
     p.add_argument("--json", help="write the figures to this file")
+    p.add_argument(
+        "--why", action="store_true", help="print each run's Scheduled messages, cold or warm"
+    )
     args = p.parse_args()
     out = asyncio.run(main_async(args))
     if args.json:

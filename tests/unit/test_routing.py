@@ -4,6 +4,7 @@ and of its place in pick_node, the ring and the bounded loads."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,10 @@ from web4ai.core.routing import (
     Routing,
     agent_models,
     bound_load,
+    cheapest,
+    eviction_cost,
     load_bound,
+    loading,
     model_unserved,
     route,
     routing_of,
@@ -192,41 +196,99 @@ def test_a_key_keeps_its_node_and_moves_when_it_is_full_over_its_bound_or_gone()
     key = "conversation-7"
     home, second = list(ring(*ids).walk(key))[:2]
     pool = [node(i, capacity=4) for i in ids]
-    routing = Routing(ring(*ids), 16, keyed={i: 1 for i in ids})
+    routing = Routing(ring(*ids), 16, keyed={i: 1 for i in ids}, nodes={n.node_id: n for n in pool})
     routed = route(task(key=key), pool, routing)
     assert [n.node_id for n in routed.pool] == [home]
-    assert routed.why == f"affinity key {key}: its node"
+    assert routed.why == f"affinity key {key}: first on the ring"
+    routing.place(home, Requirements(affinity_key=key))
+    assert routing.homes == {key: home} and routing.keyed[home] == 2
+    routing.keyed[home] = 1  # that task done
     # the same key, the same node, however often
     for _ in range(3):
-        assert route(task(key=key), pool, routing).pool[0].node_id == home
-    # full (no longer among the nodes that fit): the next node on the ring
+        routed = route(task(key=key), pool, routing)
+        assert [n.node_id for n in routed.pool] == [home]
+        assert routed.why == f"affinity key {key}: its node"
+    # full (no longer among the nodes that fit): it waits a while for its node, then
+    # the next node on the ring, this once
     fitting = [n for n in pool if n.node_id != home]
+    routing.now = 10.0
+    routed = route(task(key=key), fitting, routing)
+    assert (
+        routed.pool == []
+        and routed.why == f"affinity key {key}: waiting up to 1 s for its node {home}"
+    )
+    routing.since = {"t": 10.0 - WARM_WAIT}
     routed = route(task(key=key), fitting, routing)
     assert routed.pool[0].node_id == second
-    assert routed.why == f"affinity key {key}: moved past 1 ({home} does not fit)"
+    assert routed.why == f"affinity key {key}: its node {home} does not fit; first on the ring"
+    routing.place(second, Requirements(affinity_key=key))
+    routing.keyed[second] = 1  # that task done
+    assert routing.homes == {key: home}  # and back once it fits
+    assert route(task(key=key), pool, routing).pool[0].node_id == home
     # over its bound: 5 keyed tasks, ceil(1.25 x 6 x 4/16) = 2 on a node is the most
-    loaded = Routing(ring(*ids), 16, keyed={home: 2, second: 1, "x": 2})
+    loaded = Routing(
+        ring(*ids),
+        16,
+        keyed={home: 2, second: 1, "x": 2},
+        nodes=routing.nodes,
+        homes={key: home},
+        since={"t": 0.0},
+        now=WARM_WAIT,
+    )
     routed = route(task(key=key), pool, loaded)
     assert routed.pool[0].node_id == second
-    assert routed.why == f"affinity key {key}: moved past 1 ({home} at its load bound 2)"
+    assert (
+        routed.why == f"affinity key {key}: its node {home} at its load bound 2; first on the ring"
+    )
     # other tasks do not count: a node busy with unkeyed work keeps its keys
     busy = [node(i, capacity=4, running=3 if i == home else 0) for i in ids]
     assert route(task(key=key), busy, routing).pool[0].node_id == home
-    # gone from the ring: the next one, and it stays there
+    # gone: the next one on the ring at once, and it stays there
     rest = [i for i in ids if i != home]
-    gone = Routing(ring(*rest), 12)
-    assert route(task(key=key), [node(i, capacity=4) for i in rest], gone).pool[0].node_id == second
+    nodes = [node(i, capacity=4) for i in rest]
+    gone = Routing(ring(*rest), 12, nodes={n.node_id: n for n in nodes}, homes={key: home})
+    routed = route(task(key=key), nodes, gone)
+    assert routed.pool[0].node_id == second
+    assert routed.why == f"affinity key {key}: its node {home} gone; first on the ring"
+    gone.place(second, Requirements(affinity_key=key))
+    assert gone.homes == {key: second}
+
+
+@pytest.mark.parametrize(
+    ("loaded", "busy", "home", "why"),
+    [
+        # a first turn goes to the first node on the ring with a free agent holding its
+        # model, not to whatever node the key hashes to
+        ({"b": "m1"}, {}, "b", "first on the ring with m1 loaded"),
+        ({"a": "m1", "b": "m1", "c": "m1"}, {}, "ring", "first on the ring with m1 loaded"),
+        # loaded on busy agents only: it waits for one (None: deferred)
+        ({"b": "m1"}, {("b", "m1"): 1}, None, "waiting up to 1 s for an agent holding m1"),
+        # loaded nowhere: a cold load at once, where it costs least (c holds nothing)
+        ({"a": "m2", "b": "m2"}, {}, "c", "first on the ring for a cold load"),
+    ],
+)
+def test_a_keys_first_task_goes_warm(
+    loaded: dict[str, str], busy: dict[tuple[str, str], int], home: str | None, why: str
+) -> None:
+    ids = ["a", "b", "c"]
+    pool = [node(i, agent("x", "m1 m2", loaded.get(i, "")), running=0) for i in ids]
+    routing = routing_of(ring(*ids), pool, [], 0.25, now=5.0)
+    routing.busy = dict(busy)
+    routed = route(task("m1", "conv"), pool, routing)
+    expected = home_of("conv", ids) if home == "ring" else home
+    assert [n.node_id for n in routed.pool] == ([] if home is None else [expected])
+    assert routed.why == f"affinity key conv: {why}"
 
 
 def test_affinity_wins_over_warmth_and_over_the_algorithm() -> None:
     ids = ["a", "b", "c"]
     key = "conv"
-    home = home_of(key, ids)
+    home = "b"  # its node, where its model is no longer loaded
     pool = [node(i, agent("x", "m1", "m1" if i != home else ""), capacity=4) for i in ids]
-    decision = pick_node(
-        task("m1", key), pool, T, LeastConnections(), routing=Routing(ring(*ids), 12)
-    )
-    assert decision.node_id == home and decision.message.startswith("affinity key conv")
+    pool[1] = replace(pool[1], running=3)
+    routing = Routing(ring(*ids), 12, nodes={n.node_id: n for n in pool}, homes={key: home})
+    decision = pick_node(task("m1", key), pool, T, LeastConnections(), routing=routing)
+    assert decision.node_id == home and decision.message == f"affinity key {key}: its node"
 
 
 def test_no_node_takes_more_than_its_bounded_load() -> None:
@@ -234,8 +296,8 @@ def test_no_node_takes_more_than_its_bounded_load() -> None:
     node ever holds more than ceil((1 + eps) x its share), however the keys hash."""
     ids = [f"n{i}" for i in range(8)]
     pool = [node(n, capacity=100) for n in ids]
-    routing = Routing(ring(*ids), 8 * 100, epsilon=0.25)
-    for i in range(400):
+    routing = Routing(ring(*ids), 8 * 100, epsilon=0.25, now=WARM_WAIT, since={"t": 0.0})
+    for i in range(400):  # each waited for its node when it was at its bound
         bound = load_bound(pool[0], routing.keyed_total, routing.capacity, routing.epsilon)
         chosen = route(task(key=f"k{i % 50}"), pool, routing).pool[0].node_id
         assert routing.keyed.get(chosen, 0) + 1 <= bound
@@ -279,27 +341,90 @@ def test_bound_load_and_place() -> None:
 
 def test_a_task_waits_a_while_for_a_busy_warm_agent_then_loads_cold() -> None:
     """Delay scheduling: the model is loaded only on a busy agent; for WARM_WAIT after
-    its submission the task waits (deferred, not unschedulable), then takes a cold node."""
+    its first deferral the task waits (deferred, not unschedulable), then takes a cold
+    node. The wait counts from the first deferral, not from submission: in a backlog
+    every task is older than WARM_WAIT, and would take a cold load at once."""
     busy_warm = node("a", agent("x", "m1", "m1"), capacity=1, running=1)
     cold = node("b", agent("y", "m1 m2", "m2"))
     held_tasks: list[tuple[str | None, Any]] = [("a", held("m1"))]
-    routing = routing_of(ring("a", "b"), [busy_warm, cold], held_tasks, 0.25, now=0.5)
+    since: dict[str, float] = {}
+    routing = routing_of(ring("a", "b"), [busy_warm, cold], held_tasks, 0.25, 100.0, since=since)
     assert routing.warm == {"m1": 1, "m2": 1} and routing.busy == {("a", "m1"): 1}
-    t = Task("t", "t", 3, 0.0, Requirements(model="m1"))  # submitted at 0
+    t = Task("t", "t", 3, 0.0, Requirements(model="m1"))  # submitted long ago
     decision = pick_node(t, [cold], T, RoundRobin(), routing=routing)
     assert (decision.node_id, decision.deferred) == (None, True)
     assert decision.message == f"waiting up to {WARM_WAIT:g} s for an agent holding m1"
-    routing.now = WARM_WAIT + 0.01
+    since["t"] = 100.0  # the scheduler notes the first deferral
+    routing.now = 100.0 + WARM_WAIT - 0.01
+    assert pick_node(t, [cold], T, RoundRobin(), routing=routing).deferred
+    routing.now = 100.0 + WARM_WAIT
     decision = pick_node(t, [cold], T, RoundRobin(), routing=routing)
     assert decision.node_id == "b" and not decision.deferred
     assert decision.message == "model m1 loaded on no free agent: a cold load"
     # a model loaded nowhere: no wait at all
     fresh = Task("u", "u", 3, 0.0, Requirements(model="m2"))
-    routing.now = 0.5
     assert (
         pick_node(fresh, [node("c", agent("z", "m2"))], T, RoundRobin(), routing=Routing()).node_id
         == "c"
     )
+
+
+@pytest.mark.parametrize(
+    ("agents", "busy", "loads", "warm"),
+    [
+        # nothing bound: the m1 agent is free
+        ("m1 m2", {}, 0, True),
+        # an m3 task bound there (no agent holds m3): a load under way, on a free agent
+        # of the node's choosing, maybe the m1 one
+        ("m1 m2", {("a", "m3"): 1}, 1, False),
+        # two m1 agents, one load: one of them is left
+        ("m1 m1", {("a", "m3"): 1}, 1, True),
+        # an m2 task bound there is warm (an m2 agent holds it): no load
+        ("m1 m2", {("a", "m2"): 1}, 0, True),
+        # two m2 tasks, one m2 agent: the second is a load
+        ("m1 m2", {("a", "m2"): 2}, 1, False),
+        # another node's tasks do not count
+        ("m1 m2", {("b", "m3"): 1}, 0, True),
+    ],
+)
+def test_loads_under_way_take_any_free_agent(
+    agents: str, busy: dict[tuple[str, str], int], loads: int, warm: bool
+) -> None:
+    n = node(
+        "a", *(agent(f"x{i}", "m1 m2 m3", m) for i, m in enumerate(agents.split())), capacity=3
+    )
+    assert loading(n, busy) == loads
+    assert warm_free(n, "m1", busy.get(("a", "m1"), 0), loading(n, busy)) is warm
+
+
+@pytest.mark.parametrize(
+    ("nodes", "warm", "demand", "cheapest_ids"),
+    [
+        # a cold load swaps a free agent's model: where the worst such swap loses a
+        # model with the fewest agents for its demand, it costs most
+        ({"a": "m1", "b": "m2"}, {"m1": 4, "m2": 1}, {}, {"a"}),
+        ({"a": "m1", "b": "m2"}, {"m1": 4, "m2": 1}, {"m1": 9}, {"b"}),  # (9+1)/4 > 1/1
+        # an agent holding nothing costs nothing
+        ({"a": "m1", "b": ""}, {"m1": 9}, {}, {"b"}),
+        # equal: the algorithm picks
+        ({"a": "m1", "b": "m1"}, {"m1": 2}, {}, {"a", "b"}),
+    ],
+)
+def test_a_cold_load_goes_where_it_swaps_out_the_model_missed_least(
+    nodes: dict[str, str], warm: dict[str, int], demand: dict[str, int], cheapest_ids: set[str]
+) -> None:
+    pool = [node(i, agent("x", "m1 m2 m3", m)) for i, m in nodes.items()]
+    routing = Routing(warm=warm, demand=demand)
+    assert {n.node_id for n in cheapest(pool, routing)} == cheapest_ids
+    routed = route(task("m3"), pool, routing)
+    assert {n.node_id for n in routed.pool} == cheapest_ids
+
+
+def test_a_busy_agent_is_not_the_one_swapped() -> None:
+    # its only m1 agent busy with an m1 task: a load there swaps the m2 agent's model
+    n = node("a", agent("x", "m1 m2 m3", "m1"), agent("y", "m1 m2 m3", "m2"), running=1)
+    routing = Routing(busy={("a", "m1"): 1}, warm={"m1": 1, "m2": 4})
+    assert eviction_cost(n, routing) == 1 / 4
 
 
 def held(model: str | None = None, key: str | None = None) -> dict[str, object]:

@@ -2,15 +2,22 @@
 
 Among the nodes that fit a task (``web4ai.core.scheduling``):
 
-- a task with an ``affinity_key`` (a conversation id, say) goes to the first node
-  clockwise from the key's point on a consistent-hash ring that fits and is within
-  its bounded load: no node takes more than ``(1 + epsilon)`` times its fair share
-  of the tasks running (consistent hashing with bounded loads, CHWBL: Mirrokni,
-  Thorup and Zadimoghaddam, 2016). The same key keeps its node while it fits and is
-  not over its bound; when the node is full, over its bound or gone, the key moves
-  to the next node on the ring, and only that key moves;
-- any other task with a ``model`` prefers the nodes with a free agent that holds
-  the model loaded now (warm), as Ray Serve's model multiplexing does;
+- a task with an ``affinity_key`` (a conversation id, say) goes to the key's node
+  while that node fits and is within its bounded load: no node takes more than
+  ``(1 + epsilon)`` times its fair share of the keyed tasks bound (consistent hashing
+  with bounded loads, CHWBL: Mirrokni, Thorup and Zadimoghaddam, 2016). A key gets
+  its node at its first task: the first node clockwise from the key's point on a
+  consistent-hash ring that is within its bound, among the nodes with a free agent
+  holding the task's model when there are any (a first turn warm, not a cold load on
+  whatever node the hash names), else among all that fit. The scheduler remembers
+  it (``homes``). Its node full or at its bound, the task waits a while for it, then
+  goes elsewhere (the same way) this once; its node gone, the key gets a new one;
+- any other task with a ``model`` goes to the nodes with a free agent that holds the
+  model loaded now (warm), as Ray Serve's model multiplexing does. Counting free
+  agents, a task bound to a node that holds its model on no agent is a cold load
+  under way there, on a free agent of the node's choosing. Loaded only on busy
+  agents, the task waits a while for one (delay scheduling); loaded on none, or
+  after the wait, it takes a cold load where that swaps out the model missed least;
 - the configured algorithm breaks the ties that are left.
 
 An affinity key wins over warmth: the node of a conversation holds its prefix cache
@@ -22,7 +29,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from web4ai.core.crs import AgentModelsBody, Body, TaskBody
@@ -31,9 +38,11 @@ from web4ai.core.model import AgentModels, Node, Requirements, Task
 
 VIRTUAL_NODES = 64  # points per node on the ring: loads within a few % of even
 DEFAULT_EPSILON = 0.25
-# A task whose model is loaded only on busy agents waits this long (from submission)
-# for one of them before it takes a cold load elsewhere (delay scheduling, Zaharia et
-# al. 2010): a warm task takes milliseconds, a load seconds to minutes.
+# A task whose model is loaded only on busy agents waits this long for one of them
+# before it takes a cold load elsewhere, and a keyed task this long for its full node,
+# counted from its first deferral (delay scheduling, Zaharia et al. 2010, where the
+# wait starts when the job is first skipped: counted from submission, every task of a
+# backlog would skip the wait): a warm task takes milliseconds, a load seconds.
 WARM_WAIT = 1.0
 SHOWN = 64  # characters of a model name or key quoted in a message
 
@@ -110,10 +119,37 @@ def warm_agents(node: Node, model: str) -> int:
     return sum(1 for a in node.agents if model in a.loaded)
 
 
-def warm_free(node: Node, model: str, busy: int) -> bool:
-    """Whether the node has a free agent with ``model`` loaded: more agents hold it
-    than tasks of that model are bound to the node, and the node has a free slot."""
-    return node.free_slots > 0 and warm_agents(node, model) > busy
+def loading(node: Node, busy: Mapping[tuple[str, str], int]) -> int:
+    """The tasks bound to ``node`` beyond its agents holding their model: each takes a
+    cold load on a free agent the node picks (any of them, as far as we know) until a
+    heartbeat reports the swap."""
+    return sum(
+        max(0, count - warm_agents(node, model))
+        for (node_id, model), count in busy.items()
+        if node_id == node.node_id
+    )
+
+
+def warm_free(node: Node, model: str, busy: int, loads: int = 0) -> bool:
+    """Whether the node has a free agent with ``model`` loaded: more agents hold it than
+    tasks of that model are bound to the node, plus the ``loads`` under way there (which
+    may take any free agent, that one too), and the node has a free slot."""
+    return node.free_slots > 0 and warm_agents(node, model) > busy + loads
+
+
+def eviction_cost(node: Node, routing: Routing) -> float:
+    """What a cold load on ``node`` may cost the others: the node swaps the model of one
+    of its free agents (which one is the node's choice), so the worst of those, where a
+    model's worth is its demand (its tasks bound or waiting, plus one) per agent holding
+    it. A node with an agent holding nothing costs nothing."""
+    worst = 0.0
+    for agent in node.agents:
+        for model in agent.loaded:
+            if warm_agents(node, model) <= routing.busy.get((node.node_id, model), 0):
+                continue  # every agent of that model is busy: not the one swapped
+            demand = routing.demand.get(model, 0) + 1
+            worst = max(worst, demand / max(1, routing.warm.get(model, 1)))
+    return worst
 
 
 @dataclass
@@ -130,28 +166,42 @@ class Routing:
     keyed: dict[str, int] = field(default_factory=dict)
     busy: dict[tuple[str, str], int] = field(default_factory=dict)
     epsilon: float = DEFAULT_EPSILON
-    # agents holding each model on the schedulable nodes (busy or not), and the time:
-    # a task waits up to WARM_WAIT after its submission for one of them to be free
+    # agents holding each model on the schedulable nodes (busy or not); the tasks of
+    # each model bound or waiting (its demand); the schedulable nodes by id
     warm: dict[str, int] = field(default_factory=dict)
+    demand: dict[str, int] = field(default_factory=dict)
+    nodes: Mapping[str, Node] = field(default_factory=dict)
+    # the scheduler's memory: when each task was first deferred (it waits up to
+    # WARM_WAIT from then), and each affinity key's node
     now: float = float("-inf")
+    since: Mapping[str, float] = field(default_factory=dict)
+    homes: dict[str, str] = field(default_factory=dict)
 
     @property
     def keyed_total(self) -> int:
         return sum(self.keyed.values())
 
+    def waited(self, task: Task) -> bool:
+        """Whether ``task`` waited WARM_WAIT since it was first deferred."""
+        return self.now - self.since.get(task.name, self.now) >= WARM_WAIT
+
     def place(self, node_id: str, req: Requirements) -> None:
-        """One more task with these requirements bound to ``node_id``."""
+        """One more task with these requirements bound to ``node_id``; a key without a
+        node has it from now on."""
         model, key = req.model, req.affinity_key
         if model is not None:
             self.busy[(node_id, model)] = self.busy.get((node_id, model), 0) + 1
         if key is not None:
             self.keyed[node_id] = self.keyed.get(node_id, 0) + 1
+            # a key without a node has this one; a used key goes last (the memory
+            # forgets the oldest)
+            self.homes[key] = self.homes.pop(key, node_id)
 
 
 @dataclass(frozen=True)
 class Routed:
     """The candidates left, and why (for the Scheduled condition; "" when routing did
-    not narrow them)."""
+    not narrow them). No candidates: the task waits a while (deferred)."""
 
     pool: Sequence[Node]
     why: str = ""
@@ -167,42 +217,88 @@ def route(task: Task, pool: Sequence[Node], routing: Routing) -> Routed:
     if not pool:
         return Routed(pool)
     if req.affinity_key is not None:
-        return by_affinity(req.affinity_key, pool, routing)
+        return by_affinity(task, req.affinity_key, pool, routing)
     if req.model is not None:
-        model, busy = req.model, routing.busy
-        warm = [n for n in pool if warm_free(n, model, busy.get((n.node_id, model), 0))]
-        if warm:
-            return Routed(warm, f"model {_quote(model)} loaded on a free agent")
-        if routing.warm.get(model) and routing.now - task.submitted_at < WARM_WAIT:
-            return Routed([], f"waiting up to {WARM_WAIT:g} s for an agent holding {_quote(model)}")
-        return Routed(pool, f"model {_quote(model)} loaded on no free agent: a cold load")
+        return by_model(task, req.model, pool, routing)
     return Routed(pool)
 
 
-def by_affinity(key: str, pool: Sequence[Node], routing: Routing) -> Routed:
-    """The first node on the ring from ``key`` that is in ``pool`` and within its
-    bounded load; the pool as it is when no node on the ring is (a node not yet on
-    the ring)."""
+def by_model(task: Task, model: str, pool: Sequence[Node], routing: Routing) -> Routed:
+    """The nodes with a free agent holding ``model``; none: a wait of up to WARM_WAIT
+    while an agent holds it (busy), then the nodes where a cold load costs least."""
+    warm = [n for n in pool if _warm_free(n, model, routing)]
+    if warm:
+        return Routed(warm, f"model {_quote(model)} loaded on a free agent")
+    if routing.warm.get(model) and not routing.waited(task):
+        return Routed([], f"waiting up to {WARM_WAIT:g} s for an agent holding {_quote(model)}")
+    return Routed(
+        cheapest(pool, routing), f"model {_quote(model)} loaded on no free agent: a cold load"
+    )
+
+
+def _warm_free(node: Node, model: str, routing: Routing) -> bool:
+    busy = routing.busy.get((node.node_id, model), 0)
+    return warm_free(node, model, busy, loading(node, routing.busy))
+
+
+def cheapest(pool: Sequence[Node], routing: Routing) -> list[Node]:
+    """The nodes of ``pool`` whose cold load costs the others least (eviction_cost)."""
+    costs = {n.node_id: eviction_cost(n, routing) for n in pool}
+    least = min(costs.values())
+    return [n for n in pool if costs[n.node_id] <= least]
+
+
+def by_affinity(task: Task, key: str, pool: Sequence[Node], routing: Routing) -> Routed:
+    """The key's node while it fits and is within its bounded load. Full or at its
+    bound, the task waits up to WARM_WAIT for it, then goes elsewhere this once; gone
+    (or no longer serving the model), the key loses it. A key without a node (its
+    first task) goes, as one that moves, to the first node clockwise from the key's
+    point on the ring within its bounded load, among the nodes with a free agent
+    holding the model when there are (its first turn warm; loaded on busy agents
+    only, after a wait as ``by_model``), else among those where a load costs least."""
+    model = task.requirements.model
     fits = {n.node_id: n for n in pool}
-    total = routing.keyed_total
-    skipped: list[str] = []  # the first few nodes passed over, and why
-    for passed, node_id in enumerate(routing.ring.walk(key)):
-        node = fits.get(node_id)
-        bound = 0
-        if node is not None:
-            bound = load_bound(node, total, routing.capacity, routing.epsilon)
-            if routing.keyed.get(node_id, 0) < bound:
-                why = f"affinity key {_quote(key)}: its node"
-                if passed:
-                    more = "; ..." if passed > len(skipped) else ""
-                    shown = "; ".join(skipped) + more
-                    why = f"affinity key {_quote(key)}: moved past {passed} ({shown})"
-                return Routed([node], why)
-        if len(skipped) < 3:
-            skipped.append(
-                f"{node_id} {'does not fit' if node is None else f'at its load bound {bound}'}"
+    home = routing.homes.get(key)
+    why = f"affinity key {_quote(key)}: "
+    if home is not None:
+        node = fits.get(home) or routing.nodes.get(home)
+        if node is None or (model is not None and model not in node.models):
+            del routing.homes[key]  # gone: the key takes a new node
+            why += f"its node {home} gone; "
+        else:
+            at = _over_bound(node, routing)
+            if home in fits and at is None:
+                return Routed([node], why + "its node")
+            if not routing.waited(task):
+                return Routed([], why + f"waiting up to {WARM_WAIT:g} s for its node {home}")
+            why += f"its node {home} {'does not fit' if at is None else at}; "
+    candidates: Sequence[Node] = pool
+    if model is not None:
+        warm = [n for n in pool if _warm_free(n, model, routing)]
+        if warm:
+            candidates, why = warm, why + f"first on the ring with {_quote(model)} loaded"
+        elif routing.warm.get(model) and not routing.waited(task):
+            return Routed(
+                [], why + f"waiting up to {WARM_WAIT:g} s for an agent holding {_quote(model)}"
             )
+        else:
+            candidates, why = cheapest(pool, routing), why + "first on the ring for a cold load"
+    else:
+        why += "first on the ring"
+    for among in (candidates, pool):  # all of those at their bound: any that fits
+        ids = {n.node_id for n in among}
+        for node_id in routing.ring.walk(key):
+            node = fits.get(node_id)
+            if node is not None and node_id in ids and _over_bound(node, routing) is None:
+                return Routed([node], why)
     return Routed(pool, f"affinity key {_quote(key)}: every node at its load bound")
+
+
+def _over_bound(node: Node, routing: Routing) -> str | None:
+    bound = load_bound(node, routing.keyed_total, routing.capacity, routing.epsilon)
+    if routing.keyed.get(node.node_id, 0) < bound:
+        return None
+    return f"at its load bound {bound}"
 
 
 def model_unserved(task: Task, schedulable: Sequence[Node]) -> str | None:
@@ -220,18 +316,39 @@ def routing_of(
     held: Iterable[tuple[str | None, TaskBody | Body | None]],
     epsilon: float,
     now: float,
+    *,
+    waiting: Iterable[str | None] = (),
+    since: Mapping[str, float] | None = None,
+    homes: dict[str, str] | None = None,
 ) -> Routing:
     """A scheduler pass's routing: ``held`` are the bound (or assumed bound) tasks with
-    their node; only their ``model`` and ``affinity_key`` are read."""
+    their node (only their ``model`` and ``affinity_key`` are read), ``waiting`` the
+    models of the pending tasks; ``since`` and ``homes`` the scheduler's memory."""
     warm: dict[str, int] = {}
     for agent in (a for n in schedulable for a in n.agents):
         for model in agent.loaded:
             warm[model] = warm.get(model, 0) + 1
     capacity = sum(n.capacity for n in schedulable)
-    routing = Routing(ring, capacity, epsilon=epsilon, warm=warm, now=now)
+    routing = Routing(
+        ring,
+        capacity,
+        epsilon=epsilon,
+        warm=warm,
+        nodes={n.node_id: n for n in schedulable},
+        now=now,
+        since={} if since is None else since,
+        homes={} if homes is None else homes,
+    )
     routing.busy, routing.keyed = bound_load(
         (node, *routing_requirements(body)) for node, body in held if body is not None
     )
+    demand: dict[str, int] = {}
+    for (_, bound_model), count in routing.busy.items():
+        demand[bound_model] = demand.get(bound_model, 0) + count
+    for wanted in waiting:
+        if wanted is not None:
+            demand[wanted] = demand.get(wanted, 0) + 1
+    routing.demand = demand
     return routing
 
 

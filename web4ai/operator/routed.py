@@ -1,6 +1,9 @@
-"""The inputs of a scheduler pass's routing (``web4ai.core.routing``), from the cache."""
+"""The inputs of a scheduler pass's routing (``web4ai.core.routing``), from the cache,
+and the scheduler's routing memory."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from web4ai.core import bodies
 from web4ai.core.assuming import Assumed
@@ -11,6 +14,31 @@ from web4ai.core.scheduling import SCHEDULABLE
 from web4ai.k8s.cache import ClusterState
 
 BOUND = (TaskPhase.ASSIGNED, TaskPhase.RUNNING)
+MAX_HOMES = 100_000  # affinity keys remembered; the oldest go first (they take a new node)
+
+
+@dataclass
+class RoutingMemory:
+    """What routing remembers between passes: when each pending task was first
+    deferred (for a warm agent or its key's node), and each affinity key's node. Lost
+    on a restart or a new leader: a key then takes a node again, by warmth and the ring."""
+
+    since: dict[str, float] = field(default_factory=dict)
+    homes: dict[str, str] = field(default_factory=dict)
+
+    def deferred(self, name: str, now: float) -> None:
+        self.since.setdefault(name, now)
+
+    def decided(self, name: str) -> None:
+        self.since.pop(name, None)
+
+    def prune(self, pending: list[Task]) -> None:
+        """Keep the deferrals of the pending tasks only, and MAX_HOMES keys."""
+        if len(self.since) > 2 * len(pending) + 100:
+            names = {t.name for t in pending}
+            self.since = {n: t for n, t in self.since.items() if n in names}
+        while len(self.homes) > MAX_HOMES:
+            del self.homes[next(iter(self.homes))]
 
 
 def pass_routing(
@@ -20,6 +48,7 @@ def pass_routing(
     views: dict[str, Node],
     pending: list[Task],
     now: float,
+    memory: RoutingMemory,
 ) -> tuple[Ring, Routing]:
     """The ring (remade when the nodes changed) and the routing of a pass: when a
     pending task names a model or an affinity key, what the bound and assumed tasks
@@ -31,5 +60,16 @@ def pass_routing(
         store = state.tasks.store
         held = [(bodies.task_node(b), b) for b in state.tasks_with(*BOUND)]
         held += [(a.node_id, store.get(n)) for n, a in assumed.entries.items()]
+    memory.prune(pending)
     up = [v for v in views.values() if v.status in SCHEDULABLE]
-    return ring, routing_of(ring, up, held, state.settings().affinity_epsilon, now)
+    epsilon = state.settings().affinity_epsilon
+    return ring, routing_of(
+        ring,
+        up,
+        held,
+        epsilon,
+        now,
+        waiting=(t.requirements.model for t in pending),
+        since=memory.since,
+        homes=memory.homes,
+    )

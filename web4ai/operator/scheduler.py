@@ -42,7 +42,7 @@ from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.isolation import Isolation
-from web4ai.operator.routed import pass_routing
+from web4ai.operator.routed import RoutingMemory, pass_routing
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class Scheduler:
     _touched: set[str] = field(default_factory=set)
     _swept_at: float = float("-inf")
     _ring: Ring = field(default_factory=Ring)  # over every known node, remade when they change
+    _routed: RoutingMemory = field(default_factory=RoutingMemory)
 
     # -- the events (watch hooks, also of our own writes) ----------------------
 
@@ -265,7 +266,7 @@ class Scheduler:
         if settings.model_aware_routing:
             tasks = [self.task(b) for b in pending]
             self._ring, routing = pass_routing(
-                self._ring, self.state, self.assumed, views, tasks, now
+                self._ring, self.state, self.assumed, views, tasks, now, self._routed
             )
         # 4. Decide in order; a slot taken by one decision is gone for the next. With
         #    optimization on and a node over the thresholds (the load_rebalancing
@@ -295,6 +296,7 @@ class Scheduler:
                 )
             if decision is None or decision.node_id is None:
                 if decision is not None and decision.deferred:  # for a warm agent, a while
+                    self._routed.deferred(task.name, now)
                     self._dirty = True  # tried again at the next pass
                     continue
                 no_fit.add(key)
@@ -309,6 +311,7 @@ class Scheduler:
                 del open_nodes[node.node_id]
             if routing is not None:
                 routing.place(node.node_id, task.requirements)
+                self._routed.decided(task.name)
             self.assumed.assume(bodies.name_of(body), node.node_id, bodies.resource_version(body))
             self._start(self._bind(body, node.node_id, now, decision.message))
             binds += 1
