@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncGenerator, Awaitable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,34 @@ async def checked(call: Awaitable[Any]) -> Any:
     return response
 
 
+async def read_json(response: Any) -> Any:
+    """The parsed body of a raw list response, which is released."""
+    try:
+        return json.loads(await response.read())
+    finally:
+        response.release()
+
+
+async def watch_events(response: Any) -> AsyncGenerator[tuple[str, dict[str, Any]]]:
+    """The ``(type, object)`` of each event of a raw watch response until the server
+    ends the stream (the response is released then, or when the iteration is closed).
+    An ERROR event is raised: ``Gone`` for a 410, an ``ApiException`` for the rest."""
+    try:
+        async for line in response.content:
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                code = obj.get("code", 500)
+                if code == 410:
+                    raise Gone(str(obj.get("message") or obj))
+                raise ApiException(status=code, reason=str(obj.get("message") or obj))
+            yield kind, obj
+    finally:
+        response.release()
+
+
 @dataclass
 class ListWatch:
     """Feeds ``store`` with ``resource`` in ``namespace`` until cancelled."""
@@ -64,11 +93,7 @@ class ListWatch:
         )
 
     async def list(self) -> str:
-        response = await self.request()
-        try:
-            result = json.loads(await response.read())
-        finally:
-            response.release()
+        result = await read_json(await self.request())
         list_version = str(result["metadata"]["resourceVersion"])
         self.store.apply_list(result.get("items") or [], list_version)
         self.relists += 1
@@ -84,23 +109,12 @@ class ListWatch:
             allow_watch_bookmarks=True,
             timeout_seconds=self.watch_timeout,
         )
-        try:
-            async for line in response.content:
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    code = obj.get("code", 500)
-                    if code == 410:
-                        raise Gone()
-                    raise ApiException(status=code, reason=str(obj.get("message") or obj))
+        async with aclosing(watch_events(response)) as events:
+            async for kind, obj in events:
                 resource_version = obj["metadata"]["resourceVersion"]
                 if kind == "BOOKMARK":
                     continue
                 self.store.apply_event(kind, obj)
-        finally:
-            response.release()
         return resource_version
 
     async def run(self) -> None:
@@ -150,11 +164,7 @@ async def listed(
     """The names of the objects that exist now, and the list's resourceVersion (one
     list, served by the watch cache)."""
     feed = ListWatch(api, resource, namespace, Store(), label_selector=label_selector)
-    response = await feed.request(resource_version="0")
-    try:
-        result = json.loads(await response.read())
-    finally:
-        response.release()
+    result = await read_json(await feed.request(resource_version="0"))
     names = {item["metadata"]["name"] for item in result.get("items") or []}
     return names, str(result["metadata"]["resourceVersion"])
 

@@ -5,16 +5,15 @@ replica learns of a created or revoked key within a moment."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
-from web4ai.k8s.listwatch import checked
+from web4ai.k8s.listwatch import checked, read_json, watch_events
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +39,7 @@ class SecretWatch:
         )
 
     async def list(self) -> str:
-        response = await self._request()
-        try:
-            result = json.loads(await response.read())
-        finally:
-            response.release()
+        result = await read_json(await self._request())
         items = result.get("items") or []
         self.on_data(dict((items[0].get("data") or {}) if items else {}))
         return str(result["metadata"]["resourceVersion"])
@@ -53,20 +48,12 @@ class SecretWatch:
         response = await self._request(
             watch=True, resource_version=resource_version, timeout_seconds=self.watch_timeout
         )
-        try:
-            async for line in response.content:
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    raise ApiException(status=obj.get("code", 500), reason=str(obj.get("message")))
+        async with aclosing(watch_events(response)) as events:
+            async for kind, obj in events:
                 if kind == "DELETED":
                     self.on_data({})
                 elif kind in ("ADDED", "MODIFIED"):
                     self.on_data(dict(obj.get("data") or {}))
-        finally:
-            response.release()
 
     async def run(self) -> None:
         """List, then watch, until cancelled; every (re)start lists again, so nothing
