@@ -9,14 +9,16 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from web4ai.k8s.errors import typed
+from web4ai.k8s.errors import translated, unless_gone
 
 SECRET_NAME = "web4ai-api-keys"
+LABELS = {"app.kubernetes.io/part-of": "web4ai"}
 
 
 def digest(key: str) -> str:
@@ -43,14 +45,32 @@ async def read_entries(
 ) -> dict[str, str] | None:
     """The key Secret's entries (name -> base64 JSON document); None when there is
     no Secret."""
-    try:
-        secret = await client.CoreV1Api(api).read_namespaced_secret(secret_name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise typed(exc) from exc
+    secret = await unless_gone(client.CoreV1Api(api).read_namespaced_secret(secret_name, namespace))
+    if secret is None:
+        return None
     data: dict[str, str] = secret.data or {}
     return data
+
+
+async def patch_or_create(
+    patch: Callable[[], Awaitable[object]], create: Callable[[], Awaitable[object]]
+) -> None:
+    """Merge-patch an object that may not exist yet: ``patch``; on a 404 ``create`` it;
+    on a 409 (another writer created it meanwhile) ``patch`` after all. Errors are
+    raised typed (``web4ai.k8s.errors``)."""
+    with translated():
+        try:
+            await patch()
+            return
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        try:
+            await create()
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            await patch()
 
 
 async def store_entry(
@@ -58,25 +78,11 @@ async def store_entry(
 ) -> None:
     """Put ``name: value`` into the key Secret, creating the Secret if needed."""
     core = client.CoreV1Api(api)
-    try:
-        await core.patch_namespaced_secret(secret_name, namespace, {"data": {name: value}})
-        return
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-    try:
-        await core.create_namespaced_secret(
+    data = {"data": {name: value}}
+    await patch_or_create(
+        lambda: core.patch_namespaced_secret(secret_name, namespace, data),
+        lambda: core.create_namespaced_secret(
             namespace,
-            {
-                "metadata": {
-                    "name": secret_name,
-                    "labels": {"app.kubernetes.io/part-of": "web4ai"},
-                },
-                "type": "Opaque",
-                "data": {name: value},
-            },
-        )
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        await core.patch_namespaced_secret(secret_name, namespace, {"data": {name: value}})
+            {"metadata": {"name": secret_name, "labels": LABELS}, "type": "Opaque", **data},
+        ),
+    )

@@ -18,13 +18,12 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from web4ai.core.jointokens import ALPHABET, TokenRecord, parse_token_entry
 from web4ai.core.keys import iso, parse_iso
-from web4ai.k8s.apikeys import SECRET_NAME, store_entry
-from web4ai.k8s.errors import typed
+from web4ai.k8s.apikeys import LABELS, SECRET_NAME, patch_or_create, read_entries, store_entry
+from web4ai.k8s.errors import typed, unless_gone
 
 TOKEN_SECRET = "web4ai-join-tokens"
 USAGE_CONFIGMAP = "web4ai-api-key-usage"
 JSON_PATCH = "application/json-patch+json"
-LABELS = {"app.kubernetes.io/part-of": "web4ai"}
 
 
 def new_token() -> str:
@@ -48,20 +47,10 @@ def decode(raw: str) -> dict[str, Any]:
     return doc
 
 
-async def _secret_data(api: client.ApiClient, namespace: str, name: str) -> dict[str, str]:
-    try:
-        secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return {}
-        raise typed(exc) from exc
-    return dict(secret.data or {})
-
-
 async def read_tokens(api: client.ApiClient, namespace: str) -> dict[str, tuple[TokenRecord, str]]:
     """Every well-formed token entry: id -> (record, the stored value)."""
     out: dict[str, tuple[TokenRecord, str]] = {}
-    for token_id, raw in (await _secret_data(api, namespace, TOKEN_SECRET)).items():
+    for token_id, raw in (await read_entries(api, namespace, TOKEN_SECRET) or {}).items():
         try:
             out[token_id] = (parse_token_entry(token_id, decode(raw)), raw)
         except (ValueError, KeyError, TypeError):
@@ -104,23 +93,18 @@ async def remove_key(
     api: client.ApiClient, namespace: str, key_id: str, secret_name: str = SECRET_NAME
 ) -> None:
     """Remove a key's entry from the key Secret (every replica's watch drops it)."""
-    try:
-        await client.CoreV1Api(api).patch_namespaced_secret(
-            secret_name, namespace, {"data": {key_id: None}}
-        )
-    except ApiException as exc:
-        if exc.status != 404:
-            raise typed(exc) from exc
+    core = client.CoreV1Api(api)
+    await unless_gone(
+        core.patch_namespaced_secret(secret_name, namespace, {"data": {key_id: None}})
+    )
 
 
 async def read_usage(api: client.ApiClient, namespace: str) -> dict[str, float]:
     """Key id -> last use (Unix seconds), as recorded by every replica."""
-    try:
-        cm = await client.CoreV1Api(api).read_namespaced_config_map(USAGE_CONFIGMAP, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return {}
-        raise typed(exc) from exc
+    core = client.CoreV1Api(api)
+    cm = await unless_gone(core.read_namespaced_config_map(USAGE_CONFIGMAP, namespace))
+    if cm is None:
+        return {}
     out: dict[str, float] = {}
     for key_id, text in (cm.data or {}).items():
         try:
@@ -134,30 +118,18 @@ async def read_usage(api: client.ApiClient, namespace: str) -> dict[str, float]:
 
 async def record_usage(api: client.ApiClient, namespace: str, used: Mapping[str, float]) -> None:
     """Merge ``used`` (key id -> time) into the usage ConfigMap, creating it if needed."""
-    data = {key_id: iso(ts) for key_id, ts in used.items()}
+    data = {"data": {key_id: iso(ts) for key_id, ts in used.items()}}
     core = client.CoreV1Api(api)
-    try:
-        await core.patch_namespaced_config_map(USAGE_CONFIGMAP, namespace, {"data": data})
-        return
-    except ApiException as exc:
-        if exc.status != 404:
-            raise typed(exc) from exc
-    try:
-        await core.create_namespaced_config_map(
-            namespace,
-            {"metadata": {"name": USAGE_CONFIGMAP, "labels": LABELS}, "data": data},
-        )
-    except ApiException as exc:
-        if exc.status != 409:
-            raise typed(exc) from exc
-        await core.patch_namespaced_config_map(USAGE_CONFIGMAP, namespace, {"data": data})
+    await patch_or_create(
+        lambda: core.patch_namespaced_config_map(USAGE_CONFIGMAP, namespace, data),
+        lambda: core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": USAGE_CONFIGMAP, "labels": LABELS}, **data}
+        ),
+    )
 
 
 async def forget_usage(api: client.ApiClient, namespace: str, key_id: str) -> None:
-    try:
-        await client.CoreV1Api(api).patch_namespaced_config_map(
-            USAGE_CONFIGMAP, namespace, {"data": {key_id: None}}
-        )
-    except ApiException as exc:
-        if exc.status != 404:
-            raise typed(exc) from exc
+    core = client.CoreV1Api(api)
+    await unless_gone(
+        core.patch_namespaced_config_map(USAGE_CONFIGMAP, namespace, {"data": {key_id: None}})
+    )

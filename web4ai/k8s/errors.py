@@ -7,10 +7,13 @@ Each is still a kubernetes_asyncio ``ApiException`` (same ``status``, ``reason``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from kubernetes_asyncio.client.exceptions import ApiException
+
+T = TypeVar("T")
 
 
 class K8sError(ApiException):
@@ -58,6 +61,17 @@ def translated() -> Iterator[None]:
     try:
         yield
     except ApiException as exc:
+        raise typed(exc) from exc
+
+
+async def unless_gone(call: Awaitable[T]) -> T | None:
+    """``call``'s result, or None when its object is not there (404); any other error
+    raised typed."""
+    try:
+        return await call
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
         raise typed(exc) from exc
 
 
