@@ -136,3 +136,24 @@ def test_the_flush_moves_what_waited_long_and_drops_what_is_gone() -> None:
     assert queue.flush(50.0, keep=lambda n: n != "gone") == ["old"]
     assert list(queue.entries) == ["new"]
     assert queue.move_all() == ["new"] and len(queue) == 0
+
+
+def test_changes_count_every_change_of_the_set_and_nothing_else() -> None:
+    from web4ai.core.assuming import Assumed
+
+    q, a = Unschedulable(), Assumed()
+    q.add(task("a"), 0.0)
+    q.add(task("b"), 0.0)
+    seen = q.changes
+    assert not q.discard("nope") and q.changes == seen  # not there: no change
+    q.discard("a")
+    assert q.changes > seen
+    seen = q.changes
+    q.move_all()
+    assert q.changes > seen
+    a.assume("x", "n1", "1")
+    seen = a.changes
+    a.forget("x", "2")  # another version's: kept
+    assert a.changes == seen
+    assert a.expire(lambda name: "1") == [] and a.changes == seen
+    assert a.expire(lambda name: "2") and a.changes > seen

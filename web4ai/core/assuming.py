@@ -25,15 +25,18 @@ class Assumption:
 @dataclass
 class Assumed:
     entries: dict[str, Assumption] = field(default_factory=dict)
+    changes: int = 0  # +1 whenever the set of names changes (a pass's memo key)
 
     def assume(self, name: str, node_id: str, version: str) -> None:
         self.entries[name] = Assumption(node_id, version)
+        self.changes += 1
 
     def forget(self, name: str, version: str | None = None) -> None:
         """Drop ``name``'s assumption (only the one made on ``version``, if given)."""
         entry = self.entries.get(name)
         if entry is not None and (version is None or entry.version == version):
             del self.entries[name]
+            self.changes += 1
 
     def holds(self, name: str, version: str) -> bool:
         """Whether ``name`` at ``version`` is assumed bound (skip it as pending)."""
@@ -51,6 +54,7 @@ class Assumed:
             if entry is not None and current_version(name) != entry.version:
                 del entries[name]
                 dropped.append(entry)
+                self.changes += 1
         return dropped
 
     def counts(self) -> Counter[str]:

@@ -69,6 +69,7 @@ class _Group:
 @dataclass
 class Unschedulable:
     entries: dict[str, Waiting] = field(default_factory=dict)
+    changes: int = 0  # +1 whenever the set of names changes (a pass's memo key)
     _groups: dict[Task, _Group] = field(default_factory=dict)
 
     def __contains__(self, name: object) -> bool:
@@ -88,6 +89,7 @@ class Unschedulable:
         if group is None:
             group = self._groups[key] = _Group()
         self.entries[task.name] = Waiting(task.order, key, now)
+        self.changes += 1
         heapq.heappush(group.heap, (task.order, task.name))
         group.size += 1
 
@@ -96,6 +98,7 @@ class Unschedulable:
         entry = self.entries.pop(name, None)
         if entry is None:
             return False
+        self.changes += 1
         group = self._groups[entry.key]
         group.size -= 1
         if not group.size:
@@ -144,6 +147,7 @@ class Unschedulable:
         """Everything, out of the set (the settings changed, a new term)."""
         moved = list(self.entries)
         self.entries.clear()
+        self.changes += 1
         self._groups.clear()
         return moved
 

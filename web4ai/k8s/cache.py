@@ -51,6 +51,8 @@ class ClusterState:
     # the tasks by phase, kept by the task hook: passes read the few pending or bound
     # tasks without a scan of the whole history
     _by_phase: dict[TaskPhase, dict[str, TaskBody]] = field(init=False)
+    # +1 per phase whenever a task enters, leaves or changes within it (a memo key)
+    _phase_changes: Counter[TaskPhase] = field(init=False)
     _phase_of: dict[str, TaskPhase] = field(init=False)
     # per task, kept by the same hook: its execution time and when it finished
     _exec: dict[str, float] = field(init=False)
@@ -71,6 +73,7 @@ class ClusterState:
 
     def __post_init__(self) -> None:
         self._by_phase = {phase: {} for phase in TaskPhase}
+        self._phase_changes = Counter()
         self._phase_of = {}
         self._exec = {}
         self._done_at = {}
@@ -116,6 +119,7 @@ class ClusterState:
         before = self._phase_of.pop(name, None)
         if before is not None:
             self._by_phase[before].pop(name, None)
+            self._phase_changes[before] += 1
         self._exec_sum -= self._exec.pop(name, 0.0)
         self._done_at.pop(name, None)
         node = self._bound_on.pop(name, None)
@@ -127,6 +131,7 @@ class ClusterState:
             phase = bodies.task_phase(body)
             self._by_phase[phase][name] = body
             self._phase_of[name] = phase
+            self._phase_changes[phase] += 1
             node = bodies.task_node(body) if phase.bound else None
             if node:
                 self._bound_on[name] = node
@@ -304,6 +309,10 @@ class ClusterState:
     def finished_since(self, since: float) -> int:
         """How many finished tasks have a ``completedAt`` at or after ``since``."""
         return sum(1 for done in self._done_at.values() if done >= since)
+
+    def changes_in(self, *phases: TaskPhase) -> int:
+        """A count that moves whenever a task enters, leaves or changes in these phases."""
+        return sum(self._phase_changes[phase] for phase in phases)
 
     def tasks_with(self, *phases: TaskPhase, excluding: Collection[str] = ()) -> list[TaskBody]:
         """The tasks in these phases (from the index: no scan of finished tasks), but

@@ -94,6 +94,8 @@ class Scheduler:
     _swept_at: float = float("-inf")
     _ring: Ring = field(default_factory=Ring)  # over every known node, remade when they change
     _routed: RoutingMemory = field(default_factory=RoutingMemory)
+    _candidates_key: tuple[int, int, int] | None = None  # the change counts of the memo
+    _candidates_memo: list[TaskBody] = field(default_factory=list)
 
     # -- the events (watch hooks, also of our own writes) ----------------------
 
@@ -241,11 +243,7 @@ class Scheduler:
             self._slot_freed(assumption.node_id)
         self._flush(now)
         pending = sorted(
-            (
-                b
-                for b in self.state.tasks_with(*PENDING, excluding=self._skipped())
-                if self._waiting(b)
-            ),
+            (b for b in self._candidates() if self._waiting(b)),
             key=lambda b: self.task(b).order,
         )
         if len(self._parsed) > 2 * (len(pending) + len(self.queue) + len(self.assumed)) + 1000:
@@ -327,6 +325,15 @@ class Scheduler:
         self.metrics.schedule_attempts.labels("unschedulable").inc(len(unschedulable))
         self.metrics.attempt_duration.observe(time.perf_counter() - started)
         return binds
+
+    def _candidates(self) -> list[TaskBody]:
+        """The pending tasks not skipped (assumed or unschedulable), made again only when
+        an input changed: else 20,000 unschedulable tasks are scanned twice a second."""
+        key = (self.state.changes_in(*PENDING), self.queue.changes, self.assumed.changes)
+        if key != self._candidates_key:
+            self._candidates_key = key
+            self._candidates_memo = self.state.tasks_with(*PENDING, excluding=self._skipped())
+        return self._candidates_memo
 
     def _skipped(self) -> Collection[str]:
         """The pending tasks a pass does not decide: assumed, or in the unschedulable set."""
