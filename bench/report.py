@@ -317,8 +317,15 @@ def routing_rows(x: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     )
     out.append(
         (
-            "same: conversation turns on their node; most tasks a node held at once",
-            f"{ours['affinity_hits']:.1%}; {ours['peak_tasks_on_a_node']} (capacity {x['agents']})",
+            "same: conversation turns on their node; most tasks a node held at once"
+            + ("; keyed starts over the node's bounded load" if "over_bound" in ours else ""),
+            f"{ours['affinity_hits']:.1%}; {ours['peak_tasks_on_a_node']} (capacity {x['agents']})"
+            + (
+                f"; {ours['over_bound']} (most keyed on a node at once: "
+                f"{ours['peak_keyed_on_a_node']})"
+                if "over_bound" in ours
+                else ""
+            ),
             "",
             "goal ≥ 90 %, none over its bound",
         )

@@ -25,8 +25,13 @@ each of the five algorithms alone (``network.model_aware_routing: false``) and
 model-aware routing + CHWBL (the default, ties broken by weighted round robin).
 Reported per run: cold loads, affinity hits (the share of turns run on their
 conversation's most used node), completion p50/p99 (submit -> completed), tasks/s
-(all tasks over first submit -> last completion), and the largest number of tasks
-any node held at once.
+(all tasks over first submit -> last completion), the largest number of tasks any
+node held at once, and how often a keyed task started on a node already holding its
+bounded load of keyed tasks (``ceil((1 + eps) x keyed tasks running / nodes)``, the
+nodes being of equal capacity; as the nodes see it) with the most a node held.
+``--why`` prints each run's Scheduled messages counted by cold or warm and by kind of
+task (t: independent, conv0: a conversation's first turn, c: its later turns), and
+the heartbeats refused.
 """
 
 from __future__ import annotations

@@ -430,3 +430,40 @@ def test_a_busy_agent_is_not_the_one_swapped() -> None:
 def held(model: str | None = None, key: str | None = None) -> dict[str, object]:
     req = {k: v for k, v in (("model", model), ("affinityKey", key)) if v is not None}
     return {"metadata": {"name": "t"}, "spec": {"taskId": "t", "requirements": req}}
+
+
+def test_the_first_round_places_only_what_goes_warm_or_to_its_keys_node() -> None:
+    warm, cold = node("a", agent("x", "m1 m2", "m1")), node("b", agent("y", "m1 m2", "m2"))
+    pool = [warm, cold]
+    routing = Routing(ring("a", "b"), 4, nodes={"a": warm, "b": cold}, cold=False)
+    assert [n.node_id for n in route(task("m1"), pool, routing).pool] == ["a"]
+    assert route(task("m3"), pool, routing).pool == []  # a cold load: the second round
+    assert route(task(), pool, routing).pool == pool  # no model, no key: not routed
+    # a key's node, however cold; a new key only warm
+    routing.homes["k"] = "b"
+    assert [n.node_id for n in route(task("m1", "k"), pool, routing).pool] == ["b"]
+    assert [n.node_id for n in route(task("m1", "new"), pool, routing).pool] == ["a"]
+    assert route(task("m3", "new"), pool, routing).pool == []
+    assert route(task("m3", "k"), [warm], routing).pool == []  # its node full: no move
+    routing.cold = True
+    assert [n.node_id for n in route(task("m3"), pool, routing).pool]
+
+
+def test_a_keyed_task_waits_rather_than_put_a_node_over_its_bound() -> None:
+    ids = ["a", "b", "c", "d"]
+    nodes = {i: node(i, agent("x", "m1", "m1"), capacity=1) for i in ids}
+    # 4 keyed tasks bound: a bound of ceil(1.25 x 5 x 1/4) = 2; the two nodes that fit
+    # hold 2 each, c and d (full now) none: the task waits for one of them
+    keyed = {"a": 2, "b": 2}
+    routing = Routing(ring(*ids), 4, keyed=dict(keyed), nodes=nodes)
+    fitting = [nodes["a"], nodes["b"]]
+    routed = route(task("m1", "k"), fitting, routing)
+    assert routed.pool == []
+    assert routed.why == "affinity key k: every node that fits at its load bound"
+    # no node that serves the model is within its bound (c and d do not serve it):
+    # the bound cannot hold, any node that fits does
+    for i in "cd":
+        nodes[i] = node(i, agent("x", "m2", "m2"), capacity=1)
+    routing = Routing(ring(*ids), 4, keyed=dict(keyed), nodes=nodes)
+    routed = route(task("m1", "k"), fitting, routing)
+    assert routed.pool == fitting and routed.why == "affinity key k: every node at its load bound"

@@ -176,6 +176,9 @@ class Routing:
     now: float = float("-inf")
     since: Mapping[str, float] = field(default_factory=dict)
     homes: dict[str, str] = field(default_factory=dict)
+    # False in a scheduler pass's first round: only warm placements (and a key's own
+    # node); the rest waits for the second round
+    cold: bool = True
 
     @property
     def keyed_total(self) -> int:
@@ -229,6 +232,8 @@ def by_model(task: Task, model: str, pool: Sequence[Node], routing: Routing) -> 
     warm = [n for n in pool if _warm_free(n, model, routing)]
     if warm:
         return Routed(warm, f"model {_quote(model)} loaded on a free agent")
+    if not routing.cold:
+        return Routed([], "not warm: the second round")
     if routing.warm.get(model) and not routing.waited(task):
         return Routed([], f"waiting up to {WARM_WAIT:g} s for an agent holding {_quote(model)}")
     return Routed(
@@ -269,7 +274,7 @@ def by_affinity(task: Task, key: str, pool: Sequence[Node], routing: Routing) ->
             at = _over_bound(node, routing)
             if home in fits and at is None:
                 return Routed([node], why + "its node")
-            if not routing.waited(task):
+            if not routing.cold or not routing.waited(task):
                 return Routed([], why + f"waiting up to {WARM_WAIT:g} s for its node {home}")
             why += f"its node {home} {'does not fit' if at is None else at}; "
     candidates: Sequence[Node] = pool
@@ -277,7 +282,7 @@ def by_affinity(task: Task, key: str, pool: Sequence[Node], routing: Routing) ->
         warm = [n for n in pool if _warm_free(n, model, routing)]
         if warm:
             candidates, why = warm, why + f"first on the ring with {_quote(model)} loaded"
-        elif routing.warm.get(model) and not routing.waited(task):
+        elif not routing.cold or (routing.warm.get(model) and not routing.waited(task)):
             return Routed(
                 [], why + f"waiting up to {WARM_WAIT:g} s for an agent holding {_quote(model)}"
             )
@@ -285,12 +290,19 @@ def by_affinity(task: Task, key: str, pool: Sequence[Node], routing: Routing) ->
             candidates, why = cheapest(pool, routing), why + "first on the ring for a cold load"
     else:
         why += "first on the ring"
-    for among in (candidates, pool):  # all of those at their bound: any that fits
+    if not routing.cold and model is None:
+        return Routed([], "the second round")
+    for among in (candidates, pool) if routing.cold else (candidates,):
         ids = {n.node_id for n in among}
         for node_id in routing.ring.walk(key):
             node = fits.get(node_id)
             if node is not None and node_id in ids and _over_bound(node, routing) is None:
                 return Routed([node], why)
+    if not routing.cold or any(
+        (model is None or model in n.models) and _over_bound(n, routing) is None
+        for n in routing.nodes.values()
+    ):  # a node that serves it is within its bound, full now: a wait for a slot there
+        return Routed([], f"affinity key {_quote(key)}: every node that fits at its load bound")
     return Routed(pool, f"affinity key {_quote(key)}: every node at its load bound")
 
 

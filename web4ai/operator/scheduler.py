@@ -30,13 +30,7 @@ from web4ai.core.queueing import Unschedulable, needs
 from web4ai.core.recommending import overloaded
 from web4ai.core.resources import TASKS
 from web4ai.core.routing import Ring
-from web4ai.core.scheduling import (
-    BALANCERS,
-    SCHEDULABLE,
-    Balancer,
-    LeastConnections,
-    pick_node,
-)
+from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, LeastConnections, pick_node
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -271,6 +265,7 @@ class Scheduler:
         #    advice), underloaded nodes are preferred. Each binding's write starts at
         #    once; the loop yields now and then so that writes go out while deciding.
         #    Tasks that need the same (``needs``) and found no node are not tried twice.
+        #    Routing's first round places what goes warm (or to its key's node) only.
         rebalance = settings.optimization_enabled and any(
             v.status in SCHEDULABLE and overloaded(v, settings.thresholds) for v in views.values()
         )
@@ -279,8 +274,14 @@ class Scheduler:
         }
         no_fit: set[Task] = set()
         binds = 0
-        for body in pending:
-            task = self.task(body)
+        first = [b for b in pending if routing and self.task(b).requirements.routed]
+        decided: set[str] = set()
+        for i, body in enumerate([*first, *pending]):
+            task, warm_only = self.task(body), i < len(first)
+            if task.name in decided:
+                continue
+            if routing:
+                routing.cold = not warm_only
             key = needs(task)
             decision = None
             if key not in no_fit:
@@ -293,6 +294,8 @@ class Scheduler:
                     routing=routing,
                 )
             if decision is None or decision.node_id is None:
+                if warm_only:
+                    continue
                 if decision is not None and decision.deferred:  # for a warm agent, a while
                     self._routed.deferred(task.name, now)
                     self._dirty = True  # tried again at the next pass
@@ -300,6 +303,7 @@ class Scheduler:
                 no_fit.add(key)
                 unschedulable.append(task)
                 continue
+            decided.add(task.name)
             node = open_nodes[decision.node_id]
             node = replace(node, running=node.running + 1)
             views[node.node_id] = node

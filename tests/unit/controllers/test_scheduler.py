@@ -378,3 +378,27 @@ async def test_a_waiting_task_is_explained_again_only_when_the_reason_changes() 
     cluster.set_status(NODES, "m-1", status="active")
     await one_pass(cluster, scheduler)
     assert binds(cluster) == {"waits": "m-1"}
+
+
+async def test_a_free_slot_goes_to_a_task_warm_there_before_an_older_cold_one() -> None:
+    """Routing's first round: the older task's model is loaded nowhere (it would load
+    cold at once), the newer one's is loaded on the node's one agent: the newer wins
+    the slot, the older waits for one."""
+    cluster = FakeCluster()
+    node = cluster.add_node("n", agents=1)
+    agent = {"agentId": "a0", "specializedModels": ["m1", "m2"], "loadedModels": ["m1"]}
+    cluster.set_status(NODES, node["metadata"]["name"], agents=[agent])
+    cluster.add_task("wants-m2", requirements={"model": "m2"})
+    cluster.add_task("wants-m1", submitted=cluster.clock() + 1.0, requirements={"model": "m1"})
+    scheduler = scheduler_for(cluster)
+    await one_pass(cluster, scheduler)
+    assert binds(cluster) == {"wants-m1": "n"}
+    # with routing off, the order alone decides
+    cluster = FakeCluster()
+    cluster.configure(network={"modelAwareRouting": False})
+    node = cluster.add_node("n", agents=1)
+    cluster.set_status(NODES, node["metadata"]["name"], agents=[agent])
+    cluster.add_task("wants-m2", requirements={"model": "m2"})
+    cluster.add_task("wants-m1", submitted=cluster.clock() + 1.0, requirements={"model": "m1"})
+    await one_pass(cluster, scheduler_for(cluster))
+    assert binds(cluster) == {"wants-m2": "n"}
