@@ -3,6 +3,7 @@ and the scheduler's routing memory."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from web4ai.core import bodies
@@ -73,3 +74,23 @@ def pass_routing(
         since=memory.since,
         homes=memory.homes,
     )
+
+
+def in_rounds(
+    pending: list[TaskBody],
+    routing: Routing | None,
+    task_of: Callable[[TaskBody], Task],
+    assumed: Assumed,
+) -> Iterator[tuple[TaskBody, bool]]:
+    """The pending tasks in order, with whether the round is the first: with routing,
+    first the tasks that name a model or a key, for warm placements only (and a key's
+    own node), then every task not decided (assumed) meanwhile, for any placement."""
+    if routing is not None:
+        routing.cold = False
+        for body in pending:
+            if task_of(body).requirements.routed:
+                yield body, True
+        routing.cold = True
+    for body in pending:
+        if bodies.name_of(body) not in assumed.entries:
+            yield body, False

@@ -36,7 +36,7 @@ from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.isolation import Isolation
-from web4ai.operator.routed import RoutingMemory, pass_routing
+from web4ai.operator.routed import RoutingMemory, in_rounds, pass_routing
 
 log = logging.getLogger(__name__)
 
@@ -274,14 +274,8 @@ class Scheduler:
         }
         no_fit: set[Task] = set()
         binds = 0
-        first = [b for b in pending if routing and self.task(b).requirements.routed]
-        decided: set[str] = set()
-        for i, body in enumerate([*first, *pending]):
-            task, warm_only = self.task(body), i < len(first)
-            if task.name in decided:
-                continue
-            if routing:
-                routing.cold = not warm_only
+        for body, warm_only in in_rounds(pending, routing, self.task, self.assumed):
+            task = self.task(body)
             key = needs(task)
             decision = None
             if key not in no_fit:
@@ -303,7 +297,6 @@ class Scheduler:
                 no_fit.add(key)
                 unschedulable.append(task)
                 continue
-            decided.add(task.name)
             node = open_nodes[decision.node_id]
             node = replace(node, running=node.running + 1)
             views[node.node_id] = node
