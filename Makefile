@@ -127,8 +127,9 @@ cluster-deps: ## Debian's containerd, runc, CNI plugins, debootstrap, buildah, s
 	hack/install-cluster-deps.sh
 
 .PHONY: cluster-tools
-cluster-tools: tools cluster-deps ## kubelet, kube-controller-manager and the pause program (cached like tools)
-	WEB4AI_TOOLS_DIR=$(CACHE) hack/build-tools.sh kube-controller-manager kubelet pause >/dev/null
+cluster-tools: cluster-deps ## The control plane, kubelet, kube-controller-manager, the pause program (cached like tools; no promtool)
+	WEB4AI_TOOLS_DIR=$(CACHE) hack/build-tools.sh etcd kube-apiserver kubectl kube-scheduler helm \
+	  kube-controller-manager kubelet pause >/dev/null
 
 .PHONY: cluster-image
 cluster-image: cluster-tools ## Build the Dockerfile here: buildah on a debootstrap'd Debian base (cached)
