@@ -10,6 +10,9 @@ PY         := $(VENV)/bin/python
 BIN        := $(CACHE)/bin
 RUN_ENV    := PYTHONPATH=$(CURDIR) WEB4AI_TOOLS_DIR=$(CACHE) PATH=$(BIN):$$PATH
 PYTEST_ARGS ?=
+# make test runs its files on 3 workers (pytest-xdist; a file stays on one worker, in
+# order, with its fixtures): the suite mostly waits on real processes. XDIST= runs serially.
+XDIST      ?= -n 3 --dist loadfile
 
 .PHONY: help
 help: ## Show this help
@@ -54,7 +57,7 @@ browser: ## Install Debian's chromium for the browser tests (apt, when root)
 .PHONY: test
 test: tools venv lint browser ## Everything: lint, unit, integration, browser (real control plane); checks no process leaks
 	run_id=$$$$-$$RANDOM; \
-	WEB4AI_RUN_ID=$$run_id $(RUN_ENV) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	WEB4AI_RUN_ID=$$run_id $(RUN_ENV) $(PY) -m pytest $(XDIST) $(PYTEST_ARGS); rc=$$?; \
 	hack/check-leaks.sh $$run_id || rc=1; exit $$rc
 
 .PHONY: run
