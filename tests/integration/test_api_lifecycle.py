@@ -218,6 +218,26 @@ async def test_drain_waits_for_the_running_task_then_parks_the_node(http: Http) 
     assert task["task"]["status"] == "completed"  # the running task finished
 
 
+async def test_a_task_bound_to_a_draining_node_but_not_started_goes_back_to_the_queue(
+    http: Http,
+) -> None:
+    # what the scheduler binds in the moment before it sees a drain looks like this: an
+    # assigned task the node has not started when the drain is asked for
+    await register(http, "du-node", "cap-du")
+    await submit(http, "du-task", "cap-du")
+    await wait_for(http, "du-task", status="active")  # assigned, not started
+    status, _ = await http.post("/nodes/du-node/drain", {})
+    assert status == 200
+    _, polled = await http.get("/nodes/du-node/tasks")
+    assert polled["tasks"] == []  # never handed to a draining node
+    task = await wait_for(http, "du-task", status="pending")
+    assert (task["phase"], task["retry_count"], task["node_id"]) == ("retrying", 0, None)
+    assert "draining" in task["error_message"]
+    await eventually(lambda: _node_status(http, "du-node", "maintenance"), within=20)
+    status, _ = await http.post("/tasks/du-task/start", {"node_id": "du-node"})
+    assert status == 409  # no longer its task
+
+
 async def test_drain_deadline_requeues_without_charging_a_retry(http: Http) -> None:
     await register(http, "dl-node", "cap-dl")
     await submit(http, "dl-task", "cap-dl")

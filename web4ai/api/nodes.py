@@ -374,14 +374,17 @@ async def node_tasks(request: web.Request) -> web.Response:
     """Node protocol: tasks assigned and not yet started; long-polls up to ``wait`` s."""
     ctx = request.app[CONTEXT]
     node_id = node_id_param(request)
-    await find_node_fresh(ctx, node_id)
+    node = await find_node_fresh(ctx, node_id)
     try:
         wait = float(request.query.get("wait", "0"))
     except ValueError:
         raise ApiError(400, "wait must be a number of seconds", "INVALID_REQUEST") from None
     if not 0 <= wait <= 60:
         raise ApiError(400, "wait must be from 0 to 60 seconds", "INVALID_REQUEST")
-    tasks = assigned_tasks(ctx, node_id)
+    # a draining node starts nothing new: what was bound to it anyway (the operator had
+    # not seen the drain yet) is withheld here and requeued by the operator
+    draining = bodies.node_draining(node) is not None
+    tasks = [] if draining else assigned_tasks(ctx, node_id)
     if not tasks and wait > 0 and not ctx.closing:
         event = asyncio.Event()
         ctx.waiters.setdefault(node_id, set()).add(event)
@@ -392,7 +395,9 @@ async def node_tasks(request: web.Request) -> web.Response:
             ctx.waiters[node_id].discard(event)
             if not ctx.waiters[node_id]:
                 del ctx.waiters[node_id]
-        tasks = assigned_tasks(ctx, node_id)
+        now_body = ctx.state.node_by_id(node_id)
+        draining = draining or (now_body is not None and bodies.node_draining(now_body) is not None)
+        tasks = [] if draining else assigned_tasks(ctx, node_id)
     return web.json_response(
         {
             "success": True,

@@ -157,17 +157,25 @@ class Liveness:
             for t in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING)
             if bodies.task_node(t) == node
         ]
+        # nothing new starts on a draining node: a task bound but not started (bound in
+        # the moment before the scheduler saw the drain, say) goes back to the queue; if
+        # the node starts it first, the guarded requeue loses and it runs to its end
+        unstarted = [t for t in held if bodies.task_phase(t) is TaskPhase.ASSIGNED]
         deadline = drain.get("deadline")
         if held and deadline is not None and now >= float(deadline):
-            for task in held:
-                patch = patches.requeue_patch(task, f"node {node} drained (deadline passed)", now)
+            unstarted = held
+        if unstarted:
+            reason = "drained (deadline passed)" if unstarted is held else "draining"
+            for task in unstarted:
+                patch = patches.requeue_patch(task, f"node {node} {reason}", now)
                 try:
                     result = await self.writer.patch(
                         TASKS, bodies.name_of(task), patch, status=True
                     )
                 except RACED:
                     continue
-                self.metrics.evictions.labels("drain_deadline").inc()
+                if unstarted is held:
+                    self.metrics.evictions.labels("drain_deadline").inc()
                 self.state.record_task(result)
             return  # parked on the next pass, once the requeues are seen
         if held:
