@@ -226,13 +226,19 @@ def test_helm_upgrade_rolls_the_pods_without_losing_a_task_and_keeps_config(
         upgrade = write_values(release["work"] / "upgrade.yaml", values)
         kube.helm("upgrade", "web4ai", str(CHART), "-n", ns, "-f", str(upgrade),
                   "--wait", "--timeout", "8m")  # fmt: skip
+
+        # helm's --wait is content with replicas - maxUnavailable (it may return within
+        # seconds): submitting goes on until every pod is new and Ready, within a bound
+        def rolled() -> list[dict[str, Any]] | None:
+            pods = all_ready(kube.pods(ns), sum(COMPONENTS.values()))
+            return pods if pods and not before & {p["metadata"]["name"] for p in pods} else None
+
+        after = eventually(rolled, within=180)
     finally:
         stop.set()
         worker.join()
-    # helm's --wait is content with replicas - maxUnavailable: every pod, within a bound
-    after = eventually(lambda: all_ready(kube.pods(ns), sum(COMPONENTS.values())), within=180)
     assert not before & {p["metadata"]["name"] for p in after}, "every pod was replaced"
-    assert len(submitted) >= 5
+    assert len(submitted) >= 5, submitted  # tasks were submitted while the pods rolled
     tasks = access.wait_done(submitted, within=300)
     assert [t["status"] for t in tasks] == ["completed"] * len(submitted)
     config = access.call("GET", "/config")["config"]
