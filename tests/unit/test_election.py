@@ -65,3 +65,11 @@ def test_a_held_lease_is_taken_only_once_it_goes_unrenewed() -> None:
     o.observe(("leader", "t1"), 0.0)
     assert not o.may_take("leader", 14.0, 15.0, grace=4.0)
     assert o.may_take("leader", 16.0, 15.0, grace=4.0)
+
+
+def test_a_replacement_that_came_up_before_a_slow_release_is_still_a_newcomer() -> None:
+    o = Observation()
+    o.observe(("leader", "t9"), 100.0)  # up 6 s before the old leader let go
+    o.observe(("", "1970-01-01T00:00:00Z"), 106.0)
+    assert not o.may_take("", 106.0, 15.0, grace=4.0)  # the standby goes first
+    assert o.may_take("", 110.0, 15.0, grace=4.0)

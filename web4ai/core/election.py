@@ -29,12 +29,14 @@ class Observation:
     def may_take(self, holder: str | None, now: float, duration: float, grace: float) -> bool:
         """Whether another's lease may be taken now. A held one: once it went unrenewed
         for ``duration``. A released one (no holder: a leader let go on shutdown): at
-        once by a replica that was already standing by, watching the lease for ``grace``
-        before it saw the release (its caches are warm); a newcomer waits until it has
-        seen the release for ``grace`` (a few of the standby's polls). So when a leader's
-        pod is deleted, the standby takes over, not the pod that replaces it, and a
-        lone replica's restart waits only ``grace``."""
+        once by a replica that was already standing by, watching the lease for a whole
+        ``duration`` before it saw the release (its caches are warm); a newcomer waits
+        until it has seen the release for ``grace`` (a few of the standby's polls). So
+        when a leader's pod is deleted, the standby takes over, not the pod that
+        replaces it (even if the old pod is slow to let go), and a lone replica's
+        restart waits only ``grace``."""
         if holder:
             return not self.held_by_other(now, duration)
-        standing = self.first_seen is not None and self.observed_at - self.first_seen >= grace
+        first = self.first_seen
+        standing = first is not None and self.observed_at - first >= duration
         return standing or now - self.observed_at >= grace
