@@ -365,6 +365,13 @@ def assigned_tasks(ctx: ApiContext, node_id: str) -> list[dict[str, Any]]:
     return [ctx.task_views.of(b) for b in found]
 
 
+def withheld(node: NodeBody) -> bool:
+    """Whether the node is handed no assigned task now: draining, or in maintenance."""
+    return bodies.node_draining(node) is not None or (
+        bodies.node_from_body(node, 0).status is NodeStatus.MAINTENANCE
+    )
+
+
 WAIT_QUERY = query_param("wait", {"type": "number", "minimum": 0, "maximum": 60, "default": 0})
 
 
@@ -381,9 +388,9 @@ async def node_tasks(request: web.Request) -> web.Response:
         raise ApiError(400, "wait must be a number of seconds", "INVALID_REQUEST") from None
     if not 0 <= wait <= 60:
         raise ApiError(400, "wait must be from 0 to 60 seconds", "INVALID_REQUEST")
-    # a draining node starts nothing new: what was bound to it anyway (the operator had
-    # not seen the drain yet) is withheld here and requeued by the operator
-    draining = bodies.node_draining(node) is not None
+    # a draining node, or one in maintenance, starts nothing new: what was bound to it
+    # anyway (the operator had not seen it yet) is withheld here and requeued by the operator
+    draining = withheld(node)
     tasks = [] if draining else assigned_tasks(ctx, node_id)
     if not tasks and wait > 0 and not ctx.closing:
         event = asyncio.Event()
@@ -396,7 +403,7 @@ async def node_tasks(request: web.Request) -> web.Response:
             if not ctx.waiters[node_id]:
                 del ctx.waiters[node_id]
         now_body = ctx.state.node_by_id(node_id)
-        draining = draining or (now_body is not None and bodies.node_draining(now_body) is not None)
+        draining = draining or (now_body is not None and withheld(now_body))
         tasks = [] if draining else assigned_tasks(ctx, node_id)
     return web.json_response(
         {
