@@ -238,6 +238,21 @@ async def test_a_task_bound_to_a_draining_node_but_not_started_goes_back_to_the_
     assert status == 409  # no longer its task
 
 
+async def test_a_task_bound_to_a_node_in_maintenance_but_not_started_goes_back(
+    http: Http,
+) -> None:
+    await register(http, "mu-node", "cap-mu")
+    await submit(http, "mu-task", "cap-mu")
+    await wait_for(http, "mu-task", status="active")  # assigned, not started
+    status, _ = await http.put("/nodes/mu-node/status", {"status": "maintenance"})
+    assert status == 200
+    _, polled = await http.get("/nodes/mu-node/tasks")
+    assert polled["tasks"] == []  # never handed to a node in maintenance
+    task = await wait_for(http, "mu-task", status="pending")
+    assert (task["phase"], task["retry_count"], task["node_id"]) == ("retrying", 0, None)
+    assert "maintenance" in task["error_message"]
+
+
 async def test_drain_deadline_requeues_without_charging_a_retry(http: Http) -> None:
     await register(http, "dl-node", "cap-dl")
     await submit(http, "dl-task", "cap-dl")
