@@ -137,15 +137,14 @@ class Liveness:
                 )
         # 3. Drains: park a node once its tasks are done; requeue what runs past the
         #    deadline.
-        #    A node in maintenance starts nothing new either: a task bound to it but not
-        #    started (a binding decided before the node was parked) goes back.
         for body in list(self.state.nodes_by_name.values()):
-            if body["metadata"].get("deletionTimestamp"):
-                continue
-            if bodies.node_draining(body):
+            if bodies.node_draining(body) and not body["metadata"].get("deletionTimestamp"):
                 await self.guard.run("drain", bodies.name_of(body), self._drain, body, now)
-            elif bodies.node_from_body(body, 0).status is NodeStatus.MAINTENANCE:
-                await self.guard.run("parked", bodies.name_of(body), self._unstart, body, now)
+        # 3a. A node in maintenance starts nothing new either: a task bound to it but not
+        #     started (decided before the node was parked) goes back. One look at the
+        #     few assigned tasks, not at every node.
+        for task in self.state.tasks_with(TaskPhase.ASSIGNED):
+            await self.guard.run("parked", bodies.name_of(task), self._unstart, task, now)
         # 3b. Leases of the old naming (the node's object name) move to web4ai-node-<name>.
         for lease in list(self.state.leases.store.values()):
             if not bodies.name_of(lease).startswith(NODE_LEASE_PREFIX):
@@ -204,16 +203,21 @@ class Liveness:
         self.state.record_node(result)
         log.info("node %s drained; now in maintenance", node, extra={"node_id": node})
 
-    async def _unstart(self, body: NodeBody, now: float) -> None:
-        node = bodies.node_id(body)
-        for task in self.state.tasks_with(TaskPhase.ASSIGNED):
-            if bodies.task_node(task) != node:
-                continue
-            patch = patches.requeue_patch(task, f"node {node} is in maintenance", now)
-            with contextlib.suppress(*RACED):
-                self.state.record_task(
-                    await self.writer.patch(TASKS, bodies.name_of(task), patch, status=True)
-                )
+    async def _unstart(self, task: TaskBody, now: float) -> None:
+        node = bodies.task_node(task)
+        body = self.state.node_by_id(node) if node else None
+        if (
+            body is None
+            or bodies.node_draining(body)  # the drain step's
+            or body["metadata"].get("deletionTimestamp")
+            or bodies.node_from_body(body, 0).status is not NodeStatus.MAINTENANCE
+        ):
+            return
+        patch = patches.requeue_patch(task, f"node {node} is in maintenance", now)
+        with contextlib.suppress(*RACED):
+            self.state.record_task(
+                await self.writer.patch(TASKS, bodies.name_of(task), patch, status=True)
+            )
 
     def _deleted(self, node: str) -> bool:
         body = self.state.node_by_id(node)
