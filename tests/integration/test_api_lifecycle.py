@@ -218,39 +218,34 @@ async def test_drain_waits_for_the_running_task_then_parks_the_node(http: Http) 
     assert task["task"]["status"] == "completed"  # the running task finished
 
 
-async def test_a_task_bound_to_a_draining_node_but_not_started_goes_back_to_the_queue(
-    http: Http,
+@pytest.mark.parametrize(
+    ("how", "request_", "reason"),
+    [
+        ("drain", ("POST", "drain", {}), "draining"),
+        ("maint", ("PUT", "status", {"status": "maintenance"}), "maintenance"),
+    ],
+)
+async def test_a_task_bound_but_not_started_goes_back_when_its_node_takes_nothing_new(
+    http: Http, how: str, request_: tuple[str, str, dict[str, Any]], reason: str
 ) -> None:
-    # what the scheduler binds in the moment before it sees a drain looks like this: an
-    # assigned task the node has not started when the drain is asked for
-    await register(http, "du-node", "cap-du")
-    await submit(http, "du-task", "cap-du")
-    await wait_for(http, "du-task", status="active")  # assigned, not started
-    status, _ = await http.post("/nodes/du-node/drain", {})
+    # what the scheduler binds in the moment before it sees a drain (or the node parked)
+    # looks like this: an assigned task the node has not started
+    node, task_id = f"{how}-u-node", f"{how}-u-task"
+    await register(http, node, f"cap-{how}-u")
+    await submit(http, task_id, f"cap-{how}-u")
+    await wait_for(http, task_id, status="active")  # assigned, not started
+    method, action, body = request_
+    call = http.post if method == "POST" else http.put
+    status, _ = await call(f"/nodes/{node}/{action}", body)
     assert status == 200
-    _, polled = await http.get("/nodes/du-node/tasks")
-    assert polled["tasks"] == []  # never handed to a draining node
-    task = await wait_for(http, "du-task", status="pending")
+    _, polled = await http.get(f"/nodes/{node}/tasks")
+    assert polled["tasks"] == []  # never handed to that node
+    task = await wait_for(http, task_id, status="pending")
     assert (task["phase"], task["retry_count"], task["node_id"]) == ("retrying", 0, None)
-    assert "draining" in task["error_message"]
-    await eventually(lambda: _node_status(http, "du-node", "maintenance"), within=20)
-    status, _ = await http.post("/tasks/du-task/start", {"node_id": "du-node"})
+    assert reason in task["error_message"]
+    await eventually(lambda: _node_status(http, node, "maintenance"), within=20)
+    status, _ = await http.post(f"/tasks/{task_id}/start", {"node_id": node})
     assert status == 409  # no longer its task
-
-
-async def test_a_task_bound_to_a_node_in_maintenance_but_not_started_goes_back(
-    http: Http,
-) -> None:
-    await register(http, "mu-node", "cap-mu")
-    await submit(http, "mu-task", "cap-mu")
-    await wait_for(http, "mu-task", status="active")  # assigned, not started
-    status, _ = await http.put("/nodes/mu-node/status", {"status": "maintenance"})
-    assert status == 200
-    _, polled = await http.get("/nodes/mu-node/tasks")
-    assert polled["tasks"] == []  # never handed to a node in maintenance
-    task = await wait_for(http, "mu-task", status="pending")
-    assert (task["phase"], task["retry_count"], task["node_id"]) == ("retrying", 0, None)
-    assert "maintenance" in task["error_message"]
 
 
 async def test_drain_deadline_requeues_without_charging_a_retry(http: Http) -> None:
