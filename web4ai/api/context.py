@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from web4ai.api.auth import KeyStore
+from web4ai.api.fulltasks import FullTasks
 from web4ai.api.history import History
 from web4ai.api.hub import Hub
 from web4ai.api.taskviews import TaskViews
@@ -68,6 +69,7 @@ class ApiContext:
     progress_writes: set[asyncio.Task[None]] = field(default_factory=set)
     history: History = field(default_factory=History)
     task_views: TaskViews = field(default_factory=TaskViews)
+    full_tasks: FullTasks = field(default_factory=FullTasks)  # finished tasks, read whole
     metrics: ApiMetrics = field(default_factory=lambda: ApiMetrics(CollectorRegistry(), "unknown"))
 
     def memoized(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Any:

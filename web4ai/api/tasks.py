@@ -107,7 +107,8 @@ async def list_tasks(request: web.Request) -> web.Response:
 @declare(response=responses.TaskAnswer)
 async def get_task(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    body = find_task(ctx, task_id_param(request))
+    task_id = task_id_param(request)
+    body = find_task(ctx, task_id)
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     if (
         principal is not None
@@ -115,7 +116,10 @@ async def get_task(request: web.Request) -> web.Response:
         and bodies.task_node(body) != principal.node_id
     ):
         raise ApiError(403, "a node key may read only the tasks assigned to it", "FORBIDDEN")
-    return web.json_response({"success": True, "task": ctx.task_views.of(body)})
+    whole = await ctx.full_tasks.whole(ctx.writer, body)  # a finished task is lean here
+    if whole is None:
+        raise ApiError(404, "Task not found", "TASK_NOT_FOUND", task_id=task_id)
+    return web.json_response({"success": True, "task": ctx.task_views.of(whole)})
 
 
 def check_assignment(request: web.Request, body: TaskBody, node_id: str) -> None:

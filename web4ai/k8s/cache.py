@@ -21,10 +21,11 @@ from web4ai.core.config import Settings, settings_from_spec
 from web4ai.core.crs import NodeBody, OrchestratorBody, OrchestratorSpec, TaskBody
 from web4ai.core.heartbeats import adaptive_interval, min_interval
 from web4ai.core.ids import IdKind, identity, node_lease_name
+from web4ai.core.lean import api_task, lean_object, operator_task
 from web4ai.core.model import Node, TaskPhase, TaskStatus
 from web4ai.core.resources import LEASES, NODES, ORCHESTRATORS, TASKS, Resource
 from web4ai.k8s.listwatch import Informer
-from web4ai.k8s.store import Body, OnChange, Store
+from web4ai.k8s.store import Body, Lean, OnChange, Store, newer
 
 LEASE_SELECTOR = "web4ai.io/node-id"  # a node's Lease is labelled with its node id
 LIVE = ("active", "degraded")  # the node statuses that heartbeat
@@ -41,6 +42,8 @@ class ClusterState:
     namespace: str
     # False: plain stores, fed from outside (the operator); True: the API's informers
     watched: bool = True
+    # what of a task the stores keep (web4ai.core.lean): the API's by default
+    lean_task: Lean = api_task
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     on_task_change: list[TaskTransition] = field(default_factory=list)
     on_task_delete: list[Callable[[TaskBody], None]] = field(default_factory=list)
@@ -83,22 +86,34 @@ class ClusterState:
         self._live = set()
         self._renewed = {}
         self.nodes = self._store(NODES, self._node_changed)
-        self.tasks = self._store(TASKS, self._task_changed)
+        self.tasks = self._store(TASKS, self._task_changed, lean=self.lean_task)
         # a renewal wakes no pass (liveness reads the Leases on its tick): at 10,000
         # nodes, hundreds a second
         self.leases = self._store(LEASES, self._quiet, LEASE_SELECTOR)
         self.orchestrators = self._store(ORCHESTRATORS, self._orchestrator_changed)
 
     @classmethod
-    def fed(cls, namespace: str) -> ClusterState:
-        """Plain stores that something else feeds (``apply_event``, ``apply_list``)."""
-        return cls(None, namespace, watched=False)
+    def fed(cls, namespace: str, lean_task: Lean = operator_task) -> ClusterState:
+        """Plain stores that something else feeds (``apply_event``, ``apply_list``);
+        tasks kept as the operator needs them."""
+        return cls(None, namespace, watched=False, lean_task=lean_task)
 
-    def _store(self, resource: Resource, on_change: OnChange, selector: str | None = None) -> Store:
+    def _store(
+        self,
+        resource: Resource,
+        on_change: OnChange,
+        selector: str | None = None,
+        lean: Lean = lean_object,
+    ) -> Store:
         if not self.watched:
-            return Store(on_change=on_change)
+            return Store(on_change=on_change, lean=lean)
         return Informer(
-            self.api, resource, self.namespace, on_change=on_change, label_selector=selector
+            self.api,
+            resource,
+            self.namespace,
+            on_change=on_change,
+            label_selector=selector,
+            lean=lean,
         )
 
     @property
@@ -114,6 +129,8 @@ class ClusterState:
         pass
 
     def _index_task(self, kind: str, raw: Body) -> None:
+        """Index the task of an event (``raw``: the incoming body; what the index holds
+        is the store's lean one)."""
         body = bodies.as_task(raw)
         name = bodies.name_of(body)
         before = self._phase_of.pop(name, None)
@@ -129,7 +146,7 @@ class ClusterState:
                 del self._bound[node]
         if kind != "DELETED":
             phase = bodies.task_phase(body)
-            self._by_phase[phase][name] = body
+            self._by_phase[phase][name] = bodies.as_task(self.tasks.store[name])
             self._phase_of[name] = phase
             self._phase_changes[phase] += 1
             node = bodies.task_node(body) if phase.bound else None
@@ -177,24 +194,25 @@ class ClusterState:
                 callback(o_new, o_old)
 
     def record_task(self, body: Body) -> TaskBody:
-        """Our own write's result: into the store at once, with the same hooks as a
-        watch event (the watch's later copy then shows no change). Returns it, typed."""
-        old = self.tasks.put(body)
-        if self.tasks.store.get(bodies.name_of(body)) is body:
-            self._task_changed("MODIFIED", body, old)
+        """Our own write's result: into the store at once (lean), with the same hooks as
+        a watch event (the watch's later copy then shows no change). Returns it whole,
+        typed."""
+        self._record(self.tasks, body, self._task_changed)
         return bodies.as_task(body)
 
     def record_node(self, body: Body) -> NodeBody:
-        old = self.nodes.put(body)
-        if self.nodes.store.get(bodies.name_of(body)) is body:
-            self._node_changed("MODIFIED", body, old)
+        self._record(self.nodes, body, self._node_changed)
         return bodies.as_node(body)
 
     def record_orchestrator(self, body: Body) -> OrchestratorBody:
-        old = self.orchestrators.put(body)
-        if self.orchestrators.store.get(bodies.name_of(body)) is body:
-            self._orchestrator_changed("MODIFIED", body, old)
+        self._record(self.orchestrators, body, self._orchestrator_changed)
         return bodies.as_orchestrator(body)
+
+    @staticmethod
+    def _record(store: Store, body: Body, changed: OnChange) -> None:
+        old = store.put(body)
+        if old is None or not newer(old, body):  # stored: not older than what was held
+            changed("MODIFIED", body, old)
 
     # -- the stores' bodies, typed (the stores themselves hold raw bodies) ----
 

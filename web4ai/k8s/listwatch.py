@@ -79,6 +79,7 @@ class ListWatch:
     label_selector: str | None = None
     watch_timeout: int = 300
     relists: int = 0
+    page_size: int = 500
 
     async def request(self, **kwargs: Any) -> Any:
         """The raw aiohttp response of a list or watch call (the caller releases it)."""
@@ -93,9 +94,21 @@ class ListWatch:
         )
 
     async def list(self) -> str:
-        result = await read_json(await self.request())
-        list_version = str(result["metadata"]["resourceVersion"])
-        self.store.apply_list(result.get("items") or [], list_version)
+        """List in pages of ``page_size`` (one snapshot): each page goes into the store
+        as it comes, so a list of 100,000 tasks is never held whole, nor parsed at once."""
+        names: list[str] = []
+        token: str | None = None
+        list_version = ""
+        while True:
+            paging = {"limit": self.page_size} | ({"_continue": token} if token else {})
+            result = await read_json(await self.request(**paging))
+            list_version = list_version or str(result["metadata"]["resourceVersion"])
+            names += self.store.apply_page(result.get("items") or [])
+            token = result["metadata"].get("continue")
+            del result
+            if not token:
+                break
+        self.store.sweep(names, list_version)
         self.relists += 1
         self.store.synced.set()
         return list_version

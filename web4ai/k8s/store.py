@@ -5,6 +5,11 @@ the API's informers), by Kopf's handlers (the operator's nodes, Leases and
 orchestrator) and by our own writes' results (``put``). Whatever feeds it, a
 version older than the one held never replaces it, and ``on_change`` is called
 once per change.
+
+What is stored is ``lean(body)`` (``web4ai.core.lean``: no managedFields, and for tasks
+no more than the process reads), made once per incoming version; ``on_change`` sees
+the incoming body itself (its hooks may show it whole, e.g. a WebSocket message) and
+the lean one held before. Hooks keep no reference to the incoming body.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from web4ai.core.crs import Body as Body  # re-exported: the one alias lives in core.crs
+from web4ai.core.lean import lean_object
 
 OnChange = Callable[[str, Body, Body | None], None]  # (event type, new body, old body)
+Lean = Callable[[Body], Body]  # what of a body is kept
 
 
 def newer(a: Body, b: Body) -> bool:
@@ -34,6 +41,7 @@ def newer(a: Body, b: Body) -> bool:
 @dataclass(kw_only=True)
 class Store:
     on_change: OnChange | None = None
+    lean: Lean = lean_object
     store: dict[str, Body] = field(default_factory=dict)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     version: int = 0  # bumped on every change: readers memoize on it
@@ -48,7 +56,7 @@ class Store:
         old = self.store.get(name)
         if old is not None and newer(old, body):
             return old
-        self.store[name] = body
+        self.store[name] = self.lean(body)
         self.version += 1
         return old
 
@@ -60,24 +68,32 @@ class Store:
     def apply_list(self, listed: list[Body], list_version: str) -> None:
         """A (re)list's snapshot into the store, never stepping back: an object we hold
         in a later version than the snapshot (our own write, recorded meanwhile) stays."""
-        items: dict[str, Body] = {i["metadata"]["name"]: i for i in listed}
-        self.sweep(items.keys(), list_version)
-        for name, body in items.items():
+        self.sweep(self.apply_page(listed), list_version)
+
+    def apply_page(self, listed: list[Body]) -> list[str]:
+        """One page of a (re)list into the store (never stepping back); returns the
+        names listed. The list's ``sweep`` follows its last page."""
+        names = []
+        for body in listed:
+            name = body["metadata"]["name"]
+            names.append(name)
             old = self.store.get(name)
             if old is not None and (
                 old["metadata"]["resourceVersion"] == body["metadata"]["resourceVersion"]
                 or newer(old, body)
             ):
                 continue
-            self.store[name] = body
+            self.store[name] = self.lean(body)
             self._emit("ADDED" if old is None else "MODIFIED", body, old)
+        return names
 
     def sweep(self, listed: Collection[str], list_version: str) -> list[str]:
         """Drop what a list at ``list_version`` no longer shows (a deletion missed in a
         watch gap), and only if held in a version older than the list: an object added
         after the list was taken stays. Returns the names dropped."""
         snapshot = {"metadata": {"resourceVersion": list_version}}
-        gone = [n for n in self.store if n not in listed and not newer(self.store[n], snapshot)]
+        present = listed if isinstance(listed, set | frozenset) else set(listed)
+        gone = [n for n in self.store if n not in present and not newer(self.store[n], snapshot)]
         for name in gone:
             body = self.store.pop(name)
             self._emit("DELETED", body, body)
@@ -98,5 +114,5 @@ class Store:
         ):
             return  # the same version again (we recorded our own write's result)
         else:
-            self.store[name] = obj
+            self.store[name] = self.lean(obj)
         self._emit(kind, obj, old)

@@ -3,7 +3,8 @@
 Delivery is at least once: the leader queues every terminal task whose
 callback is not yet settled, retries with backoff, then records the outcome
 (``status.callbackDelivered``) so that a new leader does not send it again.
-A callback failure never changes the task's own status.
+A callback failure never changes the task's own status. The task is sent as the
+API server has it (the operator keeps no inputs or results).
 """
 
 from __future__ import annotations
@@ -105,9 +106,13 @@ class CallbackSender:
                 return
             url = body["spec"]["callbackUrl"]
             run = run_key(body)
-            payload = public.task_public(body)
             error = url_form_problem(url)  # a bad port too: a reason, not a crash
             if error is None:
+                # the store's body is lean (no input, no result): the payload is read whole
+                full = await self.writer.get(TASKS, name)
+                if full is None or run_key(bodies.as_task(full)) != run:
+                    return  # gone, or another run by now: the watch brings it
+                payload = public.task_public(bodies.as_task(full))
                 for attempt, delay in enumerate((0.0, *self.backoff)):
                     if delay:
                         await self.sleep(delay)

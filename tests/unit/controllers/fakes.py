@@ -28,6 +28,7 @@ from tests.unit.controllers.objects import NOW, lease_body, node_body, task_body
 from web4ai.core import bodies
 from web4ai.core.crs import AnyBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
+from web4ai.core.lean import operator_task
 from web4ai.core.resources import GROUP, LEASES, NODES, ORCHESTRATORS, TASKS, VERSION, Resource
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import Conflict, K8sError, NotFound
@@ -322,7 +323,7 @@ class FakeCluster:
     def __post_init__(self) -> None:
         self.server = FakeApiServer(self.clock)
         self.writer = RecordingWriter(self.server)
-        self.state = ClusterState(cast(client.ApiClient, None), NS)
+        self.state = ClusterState(cast(client.ApiClient, None), NS, lean_task=operator_task)
 
     def guard(self) -> Isolation:
         """The per-object failure isolation on the fake clock."""
