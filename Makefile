@@ -18,13 +18,16 @@ XDIST      ?= -n 3 --dist loadfile
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# one builder at a time (clones and worktrees share the cache): the others wait, then find it ready
 $(VENV)/.ready: pyproject.toml constraints.txt
-	@echo "[make] creating $(VENV)"
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) hack/requirements.py dev > $(VENV)/requirements.txt
-	$(PY) -m pip install -q -r $(VENV)/requirements.txt -c constraints.txt
-	touch $@
+	@mkdir -p $(CACHE)
+	@flock $(CACHE)/.venv.lock bash -euc 'test -f $@ && exit 0; \
+	  echo "[make] creating $(VENV)"; \
+	  $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install -q --upgrade pip; \
+	  $(PY) hack/requirements.py dev > $(VENV)/requirements.txt; \
+	  $(PY) -m pip install -q -r $(VENV)/requirements.txt -c constraints.txt; \
+	  touch $@'
 
 .PHONY: venv
 venv: $(VENV)/.ready ## Create the Python environment (cached outside the repo)

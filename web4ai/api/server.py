@@ -16,6 +16,7 @@ from aiohttp.web_request import BaseRequest
 from prometheus_client import CollectorRegistry
 
 import web4ai
+from web4ai import eventloop
 from web4ai.api.app import create_app
 from web4ai.api.auth import KeyStore
 from web4ai.api.context import ApiContext, ApiStats
@@ -151,4 +152,4 @@ def main(options: ApiOptions) -> None:
             loop.add_signal_handler(sig, stop.set)
         await run(options, stop)
 
-    asyncio.run(amain())
+    eventloop.run(amain())

@@ -5,10 +5,10 @@ before ``kubectl delete -k``). See ``web4ai.k8s.uninstalling`` for the steps."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 
+from web4ai import eventloop
 from web4ai.k8s.client import api_client
 from web4ai.k8s.uninstalling import Uninstall
 
@@ -42,5 +42,5 @@ async def uninstall(args: argparse.Namespace) -> None:
 def main(argv: list[str]) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(uninstall(args))
+    eventloop.run(uninstall(args))
     return 0

@@ -10,6 +10,7 @@ import signal
 import sys
 
 import web4ai
+from web4ai import eventloop
 from web4ai.node.agent import (
     AuthFailed,
     LoopEnded,
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         await serve(config, stop)
 
     try:
-        asyncio.run(amain())
+        eventloop.run(amain())
     except AuthFailed:
         return 3  # logged: the credentials were refused
     except LoopEnded:

@@ -42,6 +42,7 @@ import kopf
 from prometheus_client import CollectorRegistry
 
 import web4ai
+from web4ai import eventloop
 from web4ai.core.bodies import ORCHESTRATOR_NAME
 from web4ai.core.resources import GROUP, NODES, ORCHESTRATORS, VERSION
 from web4ai.k8s.login import connection_info
@@ -222,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         namespaces=[options.namespace],
         liveness_endpoint=process.liveness,
         memo=kopf.Memo(),
+        loop=eventloop.loop_factory()(),
     )
     return 0
 
