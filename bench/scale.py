@@ -2,6 +2,8 @@
 what heartbeats cost at thousands of nodes.
 
     make bench-scale     # or: python -m bench.scale --tasks 20000 --nodes 2000
+    python -m bench.scale --phases heartbeats --nodes 10000 --quiet 120 --window 600 \
+        --task-rate 5 --workers 50        # the acceptance run of "10,000 nodes, 10 minutes"
 
 On one fresh local control plane, per system (``--baseline PATH`` runs the operator
 and API of another checkout first, e.g. ``git archive 7753bbe``, back to back):
@@ -12,30 +14,44 @@ and API of another checkout first, e.g. ``git archive 7753bbe``, back to back):
     events) are measured: nothing can be scheduled, so ideally both are near zero.
     Then a node with ``gpu`` and ``--drain`` slots registers: reported is the time
     to its first binding and the bindings per second until its slots are full.
-  * heartbeats: the API and the operator run; a node simulator (a process of its
-    own, keep-alive connections) registers ``--nodes`` nodes and heartbeats each at
-    the interval the API tells it (``min_heartbeat_interval`` respected) for
-    ``--window`` s. Reported: heartbeats/s delivered, p50/p99 latency, the CPU
-    milliseconds per heartbeat of the API and of the operator, the RSS of both,
-    and the nodes that went offline though they beat (false offline).
+  * heartbeats: the API and the operator run, with the default rate limits; node
+    simulators (``bench.nodesim``, ``--sim-procs`` processes of their own, keep-alive
+    connections) register ``--nodes`` nodes, each heartbeating at the interval the API
+    tells it (``min_heartbeat_interval`` respected); the ``--workers`` first (``--agents``
+    slots each, a node key each) also long-poll for tasks and finish them with the
+    instant protocol. Once every node registered and beat once, and ``--settle`` s
+    more, two windows: ``--quiet``
+    s of heartbeats alone, then ``--window`` s while a driver submits ``--task-rate``
+    runnable no-op tasks a second (``test_task``, only the workers fit). Reported per
+    window: heartbeats/s, p50/p99, refusals by status, CPU milliseconds per heartbeat and
+    % of a core of the API, the operator, kube-apiserver, etcd and the simulators; the
+    tasks' bind p50/p99 (created -> assigned, the task's own timestamps) in all and per
+    minute, tasks completed, the CPU per completed task of each process (the loaded
+    window's CPU less its heartbeats at the quiet window's cost per heartbeat); RSS of
+    the four processes, etcd's database size; the nodes that went offline though they
+    beat (a watch of the nodes, sampled every ~10 s too), at any time and in the windows.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+import urllib.request
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import psutil
 from kubernetes_asyncio import client
 
+from bench import nodesim
 from bench.common import bounded, cpu_seconds, create_node, create_orchestrator, percentile
 from bench.operator_start import start_operator, stop, synced
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
@@ -77,24 +93,55 @@ class Heartbeats:
     system: str
     nodes: int
     interval_s: float  # the interval the nodes were told
-    per_s: float  # heartbeats delivered per second
-    p50_ms: float
+    per_s: float  # heartbeats delivered per second (the window with tasks)
+    p50_ms: float  # heartbeat latency in the window with tasks
     p99_ms: float
-    refused: int  # answers other than 200
-    api_cpu_ms: float  # API CPU per heartbeat
-    operator_cpu_ms: float  # operator CPU per heartbeat
+    refused: int  # heartbeat answers other than 200 (both windows)
+    api_cpu_ms: float  # API CPU per heartbeat, the window without tasks
+    operator_cpu_ms: float  # operator CPU per heartbeat, the window without tasks
     api_rss_mib: float
     operator_rss_mib: float
-    false_offline: int  # nodes shown offline though they beat
+    false_offline: int  # nodes that went offline though they beat, at any time
+    workers: int = 0
+    registered_s: float = 0.0  # all nodes registered after
+    false_offline_in_window: int = 0  # of them, from the first window's start on
+    offline_before_window: int = 0  # while registering and warming up
+    offline_max_sampled: int = 0  # most nodes offline at one sample (every ~10 s)
+    warmup_codes: dict[str, int] = field(default_factory=dict)
+    refused_by_status: dict[str, int] = field(default_factory=dict)
+    quiet: dict[str, Any] = field(default_factory=dict)  # window without tasks
+    loaded: dict[str, Any] = field(default_factory=dict)  # window with the task stream
+    tasks: dict[str, Any] = field(default_factory=dict)
+    rss_mib: dict[str, float] = field(default_factory=dict)  # per process, at the end
+    etcd_db: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> str:
-        return (
+        head = (
             f"{self.system:14s} {self.nodes} nodes told {self.interval_s:g}s: "
             f"{self.per_s:6.1f} heartbeats/s, p50 {self.p50_ms:5.1f} ms p99 "
             f"{self.p99_ms:6.1f} ms, {self.refused} refused; CPU/heartbeat API "
             f"{self.api_cpu_ms:4.2f} ms operator {self.operator_cpu_ms:4.2f} ms; RSS API "
             f"{self.api_rss_mib:4.0f} MiB operator {self.operator_rss_mib:4.0f} MiB; "
             f"false offline {self.false_offline}"
+        )
+        if not self.loaded:
+            return head
+        cpu = self.loaded["cpu_ms_per_heartbeat"]
+        t = self.tasks
+        bind = (
+            f"bind p50 {t['p50_s'] * 1000:.0f} ms p99 {t['p99_s'] * 1000:.0f} ms "
+            f"(worst minute p50 {t['worst_minute_p50_s'] * 1000:.0f} ms)"
+            if t.get("bound")
+            else "nothing bound"
+        )
+        return (
+            f"{head}\n{'':14s} with {t['rate']:g} tasks/s: {t['completed']}/{t['submitted']} "
+            f"completed, {bind}; CPU/heartbeat API {cpu['api']:.2f} ms operator "
+            f"{cpu['operator']:.2f} ms kube-apiserver {cpu.get('kube-apiserver', 0):.2f} ms "
+            f"etcd {cpu.get('etcd', 0):.2f} ms; CPU/task "
+            + " ".join(f"{k} {v:.1f}" for k, v in t["cpu_ms_per_task"].items())
+            + f" ms; RSS {' '.join(f'{k} {v:.0f}' for k, v in self.rss_mib.items())} MiB; "
+            f"etcd db {self.etcd_db.get('etcd_mvcc_db_total_size_in_bytes', 0) / 2**20:.0f} MiB"
         )
 
 
@@ -264,77 +311,6 @@ async def backlog_round(
         await client.CoreV1Api(api).delete_namespace(ns)
 
 
-async def simulate(url: str, key: str, nodes: int, seconds: float) -> None:
-    """The node simulator (``--simulate URL``): registers ``nodes`` nodes over keep-alive
-    connections, heartbeats each at the pace it is told; after one interval of warm-up
-    prints ``window`` and, ``seconds`` later, the figures as one JSON line."""
-    import aiohttp
-
-    headers = {"Authorization": f"Bearer {key}"}
-    connector = aiohttp.TCPConnector(limit=64)
-    latencies: list[float] = []
-    codes: dict[int, int] = {}
-    pace: dict[int, float] = {}
-    measuring = False
-
-    def told(body: Any) -> float:
-        interval = float(body.get("heartbeat_interval") or 30)
-        return max(interval, float(body.get("min_heartbeat_interval") or 0))
-
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
-        registration = {"host": "127.0.0.1", "port": 8090, "agents_count": 1}
-
-        async def register(i: int) -> None:
-            while True:
-                async with http.post(f"{url}/nodes/sim-{i}/register", json=registration) as r:
-                    body = await r.json()
-                    if r.status == 200:
-                        pace[i] = told(body)
-                        return
-                await asyncio.sleep(1.0)
-
-        await bounded(32, [register(i) for i in range(nodes)])
-        interval = max(pace.values())
-
-        async def beat(i: int) -> None:
-            await asyncio.sleep(pace[i] * (i % 1000) / 1000)  # spread over one interval
-            while True:
-                t0 = time.monotonic()
-                try:
-                    async with http.post(f"{url}/nodes/sim-{i}/heartbeat", json={}) as r:
-                        body = await r.json()
-                        status = r.status
-                except aiohttp.ClientError:
-                    body, status = {}, 0
-                if measuring:
-                    latencies.append(time.monotonic() - t0)
-                    codes[status] = codes.get(status, 0) + 1
-                if status == 200:
-                    pace[i] = told(body)
-                await asyncio.sleep(max(0.0, pace[i] - (time.monotonic() - t0)))
-
-        beats = [asyncio.create_task(beat(i)) for i in range(nodes)]
-        await asyncio.sleep(interval)
-        measuring = True
-        print("window", flush=True)
-        await asyncio.sleep(seconds)
-        measuring = False
-        for b in beats:
-            b.cancel()
-    print(
-        json.dumps(
-            {
-                "interval": interval,
-                "count": len(latencies),
-                "p50": percentile(latencies, 0.5) if latencies else 0.0,
-                "p99": percentile(latencies, 0.99) if latencies else 0.0,
-                "refused": sum(n for c, n in codes.items() if c != 200),
-            }
-        ),
-        flush=True,
-    )
-
-
 def start_api(kubeconfig: str, ns: str, repo: Path, port: int, key: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -359,17 +335,201 @@ def start_api(kubeconfig: str, ns: str, repo: Path, port: int, key: str) -> subp
     )
 
 
-def start_simulator(url: str, key: str, nodes: int, window: float) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            *(sys.executable, "-m", "bench.scale", "--simulate", url, "--key", key),
-            *("--nodes", str(nodes), "--window", str(window)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        preexec_fn=die_with_parent,
-    )
+def start_simulators(
+    url: str, key: str, worker_keys: dict[str, str], args: argparse.Namespace
+) -> list[subprocess.Popen[str]]:
+    """``--sim-procs`` node simulators (bench.nodesim), the nodes split between them;
+    the workers are in the first."""
+    procs = max(1, args.sim_procs)
+    sizes = [args.nodes // procs + (1 if i < args.nodes % procs else 0) for i in range(procs)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "SIM_KEY": key,
+        "SIM_WORKER_KEYS": json.dumps(worker_keys),
+    }
+    out, first = [], 0
+    for size in sizes:
+        out.append(
+            subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "bench.nodesim", url),
+                    *("--nodes", str(size), "--first", str(first)),
+                    *("--workers", str(args.workers), "--agents", str(args.agents)),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+                preexec_fn=die_with_parent,
+            )
+        )
+        first += size
+    return out
+
+
+async def read_line(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    assert proc.stdout is not None
+    line = await asyncio.to_thread(proc.stdout.readline)
+    if not line.strip():
+        raise RuntimeError(f"a simulator ended (exit {proc.poll()})")
+    return json.loads(line)  # type: ignore[no-any-return]
+
+
+async def mark(sims: list[subprocess.Popen[str]]) -> dict[str, Any]:
+    """The simulators' figures since the last mark, merged."""
+    for sim in sims:
+        assert sim.stdin is not None
+        sim.stdin.write("mark\n")
+        sim.stdin.flush()
+    return nodesim.merge([(await read_line(sim))["segment"] for sim in sims])
+
+
+class NodeWatch:
+    """Every node's status as the cluster has it (a list + watch of the Web4AINodes):
+    the nodes that went ``offline`` while ``counting``, and a sample of how many were
+    offline every ~10 s (``sample``)."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, str] = {}
+        self.counting = False
+        self.offline: set[str] = set()  # went offline while counting
+        self.ever: set[str] = set()  # went offline at any time
+        self.samples: list[int] = []
+
+    def note(self, name: str, status: str) -> None:
+        self.status[name] = status
+        if status == "offline":
+            self.ever.add(name)
+            if self.counting:
+                self.offline.add(name)
+
+    def sample(self) -> None:
+        now = [n for n, s in self.status.items() if s == "offline"]
+        self.samples.append(len(now))
+        if self.counting:
+            self.offline.update(now)
+
+    async def run(self, api: client.ApiClient, ns: str) -> None:
+        co = client.CustomObjectsApi(api)
+        while True:
+            listed = await co.list_namespaced_custom_object(GROUP, VERSION, ns, NODES.plural)
+            for n in listed["items"]:
+                self.note(n["metadata"]["name"], (n.get("status") or {}).get("status", ""))
+            rv = listed["metadata"]["resourceVersion"]
+            try:
+                while True:
+                    response = await co.list_namespaced_custom_object(
+                        GROUP,
+                        VERSION,
+                        ns,
+                        NODES.plural,
+                        watch=True,
+                        resource_version=rv,
+                        timeout_seconds=300,
+                        allow_watch_bookmarks=True,
+                        _preload_content=False,
+                    )
+                    try:
+                        async for line in response.content:
+                            if not line.strip():
+                                continue
+                            event = json.loads(line)
+                            obj = event.get("object") or {}
+                            if event.get("type") == "ERROR":
+                                raise client.exceptions.ApiException(status=410)
+                            rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                            if event.get("type") in ("ADDED", "MODIFIED"):
+                                status = (obj.get("status") or {}).get("status", "")
+                                self.note(obj["metadata"]["name"], status)
+                    finally:
+                        response.release()
+            except client.exceptions.ApiException:
+                continue  # expired: list again
+
+
+def plane_processes() -> dict[str, psutil.Process]:
+    """kube-apiserver and etcd of the local control plane (children of this process)."""
+    out = {}
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.name() in ("kube-apiserver", "etcd"):
+                out[child.name()] = child
+    return out
+
+
+ETCD_DB = ("etcd_mvcc_db_total_size_in_bytes", "etcd_mvcc_db_total_size_in_use_in_bytes")
+
+
+def etcd_db_bytes(etcd: psutil.Process) -> dict[str, float]:
+    """etcd's database size, total and in use, from its /metrics."""
+    url = next(a.split("=", 1)[1] for a in etcd.cmdline() if a.startswith("--listen-client-urls="))
+    out: dict[str, float] = {}
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            name, _, value = line.partition(" ")
+            if name in ETCD_DB:
+                out[name] = float(value)
+    return out
+
+
+async def api_ready(url: str, key: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{url}/health") as r:
+                    if r.status == 200:
+                        return
+            if time.monotonic() > deadline:
+                raise TimeoutError("the API never answered /health")
+            await asyncio.sleep(0.5)
+
+
+async def node_keys(url: str, key: str, workers: int) -> dict[str, str]:
+    """A node key of its own for each worker (POST /keys): their task calls count
+    against their own key's budget, as in a real network."""
+    out = {}
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+        for i in range(workers):
+            node = f"simw-{i}"
+            body = {"role": "node", "node_id": node, "description": "bench.scale worker"}
+            async with http.post(f"{url}/keys", json=body) as r:
+                if r.status != 200:
+                    raise RuntimeError(f"POST /keys: {r.status} {await r.text()}")
+                out[node] = (await r.json())["api_key"]
+    return out
+
+
+def cpu_now(procs: dict[str, list[int]]) -> dict[str, float]:
+    return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in procs.items()}
+
+
+async def watch_offline(nodes: NodeWatch, seconds: float) -> None:
+    """Sleep ``seconds``, sampling the offline nodes every ~10 s."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(min(10.0, left))
+        nodes.sample()
+
+
+def window_figures(
+    seg: dict[str, Any], cpu0: dict[str, float], cpu1: dict[str, float], seconds: float
+) -> dict[str, Any]:
+    """A window's heartbeats and the CPU each process spent in it: ms per heartbeat and
+    % of one core."""
+    beats = seg["beats_ms"]
+    n = max(1, len(beats))
+    return {
+        "seconds": seconds,
+        "heartbeats": len(beats),
+        "per_s": len(beats) / seconds,
+        "p50_ms": percentile(beats, 0.5) if beats else 0.0,
+        "p99_ms": percentile(beats, 0.99) if beats else 0.0,
+        "codes": seg["beat_codes"],
+        "cpu_ms_per_heartbeat": {k: 1000 * (cpu1[k] - cpu0[k]) / n for k in cpu0},
+        "cpu_percent": {k: 100 * (cpu1[k] - cpu0[k]) / seconds for k in cpu0},
+    }
 
 
 async def heartbeat_round(
@@ -384,54 +544,129 @@ async def heartbeat_round(
             break
         except client.exceptions.ApiException:
             await asyncio.sleep(0.1)
-    # the per-key budget is lifted: the nodes share one key here, as many nodes may
-    spec = {
-        "network": {"maxNodes": 1_000_000},
-        "security": {"maxRequestsPerMinute": 10_000_000},
-    }
-    await create_orchestrator(api, ns, spec)
+    # the default rate limits (security.max_requests_per_minute: 6000 per key): the
+    # nodes that only heartbeat share one key, each worker has a node key of its own
+    await create_orchestrator(api, ns, {"network": {"maxNodes": 1_000_000}})
     key = "w4a_bench_" + os.urandom(12).hex()
     port, live = free_port(), free_port()
     server = start_api(kubeconfig, ns, repo, port, key)
     operator = start_operator(kubeconfig, ns, repo, live)
     url = f"http://127.0.0.1:{port}/api/v1"
-    sim: subprocess.Popen[str] | None = None
+    sims: list[subprocess.Popen[str]] = []
+    nodes = NodeWatch()
+    watcher = asyncio.create_task(nodes.run(api, ns))
+    stop_driver = asyncio.Event()
     try:
         deadline = time.monotonic() + args.timeout
         while not synced(live):
             if time.monotonic() > deadline:
                 raise TimeoutError("the operator never synced")
             await asyncio.sleep(0.5)
-        sim = start_simulator(url, key, args.nodes, args.window)
-        assert sim.stdout is not None
-        line = await asyncio.to_thread(sim.stdout.readline)
-        if line.strip() != "window":
-            raise RuntimeError(f"the simulator said {line!r}")
-        api0, op0 = cpu_seconds(server.pid), cpu_seconds(operator.pid)
-        line = await asyncio.to_thread(sim.stdout.readline)
-        api1, op1 = cpu_seconds(server.pid), cpu_seconds(operator.pid)
-        figures = json.loads(line)
-        listed = await co.list_namespaced_custom_object(GROUP, VERSION, ns, NODES.plural)
-        offline = sum(
-            1 for n in listed["items"] if (n.get("status") or {}).get("status") != "active"
-        )
-        count = max(1, figures["count"])
+        await api_ready(url, key, args.timeout)
+        worker_keys = await node_keys(url, key, args.workers)
+        sims = start_simulators(url, key, worker_keys, args)
+        readies = [await read_line(sim) for sim in sims]
+        registered = max(r["registered_s"] for r in readies)
+        print(f"  {system}: {args.nodes} nodes registered in {registered:.0f}s", flush=True)
+        plane = plane_processes()
+        pids = {
+            "api": [server.pid],
+            "operator": [operator.pid],
+            **{name: [p.pid] for name, p in plane.items()},
+            "simulators": [s.pid for s in sims],
+        }
+        await watch_offline(nodes, args.settle)  # what registering left behind settles
+        offline_before = len(nodes.ever)  # while registering, warming up and settling
+        nodes.counting = True
+        nodes.sample()
+        await mark(sims)  # from here on
+        cpu0, t0 = cpu_now(pids), time.monotonic()
+        await watch_offline(nodes, args.quiet)
+        quiet_seg = await mark(sims)
+        cpu1, t1 = cpu_now(pids), time.monotonic()
+        driver = nodesim.Driver(url, key, args.task_rate)
+        driving = asyncio.create_task(driver.run(stop_driver)) if args.task_rate > 0 else None
+        await watch_offline(nodes, args.window)
+        stop_driver.set()
+        if driving is not None:
+            await driving
+        loaded_seg = await mark(sims)
+        cpu2, t2 = cpu_now(pids), time.monotonic()
+        # the last tasks' bindings and results: up to 30 s more
+        grace = nodesim.merge([])
+        for _ in range(30):
+            done = loaded_seg["completed"] + grace["completed"]
+            if done >= driver.codes.get("200", 0):
+                break
+            await watch_offline(nodes, 1.0)
+            grace = nodesim.merge([grace, await mark(sims)])
+        nodes.sample()
+        quiet = window_figures(quiet_seg, cpu0, cpu1, t1 - t0)
+        loaded = window_figures(loaded_seg, cpu1, cpu2, t2 - t1)
+        binds = loaded_seg["binds"] + grace["binds"]
+        completed = loaded_seg["completed"] + grace["completed"]
+        per_task: dict[str, float] = {}
+        if completed:  # the CPU beyond what the window's heartbeats cost at the quiet rate
+            for name in cpu0:
+                extra = (cpu2[name] - cpu1[name]) - loaded["heartbeats"] * quiet[
+                    "cpu_ms_per_heartbeat"
+                ][name] / 1000
+                per_task[name] = 1000 * extra / completed
+        rss: dict[str, float] = {
+            name: psutil.Process(pids[name][0]).memory_info().rss / 2**20
+            for name in ("api", "operator", "kube-apiserver", "etcd")
+            if name in pids
+        }
+        refused = {
+            code: n
+            for seg in (quiet_seg, loaded_seg)
+            for code, n in seg["beat_codes"].items()
+            if code != "200"
+        }
+        tasks = {
+            "rate": args.task_rate,
+            "submitted": driver.submitted,
+            "submit_codes": driver.codes,
+            "completed": completed,
+            "result_codes": nodesim.merge([loaded_seg, grace])["result_codes"],
+            "poll_codes": nodesim.merge([loaded_seg, grace])["poll_codes"],
+            "delivery_p50_ms": percentile(loaded_seg["delivery_ms"], 0.5)
+            if loaded_seg["delivery_ms"]
+            else None,
+            **nodesim.bind_figures([tuple(b) for b in binds], driver.started),
+            "cpu_ms_per_task": per_task,
+        }
+        db = etcd_db_bytes(plane["etcd"]) if "etcd" in plane else {}
         return Heartbeats(
             system,
             args.nodes,
-            figures["interval"],
-            figures["count"] / args.window,
-            1000 * figures["p50"],
-            1000 * figures["p99"],
-            figures["refused"],
-            1000 * (api1 - api0) / count,
-            1000 * (op1 - op0) / count,
-            psutil.Process(server.pid).memory_info().rss / 2**20,
-            psutil.Process(operator.pid).memory_info().rss / 2**20,
-            offline,
+            max(r["interval"] for r in readies),
+            loaded["per_s"],
+            loaded["p50_ms"],
+            loaded["p99_ms"],
+            sum(refused.values()),
+            quiet["cpu_ms_per_heartbeat"]["api"],
+            quiet["cpu_ms_per_heartbeat"]["operator"],
+            rss["api"],
+            rss["operator"],
+            len(nodes.ever),
+            workers=args.workers,
+            false_offline_in_window=len(nodes.offline),
+            warmup_codes=nodesim.merge_codes([r["codes"] for r in readies]),
+            registered_s=registered,
+            refused_by_status=refused,
+            offline_before_window=offline_before,
+            offline_max_sampled=max(nodes.samples),
+            quiet=quiet,
+            loaded=loaded,
+            tasks=tasks,
+            rss_mib=rss,
+            etcd_db=db,
         )
     finally:
-        if sim is not None:
+        stop_driver.set()
+        watcher.cancel()
+        for sim in sims:
             sim.kill()
             sim.wait()
         stop(operator)
@@ -467,7 +702,9 @@ def main() -> None:
     p.add_argument("--backlog-nodes", type=int, default=100)
     p.add_argument("--drain", type=int, default=1000, help="slots of the node that fits")
     p.add_argument("--settle", type=float, default=30.0)
-    p.add_argument("--window", type=float, default=60.0)
+    p.add_argument(
+        "--window", type=float, default=60.0, help="backlog: measured; heartbeats: with tasks"
+    )
     p.add_argument("--churn", type=float, default=10.0, help="node status writes/s meanwhile")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--timeout", type=float, default=900.0)
@@ -475,12 +712,14 @@ def main() -> None:
     p.add_argument("--nodes", type=int, default=2000, help="simulated nodes (heartbeats)")
     p.add_argument("--phases", default="backlog,heartbeats")
     p.add_argument("--json", help="write the results to this file")
-    p.add_argument("--simulate", metavar="URL", help=argparse.SUPPRESS)
-    p.add_argument("--key", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--quiet", type=float, default=120.0, help="heartbeats: the window without tasks (s)"
+    )
+    p.add_argument("--task-rate", type=float, default=5.0, help="heartbeats: tasks/s submitted")
+    p.add_argument("--workers", type=int, default=50, help="heartbeats: nodes that run tasks")
+    p.add_argument("--agents", type=int, default=4, help="heartbeats: slots of a worker")
+    p.add_argument("--sim-procs", type=int, default=1, help="heartbeats: simulator processes")
     args = p.parse_args()
-    if args.simulate:
-        asyncio.run(simulate(args.simulate, args.key, args.nodes, args.window))
-        return
     results = asyncio.run(main_async(args))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
