@@ -4,7 +4,6 @@ the watch cache adds to a node (its last sign of life, its tasks)."""
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections import Counter
 from statistics import mean
@@ -276,35 +275,17 @@ def task_listing(
     state: ClusterState, status: str | None, limit: int, offset: int, phase: str | None = None
 ) -> Doc:
     """Always the four documented buckets and the summary counts; a ``status`` filter
-    leaves the other buckets empty, a ``phase`` filter keeps only that phase."""
-    grouped: dict[str, list[TaskBody]] = {g: [] for g in TASK_GROUPS}
-    for body in state.tasks_by_name.values():
-        grouped[group_of(body)].append(body)
-
-    def newest_first(b: TaskBody) -> tuple[float, str]:
-        s = bodies.status_of(b)
-        when = bodies.parse_time(
-            s.get("completedAt") or s.get("assignedAt")
-        ) or bodies.submitted_at(b)
-        return (-when, bodies.name_of(b))
-
-    def queue_order(b: TaskBody) -> tuple[int, float, str]:
-        return bodies.task_from_body(b).order
-
+    leaves the other buckets empty, a ``phase`` filter keeps only that phase. Pending
+    tasks in queue order, the others newest first (``web4ai.core.listorder``: a page is
+    a slice of the order kept as tasks change)."""
+    order, store = state.list_order, state.tasks_by_name
     tasks: Doc = {g: [] for g in TASK_GROUPS}
     for group in TASK_GROUPS if status is None else (status,):
-        items = grouped[group]
-        if phase is not None:
-            items = [b for b in items if bodies.task_phase(b).value == phase]
-        if group == "pending":
-            page = heapq.nsmallest(offset + limit, items, key=queue_order)[offset:]
-        else:
-            page = heapq.nsmallest(offset + limit, items, key=newest_first)[offset:]
-        tasks[group] = [task_entry(b) for b in page]
+        tasks[group] = [task_entry(store[n]) for n in order.page(group, phase, offset, limit)]
     return {
         "success": True,
         "tasks": tasks,
-        "summary": {f"{g}_count": len(grouped[g]) for g in TASK_GROUPS},
+        "summary": {f"{g}_count": order.count(g) for g in TASK_GROUPS},
         "limit": limit,
         "offset": offset,
     }

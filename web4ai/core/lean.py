@@ -116,7 +116,7 @@ def _compact(part: Any, keep: Collection[str] | None = None, drop: Collection[st
     """``part`` (a dict of our schema) with interned keys and words, only ``keep``'s
     keys (all when None) and none of ``drop``'s; its own parts likewise."""
     if isinstance(part, list):
-        return [_compact(item) for item in part]
+        return [_compact(item) if isinstance(item, dict) else item for item in part]
     if not isinstance(part, dict):
         return part
     out = {}

@@ -22,6 +22,7 @@ from web4ai.core.crs import NodeBody, OrchestratorBody, OrchestratorSpec, TaskBo
 from web4ai.core.heartbeats import adaptive_interval, min_interval
 from web4ai.core.ids import IdKind, identity, node_lease_name
 from web4ai.core.lean import api_task, lean_object, operator_task
+from web4ai.core.listorder import ListOrder
 from web4ai.core.model import Node, TaskPhase, TaskStatus
 from web4ai.core.resources import LEASES, NODES, ORCHESTRATORS, TASKS, Resource
 from web4ai.k8s.listwatch import Informer
@@ -44,6 +45,8 @@ class ClusterState:
     watched: bool = True
     # what of a task the stores keep (web4ai.core.lean): the API's by default
     lean_task: Lean = api_task
+    # the tasks in the order GET /tasks pages in (the API's; the operator keeps none)
+    list_order: ListOrder = field(default_factory=ListOrder)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     on_task_change: list[TaskTransition] = field(default_factory=list)
     on_task_delete: list[Callable[[TaskBody], None]] = field(default_factory=list)
@@ -96,7 +99,9 @@ class ClusterState:
     def fed(cls, namespace: str, lean_task: Lean = operator_task) -> ClusterState:
         """Plain stores that something else feeds (``apply_event``, ``apply_list``);
         tasks kept as the operator needs them."""
-        return cls(None, namespace, watched=False, lean_task=lean_task)
+        return cls(
+            None, namespace, watched=False, lean_task=lean_task, list_order=ListOrder(kept=False)
+        )
 
     def _store(
         self,
@@ -144,8 +149,11 @@ class ClusterState:
             self._bound[node] -= 1
             if not self._bound[node]:
                 del self._bound[node]
-        if kind != "DELETED":
+        if kind == "DELETED":
+            self.list_order.put(name, None)
+        else:
             phase = bodies.task_phase(body)
+            self.list_order.put(name, body, phase)
             self._by_phase[phase][name] = bodies.as_task(self.tasks.store[name])
             self._phase_of[name] = phase
             self._phase_changes[phase] += 1
