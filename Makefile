@@ -100,7 +100,7 @@ bench-operator-start: tools venv ## Benchmark: operator cold start and standby f
 	$(RUN_ENV) $(PY) -m bench.operator_start $(BENCH_ARGS)
 
 .PHONY: bench-scale
-bench-scale: tools venv ## Benchmark: 20,000 unschedulable tasks (operator idle CPU, writes, drain); 2,000 simulated nodes (--nodes, --sim-procs) heartbeating, alone (--quiet s) then with a task stream (--task-rate, --workers, --window s): CPU per heartbeat and per task of every process, p99, bind p50, false offline
+bench-scale: tools venv ## Benchmark: 20,000 unschedulable tasks (operator idle CPU, writes, drain); 2,000 simulated nodes (--nodes, --sim-procs) heartbeating, alone (--quiet s) then with a task stream (--task-rate, --workers, --window s): CPU per heartbeat and per task of every process, p99, bind p50, false offline; --phases retained: 100,000 retained tasks (RSS and per task, /tasks and /status p99, cold start, failover)
 	$(RUN_ENV) $(PY) -m bench.scale $(BENCH_ARGS)
 
 .PHONY: chaos

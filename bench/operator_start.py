@@ -126,6 +126,7 @@ def start_operator(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
+        cwd=repo,  # `python -m` puts the working directory first on sys.path
         preexec_fn=die_with_parent,
     )
 

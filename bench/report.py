@@ -275,6 +275,82 @@ def scale_rows(x: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "",
                 )
             )
+    return out + retained_rows(x)
+
+
+def retained_rows(x: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """bench.scale's retained phase (bench.retained): memory, reads, cold start and
+    failover with 100,000 retained tasks, web4ai against the previous code."""
+    runs = {r["system"]: r for r in x.get("retained") or []}
+    ours, old = runs.get("web4ai"), runs.get("web4ai-before")
+    if not ours:
+        return []
+
+    def both(fmt: Any) -> tuple[str, str]:
+        return fmt(ours), fmt(old) if old else ""
+
+    def per_task(v: dict[str, Any], process: str) -> float:
+        grown = v[f"{process}_rss_mib"] - v[f"{process}_empty_rss_mib"]
+        return float(1024 * grown / max(1, v["tasks"]))
+
+    finished = ours["tasks"] - ours["pending"]
+    out = [
+        (
+            f"{ours['tasks']} retained tasks (1 KiB inputs; {finished} finished, "
+            f"{ours['pending']} pending that fit nowhere): RSS API / operator; "
+            "reference: the previous code",
+            *both(lambda v: f"{v['api_rss_mib']:.0f} / {v['operator_rss_mib']:.0f} MiB"),
+            "goal ≤ 600 / ≤ 400 MiB",
+        ),
+        (
+            "same: memory per task, API / operator ((RSS - RSS with no tasks) / tasks)",
+            *both(lambda v: f"{per_task(v, 'api'):.1f} / {per_task(v, 'operator'):.1f} KiB"),
+            (
+                f"{per_task(ours, 'api') / max(per_task(old, 'api'), 0.01):.2f}x / "
+                f"{per_task(ours, 'operator') / max(per_task(old, 'operator'), 0.01):.2f}x "
+                "the previous"
+            )
+            if old
+            else "",
+        ),
+        (
+            "same: RSS kube-apiserver / etcd, etcd database (one store, both runs)",
+            *both(
+                lambda v: (
+                    f"{v['apiserver_rss_mib']:.0f} / {v['etcd_rss_mib']:.0f} MiB, "
+                    f"{v['etcd_db_mib']:.0f} MiB"
+                )
+            ),
+            "",
+        ),
+    ]
+    for name in ours["reads"]:
+        out.append(
+            (
+                f"same: GET {name} p50 / p99 (first, rendered from the store)",
+                *both(
+                    lambda v, n=name: (
+                        f"{v['reads'][n]['p50_ms']:.1f} / "
+                        f"{v['reads'][n]['p99_ms']:.1f} ms ({v['reads'][n]['first_ms']:.0f} ms)"
+                        if n in v["reads"]
+                        else "—"
+                    )
+                ),
+                "goal p99 < 50 ms",
+            )
+        )
+    out.append(
+        (
+            "same: API start to synced; operator cold start to first binding; leader "
+            "SIGKILL to the standby's first binding",
+            *both(
+                lambda v: (
+                    f"{v['api_synced_s']:.1f} s; {v['cold_start_s']:.1f} s; {v['failover_s']:.1f} s"
+                )
+            ),
+            "goal cold start ≤ 30 s, failover ≤ 20 s",
+        )
+    )
     return out
 
 

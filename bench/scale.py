@@ -30,6 +30,8 @@ and API of another checkout first, e.g. ``git archive 7753bbe``, back to back):
     window's CPU less its heartbeats at the quiet window's cost per heartbeat); RSS of
     the four processes, etcd's database size; the nodes that went offline though they
     beat (a watch of the nodes, sampled every ~10 s too), at any time and in the windows.
+  * retained (``--phases retained``, ``bench.retained``): ``--retained`` tasks (1 KiB
+    inputs, most finished) retained: RSS of every process, reads, cold start, failover.
 """
 
 from __future__ import annotations
@@ -331,6 +333,7 @@ def start_api(kubeconfig: str, ns: str, repo: Path, port: int, key: str) -> subp
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin", "WEB4AI_API_KEY": key},
+        cwd=repo,  # `python -m` puts the working directory first on sys.path
         preexec_fn=die_with_parent,
     )
 
@@ -690,6 +693,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]
             h = await heartbeat_round(api, str(plane.kubeconfig), system, repo, args)
             print(h.row(), flush=True)
             out["heartbeats"].append(asdict(h))
+        if "retained" in args.phases:
+            from bench import retained  # it imports this module
+
+            await retained.populate(plane, api, args)
+            for system, repo in rounds:
+                kept = await retained.retained_round(plane, api, system, repo, args)
+                print(kept.row(), flush=True)
+                out.setdefault("retained", []).append(asdict(kept))
         await api.close()
     return out
 
@@ -710,7 +721,7 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=900.0)
     p.add_argument("--baseline", type=Path, help="another checkout's operator, run first")
     p.add_argument("--nodes", type=int, default=2000, help="simulated nodes (heartbeats)")
-    p.add_argument("--phases", default="backlog,heartbeats")
+    p.add_argument("--phases", default="backlog,heartbeats", help="and/or retained")
     p.add_argument("--json", help="write the results to this file")
     p.add_argument(
         "--quiet", type=float, default=120.0, help="heartbeats: the window without tasks (s)"
@@ -719,6 +730,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=50, help="heartbeats: nodes that run tasks")
     p.add_argument("--agents", type=int, default=4, help="heartbeats: slots of a worker")
     p.add_argument("--sim-procs", type=int, default=1, help="heartbeats: simulator processes")
+    from bench import retained  # it imports this module
+
+    retained.add_arguments(p)
     args = p.parse_args()
     results = asyncio.run(main_async(args))
     if args.json:
