@@ -674,7 +674,35 @@ async def heartbeat_round(
             sim.wait()
         stop(operator)
         stop(server)
+        await remove_nodes(api, ns, args.concurrency)
         await client.CoreV1Api(api).delete_namespace(ns)
+
+
+async def remove_nodes(api: client.ApiClient, ns: str, concurrency: int) -> None:
+    """Delete the round's nodes (their finalizer lifted: no operator runs now), tasks
+    and Leases, so that the next round's kube-apiserver and etcd do not hold them (this
+    control plane has no namespace controller: a deleted namespace keeps its objects)."""
+    co = client.CustomObjectsApi(api)
+    listed = await co.list_namespaced_custom_object(GROUP, VERSION, ns, NODES.plural)
+    lift = {"metadata": {"finalizers": None}}
+
+    async def release(name: str) -> None:
+        with contextlib.suppress(client.exceptions.ApiException):
+            await co.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                ns,
+                NODES.plural,
+                name,
+                lift,
+                _content_type="application/merge-patch+json",
+            )
+
+    names = [n["metadata"]["name"] for n in listed["items"]]
+    await bounded(concurrency, [release(name) for name in names])
+    await co.delete_collection_namespaced_custom_object(GROUP, VERSION, ns, NODES.plural)
+    await co.delete_collection_namespaced_custom_object(GROUP, VERSION, ns, TASKS.plural)
+    await client.CoordinationV1Api(api).delete_collection_namespaced_lease(ns)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
