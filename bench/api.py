@@ -99,6 +99,7 @@ def start_api(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(repo), "WEB4AI_API_KEY": KEY},
+        cwd=repo,  # `python -m` puts the working directory first on sys.path
         preexec_fn=die_with_parent,
     )
 

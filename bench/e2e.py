@@ -68,6 +68,7 @@ def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
+        cwd=env["PYTHONPATH"],  # `python -m`/`-c` put the working directory first on sys.path
         preexec_fn=die_with_parent,
     )
 

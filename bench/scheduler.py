@@ -235,6 +235,7 @@ async def start_operator(kubeconfig: str, ns: str, repo: Path = REPO) -> asyncio
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
+        cwd=repo,  # `python -m` puts the working directory first on sys.path
         preexec_fn=die_with_parent,
     )
 
