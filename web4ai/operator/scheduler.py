@@ -30,7 +30,14 @@ from web4ai.core.queueing import Unschedulable, needs
 from web4ai.core.recommending import overloaded
 from web4ai.core.resources import TASKS
 from web4ai.core.routing import Ring
-from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Balancer, LeastConnections, pick_node
+from web4ai.core.scheduling import (
+    BALANCERS,
+    SCHEDULABLE,
+    Balancer,
+    LeastConnections,
+    only_capacity,
+    pick_node,
+)
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
@@ -41,6 +48,11 @@ from web4ai.operator.routed import RoutingMemory, in_rounds, pass_routing
 log = logging.getLogger(__name__)
 
 EXPLAIN_PER_PASS = 32  # explanation writes started per pass, and in flight at most
+# A task merely waiting for a free slot (every node that fits is full: reason Queued)
+# has its condition written once it has waited this long. In a burst most such tasks
+# are bound within it, and each write saved is one for the API server and two watch
+# events. A task that fits no node (Unschedulable) is explained at once.
+QUEUED_QUIET = 2.0
 # kube-scheduler's podMaxInUnschedulablePodsDuration: a task no event moved back is
 # tried again after this long (what a missed event costs at most)
 UNSCHEDULABLE_FLUSH = 300.0
@@ -74,6 +86,8 @@ class Scheduler:
     _explaining: set[str] = field(default_factory=set)
     # in the unschedulable set, their condition not yet compared with why (in order)
     _unexplained: dict[str, None] = field(default_factory=dict)
+    # merely waiting for a free slot: when their Queued condition is due (in that order)
+    _queued: dict[str, float] = field(default_factory=dict)
     _paused: bool = False  # as of the last pass; queued writes are not sent once paused
     # Something that can change a decision happened since the last pass (a task became
     # pending, an event moved tasks out of the unschedulable set, a write failed). Our
@@ -158,12 +172,14 @@ class Scheduler:
     def _moved(self, names: list[str]) -> None:
         for name in names:
             self._unexplained.pop(name, None)
+            self._queued.pop(name, None)
         if names:
             self._dirty = True
 
     def _forget(self, name: str) -> None:
         self.queue.discard(name)
         self._unexplained.pop(name, None)
+        self._queued.pop(name, None)
 
     def task(self, body: TaskBody) -> Task:
         """The task of a body, parsed once per resourceVersion."""
@@ -245,7 +261,7 @@ class Scheduler:
             self._parsed = {
                 k: v for k, v in self._parsed.items() if k in keep or k in self.assumed.entries
             }
-        if not pending and not self._unexplained:
+        if not pending and not self._unexplained and not self._queued_due(now):
             return 0
         views = self.state.node_views()
         for node_id, count in self.assumed.counts().items():
@@ -352,27 +368,56 @@ class Scheduler:
             self.queue.flush(now - UNSCHEDULABLE_FLUSH, lambda n: self.state.phase_of(n) in PENDING)
         )
         self._unexplained = {n: None for n in self._unexplained if n in self.queue}
+        self._queued = {n: due for n, due in self._queued.items() if n in self.queue}
+
+    def _queued_due(self, now: float) -> bool:
+        return bool(self._queued) and next(iter(self._queued.values())) <= now
 
     def _explain_some(self, views: dict[str, Node], thresholds: Thresholds, now: float) -> None:
+        """Start the condition writes of waiting tasks: first of those merely waiting for
+        a slot whose quiet time is over (oldest first; the rest are younger), then of
+        those new to the set, a bounded number of writes per pass."""
         messages: dict[Task, str] = {}  # one message per need, against every node
+        while self._queued_due(now) and len(self._explaining) < EXPLAIN_PER_PASS:
+            name = next(iter(self._queued))
+            del self._queued[name]
+            self._explain(name, views, thresholds, now, messages, defer=False)
         for name in list(self._unexplained):
             if len(self._explaining) >= EXPLAIN_PER_PASS:
                 break
             del self._unexplained[name]
-            body = self.state.tasks_by_name.get(name)
-            if body is None or name not in self.queue:
-                continue
-            task = self.task(body)
-            key = needs(task)
-            if key not in messages:
-                messages[key] = (  # a balancer of its own: the decision's keeps its turn
-                    pick_node(task, list(views.values()), thresholds, LeastConnections()).message
-                    or "waiting for a free slot"
-                )
-            patch = patches.waiting_patch(body, messages[key], now)
-            if patch is not None:
-                self._explaining.add(name)
-                self._start(self._explain(name, patch))
+            self._explain(name, views, thresholds, now, messages, defer=True)
+
+    def _explain(
+        self,
+        name: str,
+        views: dict[str, Node],
+        thresholds: Thresholds,
+        now: float,
+        messages: dict[Task, str],
+        *,
+        defer: bool,
+    ) -> None:
+        """Write why ``name`` waits, unless its condition says so already; with ``defer``
+        a task merely waiting for a slot is set aside for ``QUEUED_QUIET`` instead."""
+        body = self.state.tasks_by_name.get(name)
+        if body is None or name not in self.queue:
+            return
+        task = self.task(body)
+        key = needs(task)
+        if key not in messages:
+            messages[key] = (  # a balancer of its own: the decision's keeps its turn
+                pick_node(task, list(views.values()), thresholds, LeastConnections()).message
+                or "waiting for a free slot"
+            )
+        patch = patches.waiting_patch(body, messages[key], now)
+        if patch is None:
+            return
+        if defer and only_capacity(messages[key]):
+            self._queued[name] = now + QUEUED_QUIET
+            return
+        self._explaining.add(name)
+        self._start(self._write_explanation(name, patch))
 
     def _start(self, coro: Coroutine[Any, Any, None]) -> None:
         write = asyncio.create_task(coro)
@@ -434,7 +479,7 @@ class Scheduler:
         except RACED:
             return None
 
-    async def _explain(self, name: str, patch: Patch) -> None:
+    async def _write_explanation(self, name: str, patch: Patch) -> None:
         try:
             result = await self.guard.run("explain", name, self._write_status, name, patch)
             if result is not None:

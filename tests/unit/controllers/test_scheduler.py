@@ -16,7 +16,12 @@ from web4ai.core import bodies, patches
 from web4ai.core.model import TaskPhase
 from web4ai.core.resources import NODES, TASKS
 from web4ai.k8s.errors import Conflict, Invalid
-from web4ai.operator.scheduler import FLUSH_CHECK, UNSCHEDULABLE_FLUSH, Scheduler
+from web4ai.operator.scheduler import (
+    FLUSH_CHECK,
+    QUEUED_QUIET,
+    UNSCHEDULABLE_FLUSH,
+    Scheduler,
+)
 
 Body = dict[str, Any]
 
@@ -217,6 +222,12 @@ async def test_one_pass(row: Row) -> None:
     started = await one_pass(cluster, scheduler)
     assert binds(cluster) == row.binds
     assert started == scheduler.bound == len(row.binds)
+    # a task that fits no node is explained at once; one merely waiting for a free slot
+    # (Queued) once it has waited QUEUED_QUIET, so a burst bound within it costs no write
+    assert explanations(cluster) == {t: w for t, w in row.waiting.items() if w[0] != "Queued"}
+    cluster.clock.advance(QUEUED_QUIET)
+    await one_pass(cluster, scheduler)
+    assert binds(cluster) == row.binds
     assert explanations(cluster) == row.waiting
     # the writes are guarded, one per task, and the server took every one
     assert all(c.outcome == "ok" for c in cluster.writer.calls)
@@ -247,6 +258,11 @@ async def test_nothing_is_bound_twice_while_the_writes_are_in_flight() -> None:
     assert await scheduler.run_once() == 0  # the slot is taken by the assumed binding
     await scheduler.drain()
     assert binds(cluster) == {"first": "solo"}
+    assert len(cluster.writer.done("patch_status")) == 1  # the binding; Queued waits
+    cluster.sync()
+    cluster.clock.advance(QUEUED_QUIET)
+    await scheduler.run_once()
+    await scheduler.drain()
     assert len(cluster.writer.done("patch_status")) == 2  # the binding and Queued
     assert explanations(cluster) == {"second": ("Queued", "0/1 nodes fit: 1 at capacity")}
 

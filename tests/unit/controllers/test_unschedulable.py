@@ -8,7 +8,7 @@ from tests.unit.controllers.test_scheduler import binds, explanations, one_pass,
 from web4ai.core import bodies, patches
 from web4ai.core.model import TaskPhase
 from web4ai.core.resources import NODES, TASKS
-from web4ai.operator.scheduler import Scheduler
+from web4ai.operator.scheduler import QUEUED_QUIET, Scheduler
 
 GPU = ["gpu_processing"]
 
@@ -29,6 +29,9 @@ async def waiting_cluster(tasks: int = 20) -> tuple[FakeCluster, Scheduler]:
             f"gpu-{i:02}", submitted=cluster.clock() + i, requirements={"capabilities": GPU}
         )
     scheduler = scheduler_for(cluster)
+    await one_pass(cluster, scheduler)
+    assert explanations(cluster) == {}  # merely waiting for a slot: said after the quiet
+    cluster.clock.advance(QUEUED_QUIET)
     await one_pass(cluster, scheduler)
     assert len(explanations(cluster)) == tasks
     assert len(scheduler.queue) == tasks
@@ -109,3 +112,26 @@ async def test_a_deleted_or_cancelled_task_leaves_the_set() -> None:
     cluster.add_node("gpu-1", agents=5, capabilities=GPU)
     await one_pass(cluster, scheduler)
     assert binds(cluster) == {}
+
+
+async def test_a_task_bound_within_the_quiet_time_costs_no_condition_write() -> None:
+    """A burst on full nodes: a task that merely waited for a slot and got one within
+    QUEUED_QUIET is bound with one write, its Queued condition never written."""
+    cluster = FakeCluster()
+    cluster.configure()
+    cluster.add_node("solo", agents=1)
+    cluster.add_task("first")
+    cluster.add_task("second", submitted=cluster.clock() + 1)
+    scheduler = scheduler_for(cluster)
+    await one_pass(cluster, scheduler)
+    assert binds(cluster) == {"first": "solo"}
+    first = cluster.task("first")
+    assert first is not None
+    cluster.clock.advance(QUEUED_QUIET / 2)
+    cluster.set_status(TASKS, bodies.name_of(first), **patches.phase_fields(TaskPhase.COMPLETED))
+    await one_pass(cluster, scheduler)
+    assert binds(cluster) == {"first": "solo", "second": "solo"}
+    cluster.clock.advance(QUEUED_QUIET)
+    await one_pass(cluster, scheduler)
+    assert explanations(cluster) == {}
+    assert [c.verb for c in cluster.writer.calls] == ["patch_status", "patch_status"]
