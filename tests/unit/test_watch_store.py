@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from web4ai.core.resources import LEASES
-from web4ai.k8s.listwatch import Informer
+from web4ai.k8s.listwatch import Informer, collector_paused
 from web4ai.k8s.store import Store, newer
 
 
@@ -80,3 +81,17 @@ def test_a_sweep_drops_only_what_the_list_should_have_shown() -> None:
     assert set(store.store) == {"kept", "after-the-list"}
     assert seen == [("DELETED", "ghost")]
     assert store.sweep({"kept"}, "10") == []
+
+
+def test_the_collector_is_paused_while_a_list_fills_the_store_and_restored() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off: it stays off
+    finally:
+        gc.enable()
