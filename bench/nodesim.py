@@ -40,6 +40,7 @@ from bench.common import percentile
 
 WORK = "sim-work"  # the capability only the workers have: the driver's tasks need it
 POLL_WAIT = 20
+SLOW_MS = 250.0  # heartbeats slower than this are kept with their time (when they stall)
 
 
 def told(body: Any) -> float:
@@ -59,6 +60,7 @@ class Segment:
     poll_codes: dict[str, int] = field(default_factory=dict)
     binds: list[tuple[float, float]] = field(default_factory=list)  # (created_at, bind s)
     delivery_ms: list[float] = field(default_factory=list)  # assigned_at -> seen by the node
+    slow: list[tuple[float, float]] = field(default_factory=list)  # (sent at, ms) over SLOW_MS
 
     def out(self) -> dict[str, Any]:
         return {
@@ -69,6 +71,7 @@ class Segment:
             "poll_codes": self.poll_codes,
             "binds": [(round(c, 3), round(b, 4)) for c, b in self.binds],
             "delivery_ms": [round(x, 2) for x in self.delivery_ms],
+            "slow": [(round(t, 3), round(ms, 1)) for t, ms in self.slow],
         }
 
 
@@ -141,7 +144,10 @@ class Simulator:
                     status = r.status
             except (aiohttp.ClientError, TimeoutError, ValueError):
                 body, status = {}, 0
-            self.segment.beats_ms.append(1000 * (time.monotonic() - t0))
+            took = 1000 * (time.monotonic() - t0)
+            self.segment.beats_ms.append(took)
+            if took > SLOW_MS:
+                self.segment.slow.append((time.time() - took / 1000, took))
             count(self.segment.beat_codes, status)
             if status == 200:
                 self.pace[node_id] = told(body)
@@ -283,9 +289,10 @@ def merge(segments: list[dict[str, Any]]) -> dict[str, Any]:
         "poll_codes": {},
         "binds": [],
         "delivery_ms": [],
+        "slow": [],
     }
     for s in segments:
-        for key in ("beats_ms", "binds", "delivery_ms"):
+        for key in ("beats_ms", "binds", "delivery_ms", "slow"):
             out[key] += s[key]
         out["completed"] += s["completed"]
     for key in ("beat_codes", "result_codes", "poll_codes"):

@@ -116,6 +116,7 @@ class Heartbeats:
     tasks: dict[str, Any] = field(default_factory=dict)
     rss_mib: dict[str, float] = field(default_factory=dict)  # per process, at the end
     etcd_db: dict[str, float] = field(default_factory=dict)
+    operator_started_at: float = 0.0  # wall clock (to place the slow heartbeats)
 
     def row(self) -> str:
         head = (
@@ -530,6 +531,7 @@ def window_figures(
         "p50_ms": percentile(beats, 0.5) if beats else 0.0,
         "p99_ms": percentile(beats, 0.99) if beats else 0.0,
         "codes": seg["beat_codes"],
+        "slow": sorted(seg["slow"]),  # (wall clock sent, ms) of those over nodesim.SLOW_MS
         "cpu_ms_per_heartbeat": {k: 1000 * (cpu1[k] - cpu0[k]) / n for k in cpu0},
         "cpu_percent": {k: 100 * (cpu1[k] - cpu0[k]) / seconds for k in cpu0},
     }
@@ -554,6 +556,7 @@ async def heartbeat_round(
     port, live = free_port(), free_port()
     server = start_api(kubeconfig, ns, repo, port, key)
     operator = start_operator(kubeconfig, ns, repo, live)
+    operator_started = time.time()
     url = f"http://127.0.0.1:{port}/api/v1"
     sims: list[subprocess.Popen[str]] = []
     nodes = NodeWatch()
@@ -665,6 +668,7 @@ async def heartbeat_round(
             tasks=tasks,
             rss_mib=rss,
             etcd_db=db,
+            operator_started_at=operator_started,
         )
     finally:
         stop_driver.set()
