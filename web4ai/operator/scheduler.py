@@ -269,10 +269,13 @@ class Scheduler:
                 views[node_id] = replace(views[node_id], running=views[node_id].running + count)
         started = time.perf_counter()
         unschedulable: list[Task] = []
-        # 3. Routing (web4ai.core.routing) unless model_aware_routing is off.
+        # 3. Routing (web4ai.core.routing) unless model_aware_routing is off or no
+        #    pending task names a model or a key: it would decide nothing then (every
+        #    task goes to the algorithm, in one round), and making it looks at every
+        #    node (their agents, the ring), ~40 % of a pass at 10,000 nodes.
         routing = None
-        if settings.model_aware_routing:
-            tasks = [self.task(b) for b in pending]
+        tasks = [self.task(b) for b in pending] if settings.model_aware_routing else []
+        if any(t.requirements.routed for t in tasks):
             self._ring, routing = pass_routing(
                 self._ring, self.state, self.assumed, views, tasks, now, self._routed
             )
