@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import pytest
 
 from web4ai.core.bodies import as_node, format_time
 from web4ai.core.crs import NodeBody
-from web4ai.core.heartbeats import SOFT_COALESCE, heartbeat_status
+from web4ai.core.heartbeats import SOFT_COALESCE, heartbeat_status, refresh_of
 from web4ai.core.schemas.requests import Heartbeat
 
 REFRESH = 300.0
@@ -50,9 +53,24 @@ BEAT = {"status": "active", "cpu_usage": 21.0, "memory_usage": 30.5, "load_score
 
 
 def test_a_steady_heartbeat_writes_no_status_until_the_refresh() -> None:
+    due = math.ceil(refresh_of("n", REFRESH))
     assert heartbeat_status(beat_of(BEAT), node(), T0 + 60, REFRESH) is None
-    written = heartbeat_status(beat_of(BEAT), node(), T0 + REFRESH, REFRESH)
-    assert written is not None and written["lastHeartbeat"] == format_time(T0 + REFRESH)
+    assert heartbeat_status(beat_of(BEAT), node(), T0 + due - 1, REFRESH) is None
+    written = heartbeat_status(beat_of(BEAT), node(), T0 + due, REFRESH)
+    assert written is not None and written["lastHeartbeat"] == format_time(T0 + due)
+
+
+def test_each_node_refreshes_at_a_period_of_its_own_around_the_refresh() -> None:
+    """Nodes registered together do not refresh together: 10,000 of them spread over
+    half the period, about evenly, each always at the same period."""
+    periods = [refresh_of(f"node-{i}", REFRESH) for i in range(10_000)]
+    assert all(0.75 * REFRESH <= p < 1.25 * REFRESH for p in periods)
+    assert sum(periods) / len(periods) == pytest.approx(REFRESH, rel=0.01)
+    tenths = [0] * 10
+    for p in periods:
+        tenths[int((p / REFRESH - 0.75) * 20)] += 1
+    assert max(tenths) < 1.2 * min(tenths)  # no slice of the spread is crowded
+    assert refresh_of("node-7", REFRESH) == periods[7]  # stable across calls
 
 
 def test_a_real_change_is_written_at_once() -> None:
