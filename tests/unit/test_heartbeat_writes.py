@@ -9,7 +9,7 @@ import pytest
 
 from web4ai.core.bodies import as_node, format_time
 from web4ai.core.crs import NodeBody
-from web4ai.core.heartbeats import SOFT_COALESCE, heartbeat_status, refresh_of
+from web4ai.core.heartbeats import SOFT_COALESCE, heartbeat_status, refresh_of, status_refresh
 from web4ai.core.schemas.requests import Heartbeat
 
 REFRESH = 300.0
@@ -93,3 +93,11 @@ def test_counters_and_latency_jitter_are_coalesced() -> None:
     # latency within its tolerance is no change at all
     near = {**BEAT, "network_latency": 20.0}
     assert heartbeat_status(beat_of(near), node(), T0 + SOFT_COALESCE + 1, REFRESH) is None
+
+
+def test_the_refresh_grows_with_the_interval_so_it_stays_a_tenth_of_the_heartbeats() -> None:
+    assert status_refresh(REFRESH, 30.0) == REFRESH  # up to 3,000 nodes: the 5 minutes
+    assert status_refresh(REFRESH, 100.0) == 1000.0  # 10,000 nodes told 100 s
+    nodes, interval = 10_000, 100.0
+    per_second = nodes / status_refresh(REFRESH, interval)
+    assert per_second <= 0.1 * nodes / interval

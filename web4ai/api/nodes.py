@@ -236,7 +236,8 @@ async def heartbeat(request: web.Request) -> web.Response:
     body = await find_node_fresh(ctx, node_id)
     now = ctx.clock()
     await renew_lease(ctx, node_id, now)
-    patch = heartbeats.heartbeat_patch(data, body, now, ctx.status_refresh)
+    refresh = heartbeats.status_refresh(ctx.status_refresh, ctx.state.heartbeat_interval())
+    patch = heartbeats.heartbeat_patch(data, body, now, refresh)
     if patch is not None:
         try:
             result = await ctx.writer.patch(NODES, bodies.name_of(body), patch, status=True)

@@ -80,6 +80,18 @@ def node_lease(ident: ObjectIdentity, spec: dict[str, Any], now: float) -> Body:
     )
 
 
+REFRESH_INTERVALS = 10  # an unchanged status is rewritten at most every tenth heartbeat
+
+
+def status_refresh(base: float, interval: float) -> float:
+    """How often a node's unchanged status is rewritten: ``base``, or ten heartbeat
+    intervals when that is longer (the interval grows with the cluster), so that these
+    writes stay a tenth of the heartbeats: 10/s at the default cap of 100 heartbeats/s,
+    where 10,000 nodes told 100 s would otherwise write 33/s. Liveness is the Lease
+    and ``last_heartbeat`` reads it: only the ``lastHeartbeat`` column ages."""
+    return max(base, REFRESH_INTERVALS * interval)
+
+
 def refresh_of(node_id: str, refresh: float) -> float:
     """This node's own status refresh period: ``refresh`` times a factor in [0.75, 1.25)
     fixed by its id. With one period for all, nodes registered together refresh
