@@ -45,6 +45,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,7 @@ from web4ai.core.ids import IdKind, identity
 from web4ai.core.resources import GROUP, NODES, TASKS, VERSION
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
+from web4ai.k8s.listwatch import Gone, watch_events
 
 REPO = Path(__file__).resolve().parents[1]
 INPUT = {"blob": "x" * 1000}  # ~1 KiB of input per task
@@ -163,6 +166,26 @@ def gpu_task(name: str) -> dict[str, Any]:
     }
 
 
+async def raw_watch(
+    api: client.ApiClient, ns: str, plural: str, rv: str, **options: Any
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """Each ``(type, object)`` of a raw watch of ``plural`` from ``rv``, parsed once
+    (``web4ai.k8s.listwatch.watch_events``: an expired version raises ``Gone``)."""
+    response = await client.CustomObjectsApi(api).list_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        ns,
+        plural,
+        watch=True,
+        resource_version=rv,
+        _preload_content=False,
+        **options,
+    )
+    async with aclosing(watch_events(response)) as events:
+        async for kind, obj in events:
+            yield kind, obj
+
+
 class TaskEvents:
     """Counts the task watch events from now on, and when each task is first bound."""
 
@@ -176,34 +199,25 @@ class TaskEvents:
         listed = await co.list_namespaced_custom_object(GROUP, VERSION, ns, TASKS.plural, limit=1)
         rv = listed["metadata"]["resourceVersion"]
         while True:
-            response = await co.list_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                ns,
-                TASKS.plural,
-                watch=True,
-                resource_version=rv,
-                timeout_seconds=600,
-                _preload_content=False,
-            )
             try:
-                async for line in response.content:
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    obj = event.get("object") or {}
+                async for kind, obj in raw_watch(api, ns, TASKS.plural, rv, timeout_seconds=600):
                     rv = obj.get("metadata", {}).get("resourceVersion", rv)
-                    if event.get("type") != "MODIFIED":
-                        continue
-                    self.events += 1
-                    name = obj["metadata"]["name"]
-                    conditions = (obj.get("status") or {}).get("conditions") or []
-                    if any(c.get("type") == "Scheduled" for c in conditions):
-                        self.explained.add(name)
-                    if (obj.get("status") or {}).get("phase") == "assigned":
-                        self.bound_at.setdefault(name, time.monotonic())
-            finally:
-                response.release()
+                    if kind == "MODIFIED":
+                        self.note(obj)
+            except (Gone, client.exceptions.ApiException):  # expired: on from now
+                listed = await co.list_namespaced_custom_object(
+                    GROUP, VERSION, ns, TASKS.plural, limit=1
+                )
+                rv = listed["metadata"]["resourceVersion"]
+
+    def note(self, obj: dict[str, Any]) -> None:
+        self.events += 1
+        name = obj["metadata"]["name"]
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Scheduled" for c in conditions):
+            self.explained.add(name)
+        if (obj.get("status") or {}).get("phase") == "assigned":
+            self.bound_at.setdefault(name, time.monotonic())
 
 
 async def churn(
@@ -423,32 +437,14 @@ class NodeWatch:
             rv = listed["metadata"]["resourceVersion"]
             try:
                 while True:
-                    response = await co.list_namespaced_custom_object(
-                        GROUP,
-                        VERSION,
-                        ns,
-                        NODES.plural,
-                        watch=True,
-                        resource_version=rv,
-                        timeout_seconds=300,
-                        allow_watch_bookmarks=True,
-                        _preload_content=False,
-                    )
-                    try:
-                        async for line in response.content:
-                            if not line.strip():
-                                continue
-                            event = json.loads(line)
-                            obj = event.get("object") or {}
-                            if event.get("type") == "ERROR":
-                                raise client.exceptions.ApiException(status=410)
-                            rv = obj.get("metadata", {}).get("resourceVersion", rv)
-                            if event.get("type") in ("ADDED", "MODIFIED"):
-                                status = (obj.get("status") or {}).get("status", "")
-                                self.note(obj["metadata"]["name"], status)
-                    finally:
-                        response.release()
-            except client.exceptions.ApiException:
+                    async for kind, obj in raw_watch(
+                        api, ns, NODES.plural, rv, timeout_seconds=300, allow_watch_bookmarks=True
+                    ):
+                        rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                        if kind in ("ADDED", "MODIFIED"):
+                            status = (obj.get("status") or {}).get("status", "")
+                            self.note(obj["metadata"]["name"], status)
+            except (Gone, client.exceptions.ApiException):
                 continue  # expired: list again
 
 
