@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import pstats
 import shutil
 import signal
 import subprocess
@@ -224,4 +225,25 @@ def describe_top(name: str, t: Mapping[str, Any]) -> str:
     lines += [f"    {pct:5.1f}  {f}" for f, pct in t["self"]]
     lines.append(f"[profile] {name}: inclusive %:")
     lines += [f"    {pct:5.1f}  {f}" for f, pct in t["inclusive"]]
+    return "\n".join(lines)
+
+
+def describe_cprofile(name: str, path: Path, count: int = 25) -> str:
+    """The functions that spent the most CPU in a cProfile dump (own and cumulative)."""
+    if not path.exists():
+        return f"[cprofile] {name}: no profile at {path}"
+    stats = pstats.Stats(str(path))
+    rows = stats.stats  # type: ignore[attr-defined]
+    total = sum(tt for _, _, tt, _, _ in rows.values()) or 1.0
+
+    def label(func: tuple[str, int, str]) -> str:
+        file, line, fn = func
+        return f"{'/'.join(Path(file).parts[-2:])}:{line}:{fn}"
+
+    lines = [f"[cprofile] {name}: {total:.2f} s CPU; own %:"]
+    for func, (_, calls, tt, _, _) in sorted(rows.items(), key=lambda kv: -kv[1][2])[:count]:
+        lines.append(f"    {100 * tt / total:5.1f}  {calls:8d}  {label(func)}")
+    lines.append(f"[cprofile] {name}: cumulative %:")
+    for func, (_, calls, _, ct, _) in sorted(rows.items(), key=lambda kv: -kv[1][3])[:count]:
+        lines.append(f"    {100 * ct / total:5.1f}  {calls:8d}  {label(func)}")
     return "\n".join(lines)

@@ -10,7 +10,7 @@ tasks/s (first submit -> last completion) and p50/p99 of submit -> completed, an
 per completed task (``bench.costs``): the CPU of each process (API, operator,
 kube-apiserver, etcd, the nodes) from /proc, the API server's writes by kind with
 their bytes, and the watch events it sent (from its own ``/metrics``).
-``--profile DIR`` also records the API and the operator with py-spy (an extra
+``--profile DIR`` also records the API, the operator and one node with py-spy (an extra
 run, not counted in the figures) and prints their top frames.
 
 ``--baseline DIR`` (a ``git archive`` of the old code) runs the same with every
@@ -61,8 +61,30 @@ sys.exit(main())
 """
 
 
-def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+MAIN_SHIM = """
+import sys
+from web4ai.cli import main
+sys.exit(main())
+"""
+
+# --cprofile: the process runs under cProfile timed by its own CPU (time.process_time),
+# so a function's share is CPU spent there, not time spent runnable on a busy machine
+# (what py-spy's samples count); the stats are written when the process exits
+CPROFILE_SHIM = """
+import atexit, cProfile, os, sys, time
+prof = cProfile.Profile(time.process_time)
+atexit.register(lambda: prof.dump_stats(os.environ["BENCH_CPROFILE"]))
+prof.enable()
+"""
+
+
+def spawn(
+    args: list[str], env: dict[str, str], cprofile: Path | None = None
+) -> subprocess.Popen[bytes]:
     run = ["-c", NODE_SHIM] if args[0] == "node" else ["-m", "web4ai"]
+    if cprofile is not None:
+        env = {**env, "BENCH_CPROFILE": str(cprofile / f"{args[0]}.prof")}
+        run = ["-c", CPROFILE_SHIM + (NODE_SHIM if args[0] == "node" else MAIN_SHIM)]
     return subprocess.Popen(
         [sys.executable, *run, *args],
         stdout=subprocess.DEVNULL,
@@ -96,7 +118,10 @@ async def run_once(
     agents: int,
     repo: Path = REPO,
     profile: Path | None = None,
+    cprofile: Path | None = None,
 ) -> dict[str, Any]:
+    if cprofile is not None:
+        os.makedirs(cprofile, exist_ok=True)
     with ControlPlane() as plane:
         api = await api_client(str(plane.kubeconfig))
         await crds_mod.install(api, REPO / "crds")
@@ -116,8 +141,8 @@ async def run_once(
         metrics = ["--metrics-port", str(free_port())]
         api_args = ["--port", str(port), "--ws-port", str(ws_port), "--metrics-port"]
         procs = [
-            spawn(["operator", *ns, *metrics], env),
-            spawn(["api", *ns, *api_args, str(free_port())], env),
+            spawn(["operator", *ns, *metrics], env, cprofile),
+            spawn(["api", *ns, *api_args, str(free_port())], env, cprofile),
         ]
         try:
             procs += [
@@ -136,6 +161,7 @@ async def run_once(
                         "10",
                     ],
                     env,
+                    cprofile if i == 0 else None,
                 )
                 for i in range(nodes)
             ]
@@ -168,7 +194,8 @@ async def run_once(
 
             profiler = costs.Profiler(profile / f"{nodes}-{run}") if profile else None
             if profiler:
-                profiler.start({"api": procs[1].pid, "operator": procs[0].pid})
+                pids = {"api": procs[1].pid, "operator": procs[0].pid, "node": procs[2].pid}
+                profiler.start(pids)
             before = costs.sample(groups, scrape)
             try:
                 out = await measure(base, f"ws://127.0.0.1:{ws_port}", tasks, concurrency)
@@ -191,6 +218,9 @@ async def run_once(
                     p.wait(timeout=40)
                 except subprocess.TimeoutExpired:
                     p.kill()
+            if cprofile is not None:
+                for name in ("api", "operator", "node"):
+                    print(costs.describe_cprofile(name, cprofile / f"{name}.prof"), flush=True)
 
 
 async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[str, Any]:
@@ -296,6 +326,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     profile=args.profile / label,
                 )
                 into["runs"][str(nodes)]["profile"] = extra.get("profile", {})
+            if args.cprofile:
+                print(f"[{label}] one more run under cProfile", flush=True)
+                await run_once(
+                    nodes,
+                    args.tasks,
+                    args.concurrency,
+                    args.repeat,
+                    args.agents,
+                    repo,
+                    cprofile=args.cprofile / label / str(nodes),
+                )
     return out
 
 
@@ -319,6 +360,12 @@ def main() -> None:
         type=Path,
         help="also record the API and the operator with py-spy in one extra run per system "
         "and node count (raw profiles into this directory; top frames printed and kept)",
+    )
+    p.add_argument(
+        "--cprofile",
+        type=Path,
+        help="run the API, the operator and one node under cProfile timed by CPU (one "
+        "extra run, not counted) and print where their CPU went",
     )
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args()
