@@ -4,6 +4,8 @@ two), and then records the start as /start would have."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import Stack
@@ -104,4 +106,24 @@ async def test_a_result_from_another_node_is_refused_before_any_start(http: Http
         "/tasks/instant-other/result",
         {"node_id": "instant-3", "status": "completed", "agent_id": 7},
     )
+    assert_error(status, body, 400, "INVALID_REQUEST")
+
+
+async def test_a_poll_leaves_out_the_tasks_its_node_holds(http: Http) -> None:
+    """An instant task stays assigned until its result; a node that polls again meanwhile
+    names it in ``held`` and is neither handed it again nor answered at once for it."""
+    await http.post("/nodes/instant-5/register", {**REGISTRATION, "capabilities": ["instant5"]})
+    await submit(http, "instant-held", "instant5")
+    await offered_to(http, "instant-5", "instant-held")
+    _, body = await http.get("/nodes/instant-5/tasks?held=instant-held,unknown-task")
+    assert body["tasks"] == []
+    _, body = await http.get("/nodes/instant-5/tasks")  # without held: offered as before
+    assert [t["task_id"] for t in body["tasks"]] == ["instant-held"]
+
+    poll = asyncio.create_task(http.get("/nodes/instant-5/tasks?wait=30&held=instant-held"))
+    await submit(http, "instant-next", "instant5")
+    _, body = await asyncio.wait_for(poll, 30)
+    assert [t["task_id"] for t in body["tasks"]] == ["instant-next"]
+
+    status, body = await http.get("/nodes/instant-5/tasks?held=" + "x" * 6001)
     assert_error(status, body, 400, "INVALID_REQUEST")

@@ -348,10 +348,12 @@ def cancelled_tasks(ctx: ApiContext, node_id: str, now: float) -> list[str]:
     return sorted(held)
 
 
-def assigned_tasks(ctx: ApiContext, node_id: str) -> list[dict[str, Any]]:
+def assigned_tasks(
+    ctx: ApiContext, node_id: str, held: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
     """Tasks assigned to the node and not yet started, most urgent first, from the
-    per-node index the watch keeps (events.note_assignment); entries the store no
-    longer backs (a deleted task) are dropped."""
+    per-node index the watch keeps (events.note_assignment), less those the node says it
+    ``held`` already; entries the store no longer backs (a deleted task) are dropped."""
     names = ctx.assigned.get(node_id)
     if not names:
         return []
@@ -360,7 +362,10 @@ def assigned_tasks(ctx: ApiContext, node_id: str) -> list[dict[str, Any]]:
         body = ctx.state.tasks_by_name.get(name)
         if body is None or bodies.task_node(body) != node_id:
             names.discard(name)
-        elif bodies.task_phase(body) is TaskPhase.ASSIGNED:
+        elif (
+            bodies.task_phase(body) is TaskPhase.ASSIGNED
+            and str(body["spec"]["taskId"]) not in held
+        ):
             found.append(body)
     found.sort(key=lambda b: bodies.task_from_body(b).order)
     return [ctx.task_views.of(b) for b in found]
@@ -373,11 +378,30 @@ def withheld(node: NodeBody) -> bool:
     )
 
 
+# the request line of a poll stays well under aiohttp's limit (8,190 bytes); a node with
+# more held tasks than fit leaves some out and is handed those again (no harm, a re-poll)
+MAX_HELD_CHARS = 6000
 WAIT_QUERY = query_param("wait", {"type": "number", "minimum": 0, "maximum": 60, "default": 0})
+HELD_QUERY = query_param(
+    "held",
+    {"type": "string", "maxLength": MAX_HELD_CHARS},
+    "comma-separated ids of tasks the node already runs without having started them: "
+    "left out of the answer, and the long-poll waits while only they are assigned",
+)
+
+
+def held_param(request: web.Request) -> frozenset[str]:
+    """The ``held`` query: task ids the node already has (an instant task it runs before
+    any ``/start``). Without it a node that polls again while such a task runs is handed
+    that task again at once, and polls in a loop until its result lands."""
+    raw = request.query.get("held", "")
+    if len(raw) > MAX_HELD_CHARS:
+        raise ApiError(400, f"held must be at most {MAX_HELD_CHARS} characters", "INVALID_REQUEST")
+    return frozenset(x for x in raw.split(",") if x)
 
 
 @routes.get("/api/v1/nodes/{node_id}/tasks", name="node_tasks")
-@declare(node=NodeAccess.OWN, query=[WAIT_QUERY], response=responses.AssignedTasks)
+@declare(node=NodeAccess.OWN, query=[WAIT_QUERY, HELD_QUERY], response=responses.AssignedTasks)
 async def node_tasks(request: web.Request) -> web.Response:
     """Node protocol: tasks assigned and not yet started; long-polls up to ``wait`` s."""
     ctx = request.app[CONTEXT]
@@ -389,10 +413,11 @@ async def node_tasks(request: web.Request) -> web.Response:
         raise ApiError(400, "wait must be a number of seconds", "INVALID_REQUEST") from None
     if not 0 <= wait <= 60:
         raise ApiError(400, "wait must be from 0 to 60 seconds", "INVALID_REQUEST")
+    held = held_param(request)
     # a draining node, or one in maintenance, starts nothing new: what was bound to it
     # anyway (the operator had not seen it yet) is withheld here and requeued by the operator
     draining = withheld(node)
-    tasks = [] if draining else assigned_tasks(ctx, node_id)
+    tasks = [] if draining else assigned_tasks(ctx, node_id, held)
     if not tasks and wait > 0 and not ctx.closing:
         event = asyncio.Event()
         ctx.waiters.setdefault(node_id, set()).add(event)
@@ -405,7 +430,7 @@ async def node_tasks(request: web.Request) -> web.Response:
                 del ctx.waiters[node_id]
         now_body = ctx.state.node_by_id(node_id)
         draining = draining or (now_body is not None and withheld(now_body))
-        tasks = [] if draining else assigned_tasks(ctx, node_id)
+        tasks = [] if draining else assigned_tasks(ctx, node_id, held)
     return web.json_response(
         {
             "success": True,

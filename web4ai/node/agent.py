@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +27,7 @@ MAX_BACKOFF = 30.0
 # finishing (its finalizer) is one; the node must wait it out, not end
 TRANSIENT = frozenset({"NODE_TERMINATING"})
 DRAIN_CALL_TIMEOUT = 5.0
+HELD_LIMIT = 6000  # characters of the poll's ``held`` query (the API's maximum)
 
 
 def usable_executors(executors: dict[str, Executor], config: NodeConfig) -> list[str]:
@@ -235,6 +237,17 @@ class NodeAgent:
 
     # -- tasks -------------------------------------------------------------------------
 
+    def poll_query(self) -> dict[str, Any]:
+        """The poll's query: how long to wait, and the tasks this node already runs (an
+        instant task stays assigned until its result, as it is never started), so that
+        the API neither hands them back nor answers at once while only they are there."""
+        held = held_ids(self.running)
+        return (
+            {"wait": self.config.poll_wait, "held": held}
+            if held
+            else {"wait": self.config.poll_wait}
+        )
+
     async def poll(self) -> None:
         while not self.draining.is_set():
             await self.slots.acquire()  # wait for a free slot before asking for work
@@ -243,7 +256,7 @@ class NodeAgent:
                 body = await self.retrying(
                     "poll",
                     lambda: self.client.request(
-                        "GET", f"{self.node}/tasks", params={"wait": self.config.poll_wait}
+                        "GET", f"{self.node}/tasks", params=self.poll_query()
                     ),
                 )
             except Web4AIError as exc:
@@ -443,6 +456,19 @@ class NodeAgent:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             await self.client.close()
+
+
+def held_ids(running: Iterable[str], limit: int = HELD_LIMIT) -> str:
+    """The ``held`` query value: running task ids, comma-separated, at most ``limit``
+    characters (ids left out are handed back by the API and skipped: a re-poll)."""
+    out: list[str] = []
+    size = 0
+    for task_id in running:
+        size += len(task_id) + bool(out)
+        if size > limit:
+            break
+        out.append(task_id)
+    return ",".join(out)
 
 
 def _positive(value: object) -> bool:
