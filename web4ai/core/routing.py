@@ -340,17 +340,29 @@ def routing_of(
     for agent in (a for n in schedulable for a in n.agents):
         for model in agent.loaded:
             warm[model] = warm.get(model, 0) + 1
-    capacity = sum(n.capacity for n in schedulable)
-    routing = Routing(
-        ring,
-        capacity,
-        epsilon=epsilon,
-        warm=warm,
-        nodes={n.node_id: n for n in schedulable},
-        now=now,
-        since={} if since is None else since,
-        homes={} if homes is None else homes,
+    return routing_with(
+        Routing(
+            ring,
+            sum(n.capacity for n in schedulable),
+            epsilon=epsilon,
+            warm=warm,
+            nodes={n.node_id: n for n in schedulable},
+            now=now,
+            since={} if since is None else since,
+            homes={} if homes is None else homes,
+        ),
+        held,
+        waiting,
     )
+
+
+def routing_with(
+    routing: Routing,
+    held: Iterable[tuple[str | None, TaskBody | Body | None]],
+    waiting: Iterable[str | None] = (),
+) -> Routing:
+    """``routing`` (its ring, nodes, capacity and warm agents given) with what ``held``
+    hold per node and the demand of the held and ``waiting`` tasks' models."""
     routing.busy, routing.keyed = bound_load(
         (node, *routing_requirements(body)) for node, body in held if body is not None
     )

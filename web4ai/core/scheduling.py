@@ -216,7 +216,19 @@ def pick_node(
         if unserved is not None:
             message = truncate(f"{unserved} ({message})", EXPLANATION_MAX)
         return Decision(None, message)
+    return decide(task, fits, thresholds, balancer, optimize=optimize, routing=routing)
 
+
+def decide(
+    task: Task,
+    fits: Sequence[Node],
+    thresholds: Thresholds,
+    balancer: Balancer,
+    *,
+    optimize: bool = False,
+    routing: Routing | None = None,
+) -> Decision:
+    """Steps 2 to 7 of ``pick_node`` among ``fits``, the nodes that fit (never empty)."""
     pool = [n for n in fits if n.status is NodeStatus.ACTIVE] or fits
     preferred = set(task.requirements.preferred_nodes)
     pool = [n for n in pool if n.node_id in preferred] or pool

@@ -51,6 +51,7 @@ class ClusterState:
     on_task_change: list[TaskTransition] = field(default_factory=list)
     on_task_delete: list[Callable[[TaskBody], None]] = field(default_factory=list)
     on_node_change: list[NodeTransition] = field(default_factory=list)
+    on_node_delete: list[Callable[[NodeBody], None]] = field(default_factory=list)
     on_orchestrator_change: list[OrchestratorTransition] = field(default_factory=list)
     nodes: Store = field(init=False)
     tasks: Store = field(init=False)
@@ -192,6 +193,9 @@ class ClusterState:
             typed, before = bodies.as_node(new), None if old is None else bodies.as_node(old)
             for callback in self.on_node_change:
                 callback(typed, before)
+        else:
+            for gone in self.on_node_delete:
+                gone(bodies.as_node(new))
 
     def _orchestrator_changed(self, kind: str, new: Body, old: Body | None) -> None:
         self.changed.set()

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from web4ai.core import bodies
 from web4ai.core.assuming import Assumed
 from web4ai.core.crs import Body, TaskBody
-from web4ai.core.model import Node, Task, TaskPhase
-from web4ai.core.routing import Ring, Routing, routing_of
-from web4ai.core.scheduling import SCHEDULABLE
+from web4ai.core.model import Task, TaskPhase
+from web4ai.core.nodeindex import Views, index_routing
+from web4ai.core.routing import Ring, Routing, routing_with
 from web4ai.k8s.cache import ClusterState
 
 BOUND = (TaskPhase.ASSIGNED, TaskPhase.RUNNING)
@@ -46,34 +46,23 @@ def pass_routing(
     ring: Ring,
     state: ClusterState,
     assumed: Assumed,
-    views: dict[str, Node],
+    up: Views,
     pending: list[Task],
     now: float,
     memory: RoutingMemory,
-) -> tuple[Ring, Routing]:
-    """The ring (remade when the nodes changed) and the routing of a pass: when a
-    pending task names a model or an affinity key, what the bound and assumed tasks
-    hold, per node."""
-    if ring.nodes != views.keys():
-        ring = Ring.of(frozenset(views))
+) -> Routing:
+    """The routing of a pass over ``up``, the schedulable nodes as it starts (their
+    capacity and warm agents kept by the node index): when a pending task names a
+    model or an affinity key, what the bound and assumed tasks hold, per node."""
     held: list[tuple[str | None, TaskBody | Body | None]] = []
     if any(t.requirements.routed for t in pending):
         store = state.tasks.store
         held = [(bodies.task_node(b), b) for b in state.tasks_with(*BOUND)]
         held += [(a.node_id, store.get(n)) for n, a in assumed.entries.items()]
     memory.prune(pending)
-    up = [v for v in views.values() if v.status in SCHEDULABLE]
     epsilon = state.settings().affinity_epsilon
-    return ring, routing_of(
-        ring,
-        up,
-        held,
-        epsilon,
-        now,
-        waiting=(t.requirements.model for t in pending),
-        since=memory.since,
-        homes=memory.homes,
-    )
+    routing = index_routing(up, ring, epsilon, now, (memory.since, memory.homes))
+    return routing_with(routing, held, (t.requirements.model for t in pending))
 
 
 def in_rounds(

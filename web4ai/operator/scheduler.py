@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,23 +26,17 @@ from web4ai.core.assuming import Assumed
 from web4ai.core.crs import Body, NodeBody, OrchestratorBody, Patch, TaskBody
 from web4ai.core.ids import IdKind, object_name
 from web4ai.core.model import Algorithm, Node, Task, TaskPhase, Thresholds
+from web4ai.core.nodeindex import Views, pick_open
 from web4ai.core.queueing import Unschedulable, needs
-from web4ai.core.recommending import overloaded
 from web4ai.core.resources import TASKS
 from web4ai.core.routing import Ring
-from web4ai.core.scheduling import (
-    BALANCERS,
-    SCHEDULABLE,
-    Balancer,
-    LeastConnections,
-    only_capacity,
-    pick_node,
-)
+from web4ai.core.scheduling import BALANCERS, Balancer, LeastConnections, only_capacity, pick_node
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.isolation import Isolation
+from web4ai.operator.nodeviews import NodeViews
 from web4ai.operator.routed import RoutingMemory, in_rounds, pass_routing
 
 log = logging.getLogger(__name__)
@@ -59,6 +53,7 @@ UNSCHEDULABLE_FLUSH = 300.0
 FLUSH_CHECK = 30.0  # seconds between looks for such tasks (and for deleted ones)
 DECIDE_CHUNK = 64  # decisions between two yields to the loop (writes start meanwhile)
 FULL_PASS_EVERY = 0.5  # seconds: a pass with nothing noted still looks this often
+RESYNC = 60.0  # seconds between looks at every node's view (what a missed event costs)
 PENDING = (TaskPhase.QUEUED, TaskPhase.RETRYING)
 # Binding writes in flight at once: more drains a backlog no faster once the API
 # server is busy, fewer lets a stream of creates crowd the bindings out (measure it
@@ -101,9 +96,17 @@ class Scheduler:
     _touched: set[str] = field(default_factory=set)
     _swept_at: float = float("-inf")
     _ring: Ring = field(default_factory=Ring)  # over every known node, remade when they change
+    _ring_members: int = -1  # the node index's members count the ring was made at
     _routed: RoutingMemory = field(default_factory=RoutingMemory)
     _candidates_key: tuple[int, int, int] | None = None  # the change counts of the memo
     _candidates_memo: list[TaskBody] = field(default_factory=list)
+    # every node's scheduling view and the open ones by capability and model, made
+    # again per node by the watch hooks (a pass costs what its candidates cost)
+    nodes: NodeViews = field(init=False)
+    _resynced_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.nodes = NodeViews(self.state)
 
     # -- the events (watch hooks, also of our own writes) ----------------------
 
@@ -113,6 +116,7 @@ class Scheduler:
         self.state.on_task_delete.append(self.note_task_deleted)
         self.state.on_node_change.append(self.note_node)
         self.state.on_orchestrator_change.append(self.note_settings)
+        self.nodes.subscribe()
 
     def note_task(self, new: TaskBody, old: TaskBody | None) -> None:
         """Task hook: a new pending task needs a pass; a task leaving a node frees a slot."""
@@ -263,21 +267,37 @@ class Scheduler:
             }
         if not pending and not self._unexplained and not self._queued_due(now):
             return 0
-        views = self.state.node_views()
+        # The nodes: the index made again where events marked it (every node now and
+        # then), with the assumed bindings counted on top, in this pass's own views.
+        if self._resynced_at is None or now - self._resynced_at >= RESYNC:
+            self._resynced_at = now
+            self.nodes.resync()
+        index = self.nodes.refresh()
+        assumed: dict[str, Node] = {}
         for node_id, count in self.assumed.counts().items():
-            if node_id in views:
-                views[node_id] = replace(views[node_id], running=views[node_id].running + count)
+            view = index.views.get(node_id)
+            if view is not None:
+                assumed[node_id] = replace(view, running=view.running + count)
+        views = Views(index, assumed)
         started = time.perf_counter()
         unschedulable: list[Task] = []
         # 3. Routing (web4ai.core.routing) unless model_aware_routing is off or no
         #    pending task names a model or a key: it would decide nothing then (every
         #    task goes to the algorithm, in one round), and making it looks at every
-        #    node (their agents, the ring), ~40 % of a pass at 10,000 nodes.
+        #    node's agents: the ring, remade when a node came or went.
         routing = None
         tasks = [self.task(b) for b in pending] if settings.model_aware_routing else []
         if any(t.requirements.routed for t in tasks):
-            self._ring, routing = pass_routing(
-                self._ring, self.state, self.assumed, views, tasks, now, self._routed
+            if self._ring_members != index.members:
+                self._ring, self._ring_members = Ring.of(frozenset(index.views)), index.members
+            routing = pass_routing(
+                self._ring,
+                self.state,
+                self.assumed,
+                Views(index, assumed, index.schedulable),
+                tasks,
+                now,
+                self._routed,
             )
         # 4. Decide in order; a slot taken by one decision is gone for the next. With
         #    optimization on and a node over the thresholds (the load_rebalancing
@@ -285,12 +305,8 @@ class Scheduler:
         #    once; the loop yields now and then so that writes go out while deciding.
         #    Tasks that need the same (``needs``) and found no node are not tried twice.
         #    Routing's first round places what goes warm (or to its key's node) only.
-        rebalance = settings.optimization_enabled and any(
-            v.status in SCHEDULABLE and overloaded(v, settings.thresholds) for v in views.values()
-        )
-        open_nodes: dict[str, Node] = {
-            k: v for k, v in views.items() if v.status in SCHEDULABLE and v.free_slots > 0
-        }
+        #    Only the open nodes that have the task's rarest need are looked at.
+        rebalance = settings.optimization_enabled and index.any_overloaded(settings.thresholds)
         no_fit: set[Task] = set()
         binds = 0
         for body, warm_only in in_rounds(pending, routing, self.task, self.assumed):
@@ -298,9 +314,10 @@ class Scheduler:
             key = needs(task)
             decision = None
             if key not in no_fit:
-                decision = pick_node(
+                decision = pick_open(
                     task,
-                    list(open_nodes.values()),
+                    index,
+                    views,
                     settings.thresholds,
                     balancer,
                     optimize=rebalance,
@@ -316,13 +333,9 @@ class Scheduler:
                 no_fit.add(key)
                 unschedulable.append(task)
                 continue
-            node = open_nodes[decision.node_id]
+            node = views[decision.node_id]
             node = replace(node, running=node.running + 1)
-            views[node.node_id] = node
-            if node.free_slots > 0:
-                open_nodes[node.node_id] = node
-            else:
-                del open_nodes[node.node_id]
+            views.changed[node.node_id] = node
             if routing is not None:
                 routing.place(node.node_id, task.requirements)
                 self._routed.decided(task.name)
@@ -376,7 +389,7 @@ class Scheduler:
     def _queued_due(self, now: float) -> bool:
         return bool(self._queued) and next(iter(self._queued.values())) <= now
 
-    def _explain_some(self, views: dict[str, Node], thresholds: Thresholds, now: float) -> None:
+    def _explain_some(self, views: Mapping[str, Node], thresholds: Thresholds, now: float) -> None:
         """Start the condition writes of waiting tasks: first of those merely waiting for
         a slot whose quiet time is over (oldest first; the rest are younger), then of
         those new to the set, a bounded number of writes per pass."""
@@ -394,7 +407,7 @@ class Scheduler:
     def _explain(
         self,
         name: str,
-        views: dict[str, Node],
+        views: Mapping[str, Node],
         thresholds: Thresholds,
         now: float,
         messages: dict[Task, str],
