@@ -12,7 +12,7 @@ from aiohttp.helpers import proxies_from_env
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client import ApiClient
 
-__all__ = ["ApiClient", "api_client", "count_requests"]
+__all__ = ["ApiClient", "api_client", "count_requests", "recorder"]
 
 # (method, path with query, HTTP status or "error")
 RequestRecorder = Callable[[str, str, "int | str"], None]
@@ -20,7 +20,8 @@ RequestRecorder = Callable[[str, str, "int | str"], None]
 
 def count_requests(api: ApiClient, record: RequestRecorder) -> None:
     """Call ``record`` for every request ``api`` makes (the Writer's, the informers',
-    the leader election's) by wrapping its REST client once."""
+    the leader election's) by wrapping its REST client once; the Writer's requests,
+    which go straight to the session (``web4ai.k8s.rawhttp``), call it themselves."""
     rest = api.rest_client
     if getattr(rest, "_web4ai_counted", False):
         return
@@ -42,6 +43,14 @@ def count_requests(api: ApiClient, record: RequestRecorder) -> None:
 
     rest.request = request
     rest._web4ai_counted = True
+    rest._web4ai_record = record
+
+
+def recorder(api: ApiClient) -> RequestRecorder | None:
+    """The ``record`` of ``count_requests(api, record)``, for requests that go past the
+    REST client (``web4ai.k8s.rawhttp``); None when ``api`` is not counted."""
+    record: RequestRecorder | None = getattr(api.rest_client, "_web4ai_record", None)
+    return record
 
 
 def without_env_lookups(api: ApiClient) -> ApiClient:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -21,8 +21,11 @@ class K8sError(ApiException):
 
     status: int
     reason: str | None
+    body: str | bytes | None  # type: ignore[assignment]  # the text of the answer
 
-    def __init__(self, status: int, reason: str | None = None, body: bytes | None = None) -> None:
+    def __init__(
+        self, status: int, reason: str | None = None, body: str | bytes | None = None
+    ) -> None:
         super().__init__(status=status, reason=reason)
         self.body = body
 
@@ -45,14 +48,21 @@ RACED: tuple[type[K8sError], ...] = (NotFound, Conflict)
 _BY_STATUS: dict[int, type[K8sError]] = {404: NotFound, 409: Conflict, 422: Invalid}
 
 
+def answer_error(
+    status: int, reason: str | None, body: str | bytes | None, headers: Any = None
+) -> K8sError:
+    """The typed error of an error answer: its status, HTTP reason, body (the API
+    server's Status, as text) and headers."""
+    err = _BY_STATUS.get(status, K8sError)(status, reason, body)
+    err.headers = headers
+    return err
+
+
 def typed(exc: ApiException) -> K8sError:
     """``exc`` as the typed error of its status."""
     if isinstance(exc, K8sError):
         return exc
-    cls = _BY_STATUS.get(exc.status or 0, K8sError)
-    err = cls(exc.status or 0, exc.reason, exc.body)
-    err.headers = exc.headers
-    return err
+    return answer_error(exc.status or 0, exc.reason, exc.body, exc.headers)
 
 
 @contextmanager

@@ -11,27 +11,27 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from web4ai.core.crs import AnyBody, Body, Patch
 from web4ai.core.resources import GROUP, VERSION, Resource
-from web4ai.k8s.errors import Conflict, NotFound, typed
+from web4ai.k8s.errors import Conflict, K8sError, NotFound
+from web4ai.k8s.rawhttp import JSON, object_path, send
 
 log = logging.getLogger(__name__)
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-T = TypeVar("T")
+EVENTS = Resource("", "v1", "events", "Event")
 
 
 @dataclass
 class Writer:
-    """The one client for objects: custom resources and Leases alike."""
+    """The one client for objects: custom resources and Leases alike. Its requests go
+    straight through the ApiClient's session (``web4ai.k8s.rawhttp``)."""
 
     api: client.ApiClient
     namespace: str
@@ -41,25 +41,31 @@ class Writer:
     def objects(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api)
 
-    async def _write(self, resource: Resource, call: Awaitable[T]) -> T:
+    async def _write(
+        self,
+        resource: Resource,
+        method: str,
+        path: str,
+        body: object,
+        content_type: str = JSON,
+        *,
+        parse: bool = True,
+    ) -> Any:
         """Count the write; a 404 or 409 also counts as a conflict. Raises typed errors."""
         self.writes[resource.plural] += 1
         try:
-            return await call
-        except ApiException as exc:
-            if exc.status in (404, 409):
-                self.conflicts += 1
-            raise typed(exc) from exc
+            return await send(self.api, method, path, body, content_type=content_type, parse=parse)
+        except (NotFound, Conflict):
+            self.conflicts += 1
+            raise
+
+    def _path(self, resource: Resource, name: str | None = None) -> str:
+        return object_path(resource, self.namespace, name)
 
     async def read(self, resource: Resource, name: str) -> Body:
         """The object as the API server has it now (not a watch cache); raises
         ``NotFound`` when gone."""
-        try:
-            body: Body = await self.objects().get_namespaced_custom_object(
-                resource.group, resource.version, self.namespace, resource.plural, name
-            )
-        except ApiException as exc:
-            raise typed(exc) from exc
+        body: Body = await send(self.api, "GET", self._path(resource, name))
         return body
 
     async def get(self, resource: Resource, name: str) -> Body | None:
@@ -72,39 +78,20 @@ class Writer:
     async def create(self, resource: Resource, body: AnyBody) -> Body:
         """Create a namespaced object; raises ``Conflict`` when it exists, ``Invalid``
         when the schema rejects it."""
-        created: Body = await self._write(
-            resource,
-            self.objects().create_namespaced_custom_object(
-                resource.group, resource.version, self.namespace, resource.plural, body
-            ),
-        )
+        created: Body = await self._write(resource, "POST", self._path(resource), body)
         return created
 
     async def replace(self, resource: Resource, name: str, body: Body) -> Body:
         """Replace an object (guarded by the resourceVersion in ``body``); raises
         ``Conflict`` when it changed meanwhile."""
-        result: Body = await self._write(
-            resource,
-            self.objects().replace_namespaced_custom_object(
-                resource.group, resource.version, self.namespace, resource.plural, name, body
-            ),
-        )
+        result: Body = await self._write(resource, "PUT", self._path(resource, name), body)
         return result
 
     async def json_patch(self, resource: Resource, name: str, ops: list[Body]) -> Body:
         """Apply a JSON patch (RFC 6902, ``test`` ops included); raises ``NotFound``, or a
         ``K8sError`` (a failed ``test`` is a 422)."""
         result: Body = await self._write(
-            resource,
-            self.objects().patch_namespaced_custom_object(
-                resource.group,
-                resource.version,
-                self.namespace,
-                resource.plural,
-                name,
-                ops,
-                _content_type=JSON_PATCH,
-            ),
+            resource, "PATCH", self._path(resource, name), ops, JSON_PATCH
         )
         return result
 
@@ -114,24 +101,8 @@ class Writer:
         """Merge-patch ``name`` (its status with ``status``). Raises ``NotFound`` when it is
         gone and ``Conflict`` when a guard (``metadata.resourceVersion``) no longer holds:
         someone acted first, so re-read and never overwrite. Both are in ``RACED``."""
-        co = self.objects()
-        call = (
-            co.patch_namespaced_custom_object_status
-            if status
-            else co.patch_namespaced_custom_object
-        )
-        result: Body = await self._write(
-            resource,
-            call(
-                resource.group,
-                resource.version,
-                self.namespace,
-                resource.plural,
-                name,
-                patch,
-                _content_type=MERGE,
-            ),
-        )
+        path = self._path(resource, name) + ("/status" if status else "")
+        result: Body = await self._write(resource, "PATCH", path, patch, MERGE)
         return result
 
     async def delete(
@@ -151,17 +122,7 @@ class Writer:
             preconditions["uid"] = uid
         body: Body = {"preconditions": preconditions} if preconditions else {}
         try:
-            await self._write(
-                resource,
-                self.objects().delete_namespaced_custom_object(
-                    resource.group,
-                    resource.version,
-                    self.namespace,
-                    resource.plural,
-                    name,
-                    body=body,
-                ),
-            )
+            await self._write(resource, "DELETE", self._path(resource, name), body, parse=False)
         except (NotFound, Conflict):
             return False
         return True
@@ -203,6 +164,6 @@ class Writer:
         }
         self.writes["events"] += 1
         try:
-            await client.CoreV1Api(self.api).create_namespaced_event(self.namespace, body)
-        except ApiException as exc:  # an event is best effort
+            await send(self.api, "POST", object_path(EVENTS, self.namespace), body, parse=False)
+        except K8sError as exc:  # an event is best effort
             log.warning("could not post event %s on %s: %s", reason, meta["name"], exc.status)
