@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,28 +25,23 @@ from web4ai.core import bodies, patches
 from web4ai.core.assuming import Assumed
 from web4ai.core.crs import Body, NodeBody, OrchestratorBody, Patch, TaskBody
 from web4ai.core.ids import IdKind, object_name
-from web4ai.core.model import Algorithm, Node, Task, TaskPhase, Thresholds
+from web4ai.core.model import Algorithm, Node, Task, TaskPhase
 from web4ai.core.nodeindex import Views, pick_open
 from web4ai.core.queueing import Unschedulable, needs
 from web4ai.core.resources import TASKS
 from web4ai.core.routing import Ring
-from web4ai.core.scheduling import BALANCERS, Balancer, LeastConnections, only_capacity, pick_node
+from web4ai.core.scheduling import BALANCERS, Balancer
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
+from web4ai.operator.explaining import Explainer
 from web4ai.operator.isolation import Isolation
 from web4ai.operator.nodeviews import NodeViews
 from web4ai.operator.routed import RoutingMemory, in_rounds, pass_routing
 
 log = logging.getLogger(__name__)
 
-EXPLAIN_PER_PASS = 32  # explanation writes started per pass, and in flight at most
-# A task merely waiting for a free slot (every node that fits is full: reason Queued)
-# has its condition written once it has waited this long. In a burst most such tasks
-# are bound within it, and each write saved is one for the API server and two watch
-# events. A task that fits no node (Unschedulable) is explained at once.
-QUEUED_QUIET = 2.0
 # kube-scheduler's podMaxInUnschedulablePodsDuration: a task no event moved back is
 # tried again after this long (what a missed event costs at most)
 UNSCHEDULABLE_FLUSH = 300.0
@@ -78,11 +73,6 @@ class Scheduler:
     _parsed: dict[str, tuple[str, Task]] = field(default_factory=dict)
     _limit: asyncio.Semaphore | None = None
     _writes: set[asyncio.Task[None]] = field(default_factory=set)
-    _explaining: set[str] = field(default_factory=set)
-    # in the unschedulable set, their condition not yet compared with why (in order)
-    _unexplained: dict[str, None] = field(default_factory=dict)
-    # merely waiting for a free slot: when their Queued condition is due (in that order)
-    _queued: dict[str, float] = field(default_factory=dict)
     _paused: bool = False  # as of the last pass; queued writes are not sent once paused
     # Something that can change a decision happened since the last pass (a task became
     # pending, an event moved tasks out of the unschedulable set, a write failed). Our
@@ -105,8 +95,14 @@ class Scheduler:
     nodes: NodeViews = field(init=False)
     _resynced_at: float | None = None
 
+    # the Scheduled=False conditions of the tasks in the unschedulable set
+    explainer: Explainer = field(init=False)
+
     def __post_init__(self) -> None:
         self.nodes = NodeViews(self.state)
+        self.explainer = Explainer(
+            self.state, self.queue, self.guard, self.task, self._start, self._write_status
+        )
 
     # -- the events (watch hooks, also of our own writes) ----------------------
 
@@ -175,15 +171,13 @@ class Scheduler:
 
     def _moved(self, names: list[str]) -> None:
         for name in names:
-            self._unexplained.pop(name, None)
-            self._queued.pop(name, None)
+            self.explainer.forget(name)
         if names:
             self._dirty = True
 
     def _forget(self, name: str) -> None:
         self.queue.discard(name)
-        self._unexplained.pop(name, None)
-        self._queued.pop(name, None)
+        self.explainer.forget(name)
 
     def task(self, body: TaskBody) -> Task:
         """The task of a body, parsed once per resourceVersion."""
@@ -223,7 +217,7 @@ class Scheduler:
         return (
             not body["metadata"].get("deletionTimestamp")
             and not self.assumed.holds(name, bodies.resource_version(body))
-            and name not in self._explaining
+            and name not in self.explainer.writing
             and self.guard.ready("bind", name)  # backing off after a failure
             and self._parsable(body)
         )
@@ -265,7 +259,7 @@ class Scheduler:
             self._parsed = {
                 k: v for k, v in self._parsed.items() if k in keep or k in self.assumed.entries
             }
-        if not pending and not self._unexplained and not self._queued_due(now):
+        if not pending and not self.explainer.due(now):
             return 0
         # The nodes: the index made again where events marked it (every node now and
         # then), with the assumed bindings counted on top, in this pass's own views.
@@ -349,8 +343,8 @@ class Scheduler:
         #    at a time and in the background, so that explaining never delays binding.
         for task in unschedulable:
             self.queue.add(task, now)
-            self._unexplained[task.name] = None
-        self._explain_some(views, settings.thresholds, now)
+        self.explainer.added([t.name for t in unschedulable])
+        self.explainer.some(views, settings.thresholds, now)
         self.metrics.schedule_attempts.labels("unschedulable").inc(len(unschedulable))
         self.metrics.attempt_duration.observe(time.perf_counter() - started)
         return binds
@@ -383,57 +377,7 @@ class Scheduler:
         self._moved(
             self.queue.flush(now - UNSCHEDULABLE_FLUSH, lambda n: self.state.phase_of(n) in PENDING)
         )
-        self._unexplained = {n: None for n in self._unexplained if n in self.queue}
-        self._queued = {n: due for n, due in self._queued.items() if n in self.queue}
-
-    def _queued_due(self, now: float) -> bool:
-        return bool(self._queued) and next(iter(self._queued.values())) <= now
-
-    def _explain_some(self, views: Mapping[str, Node], thresholds: Thresholds, now: float) -> None:
-        """Start the condition writes of waiting tasks: first of those merely waiting for
-        a slot whose quiet time is over (oldest first; the rest are younger), then of
-        those new to the set, a bounded number of writes per pass."""
-        messages: dict[Task, str] = {}  # one message per need, against every node
-        while self._queued_due(now) and len(self._explaining) < EXPLAIN_PER_PASS:
-            name = next(iter(self._queued))
-            del self._queued[name]
-            self._explain(name, views, thresholds, now, messages, defer=False)
-        for name in list(self._unexplained):
-            if len(self._explaining) >= EXPLAIN_PER_PASS:
-                break
-            del self._unexplained[name]
-            self._explain(name, views, thresholds, now, messages, defer=True)
-
-    def _explain(
-        self,
-        name: str,
-        views: Mapping[str, Node],
-        thresholds: Thresholds,
-        now: float,
-        messages: dict[Task, str],
-        *,
-        defer: bool,
-    ) -> None:
-        """Write why ``name`` waits, unless its condition says so already; with ``defer``
-        a task merely waiting for a slot is set aside for ``QUEUED_QUIET`` instead."""
-        body = self.state.tasks_by_name.get(name)
-        if body is None or name not in self.queue:
-            return
-        task = self.task(body)
-        key = needs(task)
-        if key not in messages:
-            messages[key] = (  # a balancer of its own: the decision's keeps its turn
-                pick_node(task, list(views.values()), thresholds, LeastConnections()).message
-                or "waiting for a free slot"
-            )
-        patch = patches.waiting_patch(body, messages[key], now)
-        if patch is None:
-            return
-        if defer and only_capacity(messages[key]):
-            self._queued[name] = now + QUEUED_QUIET
-            return
-        self._explaining.add(name)
-        self._start(self._write_explanation(name, patch))
+        self.explainer.prune()
 
     def _start(self, coro: Coroutine[Any, Any, None]) -> None:
         write = asyncio.create_task(coro)
@@ -494,14 +438,3 @@ class Scheduler:
             return await self.writer.patch(TASKS, name, patch, status=True)
         except RACED:
             return None
-
-    async def _write_explanation(self, name: str, patch: Patch) -> None:
-        try:
-            result = await self.guard.run("explain", name, self._write_status, name, patch)
-            if result is not None:
-                self.state.record_task(result)
-            elif name in self.queue:
-                self._unexplained[name] = None  # lost a race or failed: said on a later pass
-        finally:
-            self._explaining.discard(name)
-            self.state.changed.set()

@@ -16,12 +16,8 @@ from web4ai.core import bodies, patches
 from web4ai.core.model import TaskPhase
 from web4ai.core.resources import NODES, TASKS
 from web4ai.k8s.errors import Conflict, Invalid
-from web4ai.operator.scheduler import (
-    FLUSH_CHECK,
-    QUEUED_QUIET,
-    UNSCHEDULABLE_FLUSH,
-    Scheduler,
-)
+from web4ai.operator.explaining import QUEUED_QUIET
+from web4ai.operator.scheduler import FLUSH_CHECK, UNSCHEDULABLE_FLUSH, Scheduler
 
 Body = dict[str, Any]
 

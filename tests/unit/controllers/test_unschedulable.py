@@ -8,7 +8,8 @@ from tests.unit.controllers.test_scheduler import binds, explanations, one_pass,
 from web4ai.core import bodies, patches
 from web4ai.core.model import TaskPhase
 from web4ai.core.resources import NODES, TASKS
-from web4ai.operator.scheduler import QUEUED_QUIET, Scheduler
+from web4ai.operator.explaining import QUEUED_QUIET
+from web4ai.operator.scheduler import Scheduler
 
 GPU = ["gpu_processing"]
 
