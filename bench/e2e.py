@@ -40,6 +40,7 @@ from bench import costs
 from bench.common import bounded, percentile
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
+from web4ai.core.bodies import parse_time
 from web4ai.k8s import crds as crds_mod
 from web4ai.k8s.client import api_client
 
@@ -205,6 +206,10 @@ async def run_once(
             path = f"/apis/web4ai.io/v1alpha1/namespaces/e2e-{run}/web4aitasks/bench-00000"
             stored = json.loads(fetch(path))
             out["costs"]["task_object"] = costs.object_sizes(stored)
+            listed = json.loads(fetch(path.rsplit("/", 1)[0]))["items"]
+            out["stages"] = stages(listed, nodes * agents)
+            out["stages"]["seen"] = {k: v for k, v in out.items() if k.endswith("_p50_ms")}
+            print(f"[stages] {json.dumps(out['stages'])}", flush=True)
             for name, t in tops.items():
                 print(costs.describe_top(name, t), flush=True)
             if tops:
@@ -223,9 +228,38 @@ async def run_once(
                     print(costs.describe_cprofile(name, cprofile / f"{name}.prof"), flush=True)
 
 
+def stages(items: list[dict[str, Any]], slots: int) -> dict[str, float]:
+    """Where a task's time went, from the times its status records: waiting to be bound
+    (submitted -> assigned) and held by its node (assigned -> completed, the slot busy),
+    and the share of all slots' time that was busy between the first binding and the
+    last completion (near 1: the slots bound the rate; lower: binding lags)."""
+    waits, held, first, last = [], [], float("inf"), 0.0
+    for item in items:
+        st, spec = item.get("status") or {}, item["spec"]
+        sub, asg, end = (
+            parse_time(spec.get("submittedAt")),
+            parse_time(st.get("assignedAt")),
+            parse_time(st.get("completedAt")),
+        )
+        if sub is None or asg is None or end is None:
+            continue
+        waits.append(asg - sub)
+        held.append(end - asg)
+        first, last = min(first, asg), max(last, end)
+    if not held:
+        return {}
+    return {
+        "wait_p50_ms": round(statistics.median(waits) * 1000, 1),
+        "held_p50_ms": round(statistics.median(held) * 1000, 1),
+        "held_p99_ms": round(percentile(held, 0.99) * 1000, 1),
+        "slots_busy": round(sum(held) / (slots * max(last - first, 1e-9)), 3),
+    }
+
+
 async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[str, Any]:
     submitted: dict[str, float] = {}
     completed: dict[str, float] = {}
+    assigned: dict[str, float] = {}  # when the API told of the binding (WebSocket)
     done = asyncio.Event()
     ws = await websockets.connect(
         ws_url, max_size=2**24, additional_headers={"Authorization": f"Bearer {KEY}"}
@@ -235,6 +269,8 @@ async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[
     async def listen() -> None:
         async for raw in ws:
             msg = json.loads(raw)
+            if msg["type"] == "task_assigned":
+                assigned.setdefault(msg["data"]["task_id"], time.perf_counter())
             if msg["type"] in ("task_completed", "task_failed"):
                 completed[msg["data"]["task_id"]] = time.perf_counter()
                 if len(completed) >= tasks and all(t in completed for t in submitted):
@@ -260,7 +296,12 @@ async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[
     await ws.close()
     latencies = [completed[t] - submitted[t] for t in submitted]
     span = max(completed.values()) - start
+    seen = [t for t in submitted if t in assigned]
+    told = [assigned[t] - submitted[t] for t in seen]
+    turn = [completed[t] - assigned[t] for t in seen]
     return {
+        "told_assigned_p50_ms": statistics.median(told) * 1000 if told else None,
+        "assigned_to_completed_p50_ms": statistics.median(turn) * 1000 if turn else None,
         "rate": tasks / span,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
