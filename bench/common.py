@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -111,3 +113,13 @@ async def create_node(
             },
         },
     )
+
+
+def profiled(env: dict[str, str], out: Path | None, name: str) -> dict[str, str]:
+    """``env`` for a process that runs under cProfile (bench/profiled/sitecustomize.py)
+    and writes its stats to ``out/name.prof`` on exit; ``env`` itself when ``out`` is None."""
+    if out is None:
+        return env
+    here = str(Path(__file__).resolve().parent / "profiled")
+    path = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
+    return {**env, "PYTHONPATH": path, "BENCH_CPROFILE": str(out / f"{name}.prof")}

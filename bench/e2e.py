@@ -37,7 +37,7 @@ import websockets
 from kubernetes_asyncio import client
 
 from bench import costs
-from bench.common import bounded, percentile
+from bench.common import bounded, percentile, profiled
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
 from web4ai.core.bodies import parse_time
@@ -62,36 +62,17 @@ sys.exit(main())
 """
 
 
-MAIN_SHIM = """
-import sys
-from web4ai.cli import main
-sys.exit(main())
-"""
-
-# --cprofile: the process runs under cProfile timed by its own CPU (time.process_time),
-# so a function's share is CPU spent there, not time spent runnable on a busy machine
-# (what py-spy's samples count); the stats are written when the process exits
-CPROFILE_SHIM = """
-import atexit, cProfile, os, sys, time
-prof = cProfile.Profile(time.process_time)
-atexit.register(lambda: prof.dump_stats(os.environ["BENCH_CPROFILE"]))
-prof.enable()
-"""
-
-
 def spawn(
     args: list[str], env: dict[str, str], cprofile: Path | None = None
 ) -> subprocess.Popen[bytes]:
     run = ["-c", NODE_SHIM] if args[0] == "node" else ["-m", "web4ai"]
-    if cprofile is not None:
-        env = {**env, "BENCH_CPROFILE": str(cprofile / f"{args[0]}.prof")}
-        run = ["-c", CPROFILE_SHIM + (NODE_SHIM if args[0] == "node" else MAIN_SHIM)]
+    repo = env["PYTHONPATH"]
     return subprocess.Popen(
         [sys.executable, *run, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=env,
-        cwd=env["PYTHONPATH"],  # `python -m`/`-c` put the working directory first on sys.path
+        env=profiled(env, cprofile, args[0]),
+        cwd=repo,  # `python -m`/`-c` put the working directory first on sys.path
         preexec_fn=die_with_parent,
     )
 

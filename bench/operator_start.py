@@ -35,7 +35,14 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 
-from bench.common import bounded, cpu_seconds, create_node, create_orchestrator, task_body
+from bench.common import (
+    bounded,
+    cpu_seconds,
+    create_node,
+    create_orchestrator,
+    profiled,
+    task_body,
+)
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
 from web4ai.core.resources import GROUP, TASKS, VERSION
@@ -107,7 +114,7 @@ class Bindings:
 
 
 def start_operator(
-    kubeconfig: str, ns: str, repo: Path, liveness_port: int
+    kubeconfig: str, ns: str, repo: Path, liveness_port: int, cprofile: Path | None = None
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -125,7 +132,7 @@ def start_operator(
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
+        env=profiled({"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"}, cprofile, "operator"),
         cwd=repo,  # `python -m` puts the working directory first on sys.path
         preexec_fn=die_with_parent,
     )

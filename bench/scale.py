@@ -55,8 +55,15 @@ import aiohttp
 import psutil
 from kubernetes_asyncio import client
 
-from bench import nodesim
-from bench.common import bounded, cpu_seconds, create_node, create_orchestrator, percentile
+from bench import costs, nodesim
+from bench.common import (
+    bounded,
+    cpu_seconds,
+    create_node,
+    create_orchestrator,
+    percentile,
+    profiled,
+)
 from bench.operator_start import start_operator, stop, synced
 from devtools.localcluster.controlplane import ControlPlane, die_with_parent
 from devtools.localcluster.ports import free_port
@@ -328,7 +335,9 @@ async def backlog_round(
         await client.CoreV1Api(api).delete_namespace(ns)
 
 
-def start_api(kubeconfig: str, ns: str, repo: Path, port: int, key: str) -> subprocess.Popen[bytes]:
+def start_api(
+    kubeconfig: str, ns: str, repo: Path, port: int, key: str, cprofile: Path | None = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -347,7 +356,11 @@ def start_api(kubeconfig: str, ns: str, repo: Path, port: int, key: str) -> subp
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin", "WEB4AI_API_KEY": key},
+        env=profiled(
+            {"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin", "WEB4AI_API_KEY": key},
+            cprofile,
+            "api",
+        ),
         cwd=repo,  # `python -m` puts the working directory first on sys.path
         preexec_fn=die_with_parent,
     )
@@ -550,8 +563,11 @@ async def heartbeat_round(
     await create_orchestrator(api, ns, {"network": {"maxNodes": 1_000_000}})
     key = "w4a_bench_" + os.urandom(12).hex()
     port, live = free_port(), free_port()
-    server = start_api(kubeconfig, ns, repo, port, key)
-    operator = start_operator(kubeconfig, ns, repo, live)
+    out = args.cprofile / system if args.cprofile else None
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+    server = start_api(kubeconfig, ns, repo, port, key, out)
+    operator = start_operator(kubeconfig, ns, repo, live, out)
     operator_started = time.time()
     url = f"http://127.0.0.1:{port}/api/v1"
     sims: list[subprocess.Popen[str]] = []
@@ -674,6 +690,9 @@ async def heartbeat_round(
             sim.wait()
         stop(operator)
         stop(server)
+        if out is not None:
+            for name in ("api", "operator"):
+                print(costs.describe_cprofile(name, out / f"{name}.prof"), flush=True)
         await remove_nodes(api, ns, args.concurrency)
         await client.CoreV1Api(api).delete_namespace(ns)
 
@@ -751,6 +770,12 @@ def main() -> None:
     p.add_argument("--nodes", type=int, default=2000, help="simulated nodes (heartbeats)")
     p.add_argument("--phases", default="backlog,heartbeats", help="and/or retained")
     p.add_argument("--json", help="write the results to this file")
+    p.add_argument(
+        "--cprofile",
+        type=Path,
+        help="heartbeats: run the API and the operator under cProfile timed by CPU (their "
+        "figures then include the profiler's cost) and print where their CPU went",
+    )
     p.add_argument(
         "--quiet", type=float, default=120.0, help="heartbeats: the window without tasks (s)"
     )
