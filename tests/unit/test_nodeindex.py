@@ -21,7 +21,8 @@ from web4ai.core.model import (
     Thresholds,
 )
 from web4ai.core.nodeindex import NodeIndex, Views, index_routing, pick_open
-from web4ai.core.routing import WARM_WAIT, Ring, Routing, routing_of, routing_with
+from web4ai.core.ring import Ring
+from web4ai.core.routing import WARM_WAIT, Routing, routing_of, routing_with
 from web4ai.core.scheduling import BALANCERS, SCHEDULABLE, Decision, pick_node
 
 CAPABILITIES = ("gpu", "cpu", "sim-work", "ai_inference")

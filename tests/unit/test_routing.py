@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from web4ai.core.model import AgentModels, Node, NodeStatus, Requirements, Task, Thresholds
+from web4ai.core.ring import Ring
 from web4ai.core.routing import (
     WARM_WAIT,
-    Ring,
     Routing,
     agent_models,
     bound_load,

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 from web4ai.core.model import Node, Requirements, Task, Thresholds
 from web4ai.core.recommending import overloaded
-from web4ai.core.routing import Ring, Routing
+from web4ai.core.ring import Ring
+from web4ai.core.routing import Routing
 from web4ai.core.scheduling import SCHEDULABLE, Balancer, Decision, decide, pick_node, unfit_reason
 
 NONE: frozenset[str] = frozenset()

@@ -26,17 +26,15 @@ and, after its first turn, its model. Pure: no I/O.
 
 from __future__ import annotations
 
-import bisect
-import hashlib
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from web4ai.core.crs import AgentModelsBody, Body, TaskBody
 from web4ai.core.limits import truncate
 from web4ai.core.model import AgentModels, Node, Requirements, Task
+from web4ai.core.ring import Ring
 
-VIRTUAL_NODES = 64  # points per node on the ring: loads within a few % of even
 DEFAULT_EPSILON = 0.25
 # A task whose model is loaded only on busy agents waits this long for one of them
 # before it takes a cold load elsewhere, and a keyed task this long for its full node,
@@ -45,40 +43,6 @@ DEFAULT_EPSILON = 0.25
 # backlog would skip the wait): a warm task takes milliseconds, a load seconds.
 WARM_WAIT = 1.0
 SHOWN = 64  # characters of a model name or key quoted in a message
-
-
-def point(text: str) -> int:
-    """A 64-bit point on the ring (blake2b: stable across processes and versions)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-
-
-@dataclass(frozen=True)
-class Ring:
-    """A consistent-hash ring of node ids, ``VIRTUAL_NODES`` points each."""
-
-    points: tuple[int, ...] = ()
-    owners: tuple[str, ...] = ()
-    nodes: frozenset[str] = frozenset()
-
-    @classmethod
-    def of(cls, node_ids: frozenset[str], virtual: int = VIRTUAL_NODES) -> Ring:
-        ring = sorted((point(f"{n}#{i}"), n) for n in node_ids for i in range(virtual))
-        return cls(tuple(p for p, _ in ring), tuple(n for _, n in ring), frozenset(node_ids))
-
-    def walk(self, key: str) -> Iterator[str]:
-        """Each node once, clockwise from the key's point."""
-        if not self.points:
-            return
-        start = bisect.bisect(self.points, point(key))
-        seen: set[str] = set()
-        size = len(self.points)
-        for i in range(size):
-            owner = self.owners[(start + i) % size]
-            if owner not in seen:
-                seen.add(owner)
-                yield owner
-                if len(seen) == len(self.nodes):
-                    return
 
 
 def agents_now(

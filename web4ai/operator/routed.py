@@ -11,7 +11,8 @@ from web4ai.core.assuming import Assumed
 from web4ai.core.crs import Body, TaskBody
 from web4ai.core.model import Task, TaskPhase
 from web4ai.core.nodeindex import Views, index_routing
-from web4ai.core.routing import Ring, Routing, routing_with
+from web4ai.core.ring import Ring
+from web4ai.core.routing import Routing, routing_with
 from web4ai.k8s.cache import ClusterState
 
 BOUND = (TaskPhase.ASSIGNED, TaskPhase.RUNNING)

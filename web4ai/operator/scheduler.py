@@ -29,7 +29,7 @@ from web4ai.core.model import Algorithm, Node, Task, TaskPhase
 from web4ai.core.nodeindex import Views, pick_open
 from web4ai.core.queueing import Unschedulable, needs
 from web4ai.core.resources import TASKS
-from web4ai.core.routing import Ring
+from web4ai.core.ring import Ring
 from web4ai.core.scheduling import BALANCERS, Balancer
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.errors import RACED
@@ -283,7 +283,8 @@ class Scheduler:
         tasks = [self.task(b) for b in pending] if settings.model_aware_routing else []
         if any(t.requirements.routed for t in tasks):
             if self._ring_members != index.members:
-                self._ring, self._ring_members = Ring.of(frozenset(index.views)), index.members
+                self._ring.update(set(index.views))  # the points of those that came or went
+                self._ring_members = index.members
             routing = pass_routing(
                 self._ring,
                 self.state,
