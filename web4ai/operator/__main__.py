@@ -1,14 +1,15 @@
 """``python -m web4ai.operator``: the operator, run by Kopf.
 
 Kopf provides the process (login, signals, logging, the liveness endpoint) and
-watches the nodes and the orchestrator: its ``@kopf.on.event`` handlers put every
-event into the operator's stores and wake the passes; they write nothing. The
-leader-gated passes (scheduling, liveness, timekeeping, accounting, callbacks,
-retention) run as a ``@kopf.daemon`` on the singleton Web4AIOrchestrator, whose spec
-is the live settings; the daemon also owns the task feed and the node Lease feed
-(selected by their ``web4ai.io/node-id`` label), lean lists + watches: Kopf takes in
-a full store of tasks far too slowly (see README, "Operator start-up budgets"), and
-a Kopf event per Lease renewal cost more CPU than the heartbeat itself (README,
+watches the orchestrator: its ``@kopf.on.event`` handler puts every event into the
+operator's store and wakes the passes; it writes nothing. The leader-gated passes
+(scheduling, liveness, timekeeping, accounting, callbacks, retention) run as a
+``@kopf.daemon`` on the singleton Web4AIOrchestrator, whose spec is the live settings;
+the daemon also owns the task, node and node Lease feeds (the Leases selected by their
+``web4ai.io/node-id`` label), lean lists + watches: Kopf takes in a full store of tasks
+far too slowly (see README, "Operator start-up budgets"), a Kopf event per Lease
+renewal cost more CPU than the heartbeat itself, and one per node status write (a deep
+copy of the body and its diff base) half of the operator's CPU at 3,000 nodes (README,
 "Scaling").
 
 There is no ``@kopf.index``: an index makes every object of every watched kind wait
@@ -44,7 +45,7 @@ from prometheus_client import CollectorRegistry
 import web4ai
 from web4ai import eventloop
 from web4ai.core.bodies import ORCHESTRATOR_NAME
-from web4ai.core.resources import GROUP, NODES, ORCHESTRATORS, VERSION
+from web4ai.core.resources import GROUP, ORCHESTRATORS, VERSION
 from web4ai.k8s.login import connection_info
 from web4ai.observability.logs import LOG_FORMATS, setup_logging
 from web4ai.observability.metrics import OperatorMetrics, serve_metrics
@@ -109,10 +110,6 @@ def build_registry(
             await memo["metrics"].cleanup()
 
     # -- watches: events into the stores; they write nothing ------------------
-
-    @kopf.on.event(GROUP, VERSION, NODES.plural, registry=registry)
-    async def node_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:
-        memo["operator"].observe(NODES, event.get("type"), dict(event["object"]))
 
     @kopf.on.event(GROUP, VERSION, ORCHESTRATORS.plural, registry=registry)
     async def orchestrator_event(memo: kopf.Memo, event: kopf.RawEvent, **_: Any) -> None:

@@ -1,12 +1,13 @@
-"""Wiring the controllers together: the stores Kopf and the task feed fill, leader
-election and the leader-gated passes.
+"""Wiring the controllers together: the stores the feeds fill, leader election and the
+leader-gated passes.
 
 Kopf (``web4ai/operator/__main__.py``) calls ``observe`` for every event of the
-nodes and the orchestrator, and runs ``run`` as the daemon of the singleton
-Web4AIOrchestrator: it owns the task feed and the node Lease feed (lean lists +
-watches, see ``web4ai.k8s.listwatch``), the leader election and the passes, until
-Kopf stops it. A Lease renewal wakes no pass: liveness reads the Leases every tick.
-"""
+orchestrator, and runs ``run`` as the daemon of the singleton Web4AIOrchestrator: it
+owns the task, node and node Lease feeds (lean lists + watches, see
+``web4ai.k8s.listwatch``), the leader election and the passes, until Kopf stops it. A
+Lease renewal wakes no pass: liveness reads the Leases every tick. The nodes were Kopf's
+once: its handling of each event (a deep copy of the body, its diff base, its causes)
+cost more than the rest of the operator's work at 3,000 nodes (README, "Scaling")."""
 
 from __future__ import annotations
 
@@ -169,14 +170,11 @@ class Operator:
     # -- fed by Kopf's event handlers (they write nothing) -------------------
 
     def _kopf_fed(self) -> dict[Resource, tuple[Store, str | None]]:
-        return {
-            NODES: (self.state.nodes, None),
-            ORCHESTRATORS: (self.state.orchestrators, None),
-        }
+        return {ORCHESTRATORS: (self.state.orchestrators, None)}
 
     def observe(self, resource: Resource, kind: str | None, body: Body) -> None:
-        """A Kopf event of a node, a node Lease or the orchestrator, into its store; its
-        hooks run and the passes wake (``kind`` None: Kopf's initial listing)."""
+        """A Kopf event of the orchestrator into its store; its hooks run and the passes
+        wake (``kind`` None: Kopf's initial listing)."""
         store = self._kopf_fed()[resource][0]
         store.apply_event(kind or "ADDED", body)
 
@@ -254,9 +252,11 @@ class Operator:
         self._running = asyncio.current_task()
         ns = self.options.namespace
         tasks = ListWatch(self.api, TASKS, ns, self.state.tasks)
+        nodes = ListWatch(self.api, NODES, ns, self.state.nodes)
         leases = ListWatch(self.api, LEASES, ns, self.state.leases, label_selector=LEASE_SELECTOR)
         jobs = {
             asyncio.create_task(tasks.run(), name="task feed"),
+            asyncio.create_task(nodes.run(), name="node feed"),
             asyncio.create_task(leases.run(), name="node Lease feed"),
             asyncio.create_task(self.leader.run(), name="leader election"),
             asyncio.create_task(self._loop(), name="passes"),

@@ -1,14 +1,13 @@
 """Kopf sends no DELETED for objects deleted during a watch gap (it relists and goes
-on); the operator's sweep finds them by a list and drops them with the hooks of a
-deletion, so the scheduler stops counting a node that is gone."""
+on); the operator's sweep finds them in the store Kopf feeds (the orchestrator's) by a
+list and drops them with the hooks of a deletion. The nodes, tasks and Leases come from
+the operator's own list-watches, which relist after a gap and need no sweep."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.controllers.objects import node_body
-from web4ai.core import bodies
-from web4ai.core.resources import NODES, Resource
+from web4ai.core.resources import GROUP, NODES, ORCHESTRATORS, VERSION, Resource
 from web4ai.operator.runner import Operator, OperatorOptions
 
 
@@ -21,28 +20,29 @@ class NoApi:
     rest_client = Unreachable()
 
 
-async def test_a_node_deleted_in_a_watch_gap_is_dropped_by_the_sweep() -> None:
+def orchestrator(name: str, version: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Web4AIOrchestrator",
+        "metadata": {"name": name, "resourceVersion": version},
+        "spec": {},
+    }
+
+
+async def test_an_object_deleted_in_a_watch_gap_is_dropped_by_the_sweep() -> None:
     op = Operator(OperatorOptions(namespace="ns"), NoApi())
-    nodes = op.state.nodes
-    for i, node_id in enumerate(["alive", "ghost"]):
-        body = node_body(node_id)
-        body["metadata"]["resourceVersion"] = str(10 + i)
-        op.observe(NODES, None, body)
-    nodes.synced.set()
-    assert set(op.state.node_views()) == {"alive", "ghost"}
+    store = op.state.orchestrators
+    op.observe(ORCHESTRATORS, None, orchestrator("web4ai", "10"))
+    op.observe(ORCHESTRATORS, None, orchestrator("ghost", "11"))
+    store.synced.set()
     listings: list[Resource] = []
 
     async def lister(resource: Resource, selector: str | None) -> tuple[set[str], str]:
         listings.append(resource)
-        if resource == NODES:
-            alive = {
-                n for n, b in nodes.store.items() if bodies.node_id(bodies.as_node(b)) == "alive"
-            }
-            return alive, "20"
-        raise RuntimeError("this list fails")  # logged; the other kinds go on
+        return {"web4ai"}, "20"
 
     dropped = await op.sweep(lister)
-    assert [bodies.node_id(bodies.as_node(b)) for b in nodes.store.values()] == ["alive"]
-    assert list(dropped) == [NODES] and len(dropped[NODES]) == 1
-    assert set(op.state.node_views()) == {"alive"}
-    assert listings == [NODES]  # Leases and the orchestrator: not listed yet (unsynced)
+    assert set(store.store) == {"web4ai"}
+    assert dropped == {ORCHESTRATORS: ["ghost"]}
+    assert listings == [ORCHESTRATORS]  # nodes, tasks and Leases: never listed by it
+    assert NODES not in listings
