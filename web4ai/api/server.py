@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 import web4ai
 from web4ai import eventloop
-from web4ai.api.app import create_app
+from web4ai.api.app import MAX_REQUEST_LINE, create_app
 from web4ai.api.auth import KeyStore
 from web4ai.api.context import ApiContext, ApiStats
 from web4ai.api.hub import Hub
@@ -103,7 +103,9 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
     )
     metrics.registry.register(HubCollector(lambda: [c.transport for c in ctx.hub.clients]))
     app = create_app(ctx)
-    runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLog)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log_class=AccessLog, max_line_size=MAX_REQUEST_LINE
+    )
     metrics_runner: web.AppRunner | None = None
     await runner.setup()  # starts the informers (cleanup_ctx)
     try:
