@@ -16,6 +16,7 @@ from web4ai.api import (
     monitoring,
     nodes,
     progress,
+    renewing,
     tasks,
     ui,
     websocket,
@@ -156,7 +157,7 @@ async def informers(app: web.Application) -> AsyncIterator[None]:
 
 
 # the app's background work, in start order (stopped in reverse)
-BACKGROUND = (informers, live_feed, keys.keeping, progress.writes)
+BACKGROUND = (informers, live_feed, keys.keeping, progress.writes, renewing.renewing)
 
 
 def route_tables() -> list[web.RouteTableDef]:

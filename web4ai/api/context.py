@@ -18,6 +18,7 @@ from web4ai.api.taskviews import TaskViews
 from web4ai.core.bodies import format_time
 from web4ai.core.progress import Coalescer
 from web4ai.core.ratelimit import FailureLimiter, PacedLimiter, RateLimiter
+from web4ai.core.renewals import Renewals
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import ApiMetrics
@@ -55,8 +56,10 @@ class ApiContext:
     paced: PacedLimiter = field(default_factory=PacedLimiter)  # heartbeats, registrations
     # heartbeats write node status at least this often even when nothing moved (the
     # kubelet's nodeStatusReportFrequency, 5 min); liveness is the Lease, renewed by
-    # every heartbeat, and last_heartbeat is read from it
+    # the heartbeats, and last_heartbeat is read from it
     status_refresh: float = 300.0
+    # which heartbeats renew their Lease at once and which are held (api.renewing)
+    renewals: Renewals = field(default_factory=Renewals)
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
     closing: bool = False  # shutting down: long-polls answer at once
     # node id -> names of tasks assigned to it and not started: what a poll offers

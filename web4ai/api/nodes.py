@@ -16,15 +16,16 @@ from web4ai.api.errors import ApiError, json_bytes
 from web4ai.api.params import id_param
 from web4ai.api.presenting import node_public
 from web4ai.api.rendering import Rendered, rendered_response
+from web4ai.api.renewing import heartbeat_taken, renew_lease
 from web4ai.api.routing import NodeAccess, declare, query_param
 from web4ai.core import bodies, heartbeats, patches
-from web4ai.core.ids import IdKind, identity, node_lease_name
+from web4ai.core.ids import IdKind, identity
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.objects import node_object
-from web4ai.core.resources import LEASES, NODES, TASKS
+from web4ai.core.resources import NODES, TASKS
 from web4ai.core.restriction import registration_refusal
 from web4ai.core.schemas import openapi, requests, responses
-from web4ai.k8s.errors import RACED, Conflict, K8sError, NotFound
+from web4ai.k8s.errors import RACED, Conflict, NotFound
 
 if TYPE_CHECKING:  # the body types name what handlers read; they build none
     from web4ai.core.crs import NodeBody, TaskBody
@@ -96,31 +97,6 @@ def heartbeat_pace(ctx: ApiContext) -> dict[str, float]:
         "heartbeat_interval": ctx.state.heartbeat_interval(),
         "min_heartbeat_interval": ctx.state.min_heartbeat_interval(),
     }
-
-
-async def renew_lease(ctx: ApiContext, node_id: str, now: float) -> None:
-    """Renew the node's own Lease (``web4ai.core.heartbeats``); 409 when a Lease of that
-    name exists and is not the node's."""
-    ident = identity(IdKind.NODE, node_id)
-    name = node_lease_name(ident.name)
-    spec = heartbeats.lease_spec(node_id, ctx.state.heartbeat_interval(), now)
-    try:
-        await ctx.writer.json_patch(LEASES, name, heartbeats.renewal_ops(node_id, spec))
-        return
-    except NotFound:
-        pass
-    except K8sError as exc:
-        if 400 <= exc.status < 500:
-            raise ApiError(
-                409,
-                f"Lease {name} exists and is not this node's",
-                "CONFLICT",
-                node_id=node_id,
-            ) from None
-        raise
-    # Conflict: created meanwhile by a concurrent heartbeat, so renewed
-    with contextlib.suppress(Conflict):
-        await ctx.writer.create(LEASES, heartbeats.node_lease(ident, spec, now))
 
 
 async def requeue_previous_incarnation(
@@ -235,7 +211,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     data = await read_model(request, requests.Heartbeat)
     body = await find_node_fresh(ctx, node_id)
     now = ctx.clock()
-    await renew_lease(ctx, node_id, now)
+    await heartbeat_taken(ctx, body, now)
     refresh = heartbeats.status_refresh(ctx.status_refresh, ctx.state.heartbeat_interval())
     patch = heartbeats.heartbeat_patch(data, body, now, refresh)
     if patch is not None:
@@ -327,6 +303,7 @@ async def delete_node(request: web.Request) -> web.Response:
     node_id = node_id_param(request)
     body = find_node(ctx, node_id)
     await ctx.writer.delete(NODES, bodies.name_of(body))
+    ctx.renewals.forget(node_id)
     # gone for readers now; the watch brings the rest
     ctx.state.record_node(bodies.marked_deleted(body, ctx.clock()))
     return web.json_response(

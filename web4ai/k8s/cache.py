@@ -75,6 +75,9 @@ class ClusterState:
     _live: set[str] = field(init=False)
     # node name -> (its Lease, its body, when it was last renewed) as last read
     _renewed: dict[str, tuple[Body | None, NodeBody, float | None]] = field(init=False)
+    # node name -> a heartbeat this process took that the node's Lease does not show yet
+    # (the API holds renewals: web4ai.core.renewals); lease_renewed reads it too
+    _beats: dict[str, float] = field(init=False)
     leases: Store = field(init=False)
     orchestrators: Store = field(init=False)
 
@@ -89,6 +92,7 @@ class ClusterState:
         self._views = {}
         self._live = set()
         self._renewed = {}
+        self._beats = {}
         self.nodes = self._store(NODES, self._node_changed)
         self.tasks = self._store(TASKS, self._task_changed, lean=self.lean_task)
         # a renewal wakes no pass (liveness reads the Leases on its tick): at 10,000
@@ -372,12 +376,32 @@ class ClusterState:
         lease = self.leases.store.get(node_lease_name(name))
         hit = self._renewed.get(name)
         if hit is not None and hit[0] is lease and hit[1] is node_body:
-            return hit[2]
-        renewed = self._read_renewed(node_body, lease)
-        if len(self._renewed) > 2 * len(self.nodes.store) + 1000:
-            self._renewed.clear()
-        self._renewed[name] = (lease, node_body, renewed)
-        return renewed
+            renewed = hit[2]
+        else:
+            renewed = self._read_renewed(node_body, lease)
+            if len(self._renewed) > 2 * len(self.nodes.store) + 1000:
+                self._renewed.clear()
+            self._renewed[name] = (lease, node_body, renewed)
+        beat = self._beats.get(name)
+        return renewed if beat is None or (renewed is not None and renewed >= beat) else beat
+
+    def held_beat(self, node_name: str, when: float) -> None:
+        """A heartbeat taken at ``when`` that the node's Lease shows later (the API holds
+        renewals, ``web4ai.core.renewals``): ``lease_renewed`` reads it meanwhile, and
+        readers that memoize on the Leases' version see the change."""
+        if len(self._beats) > 2 * len(self.nodes.store) + 1000:
+            self._beats.clear()
+        self._beats[node_name] = when
+        self.leases.version += 1
+
+    def lease_seen(self, node_body: NodeBody) -> float | None:
+        """The renewTime on the node's own (labelled) Lease as watched; None: no such
+        Lease."""
+        lease = self.leases.store.get(node_lease_name(bodies.name_of(node_body)))
+        labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
+        if lease is None or labels.get(IdKind.NODE.label) != bodies.node_id(node_body):
+            return None
+        return bodies.parse_time((lease.get("spec") or {}).get("renewTime"))
 
     def _read_renewed(self, node_body: NodeBody, lease: Body | None) -> float | None:
         labels = ((lease or {}).get("metadata") or {}).get("labels") or {}

@@ -1,0 +1,110 @@
+"""Which heartbeats renew their node's Lease at once, and when the others are written.
+
+A node is offline after three heartbeat intervals without a heartbeat: the operator
+reads the Lease's ``renewTime`` (``web4ai.operator.liveness``). Writing the Lease on
+every heartbeat was most of what a heartbeat cost (the write, and its watch event in
+the API and the operator). Here a heartbeat renews the Lease at once only when the
+``renewTime`` known (written by this process or seen on the watch) is ``SPACING``
+intervals old or more; a younger one is held, and the latest held heartbeat is written
+``SPACING`` intervals after that ``renewTime``, with its own time. So a Lease is written
+about every second heartbeat, and liveness stays exact: whenever a node falls silent,
+its last heartbeat is on the Lease half an interval before the Lease would expire
+without it. The clock is the caller's; no I/O."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+# A held heartbeat is written this many heartbeat intervals after the renewTime known,
+# which leaves half an interval before the Lease expires (three) for the write; at 2
+# the writes fell due when the next heartbeat did, wrote the one before it and held it
+# (a write per heartbeat once in phase).
+SPACING = 2.5
+RETRY = 1.0  # s: a held write that failed is tried again this much later
+
+
+@dataclass
+class Renewals:
+    """The renewTime known per node id, the heartbeats held, and when each is due."""
+
+    _known: dict[str, float] = field(default_factory=dict)
+    _held: dict[str, float] = field(default_factory=dict)
+    # (due, node id), with the due time of each node's entry in _due_at: an entry whose
+    # time is not its node's is stale and skipped
+    _heap: list[tuple[float, str]] = field(default_factory=list)
+    _due_at: dict[str, float] = field(default_factory=dict)
+
+    def beat(self, node_id: str, now: float, interval: float, seen: float | None) -> bool:
+        """A heartbeat at ``now``: True when it renews the Lease at once (then call
+        ``wrote``), False when it is held. ``seen``: the renewTime on the watched Lease,
+        None when there is no Lease of the node's (the first heartbeat writes it)."""
+        known = self._known.get(node_id)
+        if seen is not None and (known is None or seen > known):
+            known = self._known[node_id] = seen
+        if seen is None and known is None:
+            return True
+        assert known is not None
+        if now - known >= SPACING * interval:
+            return True
+        if now > self._held.get(node_id, float("-inf")):
+            self._held[node_id] = now
+        if node_id not in self._due_at:
+            self._schedule(node_id, known + SPACING * interval)
+        return False
+
+    def wrote(self, node_id: str, when: float) -> None:
+        """The Lease now says ``when``: what was held up to then is written."""
+        if when > self._known.get(node_id, float("-inf")):
+            self._known[node_id] = when
+        held = self._held.get(node_id)
+        if held is not None and held <= when:
+            del self._held[node_id]
+            self._due_at.pop(node_id, None)
+
+    def failed(self, node_id: str, when: float, now: float) -> None:
+        """The write of the heartbeat held at ``when`` failed: held again, due soon."""
+        if when > self._held.get(node_id, float("-inf")):
+            self._held[node_id] = when
+        self._schedule(node_id, now + RETRY)
+
+    def due(self, now: float) -> list[tuple[str, float]]:
+        """The held heartbeats to write now, (node id, heartbeat time), each once: a
+        node's next ones are held anew by ``beat``."""
+        out = []
+        while self._heap and self._heap[0][0] <= now:
+            at, node_id = heapq.heappop(self._heap)
+            if self._due_at.get(node_id) != at:
+                continue
+            del self._due_at[node_id]
+            held = self._held.pop(node_id, None)
+            if held is not None:
+                out.append((node_id, held))
+        return out
+
+    def next_due(self) -> float | None:
+        """When the next held heartbeat is due (None: none held)."""
+        while self._heap and self._due_at.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def held(self) -> list[tuple[str, float]]:
+        """Every held heartbeat, taken out (written on shutdown)."""
+        out = list(self._held.items())
+        self._held.clear()
+        self._due_at.clear()
+        self._heap.clear()
+        return out
+
+    def forget(self, node_id: str) -> None:
+        """The node is gone: nothing of it is kept or written."""
+        self._known.pop(node_id, None)
+        self._held.pop(node_id, None)
+        self._due_at.pop(node_id, None)
+
+    def _schedule(self, node_id: str, at: float) -> None:
+        self._due_at[node_id] = at
+        heapq.heappush(self._heap, (at, node_id))
+
+    def __len__(self) -> int:
+        return len(self._held)
