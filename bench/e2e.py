@@ -272,6 +272,7 @@ async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[
 
         start = time.perf_counter()
         await bounded(concurrency, [submit(i) for i in range(tasks)])
+        submit_span = time.perf_counter() - start
         await asyncio.wait_for(done.wait(), 600)
     listener.cancel()
     await ws.close()
@@ -284,6 +285,9 @@ async def measure(base: str, ws_url: str, tasks: int, concurrency: int) -> dict[
         "told_assigned_p50_ms": statistics.median(told) * 1000 if told else None,
         "assigned_to_completed_p50_ms": statistics.median(turn) * 1000 if turn else None,
         "rate": tasks / span,
+        # how fast the API took the submissions: when it outruns the rate of completion,
+        # the tasks queue, and the latencies grow with the backlog
+        "submit_rate": tasks / submit_span,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
     }
@@ -319,10 +323,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             rate = statistics.median(x["rate"] for x in results[label])
             p50 = statistics.median(x["p50_ms"] for x in results[label])
             p99 = statistics.median(x["p99_ms"] for x in results[label])
+            submit_rate = statistics.median(x["submit_rate"] for x in results[label])
             cost = median_costs([x["costs"] for x in results[label]])
             print(
                 f"[{label}] nodes={nodes:3d} agents={args.agents} tasks={args.tasks} "
                 f"rate={rate:7.1f} tasks/s p50={p50:8.1f}ms p99={p99:8.1f}ms "
+                f"submitted at {submit_rate:.1f}/s "
                 f"(median of {args.repeat}: "
                 + ", ".join(f"{x['rate']:.1f}" for x in results[label])
                 + ")",
@@ -333,6 +339,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "rate": rate,
                 "p50_ms": p50,
                 "p99_ms": p99,
+                "submit_rate": submit_rate,
                 "rates": [x["rate"] for x in results[label]],
                 "costs": cost,
             }

@@ -6,7 +6,8 @@ session), in one run, on one local control plane, rounds alternating.
 The patch is a binding (web4ai.core.patches.bind_patch, unguarded, its condition
 message varied so every write changes the object); each answer is the whole task, as
 the API server returns it. CPU is this process's own (time.process_time): the control
-plane runs in processes of its own.
+plane runs in processes of its own. The loop is the one our processes run on
+(web4ai.eventloop: uvloop).
 
 python -m bench.writes --writes 2000 --rounds 5
 """
@@ -14,7 +15,6 @@ python -m bench.writes --writes 2000 --rounds 5
 from __future__ import annotations
 
 import argparse
-import asyncio
 import copy
 import gc
 import statistics
@@ -27,6 +27,7 @@ from kubernetes_asyncio import client
 
 from bench.common import bounded, task_body
 from devtools.localcluster.controlplane import ControlPlane
+from web4ai import eventloop
 from web4ai.core import patches
 from web4ai.core.crs import TaskBody
 from web4ai.core.resources import TASKS
@@ -110,7 +111,7 @@ def main() -> None:
     p.add_argument("--writes", type=int, default=2000, help="status writes per round")
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
-    costs = asyncio.run(run(args.writes, args.rounds))
+    costs = eventloop.run(run(args.writes, args.rounds))
     before = statistics.median(costs["generated client"])
     after = statistics.median(costs["Writer (raw)"])
     for label, values in costs.items():
