@@ -25,9 +25,10 @@ NETWORK_STATUS_EVERY = 5.0
 
 
 def summary(ctx: ApiContext, now: float) -> dict[str, Any]:
-    """network_summary, computed once per change of the stores and second."""
+    """network_summary, computed once per change of the stores it reads and second (not
+    the Leases: a renewal changes none of its numbers)."""
     st = ctx.state
-    version = (*st.versions(st.nodes, st.tasks, st.leases, st.orchestrators), int(now))
+    version = (*st.versions(st.nodes, st.tasks, st.orchestrators), int(now))
     result: dict[str, Any] = ctx.memoized("summary", version, lambda: network_summary(st, now))
     return result
 

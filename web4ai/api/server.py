@@ -49,12 +49,28 @@ class ApiOptions:
     log_format: str = "text"
 
 
+# Answered often and alike by every node (100 a second at 10,000 nodes): a success is
+# logged at DEBUG; a refusal or error still at INFO. The line cost 7 % of the API's CPU
+# at 100 heartbeats/s (cProfile, bench.scale), the kube-apiserver logs no request.
+QUIET_ROUTES = frozenset({"heartbeat", "node_tasks"})
+
+
 class AccessLog(AbstractAccessLogger):
     """One line per request: method, path without the query string (which must
-    never carry a key, but a client may put one there), status and duration."""
+    never carry a key, but a client may put one there), status and duration; the
+    successes of ``QUIET_ROUTES`` at DEBUG."""
 
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
+        match = request.match_info if isinstance(request, web.Request) else None
+        route = match.route.name if match is not None else None
+        if route in QUIET_ROUTES and response.status < 400:
+            if not self.logger.isEnabledFor(logging.DEBUG):
+                return
+            level = logging.DEBUG
+        else:
+            level = logging.INFO
+        self.logger.log(
+            level,
             "%s %s %s %d %.1fms",
             request.remote,
             request.method,
