@@ -593,7 +593,12 @@ async def heartbeat_round(
             **{name: [p.pid] for name, p in plane.items()},
             "simulators": [s.pid for s in sims],
         }
-        await watch_offline(nodes, args.settle)  # what registering left behind settles
+        # what registering left behind settles, and the Leases reach their steady pace:
+        # a heartbeat within 2.5 intervals of its Lease's renewal is held and written
+        # later (web4ai.core.renewals), so the first 2.5 intervals after registering
+        # write no renewal at all and would flatter the quiet window
+        interval = max(float(r.get("interval", 0)) for r in readies)
+        await watch_offline(nodes, max(args.settle, 2 * interval))
         offline_before = len(nodes.ever)  # while registering, warming up and settling
         nodes.counting = True
         nodes.sample()
@@ -759,7 +764,13 @@ def main() -> None:
     p.add_argument("--tasks", type=int, default=20000)
     p.add_argument("--backlog-nodes", type=int, default=100)
     p.add_argument("--drain", type=int, default=1000, help="slots of the node that fits")
-    p.add_argument("--settle", type=float, default=30.0)
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=30.0,
+        help="backlog: before the window; heartbeats: before the quiet window (at least two "
+        "intervals after the nodes have beaten once, for the Leases' steady pace)",
+    )
     p.add_argument(
         "--window", type=float, default=60.0, help="backlog: measured; heartbeats: with tasks"
     )
