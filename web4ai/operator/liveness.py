@@ -1,5 +1,11 @@
 """Node life cycle: lease expiry -> offline, requeue of a lost node's tasks, and the
-deletion finalizer."""
+deletion finalizer.
+
+A look runs ten times per heartbeat interval and costs what changed, not every node
+(``web4ai.operator.livenessindex``): the nodes whose Lease may have expired by now,
+the draining and the deleted nodes, and the bound tasks of lost nodes. Every
+``SWEEP_EVERY`` seconds the index is made anew from the stores and the look is a full
+one, so that nothing a hook missed is missed for long."""
 
 from __future__ import annotations
 
@@ -11,8 +17,8 @@ from dataclasses import dataclass, field
 from web4ai.core import bodies, patches
 from web4ai.core.crs import Body, NodeBody, TaskBody
 from web4ai.core.disruption import DisruptionGuard
-from web4ai.core.ids import NODE_LEASE_PREFIX, IdKind, InvalidId, node_lease_name, object_name
-from web4ai.core.lifecycle import lease_expired
+from web4ai.core.ids import IdKind, InvalidId, node_lease_name, object_name
+from web4ai.core.lifecycle import MISSED_HEARTBEATS, lease_expired
 from web4ai.core.model import NodeStatus, TaskPhase
 from web4ai.core.objects import lease_object
 from web4ai.core.resources import LEASES, NODES, TASKS
@@ -21,11 +27,15 @@ from web4ai.k8s.errors import RACED, Conflict
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import OperatorMetrics, unregistered
 from web4ai.operator.isolation import Isolation
+from web4ai.operator.livenessindex import LivenessIndex
 
 log = logging.getLogger(__name__)
 
 NODE_LOST = "Node became unavailable"
-REQUEUE_FROM = (NodeStatus.OFFLINE,)
+SWEEP_EVERY = 60.0  # s: a full look (the index made anew) at least this often
+# a node falls due this much before its Lease expires: the sum renewTime + 3 intervals,
+# rounded, must not put it after the first look that finds it expired
+EARLY = 1e-6
 
 
 @dataclass
@@ -36,33 +46,34 @@ class Liveness:
     metrics: OperatorMetrics = field(default_factory=unregistered)
     guard: Isolation = field(default_factory=Isolation)
     disruption: DisruptionGuard = field(default_factory=DisruptionGuard)
+    index: LivenessIndex = field(init=False, repr=False)
     _holding_logged: bool = False
     # the longest min_heartbeat_interval nodes were told lately, and until when it holds
     _told: tuple[float, float] = (0.0, float("-inf"))
+    _swept: float | None = None  # when the index was last made anew (None: never)
+    _widest: float = 0.0  # the longest interval a node's due time was made with
+
+    def __post_init__(self) -> None:
+        self.index = LivenessIndex(self.state)
+        self.index.subscribe()
 
     def hold(self, reason: str) -> None:
         """No node goes offline for the grace period (operator start, new leadership)."""
         self.disruption.hold(self.clock(), reason)
 
-    def _may_mark_offline(self, now: float, interval: float) -> bool:
+    def _may_mark_offline(self, now: float, interval: float, silent: int) -> bool:
+        """``silent``: the watched nodes (Ready, not being deleted) whose Lease expired."""
         settings = self.state.settings()
-        watched = [
-            b
-            for b in self.state.nodes_by_name.values()
-            if bodies.node_alive(b) and not b["metadata"].get("deletionTimestamp")
-        ]
-        silent = sum(
-            1 for b in watched if lease_expired(self.state.lease_renewed(b), interval, now)
-        )
+        watched = len(self.index.watched)
         grace = settings.disruption_grace_intervals * interval
         allowed = self.disruption.may_mark_offline(
-            silent, len(watched), now, settings.disruption_threshold, grace
+            silent, watched, now, settings.disruption_threshold, grace
         )
         if not allowed and silent and not self._holding_logged:
             log.warning(
                 "disruption mode: %d/%d nodes silent, none goes offline for %.0fs (%s)",
                 silent,
-                len(watched),
+                watched,
                 self.disruption.holding_until(grace) - now,
                 self.disruption.reason,
             )
@@ -82,15 +93,53 @@ class Liveness:
             floor = longest
         return max(self.state.settings().heartbeat_interval, floor)
 
+    def _expired(self, now: float, interval: float, full: bool) -> list[NodeBody]:
+        """The watched nodes whose Lease expired by ``now``: of the nodes due (every
+        watched node when ``full``), those expired are due again at once (offline by the
+        next look, or held by the disruption guard: counted again), the others when
+        their Lease would expire."""
+        index, nodes, out = self.index, self.state.nodes_by_name, list[NodeBody]()
+        names = [n for n in nodes if n in index.watched] if full else index.due.pop_due(now)
+        times: dict[str, float] = {}
+        for name in names:
+            body = nodes.get(name)
+            if body is None or name not in index.watched:
+                continue
+            renewed = self.state.lease_renewed(body)
+            if renewed is None or lease_expired(renewed, interval, now):
+                out.append(body)
+                times[name] = now
+            else:
+                times[name] = renewed + MISSED_HEARTBEATS * interval - EARLY
+        if full:
+            index.due.replace_all(times)
+        else:
+            for name, at in times.items():
+                index.due.schedule(name, at)
+        return out
+
+    def _refresh(self, now: float, interval: float) -> bool:
+        """The index anew at the first look and every ``SWEEP_EVERY``; True when every
+        watched node is to be looked at: then, and when the interval shrank (due times
+        made with a longer one are late; with a shorter one they are early, which costs
+        a look and no more)."""
+        full = False
+        if self._swept is None or not 0.0 <= now - self._swept < SWEEP_EVERY:
+            self._swept = now
+            self.index.rebuild()
+            full = True
+        full = full or interval < self._widest
+        self._widest = interval
+        return full
+
     async def run_once(self) -> None:
         now = self.clock()
         interval = self.interval(now)
-        may_mark_offline = self._may_mark_offline(now, interval)
+        expired = self._expired(now, interval, self._refresh(now, interval))
+        may_mark_offline = self._may_mark_offline(now, interval, len(expired))
         # 1. Nodes whose lease expired are no longer Ready: offline, unless an admin's
         #    intent (maintenance, offline) holds their status, with an Event.
-        for body in list(self.state.nodes_by_name.values()) if may_mark_offline else []:
-            if not bodies.node_alive(body) or body["metadata"].get("deletionTimestamp"):
-                continue
+        for body in expired if may_mark_offline else []:
             renewed = self.state.lease_renewed(body)
             if not lease_expired(renewed, interval, now):
                 continue
@@ -119,49 +168,37 @@ class Liveness:
                     extra={"node_id": bodies.node_id(body)},
                 )
         # 2. Tasks bound to lost (not Ready), offline or deleted nodes go back to pending.
-        lost = {
-            bodies.node_id(b)
-            for b in self.state.nodes_by_name.values()
-            if bodies.node_status(b) in REQUEUE_FROM
-            or not bodies.node_alive(b)
-            or b["metadata"].get("deletionTimestamp")
-        }
-        known = {bodies.node_id(b) for b in self.state.nodes_by_name.values()}
-        for task in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING):
+        for task in self.index.stranded():
             node = bodies.task_node(task)
-            if node in lost or node not in known:
-                gone = node not in known or self._deleted(node)
-                reason = "node_deleted" if gone else "node_offline"
-                await self.guard.run(
-                    "requeue", bodies.name_of(task), self._requeue, task, now, reason
-                )
+            gone = node is None or not self.index.known(node) or self._deleted(node)
+            reason = "node_deleted" if gone else "node_offline"
+            await self.guard.run("requeue", bodies.name_of(task), self._requeue, task, now, reason)
         # 3. Drains: park a node once its tasks are done; requeue what runs past the
         #    deadline.
-        for body in list(self.state.nodes_by_name.values()):
-            if bodies.node_draining(body) and not body["metadata"].get("deletionTimestamp"):
-                await self.guard.run("drain", bodies.name_of(body), self._drain, body, now)
+        for body in self._nodes(self.index.draining):
+            await self.guard.run("drain", bodies.name_of(body), self._drain, body, now)
         # 3a. A node in maintenance starts nothing new either: a task bound to it but not
         #     started (decided before the node was parked) goes back. One look at the
         #     few assigned tasks, not at every node.
         for task in self.state.tasks_with(TaskPhase.ASSIGNED):
             await self.guard.run("parked", bodies.name_of(task), self._unstart, task, now)
         # 3b. Leases of the old naming (the node's object name) move to web4ai-node-<name>.
-        for lease in list(self.state.leases.store.values()):
-            if not bodies.name_of(lease).startswith(NODE_LEASE_PREFIX):
-                await self.guard.run("migrate-lease", bodies.name_of(lease), self._migrate, lease)
+        leases = self.state.leases.store
+        for lease in [leases[n] for n in list(self.index.old_leases) if n in leases]:
+            await self.guard.run("migrate-lease", bodies.name_of(lease), self._migrate, lease)
         # 4. Deleted nodes: once their tasks are requeued, drop the Lease and the finalizer.
-        for body in list(self.state.nodes_by_name.values()):
-            if body["metadata"].get("deletionTimestamp"):
-                await self.guard.run("finalize", bodies.name_of(body), self._finalize, body)
+        for body in self._nodes(self.index.deleting):
+            await self.guard.run("finalize", bodies.name_of(body), self._finalize, body)
+
+    def _nodes(self, names: dict[str, None]) -> list[NodeBody]:
+        """The nodes of these names, as they are now (the look's snapshot)."""
+        nodes = self.state.nodes_by_name
+        return [nodes[n] for n in list(names) if n in nodes]
 
     async def _drain(self, body: NodeBody, now: float) -> None:
         node = bodies.node_id(body)
         drain = bodies.node_draining(body) or {}
-        held = [
-            t
-            for t in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING)
-            if bodies.task_node(t) == node
-        ]
+        held = self.index.tasks_on(node)
         # nothing new starts on a draining node: a task bound but not started (bound in
         # the moment before the scheduler saw the drain, say) goes back to the queue; if
         # the node starts it first, the guarded requeue loses and it runs to its end
@@ -258,10 +295,7 @@ class Liveness:
         if bodies.NODE_FINALIZER not in finalizers:
             return
         node = bodies.node_id(body)
-        if any(
-            bodies.task_node(t) == node
-            for t in self.state.tasks_with(TaskPhase.ASSIGNED, TaskPhase.RUNNING)
-        ):
+        if self.index.tasks_on(node):
             return  # requeued first; the next pass sees them pending
         lease_name = node_lease_name(bodies.name_of(body))
         lease = self.state.leases.store.get(lease_name)

@@ -5,7 +5,8 @@ Kopf (``web4ai/operator/__main__.py``) calls ``observe`` for every event of the
 orchestrator, and runs ``run`` as the daemon of the singleton Web4AIOrchestrator: it
 owns the task, node and node Lease feeds (lean lists + watches, see
 ``web4ai.k8s.listwatch``), the leader election and the passes, until Kopf stops it. A
-Lease renewal wakes no pass: liveness reads the Leases every tick. The nodes were Kopf's
+Lease renewal wakes no pass: liveness looks a tenth of a heartbeat interval, at the
+Leases that may have expired by then. The nodes were Kopf's
 once: its handling of each event (a deep copy of the body, its diff base, its causes)
 cost more than the rest of the operator's work at 3,000 nodes (README, "Scaling")."""
 
@@ -352,7 +353,7 @@ class Operator:
         ``Isolation``); a step that fails as a whole is logged and backs off on its
         own, and never stops the steps after it."""
         # clocks and leases need a look every tick, not on every watch event; the Leases
-        # (every node's) a tenth of a heartbeat interval at most
+        # a tenth of a heartbeat interval at most (those that may have expired by then)
         now = self.clock()
         if now - self._housekept >= self.options.tick:
             self._housekept = now
