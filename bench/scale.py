@@ -20,7 +20,8 @@ and API of another checkout first, e.g. ``git archive 7753bbe``, back to back):
     tells it (``min_heartbeat_interval`` respected); the ``--workers`` first (``--agents``
     slots each, a node key each) also long-poll for tasks and finish them with the
     instant protocol. Once every node registered and beat once, and ``--settle`` s
-    more, two windows: ``--quiet``
+    more (at least two intervals: a Lease renewal is held for 2.5 intervals after
+    registering, ``web4ai.core.renewals``), two windows: ``--quiet``
     s of heartbeats alone, then ``--window`` s while a driver submits ``--task-rate``
     runnable no-op tasks a second (``test_task``, only the workers fit). Reported per
     window: heartbeats/s, p50/p99, refusals by status, CPU milliseconds per heartbeat and
