@@ -24,6 +24,7 @@ from web4ai.api.context import ApiContext
 from web4ai.api.routing import spec_of
 from web4ai.core import bodies
 from web4ai.core.resources import NODES, ORCHESTRATORS, TASKS
+from web4ai.k8s.errors import Conflict
 
 
 async def test_public_routes_answer_without_a_key_and_the_rest_need_one(http: Any) -> None:
@@ -311,3 +312,35 @@ async def test_shutting_down_answers_every_long_poll_at_once(http: Any, ctx: Api
     # a poll that arrives while the server stops does not wait either
     status, body = await asyncio.wait_for(call(http, "GET", "/nodes/node-a/tasks?wait=60"), 5)
     assert status == 200 and not ctx.waiters
+
+
+async def test_put_config_merges_again_onto_a_copy_another_write_overtook(
+    http: Any, ctx: ApiContext
+) -> None:
+    """The API's copy of the orchestrator was behind (the operator had written to it):
+    the update is merged onto the object as it is now, the other write kept, not a 409."""
+    writer = ctx.writer
+    assert isinstance(writer, FakeWriter)
+    orchestrator = await writer.create(
+        ORCHESTRATORS, {"metadata": {"name": bodies.ORCHESTRATOR_NAME}, "spec": {}}
+    )
+    ctx.state.record_orchestrator(orchestrator)
+    patch = writer.patch
+    overtaken: list[Any] = []
+
+    async def patch_once_overtaken(resource: Any, name: str, body: Any, **kw: Any) -> Any:
+        if resource is ORCHESTRATORS and not overtaken:
+            overtaken.append(body)
+            other = writer.objects_by_name[ORCHESTRATORS, name]
+            writer._stored(ORCHESTRATORS, {**other, "spec": {"network": {"maxNodes": 77}}})
+            raise Conflict(409, "the object has been modified")
+        return await patch(resource, name, body, **kw)
+
+    writer.patch = patch_once_overtaken  # type: ignore[method-assign,assignment]
+    status, body = await call(
+        http, "PUT", "/config", json={"orchestrator": {"heartbeat_interval": 12}}
+    )
+    assert status == 200, body
+    assert overtaken
+    assert body["config"]["orchestrator"]["heartbeat_interval"] == 12
+    assert body["config"]["network"]["max_nodes"] == 77

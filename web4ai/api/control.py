@@ -90,6 +90,7 @@ def check_config(doc: Any) -> None:
 
 
 CONFIG_BODY = openapi.body_schema(config.Config)
+CONFIG_ATTEMPTS = 3  # a PUT merged onto a copy that another write overtook is tried again
 
 
 @routes.put("/api/v1/config", name="config_put")
@@ -102,26 +103,35 @@ async def put_config(request: web.Request) -> web.Response:
         raise config_invalid(exc.errors) from None
     check_config(update)
     orch = ctx.state.orchestrator()
-    if orch is None:
-        raise ApiError(
-            503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
-        )
-    merged = deep_merge(spec_to_config(orch.get("spec")), update)
-    check_config(merged)
-    try:
-        result = await ctx.writer.patch(
-            ORCHESTRATORS,
-            bodies.ORCHESTRATOR_NAME,
-            patches.guarded(orch, patches.spec_patch(config_to_spec(merged))),
-        )
-    except Invalid as exc:
-        raise ApiError(400, f"Configuration rejected: {exc.reason}", "INVALID_CONFIG") from None
-    except Conflict:
-        raise ApiError(409, "The configuration changed meanwhile; retry", "CONFLICT") from None
-    except NotFound:
-        raise ApiError(
-            503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
-        ) from None
+    for attempt in range(CONFIG_ATTEMPTS):
+        if orch is None:
+            raise ApiError(
+                503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
+            )
+        merged = deep_merge(spec_to_config(orch.get("spec")), update)
+        check_config(merged)
+        try:
+            result = await ctx.writer.patch(
+                ORCHESTRATORS,
+                bodies.ORCHESTRATOR_NAME,
+                patches.guarded(orch, patches.spec_patch(config_to_spec(merged))),
+            )
+            break
+        except Invalid as exc:
+            raise ApiError(400, f"Configuration rejected: {exc.reason}", "INVALID_CONFIG") from None
+        except Conflict:
+            # our copy was behind (the operator writes the object's status): the update
+            # is merged again onto the object as it is now, as a later request would be
+            if attempt + 1 == CONFIG_ATTEMPTS:
+                raise ApiError(
+                    409, "The configuration changed meanwhile; retry", "CONFLICT"
+                ) from None
+            fresh = await ctx.writer.get(ORCHESTRATORS, bodies.ORCHESTRATOR_NAME)
+            orch = None if fresh is None else ctx.state.record_orchestrator(fresh)
+        except NotFound:
+            raise ApiError(
+                503, "The orchestrator configuration object is missing", "ORCHESTRATOR_NOT_STARTED"
+            ) from None
     recorded = ctx.state.record_orchestrator(result)
     body: dict[str, Any] = {
         "success": True,
