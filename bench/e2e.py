@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
@@ -343,29 +344,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "rates": [x["rate"] for x in results[label]],
                 "costs": cost,
             }
+            again = functools.partial(
+                run_once, nodes, args.tasks, args.concurrency, args.repeat, args.agents, repo
+            )
             if args.profile:  # an extra run: the profiler's own CPU is not in the figures
                 print(f"[{label}] profiling one more run with py-spy", flush=True)
-                extra = await run_once(
-                    nodes,
-                    args.tasks,
-                    args.concurrency,
-                    args.repeat,
-                    args.agents,
-                    repo,
-                    profile=args.profile / label,
-                )
+                extra = await again(profile=args.profile / label)
                 into["runs"][str(nodes)]["profile"] = extra.get("profile", {})
             if args.cprofile:
                 print(f"[{label}] one more run under cProfile", flush=True)
-                await run_once(
-                    nodes,
-                    args.tasks,
-                    args.concurrency,
-                    args.repeat,
-                    args.agents,
-                    repo,
-                    cprofile=args.cprofile / label / str(nodes),
-                )
+                await again(cprofile=args.cprofile / label / str(nodes))
     return out
 
 

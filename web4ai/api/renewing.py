@@ -76,11 +76,16 @@ async def _write_held(ctx: ApiContext, node_id: str, when: float) -> None:
         ctx.renewals.failed(node_id, when, ctx.clock())
 
 
+async def write_held(ctx: ApiContext, held: list[tuple[str, float]]) -> None:
+    """Write these held renewals (node id, heartbeat time), ``AT_ONCE`` at a time."""
+    for start in range(0, len(held), AT_ONCE):
+        await asyncio.gather(*(_write_held(ctx, n, t) for n, t in held[start : start + AT_ONCE]))
+
+
 async def write_due(ctx: ApiContext, now: float) -> int:
-    """Write the held renewals due at ``now``, ``AT_ONCE`` at a time; how many."""
+    """Write the held renewals due at ``now``; how many."""
     due = ctx.renewals.due(now)
-    for start in range(0, len(due), AT_ONCE):
-        await asyncio.gather(*(_write_held(ctx, n, t) for n, t in due[start : start + AT_ONCE]))
+    await write_held(ctx, due)
     return len(due)
 
 
@@ -105,13 +110,7 @@ async def renewing(app: web.Application) -> AsyncIterator[None]:
             await job
         held = ctx.renewals.held()
         if held:
-
-            async def write_all() -> None:
-                for start in range(0, len(held), AT_ONCE):
-                    chunk = held[start : start + AT_ONCE]
-                    await asyncio.gather(*(_write_held(ctx, n, t) for n, t in chunk))
-
             try:
-                await asyncio.wait_for(write_all(), SHUTDOWN_WRITES)
+                await asyncio.wait_for(write_held(ctx, held), SHUTDOWN_WRITES)
             except Exception as exc:  # shutting down either way
                 log.warning("%d held Lease renewals not written at shutdown: %s", len(held), exc)

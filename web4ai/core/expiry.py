@@ -3,7 +3,8 @@
 Liveness looks at a node when its Lease may have expired, not at every node on every
 look (``web4ai.operator.liveness``). Each name has one due time; scheduling a name again
 replaces its time (the old heap entry stays behind, stale, and is skipped when it
-surfaces, as in ``web4ai.core.renewals``). Pure: the caller passes the times.
+surfaces). ``web4ai.core.renewals`` schedules its held heartbeats here too. Pure: the
+caller passes the times.
 """
 
 from __future__ import annotations

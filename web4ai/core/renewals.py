@@ -13,8 +13,9 @@ without it. The clock is the caller's; no I/O."""
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
+
+from web4ai.core.expiry import Expiry
 
 # A held heartbeat is written this many heartbeat intervals after the renewTime known,
 # which leaves half an interval before the Lease expires (three) for the write; at 2
@@ -30,10 +31,7 @@ class Renewals:
 
     _known: dict[str, float] = field(default_factory=dict)
     _held: dict[str, float] = field(default_factory=dict)
-    # (due, node id), with the due time of each node's entry in _due_at: an entry whose
-    # time is not its node's is stale and skipped
-    _heap: list[tuple[float, str]] = field(default_factory=list)
-    _due_at: dict[str, float] = field(default_factory=dict)
+    _due: Expiry = field(default_factory=Expiry)  # when each node's held one is written
 
     def beat(self, node_id: str, now: float, interval: float, seen: float | None) -> bool:
         """A heartbeat at ``now``: True when it renews the Lease at once (then call
@@ -49,8 +47,8 @@ class Renewals:
             return True
         if now > self._held.get(node_id, float("-inf")):
             self._held[node_id] = now
-        if node_id not in self._due_at:
-            self._schedule(node_id, known + SPACING * interval)
+        if node_id not in self._due:
+            self._due.schedule(node_id, known + SPACING * interval)
         return False
 
     def wrote(self, node_id: str, when: float) -> None:
@@ -60,51 +58,36 @@ class Renewals:
         held = self._held.get(node_id)
         if held is not None and held <= when:
             del self._held[node_id]
-            self._due_at.pop(node_id, None)
+            self._due.forget(node_id)
 
     def failed(self, node_id: str, when: float, now: float) -> None:
         """The write of the heartbeat held at ``when`` failed: held again, due soon."""
         if when > self._held.get(node_id, float("-inf")):
             self._held[node_id] = when
-        self._schedule(node_id, now + RETRY)
+        self._due.schedule(node_id, now + RETRY)
 
     def due(self, now: float) -> list[tuple[str, float]]:
         """The held heartbeats to write now, (node id, heartbeat time), each once: a
         node's next ones are held anew by ``beat``."""
-        out = []
-        while self._heap and self._heap[0][0] <= now:
-            at, node_id = heapq.heappop(self._heap)
-            if self._due_at.get(node_id) != at:
-                continue
-            del self._due_at[node_id]
-            held = self._held.pop(node_id, None)
-            if held is not None:
-                out.append((node_id, held))
-        return out
+        taken = ((n, self._held.pop(n, None)) for n in self._due.pop_due(now))
+        return [(n, held) for n, held in taken if held is not None]
 
     def next_due(self) -> float | None:
         """When the next held heartbeat is due (None: none held)."""
-        while self._heap and self._due_at.get(self._heap[0][1]) != self._heap[0][0]:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
+        return self._due.next_due()
 
     def held(self) -> list[tuple[str, float]]:
         """Every held heartbeat, taken out (written on shutdown)."""
         out = list(self._held.items())
         self._held.clear()
-        self._due_at.clear()
-        self._heap.clear()
+        self._due = Expiry()
         return out
 
     def forget(self, node_id: str) -> None:
         """The node is gone: nothing of it is kept or written."""
         self._known.pop(node_id, None)
         self._held.pop(node_id, None)
-        self._due_at.pop(node_id, None)
-
-    def _schedule(self, node_id: str, at: float) -> None:
-        self._due_at[node_id] = at
-        heapq.heappush(self._heap, (at, node_id))
+        self._due.forget(node_id)
 
     def __len__(self) -> int:
         return len(self._held)

@@ -403,17 +403,19 @@ class ClusterState:
         """The renewTime on the node's own (labelled) Lease as watched; None: no such
         Lease."""
         lease = self.leases.store.get(node_lease_name(bodies.name_of(node_body)))
-        labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
-        if lease is None or labels.get(IdKind.NODE.label) != bodies.node_id(node_body):
-            return None
-        return bodies.parse_time((lease.get("spec") or {}).get("renewTime"))
+        return _own_renewal(node_body, lease)
 
     def _read_renewed(self, node_body: NodeBody, lease: Body | None) -> float | None:
-        labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
-        if labels.get(IdKind.NODE.label) != bodies.node_id(node_body):
-            lease = None  # only the node's own, labelled Lease counts
-        renew = bodies.parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
+        renew = _own_renewal(node_body, lease)
         beat = bodies.parse_time(bodies.status_of(node_body).get("lastHeartbeat"))
         created = bodies.parse_time(node_body["metadata"].get("creationTimestamp"))
         times = [t for t in (renew, beat, created) if t is not None]
         return max(times) if times else None
+
+
+def _own_renewal(node_body: NodeBody, lease: Body | None) -> float | None:
+    """The renewTime of ``lease`` when it is the node's own (labelled with its id)."""
+    labels = ((lease or {}).get("metadata") or {}).get("labels") or {}
+    if lease is None or labels.get(IdKind.NODE.label) != bodies.node_id(node_body):
+        return None
+    return bodies.parse_time((lease.get("spec") or {}).get("renewTime"))
