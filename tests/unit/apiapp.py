@@ -88,6 +88,9 @@ class FakeWriter(Writer):
         found = self.objects_by_name.get((resource, name))
         if found is None:
             raise NotFound(404, "Not Found")
+        guard = (patch.get("metadata") or {}).get("resourceVersion")
+        if guard is not None and guard != found["metadata"]["resourceVersion"]:
+            raise Conflict(409, "the object has been modified")  # a guarded patch
         return self._stored(resource, merge(found, patch))
 
     async def delete(self, resource: Resource, name: str, *_: Any, **__: Any) -> bool:

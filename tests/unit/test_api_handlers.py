@@ -344,3 +344,29 @@ async def test_put_config_merges_again_onto_a_copy_another_write_overtook(
     assert overtaken
     assert body["config"]["orchestrator"]["heartbeat_interval"] == 12
     assert body["config"]["network"]["max_nodes"] == 77
+
+
+async def test_a_heartbeat_from_a_stale_copy_never_writes_active_over_a_parked_node(
+    http: Any, ctx: ApiContext
+) -> None:
+    """The operator parked a drained node (maintenance, the draining mark cleared) in a
+    write the API's copy has not seen yet; a heartbeat whose fields moved recomputes the
+    effective status from the node as it is, instead of writing ``active`` back."""
+    status, _ = await call(http, "POST", "/nodes/node-a/register", json=REGISTRATION)
+    assert status == 200
+    writer = ctx.writer
+    assert isinstance(writer, FakeWriter)
+    name = bodies.name_of(ctx.state.nodes_by_name["node-a"])
+    stored = writer.objects_by_name[NODES, name]
+    parked = {**stored["status"], "status": "maintenance", "adminStatus": "maintenance"}
+    writer._stored(NODES, {**stored, "status": parked})  # the API's copy is behind
+    status, body = await call(
+        http,
+        "POST",
+        "/nodes/node-a/heartbeat",
+        json={"status": "active", "cpu_usage": 90.0, "memory_usage": 90.0},
+    )
+    assert status == 200, body
+    written = writer.objects_by_name[NODES, name]["status"]
+    assert (written["status"], written["adminStatus"]) == ("maintenance", "maintenance")
+    assert written["cpuUsage"] == 90.0  # the heartbeat's own fields are written

@@ -199,6 +199,42 @@ async def register_node(
     }
 
 
+HEARTBEAT_STATUS_ATTEMPTS = 3
+
+
+async def write_heartbeat_status(
+    ctx: ApiContext, data: requests.Heartbeat, body: NodeBody, now: float
+) -> None:
+    """The heartbeat's status fields, when any moved, written only onto the version of
+    the node they were computed from: the effective ``status`` is derived from the
+    admin's intent and the draining mark, and an unguarded write from a copy that had
+    not yet seen the operator park a drained node (maintenance) wrote ``active`` back
+    over it, so the node was handed new tasks. A conflict reads the node again."""
+    node_id = bodies.node_id(body)
+    refresh = heartbeats.status_refresh(ctx.status_refresh, ctx.state.heartbeat_interval())
+    for _ in range(HEARTBEAT_STATUS_ATTEMPTS):
+        patch = heartbeats.heartbeat_patch(data, body, now, refresh)
+        if patch is None:
+            return
+        try:
+            result = await ctx.writer.patch(
+                NODES, bodies.name_of(body), patches.guarded(body, patch), status=True
+            )
+        except Conflict:
+            fresh = await ctx.writer.get(NODES, bodies.name_of(body))
+            if fresh is None:
+                break
+            body = ctx.state.record_node(fresh)
+            continue
+        except NotFound:
+            break
+        ctx.state.record_node(result)
+        return
+    else:
+        return  # overtaken each time: the next heartbeat writes what still moved
+    raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id)
+
+
 @routes.post("/api/v1/nodes/{node_id}/heartbeat", name="heartbeat")
 @declare(
     node=NodeAccess.OWN,
@@ -212,14 +248,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     body = await find_node_fresh(ctx, node_id)
     now = ctx.clock()
     await heartbeat_taken(ctx, body, now)
-    refresh = heartbeats.status_refresh(ctx.status_refresh, ctx.state.heartbeat_interval())
-    patch = heartbeats.heartbeat_patch(data, body, now, refresh)
-    if patch is not None:
-        try:
-            result = await ctx.writer.patch(NODES, bodies.name_of(body), patch, status=True)
-        except NotFound:
-            raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
-        ctx.state.record_node(result)
+    await write_heartbeat_status(ctx, data, body, now)
     return web.json_response(
         {
             "success": True,
