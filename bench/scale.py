@@ -336,6 +336,37 @@ async def backlog_round(
         await client.CoreV1Api(api).delete_namespace(ns)
 
 
+def start_spies(
+    out: Path | None, system: str, pids: dict[str, list[int]], seconds: float
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy recording the API and the operator for ``seconds`` (none without ``out``)."""
+    if out is None:
+        return []
+    os.makedirs(out, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    return [
+        subprocess.Popen(
+            [
+                str(spy),
+                "record",
+                "--pid",
+                str(pids[name][0]),
+                "--duration",
+                str(int(seconds)),
+                "--rate",
+                "50",
+                "--format",
+                "raw",
+                "--output",
+                str(out / f"{system}-{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in ("api", "operator")
+    ]
+
+
 def start_api(
     kubeconfig: str, ns: str, repo: Path, port: int, key: str, cprofile: Path | None = None
 ) -> subprocess.Popen[bytes]:
@@ -605,7 +636,10 @@ async def heartbeat_round(
         nodes.sample()
         await mark(sims)  # from here on
         cpu0, t0 = cpu_now(pids), time.monotonic()
+        spies = start_spies(args.pyspy, system, pids, args.quiet)
         await watch_offline(nodes, args.quiet)
+        for spy in spies:
+            spy.wait()
         quiet_seg = await mark(sims)
         cpu1, t1 = cpu_now(pids), time.monotonic()
         driver = nodesim.Driver(url, key, args.task_rate)
@@ -787,6 +821,12 @@ def main() -> None:
         type=Path,
         help="heartbeats: run the API and the operator under cProfile timed by CPU (their "
         "figures then include the profiler's cost) and print where their CPU went",
+    )
+    p.add_argument(
+        "--pyspy",
+        type=Path,
+        help="heartbeats: sample the API and the operator with py-spy through the quiet "
+        "window (raw stacks, DIR/SYSTEM-NAME.txt; the figures then include py-spy's pauses)",
     )
     p.add_argument(
         "--quiet", type=float, default=120.0, help="heartbeats: the window without tasks (s)"

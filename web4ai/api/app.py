@@ -150,6 +150,10 @@ async def informers(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CONTEXT]
     ctx.state.on_task_change.append(lambda new, old: on_task(ctx, new, old))
     ctx.state.on_node_change.append(lambda new, old: on_node(ctx, new, old))
+    for node in ctx.state.nodes_by_name.values():  # any held before the hooks
+        ctx.node_totals.changed(node)
+    ctx.state.on_node_change.append(lambda new, old: ctx.node_totals.changed(new))
+    ctx.state.on_node_delete.append(ctx.node_totals.deleted)
     ctx.state.on_orchestrator_change.append(lambda new, old: on_orchestrator(ctx, new, old))
     async with running(*(i.run() for i in ctx.state.informers)):
         yield

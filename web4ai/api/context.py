@@ -16,6 +16,7 @@ from web4ai.api.history import History
 from web4ai.api.hub import Hub
 from web4ai.api.taskviews import TaskViews
 from web4ai.core.bodies import format_time
+from web4ai.core.nodetotals import NodeTotals
 from web4ai.core.progress import Coalescer
 from web4ai.core.ratelimit import FailureLimiter, PacedLimiter, RateLimiter
 from web4ai.core.renewals import Renewals
@@ -73,6 +74,7 @@ class ApiContext:
     history: History = field(default_factory=History)
     task_views: TaskViews = field(default_factory=TaskViews)
     full_tasks: FullTasks = field(default_factory=FullTasks)  # finished tasks, read whole
+    node_totals: NodeTotals = field(default_factory=NodeTotals)  # kept by the node hooks
     metrics: ApiMetrics = field(default_factory=lambda: ApiMetrics(CollectorRegistry(), "unknown"))
 
     def memoized(self, key: Hashable, version: Hashable, compute: Callable[[], Any]) -> Any:

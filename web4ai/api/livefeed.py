@@ -26,10 +26,13 @@ NETWORK_STATUS_EVERY = 5.0
 
 def summary(ctx: ApiContext, now: float) -> dict[str, Any]:
     """network_summary, computed once per change of the stores it reads and second (not
-    the Leases: a renewal changes none of its numbers)."""
+    the Leases: a renewal changes none of its numbers); the nodes' numbers are kept as
+    they change (``ctx.node_totals``)."""
     st = ctx.state
     version = (*st.versions(st.nodes, st.tasks, st.orchestrators), int(now))
-    result: dict[str, Any] = ctx.memoized("summary", version, lambda: network_summary(st, now))
+    result: dict[str, Any] = ctx.memoized(
+        "summary", version, lambda: network_summary(st, ctx.node_totals, now)
+    )
     return result
 
 
