@@ -15,7 +15,7 @@ from web4ai.core.nodetotals import NodeTotals
 STATUSES = ("active", "degraded", "offline", "maintenance", "inactive")
 
 
-def scanned(nodes: dict[str, Any]) -> dict[str, Any]:
+def scanned(nodes: dict[str, NodeBody]) -> dict[str, Any]:
     """The totals as a scan of every node (what the API did before) computes them."""
     by_status: Counter[str] = Counter()
     agents: dict[str, int] = {}
@@ -29,7 +29,7 @@ def scanned(nodes: dict[str, Any]) -> dict[str, Any]:
         agents[b["spec"]["nodeId"]] = b["spec"]["agentsCount"]
         if st["status"] in ("active", "degraded"):
             live += 1
-            capacity += bodies.node_capacity(bodies.as_node(b))
+            capacity += bodies.node_capacity(b)
             cpu += st.get("cpuUsage", 0)
             memory += st.get("memoryUsage", 0)
             load += st.get("loadScore", 0)
@@ -63,7 +63,7 @@ def kept(t: NodeTotals) -> dict[str, Any]:
     }
 
 
-def random_node(rng: random.Random, node_id: str) -> dict[str, Any]:
+def random_node(rng: random.Random, node_id: str) -> NodeBody:
     observed: dict[str, Any] = {
         "cpuUsage": round(rng.uniform(0, 100), 2),
         "memoryUsage": round(rng.uniform(0, 100), 2),
@@ -74,12 +74,12 @@ def random_node(rng: random.Random, node_id: str) -> dict[str, Any]:
     body = node_body(node_id, status=rng.choice(STATUSES), agents=rng.randint(1, 8), **observed)
     if rng.random() < 0.1:
         body["metadata"]["deletionTimestamp"] = "2026-12-07T00:00:00Z"
-    return body
+    return bodies.as_node(body)
 
 
 def test_kept_totals_agree_with_a_scan_through_random_changes() -> None:
     rng = random.Random(7)
-    totals, nodes = NodeTotals(), {}
+    totals, nodes = NodeTotals(), dict[str, NodeBody]()
     for step in range(5000):
         node_id = f"n{rng.randrange(300)}"
         name = bodies.name_of(node_body(node_id))
@@ -98,10 +98,11 @@ def test_kept_totals_agree_with_a_scan_through_random_changes() -> None:
 
 def test_a_change_keeps_the_node_in_its_place_and_a_deleted_one_leaves() -> None:
     totals = NodeTotals()
-    a, b = node_body("a", agents=2), node_body("b", agents=3)
+    a = bodies.as_node(node_body("a", agents=2))
+    b = bodies.as_node(node_body("b", agents=3))
     totals.changed(a)
     totals.changed(b)
-    totals.changed(node_body("a", agents=5, status="degraded", cpuUsage=50.0))
+    totals.changed(bodies.as_node(node_body("a", agents=5, status="degraded", cpuUsage=50.0)))
     assert list(totals.agents_by_node.items()) == [("a", 5), ("b", 3)]
     marked: NodeBody = bodies.as_node(
         {**b, "metadata": {**b["metadata"], "deletionTimestamp": "x"}}

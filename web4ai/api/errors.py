@@ -85,6 +85,12 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     it crosses ``limit``, never buffering more than ``limit`` plus one chunk."""
     if (request.content_length or 0) > limit:
         raise too_large(limit)
+    content = request.content
+    if content.is_eof():  # all of it arrived already (a small body): taken at once
+        body = content.read_nowait()
+        if len(body) > limit:
+            raise too_large(limit)
+        return body
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(64 * 1024):

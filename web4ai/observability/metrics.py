@@ -178,6 +178,16 @@ class ApiMetrics(ProcessMetrics):
         self.heartbeats = Counter(
             "web4ai_heartbeats", "Node heartbeats received.", registry=registry
         )
+        self._timers: dict[tuple[str, str, int], Histogram] = {}
+
+    def request_timer(self, route: str, method: str, code: int) -> Histogram:
+        """The duration histogram of (route, method, code), looked up once (the labels
+        are bounded: route names, methods, status codes)."""
+        key = (route, method, code)
+        timer = self._timers.get(key)
+        if timer is None:
+            timer = self._timers[key] = self.http_duration.labels(route, method, str(code))
+        return timer
 
 
 class ClusterCollector(Collector):
