@@ -1,5 +1,6 @@
-"""The Writer on the real API server: its requests go straight through the ApiClient's
-session (web4ai.k8s.rawhttp), so what the generated client did for it is proven here:
+"""The Writer on the real API server, both ways it sends: straight through the
+ApiClient's session (web4ai.k8s.rawhttp) and on kept-alive connections of its own
+(web4ai.k8s.keepalive), so what the generated client did for it is proven here:
 answers parsed, error answers raised as the typed error of their status (404 NotFound,
 409 Conflict, 422 Invalid) with the API server's Status as their body, the writes and
 conflicts counted, every request seen by count_requests' recorder, and bearer tokens
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,26 @@ def task(name: str) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(params=["session", "kept-alive"])
+async def make_writer(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Callable[[client.ApiClient, str], Writer]]:
+    """A Writer of each kind (its kept-alive connections closed after the test)."""
+    made: list[Writer] = []
+
+    def make(api: client.ApiClient, namespace: str) -> Writer:
+        writer = Writer(api, namespace)
+        if request.param == "kept-alive":
+            writer = Writer.kept_alive(api, namespace)
+            assert writer.kept is not None
+        made.append(writer)
+        return writer
+
+    yield make
+    for writer in made:
+        await writer.close()
+
+
 def status_of(err: K8sError) -> dict[str, Any]:
     """The API server's Status in the error's body."""
     assert isinstance(err.body, str)
@@ -41,9 +63,9 @@ def status_of(err: K8sError) -> dict[str, Any]:
 
 
 async def test_writes_return_the_stored_object_and_count_themselves(
-    api: client.ApiClient, namespace: str
+    api: client.ApiClient, namespace: str, make_writer: Callable[[client.ApiClient, str], Writer]
 ) -> None:
-    writer = Writer(api, namespace)
+    writer = make_writer(api, namespace)
     created = await writer.create(TASKS, task("t1"))
     assert created["metadata"]["uid"]
     assert created["spec"]["inputData"] == {"n": [1, 2.5, None, "é"]}
@@ -72,9 +94,9 @@ async def test_writes_return_the_stored_object_and_count_themselves(
 
 
 async def test_error_answers_are_typed_and_lost_races_counted(
-    api: client.ApiClient, namespace: str
+    api: client.ApiClient, namespace: str, make_writer: Callable[[client.ApiClient, str], Writer]
 ) -> None:
-    writer = Writer(api, namespace)
+    writer = make_writer(api, namespace)
     first = await writer.create(TASKS, task("t1"))
 
     with pytest.raises(Conflict) as exists:
@@ -115,17 +137,20 @@ async def test_error_answers_are_typed_and_lost_races_counted(
     assert writer.conflicts == 6
 
 
-async def test_every_request_reaches_the_recorder(cluster: Cluster, namespace: str) -> None:
+async def test_every_request_reaches_the_recorder(
+    cluster: Cluster, namespace: str, make_writer: Callable[[client.ApiClient, str], Writer]
+) -> None:
     seen: list[tuple[str, str, int | str]] = []
     api = await api_client(cluster.kubeconfig)
+    writer = make_writer(api, namespace)
     try:
         count_requests(api, lambda method, url, code: seen.append((method, url, code)))
-        writer = Writer(api, namespace)
         await writer.create(TASKS, task("t1"))
         await writer.get(TASKS, "nobody")
         await writer.delete(TASKS, "t1")
         await writer.event(task("t1"), "Tested", "an event")
     finally:
+        await writer.close()
         await api.close()
     base = f"{api.configuration.host}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/web4aitasks"
     assert seen == [
@@ -137,7 +162,10 @@ async def test_every_request_reaches_the_recorder(cluster: Cluster, namespace: s
 
 
 async def test_bearer_tokens_come_from_the_refresh_hook_on_every_request(
-    cluster: Cluster, namespace: str, tmp_path: Path
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+    make_writer: Callable[[client.ApiClient, str], Writer],
 ) -> None:
     """As in a pod (load_incluster_config's hook re-reads the token file): the hook
     runs before each request and the token it sets is the one sent."""
@@ -153,8 +181,8 @@ async def test_bearer_tokens_come_from_the_refresh_hook_on_every_request(
             configuration.api_key["BearerToken"] = token
 
     api.configuration.refresh_api_key_hook = refresh
+    writer = make_writer(api, namespace)
     try:
-        writer = Writer(api, namespace)
         lease = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
@@ -168,4 +196,5 @@ async def test_bearer_tokens_come_from_the_refresh_hook_on_every_request(
         assert created["spec"]["holderIdentity"] == "a"
         assert calls == ["refresh", "refresh"]
     finally:
+        await writer.close()
         await api.close()

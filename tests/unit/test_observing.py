@@ -36,6 +36,14 @@ from web4ai.observability.logs import JsonFormatter, TextFormatter, formatter
         ("GET", "https://h/api/v1/namespaces/ns", ("namespaces", "get")),
         ("DELETE", "https://h/api/v1/namespaces/ns/secrets/s", ("secrets", "delete")),
         ("GET", "https://h/version", ("other", "get")),
+        ("GET", "https://h:6443", ("other", "get")),
+        (
+            "GET",
+            "https://h:6443/apis/coordination.k8s.io/v1/namespaces/ns/leases?labelSelector=a&watch=1",
+            ("leases", "watch"),
+        ),
+        ("GET", "https://h/api/v1/namespaces/ns/secrets?watch=false", ("secrets", "list")),
+        ("PATCH", "/apis/web4ai.io/v1/namespaces/ns/web4ainodes/n", ("web4ainodes", "patch")),
     ],
 )
 def test_request_labels(method: str, url: str, expected: tuple[str, str]) -> None:

@@ -107,7 +107,7 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
     state = ClusterState(api, options.namespace)
     ctx = ApiContext(
         state=state,
-        writer=Writer(api, options.namespace),
+        writer=Writer.kept_alive(api, options.namespace),
         keys=KeyStore(api, options.namespace),
         hub=Hub(lambda: state.settings().max_connections),
         clock=time.time,
@@ -157,6 +157,7 @@ async def run(options: ApiOptions, stop: asyncio.Event) -> None:
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         await runner.cleanup()
+        await ctx.writer.close()
         await api.close()
 
 

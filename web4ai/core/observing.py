@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from web4ai.core.model import TaskPhase
 
@@ -69,9 +68,19 @@ def outcome_of(phase: TaskPhase) -> str | None:
 def request_labels(method: str, url: str) -> tuple[str, str]:
     """(resource, verb) of a call to the Kubernetes API, as kube-apiserver counts them:
     list/get/watch for reads, create/update/patch/delete for writes."""
-    parts = urlsplit(url)
-    segments = [s for s in parts.path.split("/") if s]
-    watching = parse_qs(parts.query).get("watch", ["false"])[0].lower() in ("true", "1")
+    # string operations, not urlsplit and parse_qs: this runs on every request
+    path, _, query = url.partition("?")
+    start = path.find("://")
+    if start >= 0:
+        slash = path.find("/", start + 3)
+        path = path[slash:] if slash >= 0 else ""
+    segments = [s for s in path.split("/") if s]
+    watching = False
+    for pair in query.split("&") if query else ():
+        key, _, value = pair.partition("=")
+        if key == "watch":
+            watching = value.lower() in ("true", "1")
+            break
     resource, named = "other", True
     if segments and segments[0] in ("api", "apis"):
         rest = segments[2:] if segments[0] == "api" else segments[3:]

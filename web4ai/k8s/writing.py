@@ -19,6 +19,7 @@ from kubernetes_asyncio import client
 from web4ai.core.crs import AnyBody, Body, Patch
 from web4ai.core.resources import GROUP, VERSION, Resource
 from web4ai.k8s.errors import Conflict, K8sError, NotFound
+from web4ai.k8s.keepalive import KeptAlive
 from web4ai.k8s.rawhttp import JSON, object_path, send
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,32 @@ class Writer:
     namespace: str
     writes: Counter[str] = field(default_factory=Counter)
     conflicts: int = 0
+    # the requests on connections of their own (web4ai.k8s.keepalive); None: through
+    # the ApiClient's aiohttp session (web4ai.k8s.rawhttp)
+    kept: KeptAlive | None = None
+
+    @classmethod
+    def kept_alive(cls, api: client.ApiClient, namespace: str) -> Writer:
+        """A Writer whose requests go on kept-alive connections of their own, when the
+        API server is reached without a proxy (``KeptAlive.of``); ``close`` them."""
+        return cls(api, namespace, kept=KeptAlive.of(api))
+
+    async def close(self) -> None:
+        if self.kept is not None:
+            await self.kept.close()
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = JSON,
+        parse: bool = True,
+    ) -> Any:
+        if self.kept is not None:
+            return await self.kept.send(method, path, body, content_type=content_type, parse=parse)
+        return await send(self.api, method, path, body, content_type=content_type, parse=parse)
 
     def objects(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api)
@@ -54,7 +81,7 @@ class Writer:
         """Count the write; a 404 or 409 also counts as a conflict. Raises typed errors."""
         self.writes[resource.plural] += 1
         try:
-            return await send(self.api, method, path, body, content_type=content_type, parse=parse)
+            return await self._send(method, path, body, content_type=content_type, parse=parse)
         except (NotFound, Conflict):
             self.conflicts += 1
             raise
@@ -65,7 +92,7 @@ class Writer:
     async def read(self, resource: Resource, name: str) -> Body:
         """The object as the API server has it now (not a watch cache); raises
         ``NotFound`` when gone."""
-        body: Body = await send(self.api, "GET", self._path(resource, name))
+        body: Body = await self._send("GET", self._path(resource, name))
         return body
 
     async def get(self, resource: Resource, name: str) -> Body | None:
@@ -164,6 +191,6 @@ class Writer:
         }
         self.writes["events"] += 1
         try:
-            await send(self.api, "POST", object_path(EVENTS, self.namespace), body, parse=False)
+            await self._send("POST", object_path(EVENTS, self.namespace), body, parse=False)
         except K8sError as exc:  # an event is best effort
             log.warning("could not post event %s on %s: %s", reason, meta["name"], exc.status)
