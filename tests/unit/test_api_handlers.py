@@ -370,3 +370,26 @@ async def test_a_heartbeat_from_a_stale_copy_never_writes_active_over_a_parked_n
     written = writer.objects_by_name[NODES, name]["status"]
     assert (written["status"], written["adminStatus"]) == ("maintenance", "maintenance")
     assert written["cpuUsage"] == 90.0  # the heartbeat's own fields are written
+
+
+async def test_a_node_reporting_active_from_a_stale_copy_never_overrides_the_admin(
+    http: Any, ctx: ApiContext
+) -> None:
+    """An admin put the node in maintenance through another replica, in a write this
+    API's copy has not seen yet; the node's own report (PUT status with its key) is
+    computed again from the node as it is: maintenance holds, and the answer says so."""
+    status, _ = await call(http, "POST", "/nodes/node-a/register", NODE_KEY, json=REGISTRATION)
+    assert status == 200
+    writer = ctx.writer
+    assert isinstance(writer, FakeWriter)
+    name = bodies.name_of(ctx.state.nodes_by_name["node-a"])
+    stored = writer.objects_by_name[NODES, name]
+    parked = {**stored["status"], "status": "maintenance", "adminStatus": "maintenance"}
+    writer._stored(NODES, {**stored, "status": parked})  # the API's copy is behind
+    status, body = await call(
+        http, "PUT", "/nodes/node-a/status", NODE_KEY, json={"status": "active"}
+    )
+    assert status == 200, body
+    assert body["new_status"] == "maintenance"
+    written = writer.objects_by_name[NODES, name]["status"]
+    assert (written["status"], written["adminStatus"]) == ("maintenance", "maintenance")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -28,7 +29,7 @@ from web4ai.core.schemas import openapi, requests, responses
 from web4ai.k8s.errors import RACED, Conflict, NotFound
 
 if TYPE_CHECKING:  # the body types name what handlers read; they build none
-    from web4ai.core.crs import NodeBody, TaskBody
+    from web4ai.core.crs import NodeBody, Patch, TaskBody
 
 routes = web.RouteTableDef()
 
@@ -199,40 +200,49 @@ async def register_node(
     }
 
 
-HEARTBEAT_STATUS_ATTEMPTS = 3
+STATUS_WRITE_ATTEMPTS = 3
 
 
-async def write_heartbeat_status(
-    ctx: ApiContext, data: requests.Heartbeat, body: NodeBody, now: float
-) -> None:
-    """The heartbeat's status fields, when any moved, written only onto the version of
-    the node they were computed from: the effective ``status`` is derived from the
-    admin's intent and the draining mark, and an unguarded write from a copy that had
-    not yet seen the operator park a drained node (maintenance) wrote ``active`` back
-    over it, so the node was handed new tasks. A conflict reads the node again."""
-    node_id = bodies.node_id(body)
-    refresh = heartbeats.status_refresh(ctx.status_refresh, ctx.state.heartbeat_interval())
-    for _ in range(HEARTBEAT_STATUS_ATTEMPTS):
-        patch = heartbeats.heartbeat_patch(data, body, now, refresh)
+async def write_node_status(
+    ctx: ApiContext, body: NodeBody, make_patch: Callable[[NodeBody], Patch | None]
+) -> NodeBody | None:
+    """``make_patch(body)`` written only onto the version of the node it was computed
+    from: a node's effective ``status`` is derived from the admin's intent, the node's
+    report and the draining mark, and an unguarded write from a copy that had not yet
+    seen the operator park a drained node (maintenance) wrote ``active`` back over it,
+    so the node was handed new tasks. A conflict reads the node again and computes the
+    patch anew, up to ``STATUS_WRITE_ATTEMPTS`` times. The node as written (as it is,
+    when there is nothing to write); None when overtaken each time; 404 when gone."""
+    name = bodies.name_of(body)
+    for _ in range(STATUS_WRITE_ATTEMPTS):
+        patch = make_patch(body)
         if patch is None:
-            return
+            return body
         try:
-            result = await ctx.writer.patch(
-                NODES, bodies.name_of(body), patches.guarded(body, patch), status=True
-            )
+            result = await ctx.writer.patch(NODES, name, patches.guarded(body, patch), status=True)
         except Conflict:
-            fresh = await ctx.writer.get(NODES, bodies.name_of(body))
+            fresh = await ctx.writer.get(NODES, name)
             if fresh is None:
                 break
             body = ctx.state.record_node(fresh)
             continue
         except NotFound:
             break
-        ctx.state.record_node(result)
-        return
+        return ctx.state.record_node(result)
     else:
-        return  # overtaken each time: the next heartbeat writes what still moved
-    raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id)
+        return None
+    raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=bodies.node_id(body))
+
+
+async def write_heartbeat_status(
+    ctx: ApiContext, data: requests.Heartbeat, body: NodeBody, now: float
+) -> None:
+    """The heartbeat's status fields, when any moved (``write_node_status``); overtaken
+    each time, the next heartbeat writes what still moved."""
+    refresh = heartbeats.status_refresh(ctx.status_refresh, ctx.state.heartbeat_interval())
+    await write_node_status(
+        ctx, body, lambda node: heartbeats.heartbeat_patch(data, node, now, refresh)
+    )
 
 
 @routes.post("/api/v1/nodes/{node_id}/heartbeat", name="heartbeat")
@@ -277,12 +287,14 @@ async def put_status(request: web.Request) -> web.Response:
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     now = ctx.clock()
     by_node = principal is not None and principal.role == "node"
-    patch = patches.node_status_patch(body, now, value, by_node=by_node)
-    try:
-        result = await ctx.writer.patch(NODES, bodies.name_of(body), patch, status=True)
-    except NotFound:
-        raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
-    new = bodies.status_of(ctx.state.record_node(result)).get("status")
+    written = await write_node_status(
+        ctx, body, lambda node: patches.node_status_patch(node, now, value, by_node=by_node)
+    )
+    if written is None:
+        raise ApiError(
+            409, "The node changed while its status was written; retry", "CONFLICT", node_id=node_id
+        )
+    new = bodies.status_of(written).get("status")
     return web.json_response(
         {
             "success": True,
