@@ -368,8 +368,15 @@ def start_spies(
 
 
 def start_api(
-    kubeconfig: str, ns: str, repo: Path, port: int, key: str, cprofile: Path | None = None
+    kubeconfig: str,
+    ns: str,
+    repo: Path,
+    port: int,
+    key: str,
+    cprofile: Path | None = None,
+    log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
+    """The API (its log to ``log``, when given)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -387,7 +394,7 @@ def start_api(
             "0",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if log is None else open(log, "ab"),
         env=profiled(
             {"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin", "WEB4AI_API_KEY": key},
             cprofile,
@@ -598,7 +605,10 @@ async def heartbeat_round(
     out = args.cprofile / system if args.cprofile else None
     if out is not None:
         os.makedirs(out, exist_ok=True)
-    server = start_api(kubeconfig, ns, repo, port, key, out)
+    log = args.logs / f"{system}-api.log" if args.logs else None
+    if log is not None:
+        os.makedirs(log.parent, exist_ok=True)
+    server = start_api(kubeconfig, ns, repo, port, key, out, log)
     operator = start_operator(kubeconfig, ns, repo, live, out)
     operator_started = time.time()
     url = f"http://127.0.0.1:{port}/api/v1"
@@ -822,6 +832,7 @@ def main() -> None:
         help="heartbeats: run the API and the operator under cProfile timed by CPU (their "
         "figures then include the profiler's cost) and print where their CPU went",
     )
+    p.add_argument("--logs", type=Path, help="heartbeats: the API's log in DIR/SYSTEM-api.log")
     p.add_argument(
         "--pyspy",
         type=Path,

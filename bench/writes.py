@@ -1,7 +1,8 @@
 """Client-side CPU per write: what one task status merge-patch costs the process that
 sends it, through kubernetes_asyncio's generated client (as the Writer sent every write
 before web4ai.k8s.rawhttp) and through the Writer (straight through the ApiClient's
-session), in one run, on one local control plane, rounds alternating.
+session, and on kept-alive connections of its own: web4ai.k8s.keepalive), in one run,
+on one local control plane, rounds alternating.
 
 The patch is a binding (web4ai.core.patches.bind_patch, unguarded, its condition
 message varied so every write changes the object); each answer is the whole task, as
@@ -58,9 +59,9 @@ def generated(api: client.ApiClient) -> Patcher:
     return patch
 
 
-def lean(api: client.ApiClient) -> Patcher:
-    """The Writer's status merge-patch."""
-    writer = Writer(api, NS)
+def lean(api: client.ApiClient, writer: Writer | None = None) -> Patcher:
+    """The Writer's status merge-patch (through the session, or ``writer``'s way)."""
+    writer = writer or Writer(api, NS)
 
     async def patch(name: str, body: dict[str, Any]) -> Any:
         return await writer.patch(TASKS, name, body, status=True)
@@ -85,7 +86,11 @@ async def cpu_per_write(send: Patcher, names: list[str], binding: dict[str, Any]
 
 
 async def run(writes: int, rounds: int) -> dict[str, list[float]]:
-    costs: dict[str, list[float]] = {"generated client": [], "Writer (raw)": []}
+    costs: dict[str, list[float]] = {
+        "generated client": [],
+        "Writer (raw)": [],
+        "Writer (kept-alive)": [],
+    }
     with ControlPlane() as plane:
         api = await api_client(str(plane.kubeconfig))
         try:
@@ -97,10 +102,16 @@ async def run(writes: int, rounds: int) -> dict[str, list[float]]:
             task = cast(TaskBody, await writer.read(TASKS, names[0]))
             binding = patches.bind_patch(task, "node-1", time.time())
             binding.pop("metadata", None)  # unguarded: every write lands
-            senders = {"generated client": generated(api), "Writer (raw)": lean(api)}
+            kept = Writer.kept_alive(api, NS)
+            senders = {
+                "generated client": generated(api),
+                "Writer (raw)": lean(api),
+                "Writer (kept-alive)": lean(api, kept),
+            }
             for r in range(rounds):
                 for label in list(senders)[:: 1 if r % 2 == 0 else -1]:
                     costs[label].append(await cpu_per_write(senders[label], names, binding, writes))
+            await kept.close()
         finally:
             await api.close()
     return costs
@@ -113,15 +124,16 @@ def main() -> None:
     args = p.parse_args()
     costs = eventloop.run(run(args.writes, args.rounds))
     before = statistics.median(costs["generated client"])
-    after = statistics.median(costs["Writer (raw)"])
     for label, values in costs.items():
         rounds = " ".join(f"{v:.3f}" for v in values)
-        print(f"{label:17}: {statistics.median(values):.3f} ms CPU per write (rounds: {rounds})")
-    print(
-        f"client CPU per task status write: {before:.3f} -> {after:.3f} ms "
-        f"(x{after / before:.2f}), median of {args.rounds} rounds of {args.writes}, "
-        f"{OBJECTS} in flight"
-    )
+        print(f"{label:19}: {statistics.median(values):.3f} ms CPU per write (rounds: {rounds})")
+    for label in ("Writer (raw)", "Writer (kept-alive)"):
+        after = statistics.median(costs[label])
+        print(
+            f"client CPU per task status write, {label}: {before:.3f} -> {after:.3f} ms "
+            f"(x{after / before:.2f}), median of {args.rounds} rounds of {args.writes}, "
+            f"{OBJECTS} in flight"
+        )
 
 
 if __name__ == "__main__":

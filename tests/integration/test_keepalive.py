@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 from kubernetes_asyncio import client
 
+from web4ai.k8s import keepalive
 from web4ai.k8s.errors import K8sError
 from web4ai.k8s.keepalive import KeptAlive
 
@@ -173,3 +174,23 @@ def test_behind_a_proxy_the_session_carries_the_requests() -> None:
             proxy = conf.proxy
 
     assert KeptAlive.of(Api()) is None
+
+
+async def test_when_every_idle_connection_was_closed_the_retry_takes_a_new_one(
+    server: Server, kept: KeptAlive
+) -> None:
+    await asyncio.gather(*(kept.send("GET", "/then-idle-close") for _ in range(3)))
+    assert len(kept.idle) == 3 and server.connections == 3
+    await asyncio.sleep(0.05)  # the server has closed all three by now
+    assert await kept.send("GET", "/json") == {"path": "/json"}
+    assert server.connections == 4
+
+
+async def test_a_connection_idle_too_long_is_closed_not_used(
+    server: Server, kept: KeptAlive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await kept.send("GET", "/json")
+    monkeypatch.setattr(keepalive, "IDLE", 0.0)
+    await kept.send("GET", "/json")
+    assert server.connections == 2
+    assert [r for r, _ in server.requests] == ["GET /json", "GET /json"]  # none sent twice

@@ -321,11 +321,7 @@ async def drain(request: web.Request) -> web.Response:
     except NotFound:
         raise ApiError(404, "Node not found", "NODE_NOT_FOUND", node_id=node_id) from None
     ctx.state.record_node(result)
-    running = sum(
-        1
-        for t in ctx.state.tasks_by_name.values()
-        if bodies.task_node(t) == node_id and bodies.task_phase(t).bound
-    )
+    running = ctx.state.bound_on(node_id)
     return web.json_response(
         {
             "success": True,

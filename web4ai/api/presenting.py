@@ -39,8 +39,7 @@ def node_public(
     as GET /nodes/{id} shows it."""
     tasks = None
     if detailed:
-        node = bodies.node_id(body)
-        tasks = [t for t in state.tasks_by_name.values() if bodies.task_node(t) == node]
+        tasks = state.tasks_on(bodies.node_id(body))
     shown = public.node_public(body, state.lease_renewed(body), running=running, tasks=tasks)
     return cast(Doc, shown)
 

@@ -71,6 +71,10 @@ class ClusterState:
     # bound (assigned or running) tasks per node id, kept by the same hook
     _bound_on: dict[str, str] = field(init=False)
     _bound: Counter[str] = field(init=False)
+    # every task that names a node (bound or finished there), per node id, kept by the
+    # same hook: a node's detail lists its tasks without a scan of the whole history
+    _node_of: dict[str, str] = field(init=False)
+    _on_node: dict[str, dict[str, None]] = field(init=False)
     # derived once per object version: the settings, and each node's scheduler view
     _settings: tuple[OrchestratorBody | None, Settings] | None = field(init=False, default=None)
     _views: dict[str, tuple[NodeBody, str, Node]] = field(init=False)
@@ -92,6 +96,8 @@ class ClusterState:
         self._done_at = {}
         self._bound_on = {}
         self._bound = Counter()
+        self._node_of = {}
+        self._on_node = {}
         self._views = {}
         self._live = set()
         self._renewed = {}
@@ -158,6 +164,9 @@ class ClusterState:
             self._bound[node] -= 1
             if not self._bound[node]:
                 del self._bound[node]
+        named = None if kind == "DELETED" else bodies.task_node(body)
+        if self._node_of.get(name) != named:
+            self._file_under(name, named)
         if kind == "DELETED":
             self.list_order.put(name, None)
         else:
@@ -177,6 +186,18 @@ class ClusterState:
             done = bodies.parse_time(status.get("completedAt")) if phase.status.terminal else None
             if done is not None:
                 self._done_at[name] = done
+
+    def _file_under(self, name: str, node: str | None) -> None:
+        """Move the task ``name`` to the list of ``node`` (None: of no node)."""
+        before = self._node_of.pop(name, None)
+        if before is not None:
+            names = self._on_node[before]
+            del names[name]
+            if not names:
+                del self._on_node[before]
+        if node:
+            self._node_of[name] = node
+            self._on_node.setdefault(node, {})[name] = None
 
     def _task_changed(self, kind: str, new: Body, old: Body | None) -> None:
         self._index_task(kind, new)
@@ -293,6 +314,12 @@ class ClusterState:
     def bound_on(self, node_id: str) -> int:
         """Tasks assigned or running on one node (kept by the task hook)."""
         return self._bound.get(node_id, 0)
+
+    def tasks_on(self, node_id: str) -> list[TaskBody]:
+        """The tasks that name the node (bound to it, or finished there), in the order
+        they came to it (kept by the task hook: no scan)."""
+        store = self.tasks.store
+        return [bodies.as_task(store[n]) for n in self._on_node.get(node_id, ()) if n in store]
 
     def phase_of(self, name: str) -> TaskPhase | None:
         """A task's phase from the index (None when not in the store)."""

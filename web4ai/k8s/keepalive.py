@@ -12,9 +12,10 @@ and the request counter of ``web4ai.k8s.client.count_requests``. Behind a proxy
 (``configuration.proxy``) there is no such client (``KeptAlive.of`` is None) and the
 Writer's requests go through aiohttp (``web4ai.k8s.rawhttp``).
 
-A connection that the API server closed while it was idle is found out by the
-request sent on it (the answer ends before its first byte): that request is sent
-once more on a new connection, as aiohttp does. Any other failure closes the
+A connection idle for ``IDLE`` seconds is closed rather than used; one that the API
+server closed while it was idle is found out by the request sent on it (the answer
+ends before its first byte): that request is sent once more, on a new connection,
+as aiohttp does. Any other failure closes the
 connection and is raised; a cancelled request closes its connection too.
 """
 
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import ssl
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -36,7 +38,7 @@ from web4ai.k8s.errors import answer_error
 from web4ai.k8s.rawhttp import AUTH, JSON
 
 MAX_CONNECTIONS = 32  # at once; more requests wait for one (the renewals write 32 at once)
-MAX_HEAD = 64 * 1024  # bytes of an answer's status line and headers
+IDLE = 15.0  # s: a connection idle longer is closed, not used
 READ_LIMIT = 2**21  # as the ApiClient's session: an answer's chunk-size lines and more
 NO_BODY = (204, 304)
 
@@ -99,6 +101,7 @@ async def read_chunks(reader: asyncio.StreamReader) -> bytes:
 class Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    used: float = 0.0  # time.monotonic() when it last carried a request
 
     async def exchange(self, request: bytes, head_request: bool = False) -> Answer:
         """Send ``request``; its answer. ``Closed`` when none began."""
@@ -162,6 +165,17 @@ class KeptAlive:
             url.netloc.rpartition("@")[2],
         )
 
+    def _reuse(self) -> Connection | None:
+        """The idle connection used last, when it has not idled past ``IDLE``: the
+        others, idle longer still, are closed (the API server closes idle connections
+        of its own accord; a request sent on one is sent again, on a new one)."""
+        if self.idle and time.monotonic() - self.idle[-1].used < IDLE:
+            return self.idle.pop()
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            conn.close()
+        return None
+
     async def _connect(self) -> Connection:
         reader, writer = await asyncio.open_connection(
             self.host,
@@ -197,9 +211,10 @@ class KeptAlive:
             request += body
         async with self.slots:
             for attempt in range(2):
-                reused = bool(self.idle)
+                conn = self._reuse() if attempt == 0 else None
+                reused = conn is not None
                 try:
-                    conn = self.idle.pop() if reused else await self._connect()
+                    conn = conn or await self._connect()
                 except OSError as exc:
                     raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
                 done = False
@@ -217,6 +232,7 @@ class KeptAlive:
                     if not done:
                         conn.close()
                 if answer.keep:
+                    conn.used = time.monotonic()
                     self.idle.append(conn)
                 else:
                     conn.close()

@@ -1,5 +1,6 @@
-"""ClusterState keeps the tasks by phase as the store changes, whatever feeds it:
-``tasks_with`` must always equal a scan of the store."""
+"""ClusterState keeps the tasks by phase (and by the node they name) as the store
+changes, whatever feeds it: ``tasks_with`` and ``tasks_on`` must always equal a scan
+of the store."""
 
 from __future__ import annotations
 
@@ -57,6 +58,9 @@ def agree(state: ClusterState) -> None:
         bodies.task_node(b) for b in tasks if bodies.task_phase(b).bound and bodies.task_node(b)
     )
     assert state.bound_counts() == bound
+    for node in {bodies.task_node(b) or "nobody" for b in tasks} | {"nobody"}:
+        on = [bodies.name_of(b) for b in state.tasks_on(node)]
+        assert sorted(on) == sorted(bodies.name_of(b) for b in tasks if bodies.task_node(b) == node)
     for view in state.node_views().values():
         assert view.running == bound[view.node_id]
     for phase in TaskPhase:  # excluding names is a set difference, not a different answer
