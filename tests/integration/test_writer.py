@@ -80,8 +80,11 @@ async def test_writes_return_the_stored_object_and_count_themselves(
 
     ops = [{"op": "add", "path": "/metadata/annotations", "value": {"k": "v"}}]
     assert (await writer.json_patch(TASKS, "t1", ops))["metadata"]["annotations"] == {"k": "v"}
+    more = [{"op": "add", "path": "/metadata/annotations/k2", "value": "v2"}]
+    await writer.json_patch_only(TASKS, "t1", more)  # its answer unread
 
     current = await writer.read(TASKS, "t1")
+    assert current["metadata"]["annotations"] == {"k": "v", "k2": "v2"}
     current["metadata"]["labels"] = {"c": "d"}
     replaced = await writer.replace(TASKS, "t1", current)
     assert replaced["metadata"]["labels"] == {"c": "d"}
@@ -89,7 +92,7 @@ async def test_writes_return_the_stored_object_and_count_themselves(
 
     assert await writer.delete(TASKS, "t1", uid=created["metadata"]["uid"])
     assert await writer.get(TASKS, "t1") is None
-    assert writer.writes == {TASKS.plural: 6}
+    assert writer.writes == {TASKS.plural: 7}
     assert writer.conflicts == 0
 
 

@@ -81,6 +81,9 @@ class FakeWriter(Writer):
                 body.setdefault("spec", {})[op["path"].removeprefix("/spec/")] = op["value"]
         return self._stored(resource, body)
 
+    async def json_patch_only(self, resource: Resource, name: str, ops: list[Body]) -> None:
+        await self.json_patch(resource, name, ops)
+
     async def patch(
         self, resource: Resource, name: str, patch: Body, *, status: bool = False
     ) -> Body:

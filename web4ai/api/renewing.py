@@ -34,7 +34,7 @@ async def renew_lease(ctx: ApiContext, node_id: str, when: float) -> None:
     name = node_lease_name(ident.name)
     spec = heartbeats.lease_spec(node_id, ctx.state.heartbeat_interval(), when)
     try:
-        await ctx.writer.json_patch(LEASES, name, heartbeats.renewal_ops(node_id, spec))
+        await ctx.writer.json_patch_only(LEASES, name, heartbeats.renewal_ops(node_id, spec))
     except NotFound:
         # Conflict: created meanwhile by a concurrent heartbeat, so renewed
         with contextlib.suppress(Conflict):

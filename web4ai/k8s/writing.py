@@ -122,6 +122,13 @@ class Writer:
         )
         return result
 
+    async def json_patch_only(self, resource: Resource, name: str, ops: list[Body]) -> None:
+        """``json_patch`` whose answer is not read (a Lease renewal: its watch event
+        brings the object)."""
+        await self._write(
+            resource, "PATCH", self._path(resource, name), ops, JSON_PATCH, parse=False
+        )
+
     async def patch(
         self, resource: Resource, name: str, patch: Patch, *, status: bool = False
     ) -> Body:
