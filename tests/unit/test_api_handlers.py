@@ -346,6 +346,18 @@ async def test_put_config_merges_again_onto_a_copy_another_write_overtook(
     assert body["config"]["network"]["max_nodes"] == 77
 
 
+def parked_behind_the_cache(ctx: ApiContext) -> tuple[FakeWriter, str]:
+    """node-a in maintenance (by the admin's intent) on the API server, in a write the
+    API's copy has not seen yet; the fake writer and the node's object name."""
+    writer = ctx.writer
+    assert isinstance(writer, FakeWriter)
+    name = bodies.name_of(ctx.state.nodes_by_name["node-a"])
+    stored = writer.objects_by_name[NODES, name]
+    parked = {**stored["status"], "status": "maintenance", "adminStatus": "maintenance"}
+    writer._stored(NODES, {**stored, "status": parked})
+    return writer, name
+
+
 async def test_a_heartbeat_from_a_stale_copy_never_writes_active_over_a_parked_node(
     http: Any, ctx: ApiContext
 ) -> None:
@@ -354,12 +366,7 @@ async def test_a_heartbeat_from_a_stale_copy_never_writes_active_over_a_parked_n
     effective status from the node as it is, instead of writing ``active`` back."""
     status, _ = await call(http, "POST", "/nodes/node-a/register", json=REGISTRATION)
     assert status == 200
-    writer = ctx.writer
-    assert isinstance(writer, FakeWriter)
-    name = bodies.name_of(ctx.state.nodes_by_name["node-a"])
-    stored = writer.objects_by_name[NODES, name]
-    parked = {**stored["status"], "status": "maintenance", "adminStatus": "maintenance"}
-    writer._stored(NODES, {**stored, "status": parked})  # the API's copy is behind
+    writer, name = parked_behind_the_cache(ctx)
     status, body = await call(
         http,
         "POST",
@@ -380,12 +387,7 @@ async def test_a_node_reporting_active_from_a_stale_copy_never_overrides_the_adm
     computed again from the node as it is: maintenance holds, and the answer says so."""
     status, _ = await call(http, "POST", "/nodes/node-a/register", NODE_KEY, json=REGISTRATION)
     assert status == 200
-    writer = ctx.writer
-    assert isinstance(writer, FakeWriter)
-    name = bodies.name_of(ctx.state.nodes_by_name["node-a"])
-    stored = writer.objects_by_name[NODES, name]
-    parked = {**stored["status"], "status": "maintenance", "adminStatus": "maintenance"}
-    writer._stored(NODES, {**stored, "status": parked})  # the API's copy is behind
+    writer, name = parked_behind_the_cache(ctx)
     status, body = await call(
         http, "PUT", "/nodes/node-a/status", NODE_KEY, json={"status": "active"}
     )

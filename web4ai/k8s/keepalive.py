@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -34,8 +33,7 @@ from kubernetes_asyncio.client import ApiClient
 from multidict import CIMultiDict
 
 from web4ai.k8s.client import recorder
-from web4ai.k8s.errors import answer_error
-from web4ai.k8s.rawhttp import AUTH, JSON
+from web4ai.k8s.rawhttp import AUTH, JSON, dumps, result
 
 MAX_CONNECTIONS = 32  # at once; more requests wait for one (the renewals write 32 at once)
 IDLE = 15.0  # s: a connection idle longer is closed, not used
@@ -252,7 +250,7 @@ class KeptAlive:
         the typed error of an error status."""
         record = recorder(self.api)
         url = self.api.configuration.host + path  # as recorded for every other request
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        data = None if body is None else dumps(body).encode()
         try:
             answer = await self.exchange(method, path, data, content_type)
         except Exception:
@@ -261,10 +259,7 @@ class KeptAlive:
             raise
         if record is not None:
             record(method, url, answer.status)
-        if not 200 <= answer.status <= 299:
-            text = answer.body.decode("utf-8", "replace")
-            raise answer_error(answer.status, answer.reason, text, answer.headers)
-        return json.loads(answer.body) if parse else None
+        return result(answer.status, answer.reason, answer.body, answer.headers, parse)
 
     async def close(self) -> None:
         idle, self.idle = self.idle, []

@@ -31,7 +31,15 @@ from web4ai.k8s.errors import answer_error
 JSON = "application/json"
 AUTH = ["BearerToken"]  # the generated client's auth settings for every call
 NO_TIMEOUT = aiohttp.ClientTimeout()  # as the generated client's: none of its own
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+dumps = json.JSONEncoder(separators=(",", ":")).encode  # a request body, compact
+
+
+def result(status: int, reason: str | None, raw: bytes, headers: Any, parse: bool) -> Any:
+    """An answer's parsed body (None without ``parse``); the typed error of an error
+    status (``web4ai.k8s.errors``) with its reason, body as text and headers."""
+    if not 200 <= status <= 299:
+        raise answer_error(status, reason, raw.decode("utf-8", "replace"), headers)
+    return json.loads(raw) if parse else None
 
 
 def object_path(resource: Resource, namespace: str, name: str | None = None) -> str:
@@ -76,7 +84,7 @@ async def send(
         async with rest.pool_manager.request(
             method,
             url,
-            data=None if body is None else _dumps(body),
+            data=None if body is None else dumps(body),
             headers=headers,
             timeout=NO_TIMEOUT,
             **extra,
@@ -88,7 +96,4 @@ async def send(
         raise
     if record is not None:
         record(method, url, response.status)
-    if not 200 <= response.status <= 299:
-        text = raw.decode("utf-8", "replace")
-        raise answer_error(response.status, response.reason, text, response.headers)
-    return json.loads(raw) if parse else None
+    return result(response.status, response.reason, raw, response.headers, parse)

@@ -52,21 +52,12 @@ class Writer:
         if self.kept is not None:
             await self.kept.close()
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        content_type: str = JSON,
-        parse: bool = True,
-    ) -> Any:
+    async def _send(self, method: str, path: str, body: Any = None, **options: Any) -> Any:
+        """``rawhttp.send``'s request (``content_type``, ``parse``), on the kept-alive
+        connections when there are any."""
         if self.kept is not None:
-            return await self.kept.send(method, path, body, content_type=content_type, parse=parse)
-        return await send(self.api, method, path, body, content_type=content_type, parse=parse)
-
-    def objects(self) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self.api)
+            return await self.kept.send(method, path, body, **options)
+        return await send(self.api, method, path, body, **options)
 
     async def _write(
         self,
