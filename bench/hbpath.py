@@ -9,6 +9,11 @@ The server's CPU (time.process_time, its own) is read before and after each roun
 warms up. Median of ``--rounds``.
 
 python -m bench.hbpath --nodes 20000 --beats 20000 --rounds 3
+
+With ``--rate`` the heartbeats of a round are sent at that pace, as the nodes send them
+(each one then wakes the API on its own, which at full speed many share):
+
+python -m bench.hbpath --nodes 10000 --beats 3000 --rate 100 --rounds 3
 """
 
 from __future__ import annotations
@@ -84,12 +89,16 @@ async def drive(args: argparse.Namespace, server: subprocess.Popen[str]) -> None
                 *(call(f"/nodes/n{i}/register", register) for i in range(args.nodes))
             )
             assert set(codes) == {200}, set(codes)
+
+            async def paced(i: int, started: float) -> int:
+                if args.rate:  # the i-th heartbeat at its time, as nodes beat
+                    await asyncio.sleep(max(0.0, started + i / args.rate - time.monotonic()))
+                return await call(f"/nodes/n{i % args.nodes}/heartbeat", BODY)
+
             per_beat = []
             for round_ in range(args.rounds + 1):
                 before, started = server_cpu(server), time.monotonic()
-                codes = await asyncio.gather(
-                    *(call(f"/nodes/n{i % args.nodes}/heartbeat", BODY) for i in range(args.beats))
-                )
+                codes = await asyncio.gather(*(paced(i, started) for i in range(args.beats)))
                 cpu, wall = server_cpu(server) - before, time.monotonic() - started
                 assert set(codes) == {200}, set(codes)
                 label = "warm-up" if round_ == 0 else f"round {round_}"
@@ -118,6 +127,9 @@ def main() -> None:
     p.add_argument("--beats", type=int, default=20000, help="heartbeats per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument(
+        "--rate", type=float, default=0.0, help="heartbeats/s (0: as fast as the API answers)"
+    )
     p.add_argument("--port", type=int, default=PORT)
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import random
 
-from web4ai.core.renewals import SPACING, Renewals
+import pytest
+
+from web4ai.core.renewals import SPACING, Renewals, batch_slack
 
 INTERVAL = 10.0  # the heartbeat interval
 EXPIRES = 3 * INTERVAL  # liveness: offline after three intervals without a heartbeat
 
 
-def simulate(beats: list[float], until: float) -> tuple[list[tuple[float, float]], Renewals]:
-    """Heartbeats of one node at ``beats``; the writer looks every 0.5 s. The Lease
-    writes as (written at, renewTime)."""
+def simulate(
+    beats: list[float], until: float, early: float = 0.0
+) -> tuple[list[tuple[float, float]], Renewals]:
+    """Heartbeats of one node at ``beats``; the writer looks every 0.5 s and takes what
+    is due within ``early`` too. The Lease writes as (written at, renewTime)."""
     r = Renewals()
     writes: list[tuple[float, float]] = []
     lease: float | None = None
@@ -27,7 +31,7 @@ def simulate(beats: list[float], until: float) -> tuple[list[tuple[float, float]
                 writes.append((beat, beat))
                 lease = beat
                 r.wrote("n", beat)
-        for node, when in r.due(t):
+        for node, when in r.due(t, early):
             assert node == "n"
             writes.append((t, when))
             lease = max(lease or when, when)
@@ -47,15 +51,32 @@ def test_the_first_heartbeat_writes_and_the_next_is_held() -> None:
     assert r.due(200.0) == []  # each held heartbeat is written once
 
 
-def test_about_one_write_every_second_heartbeat() -> None:
+BATCHED = [0.0, batch_slack(INTERVAL)]  # written when due, or in batches (early)
+
+
+@pytest.mark.parametrize("early", BATCHED)
+def test_about_one_write_every_second_heartbeat(early: float) -> None:
     beats = [i * INTERVAL + random.Random(i).uniform(-0.5, 0.5) for i in range(1, 101)]
-    writes, _ = simulate(beats, 1100.0)
+    writes, _ = simulate(beats, 1100.0, early)
     assert 45 <= len(writes) <= 55
 
 
-def test_liveness_read_from_the_lease_is_exactly_that_of_the_heartbeats() -> None:
+def test_a_batch_takes_what_falls_due_within_its_slack() -> None:
+    assert batch_slack(100.0) == 1.0
+    assert batch_slack(2.0) == pytest.approx(0.4)  # a fifth of a short interval
+    r = Renewals()
+    for node, last in (("a", 100.0), ("b", 100.5), ("c", 101.5)):
+        r.wrote(node, last)
+        assert not r.beat(node, last + INTERVAL, INTERVAL, last)
+    assert r.due(125.0, 1.0) == [("a", 110.0), ("b", 110.5)]  # c falls due at 126.5
+    assert r.due(126.0, 1.0) == [("c", 111.5)]
+
+
+@pytest.mark.parametrize("early", BATCHED)
+def test_liveness_read_from_the_lease_is_exactly_that_of_the_heartbeats(early: float) -> None:
     """At every moment the Lease is live exactly when a heartbeat came within the last
-    three intervals, whatever the pace (up to one interval), and never goes back."""
+    three intervals, whatever the pace (up to one interval), and never goes back, written
+    when due or in batches."""
     rng = random.Random(7)
     for _ in range(200):
         beats = []
@@ -63,7 +84,7 @@ def test_liveness_read_from_the_lease_is_exactly_that_of_the_heartbeats() -> Non
         for _ in range(rng.randint(1, 30)):
             beats.append(t)
             t += rng.uniform(0.2 * INTERVAL, INTERVAL)
-        writes, _ = simulate(beats, beats[-1] + 4 * INTERVAL)
+        writes, _ = simulate(beats, beats[-1] + 4 * INTERVAL, early)
         times = [when for _, when in writes]
         assert times == sorted(times)
         assert times[-1] == beats[-1]

@@ -1,7 +1,8 @@
 """Heartbeats into node Leases: a heartbeat renews its node's Lease at once or is held
 and written later with its own time (``web4ai.core.renewals``: a Lease write about every
 second heartbeat, liveness as exact as before). ``renewing`` writes the held ones when
-they fall due, and every one still held at shutdown (aiohttp ``cleanup_ctx``)."""
+they fall due, in batches (those due within a second go together), and every one still
+held at shutdown (aiohttp ``cleanup_ctx``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from web4ai.api.errors import ApiError
 from web4ai.core import bodies, heartbeats
 from web4ai.core.crs import NodeBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
+from web4ai.core.renewals import batch_slack
 from web4ai.core.resources import LEASES
 from web4ai.k8s.errors import Conflict, K8sError, NotFound
 
@@ -83,8 +85,9 @@ async def write_held(ctx: ApiContext, held: list[tuple[str, float]]) -> None:
 
 
 async def write_due(ctx: ApiContext, now: float) -> int:
-    """Write the held renewals due at ``now``; how many."""
-    due = ctx.renewals.due(now)
+    """Write the held renewals due at ``now``, and in the same batch those due soon
+    after (``batch_slack``); how many."""
+    due = ctx.renewals.due(now, batch_slack(ctx.state.heartbeat_interval()))
     await write_held(ctx, due)
     return len(due)
 

@@ -23,6 +23,20 @@ from web4ai.core.expiry import Expiry
 # (a write per heartbeat once in phase).
 SPACING = 2.5
 RETRY = 1.0  # s: a held write that failed is tried again this much later
+# Held renewals are written in batches: when the first falls due, every one due within
+# ``batch_slack`` of it goes with it (early, which liveness never minds). A write and
+# its watch events then wake the API and the operator once per batch instead of once
+# per Lease: at 10,000 nodes, ~40 writes a second in one burst.
+BATCH = 1.0  # s
+BATCH_SHARE = 0.2  # of the interval at most: the early write still takes the last beat
+
+
+def batch_slack(interval: float) -> float:
+    """How early a held renewal may be written with a batch (``BATCH``, and at most a
+    fifth of the interval, so that a write never comes before the heartbeat it is held
+    for: that one is due ``SPACING`` intervals after the last write, half an interval
+    after the last heartbeat before it)."""
+    return min(BATCH, BATCH_SHARE * interval)
 
 
 @dataclass
@@ -66,10 +80,11 @@ class Renewals:
             self._held[node_id] = when
         self._due.schedule(node_id, now + RETRY)
 
-    def due(self, now: float) -> list[tuple[str, float]]:
+    def due(self, now: float, early: float = 0.0) -> list[tuple[str, float]]:
         """The held heartbeats to write now, (node id, heartbeat time), each once: a
-        node's next ones are held anew by ``beat``."""
-        taken = ((n, self._held.pop(n, None)) for n in self._due.pop_due(now))
+        node's next ones are held anew by ``beat``. ``early``: those due within that
+        many seconds from ``now`` too (``batch_slack``)."""
+        taken = ((n, self._held.pop(n, None)) for n in self._due.pop_due(now + early))
         return [(n, held) for n, held in taken if held is not None]
 
     def next_due(self) -> float | None:
