@@ -395,3 +395,35 @@ async def test_a_node_reporting_active_from_a_stale_copy_never_overrides_the_adm
     assert body["new_status"] == "maintenance"
     written = writer.objects_by_name[NODES, name]["status"]
     assert (written["status"], written["adminStatus"]) == ("maintenance", "maintenance")
+
+
+async def test_a_heartbeat_that_only_refreshes_the_status_is_written_in_the_next_batch(
+    http: Any, ctx: ApiContext
+) -> None:
+    """A moved status is written by the heartbeat itself; a refresh of an unchanged one
+    (due after ``status_refresh``) is kept, the latest per node, and written by the
+    batch (``web4ai.api.refreshing``), computed on the node as it is then."""
+    from web4ai.api.refreshing import write_kept
+    from web4ai.core.heartbeats import REFRESH_INTERVALS
+
+    at_most = 1.25 * max(ctx.status_refresh, REFRESH_INTERVALS * 30)  # refresh_of
+
+    status, _ = await call(http, "POST", "/nodes/node-a/register", json=REGISTRATION)
+    assert status == 200
+    writer = ctx.writer
+    assert isinstance(writer, FakeWriter)
+    name = bodies.name_of(next(iter(ctx.state.nodes_by_name.values())))
+    first = writer.objects_by_name[NODES, name]["status"]["lastHeartbeat"]
+    clock = ctx.clock
+    ctx.clock = lambda: clock() + 2 * at_most  # a refresh is due
+    status, _ = await call(http, "POST", "/nodes/node-a/heartbeat", json={})
+    assert status == 200
+    assert writer.objects_by_name[NODES, name]["status"]["lastHeartbeat"] == first
+    assert list(ctx.refreshes) == ["node-a"]
+    assert await write_kept(ctx) == 1
+    refreshed = writer.objects_by_name[NODES, name]["status"]["lastHeartbeat"]
+    assert refreshed > first and not ctx.refreshes
+    status, _ = await call(http, "POST", "/nodes/node-a/heartbeat", json={"cpu_usage": 77.0})
+    assert status == 200  # moved: written at once, nothing kept
+    assert writer.objects_by_name[NODES, name]["status"]["cpuUsage"] == 77.0
+    assert not ctx.refreshes

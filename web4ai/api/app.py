@@ -16,6 +16,7 @@ from web4ai.api import (
     monitoring,
     nodes,
     progress,
+    refreshing,
     renewing,
     tasks,
     ui,
@@ -154,7 +155,14 @@ async def informers(app: web.Application) -> AsyncIterator[None]:
 
 
 # the app's background work, in start order (stopped in reverse)
-BACKGROUND = (informers, live_feed, keys.keeping, progress.writes, renewing.renewing)
+BACKGROUND = (
+    informers,
+    live_feed,
+    keys.keeping,
+    progress.writes,
+    renewing.renewing,
+    refreshing.refreshing,
+)
 
 
 def route_tables() -> list[web.RouteTableDef]:

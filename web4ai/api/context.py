@@ -20,6 +20,7 @@ from web4ai.core.nodetotals import NodeTotals
 from web4ai.core.progress import Coalescer
 from web4ai.core.ratelimit import FailureLimiter, PacedLimiter, RateLimiter
 from web4ai.core.renewals import Renewals
+from web4ai.core.schemas.requests import Heartbeat
 from web4ai.k8s.cache import ClusterState
 from web4ai.k8s.writing import Writer
 from web4ai.observability.metrics import ApiMetrics
@@ -61,6 +62,8 @@ class ApiContext:
     status_refresh: float = 300.0
     # which heartbeats renew their Lease at once and which are held (api.renewing)
     renewals: Renewals = field(default_factory=Renewals)
+    # node id -> (heartbeat, when): status refreshes written in batches (api.refreshing)
+    refreshes: dict[str, tuple[Heartbeat, float]] = field(default_factory=dict)
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
     closing: bool = False  # shutting down: long-polls answer at once
     # node id -> names of tasks assigned to it and not started: what a poll offers

@@ -238,8 +238,15 @@ async def write_heartbeat_status(
     ctx: ApiContext, data: requests.Heartbeat, body: NodeBody, now: float
 ) -> None:
     """The heartbeat's status fields, when any moved (``write_node_status``); overtaken
-    each time, the next heartbeat writes what still moved."""
+    each time, the next heartbeat writes what still moved. A refresh of a status that
+    did not move is kept and written in a batch (``web4ai.api.refreshing``)."""
     refresh = heartbeats.status_refresh(ctx.status_refresh, ctx.state.heartbeat_interval())
+    fields, refresh_only = heartbeats.heartbeat_change(data, body, now, refresh)
+    if fields is None:
+        return
+    if refresh_only:
+        ctx.refreshes[bodies.node_id(body)] = (data, now)
+        return
     await write_node_status(
         ctx, body, lambda node: heartbeats.heartbeat_patch(data, node, now, refresh)
     )

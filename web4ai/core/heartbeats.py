@@ -106,6 +106,14 @@ def refresh_of(node_id: str, refresh: float) -> float:
 def heartbeat_status(data: Heartbeat, node: NodeBody, now: float, refresh: float) -> Patch | None:
     """The status fields to write, or None when the Lease renewal alone suffices.
     A reported ``status`` is the node's own report: an admin's intent still holds."""
+    return heartbeat_change(data, node, now, refresh)[0]
+
+
+def heartbeat_change(
+    data: Heartbeat, node: NodeBody, now: float, refresh: float
+) -> tuple[Patch | None, bool]:
+    """``heartbeat_status``, and whether the write is only the refresh of a status that
+    did not move (the API writes those in batches, ``web4ai.api.refreshing``)."""
     current: Mapping[str, Any] = bodies.status_of(node)  # compared field by field
     new: Patch = data.status_fields()
     reported: Any = "keep"
@@ -123,12 +131,8 @@ def heartbeat_status(data: Heartbeat, node: NodeBody, now: float, refresh: float
         return bool(current.get(k) != val)
 
     moved_keys = {k for k, val in new.items() if k not in IGNORED and moved(k, val)}
-    changed = (
-        now - last >= refresh_of(bodies.node_id(node), refresh)
-        or bool(moved_keys - SOFT)
-        or (bool(moved_keys) and now - last >= SOFT_COALESCE)
-    )
-    if not changed:
-        return None
+    changed = bool(moved_keys - SOFT) or (bool(moved_keys) and now - last >= SOFT_COALESCE)
+    if not changed and now - last < refresh_of(bodies.node_id(node), refresh):
+        return None, False
     new["lastHeartbeat"] = bodies.format_time(now)
-    return new
+    return new, not changed
