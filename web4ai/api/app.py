@@ -26,7 +26,7 @@ from web4ai.api import (
 from web4ai.api.access import authenticate
 from web4ai.api.auth import ANONYMOUS, PRINCIPAL_KEY, authorize
 from web4ai.api.context import CONTEXT, ApiContext
-from web4ai.api.errors import MAX_BODY, ApiError, error_middleware, too_large
+from web4ai.api.errors import MAX_BODY, ApiError, error_answer, too_large
 from web4ai.api.events import on_node, on_orchestrator, on_task
 from web4ai.api.lifetime import running
 from web4ai.api.livefeed import live_feed
@@ -58,17 +58,28 @@ def compress(request: web.Request, response: web.StreamResponse) -> None:
         response.enable_compression(web.ContentCoding.gzip)
 
 
+PACED_ROUTES = frozenset({"heartbeat", "register"})  # budgets per node (core/ratelimit.py)
+
+
 @web.middleware
-async def outcome_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Every answer: large JSON compressed (``compress``), counted in /status's request
-    stats, and timed in ``web4ai_http_request_duration_seconds{route,method,code}`` by
-    route *name* (bounded), heartbeats counted; WebSocket sessions are not requests.
-    One layer for the three (three were 6 % of the API's CPU under heartbeats)."""
+async def request_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every request, in one layer (each of aiohttp's layers is a coroutine and a
+    wrapper more per request; a heartbeat is mostly such overhead):
+
+    1. admitted (``admit``: body limit, key, role, rate limit) and handled;
+    2. whatever either raised answered in the error envelope (``errors.error_answer``);
+    3. large JSON compressed (``compress``), counted in /status's request stats, and
+       timed in ``web4ai_http_request_duration_seconds{route,method,code}`` by route
+       *name* (bounded), heartbeats counted; WebSocket sessions are not requests."""
     ctx = request.app[CONTEXT]
     started = time.perf_counter()
     code = 500
     try:
-        response: web.StreamResponse = await handler(request)
+        try:
+            await admit(ctx, request)
+            response: web.StreamResponse = await handler(request)
+        except Exception as exc:
+            response = error_answer(request, exc)
         code = response.status
         stats = ctx.stats
         stats.requests_total += 1
@@ -78,7 +89,7 @@ async def outcome_middleware(request: web.Request, handler: Any) -> web.StreamRe
             stats.requests_error += 1
         compress(request, response)
         return response
-    except web.HTTPException as exc:
+    except web.HTTPException as exc:  # a redirect
         code = exc.status
         raise
     finally:
@@ -91,14 +102,9 @@ async def outcome_middleware(request: web.Request, handler: Any) -> web.StreamRe
                 metrics.heartbeats.inc()
 
 
-PACED_ROUTES = frozenset({"heartbeat", "register"})  # budgets per node (core/ratelimit.py)
-
-
-@web.middleware
-async def access_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def admit(ctx: ApiContext, request: web.Request) -> None:
     """Body limit (declared length here, streamed bodies in api.errors.read_body), API key,
-    role and rate limit, in that order."""
-    ctx = request.app[CONTEXT]
+    role and rate limit, in that order; ``ApiError`` when one refuses."""
     settings = ctx.state.settings()
     limit = settings.max_body_bytes
     request[MAX_BODY] = limit
@@ -107,7 +113,7 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
     route = request.match_info.route.name or ""
     declared = spec_of(request.match_info.handler)
     if declared.public or request.match_info.http_exception is not None:
-        return await handler(request)  # type: ignore[no-any-return]
+        return
     principal = await authenticate(
         ctx,
         request.headers.get("Authorization"),
@@ -135,7 +141,6 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
             headers={"Retry-After": str(max(1, round(retry + 0.5)))},
             retry_after=round(retry, 3),
         )
-    return await handler(request)  # type: ignore[no-any-return]
 
 
 async def informers(app: web.Application) -> AsyncIterator[None]:
@@ -184,11 +189,7 @@ def route_tables() -> list[web.RouteTableDef]:
 
 def create_app(ctx: ApiContext) -> web.Application:
     app = web.Application(
-        middlewares=[
-            outcome_middleware,
-            error_middleware,
-            access_middleware,
-        ],
+        middlewares=[request_middleware],
         client_max_size=APP_MAX_BODY,
     )
     app[CONTEXT] = ctx

@@ -101,21 +101,20 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except ApiError as err:
-        response = error_response(err)
-        if err.status == 413:
+def error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """What a request that raised ``exc`` answers: the documented envelope with its
+    code (a 503 when the API server is unavailable, a 500 for a bug, logged); an
+    HTTPException below 400 (a redirect) is raised on."""
+    if isinstance(exc, ApiError):
+        response = error_response(exc)
+        if exc.status == 413:
             response.force_close()  # do not keep reading an oversized body
         return response
-    except ValidationFailed as exc:
+    if isinstance(exc, ValidationFailed):
         return error_response(invalid(exc))
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         if exc.status == 413:
             return error_response(ApiError(413, "Request body too large", "PAYLOAD_TOO_LARGE"))
         message = {
@@ -127,19 +126,18 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
                 exc.status, message, headers={k: v for k, v in exc.headers.items() if k == "Allow"}
             )
         )
-    except Exception as exc:
-        if unavailable(exc):  # the API server is restarting or unreachable: retry later
-            log.warning("API server unavailable on %s %s: %s", request.method, request.path, exc)
-            return error_response(
-                ApiError(
-                    503,
-                    "The cluster's API server is unavailable; retry shortly",
-                    "SERVICE_UNAVAILABLE",
-                    headers={"Retry-After": "1"},
-                )
+    if unavailable(exc):  # the API server is restarting or unreachable: retry later
+        log.warning("API server unavailable on %s %s: %s", request.method, request.path, exc)
+        return error_response(
+            ApiError(
+                503,
+                "The cluster's API server is unavailable; retry shortly",
+                "SERVICE_UNAVAILABLE",
+                headers={"Retry-After": "1"},
             )
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(ApiError(500, "Internal server error"))
+        )
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return error_response(ApiError(500, "Internal server error"))
 
 
 def unavailable(exc: BaseException) -> bool:
