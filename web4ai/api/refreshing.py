@@ -7,7 +7,6 @@ each written alone woke the API and the operator for the write and its watch eve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError
+from web4ai.api.lifetime import running
 from web4ai.api.nodes import write_node_status
 from web4ai.core import heartbeats
 from web4ai.core.ids import IdKind, identity
@@ -62,15 +62,10 @@ async def refreshing(app: web.Application) -> AsyncIterator[None]:
     """Write the kept refreshes once a second for the app's lifetime, and those still
     kept at shutdown (aiohttp ``cleanup_ctx``)."""
     ctx = app[CONTEXT]
-    job = asyncio.create_task(_write_forever(ctx))
-    try:
+    async with running(_write_forever(ctx)):
         yield
-    finally:
-        job.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await job
-        if ctx.refreshes:
-            try:
-                await asyncio.wait_for(write_kept(ctx), SHUTDOWN_WRITES)
-            except Exception as exc:  # shutting down either way
-                log.warning("status refreshes not written at shutdown: %s", exc)
+    if ctx.refreshes:
+        try:
+            await asyncio.wait_for(write_kept(ctx), SHUTDOWN_WRITES)
+        except Exception as exc:  # shutting down either way
+            log.warning("status refreshes not written at shutdown: %s", exc)

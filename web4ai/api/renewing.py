@@ -15,6 +15,7 @@ from aiohttp import web
 
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError
+from web4ai.api.lifetime import running
 from web4ai.core import bodies, heartbeats
 from web4ai.core.crs import NodeBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
@@ -104,16 +105,11 @@ async def renewing(app: web.Application) -> AsyncIterator[None]:
     """Write held renewals as they fall due for the app's lifetime; at shutdown, every
     one still held (a node's last heartbeats are on its Lease before we go)."""
     ctx = app[CONTEXT]
-    job = asyncio.create_task(_write_forever(ctx))
-    try:
+    async with running(_write_forever(ctx)):
         yield
-    finally:
-        job.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await job
-        held = ctx.renewals.held()
-        if held:
-            try:
-                await asyncio.wait_for(write_held(ctx, held), SHUTDOWN_WRITES)
-            except Exception as exc:  # shutting down either way
-                log.warning("%d held Lease renewals not written at shutdown: %s", len(held), exc)
+    held = ctx.renewals.held()
+    if held:
+        try:
+            await asyncio.wait_for(write_held(ctx, held), SHUTDOWN_WRITES)
+        except Exception as exc:  # shutting down either way
+            log.warning("%d held Lease renewals not written at shutdown: %s", len(held), exc)
