@@ -28,6 +28,11 @@ class TaskStatus(StrEnum):
         return self in (TaskStatus.COMPLETED, TaskStatus.FAILED)
 
 
+# The tasks not finished yet, as a field selector (the CRD makes ``.status.status``
+# selectable): what the operator's passes need first when it starts.
+UNFINISHED_TASKS = ",".join(f"status.status!={s.value}" for s in TaskStatus if s.terminal)
+
+
 class TaskPhase(StrEnum):
     """The finer state beside ``status`` (as a Pod's phase beside its conditions)."""
 

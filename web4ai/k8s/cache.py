@@ -277,6 +277,11 @@ class ClusterState:
     async def wait_synced(self) -> None:
         await asyncio.gather(*(s.synced.wait() for s in self.stores))
 
+    async def wait_primed(self) -> None:
+        """Every store holds what the passes need first: all of it, or for a store fed
+        with ``ListWatch.first`` (the operator's tasks) the part it lists first."""
+        await asyncio.gather(*(s.primed.wait() for s in self.stores))
+
     @property
     def synced(self) -> bool:
         return all(s.synced.is_set() for s in self.stores)

@@ -27,6 +27,9 @@ from web4ai.k8s.store import Store
 log = logging.getLogger(__name__)
 
 
+Names = list[str]  # the names a list showed
+
+
 class Gone(Exception):
     """The watch's resourceVersion is too old: relist."""
 
@@ -97,6 +100,9 @@ class ListWatch:
     watch_timeout: int = 300
     relists: int = 0
     page_size: int = 500
+    # a field selector listed alone before the first list: what the passes need first
+    # (the operator's unfinished tasks), in the store while the rest is still listed
+    first: str | None = None
 
     async def request(self, **kwargs: Any) -> Any:
         """The raw aiohttp response of a list or watch call (the caller releases it)."""
@@ -114,25 +120,52 @@ class ListWatch:
         """List in pages of ``page_size`` (one snapshot): each page goes into the store
         as it comes, so a list of 100,000 tasks is never held whole, nor parsed at once."""
         with collector_paused():
-            return await self._list()
+            names, list_version = await self._pages()
+        self.store.sweep(names, list_version)
+        self.relists += 1
+        self.store.mark_synced()
+        return list_version
 
-    async def _list(self) -> str:
+    async def prime(self) -> None:
+        """The objects ``first`` selects into the store (``primed`` set), before the
+        first whole list: with 100,000 finished tasks kept, the passes start on the few
+        unfinished in a second instead of after the whole list. Nothing is swept: the
+        whole list that follows does that. When the server cannot select by that field
+        (a CRD without ``selectableFields``, Kubernetes before 1.31) or the list fails,
+        the passes wait for the whole list, as without ``first``."""
+        if self.first is None or self.store.primed.is_set():
+            return
+        try:
+            with collector_paused():
+                await self._pages(field_selector=self.first)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info(
+                "%s: cannot list %s first (%s); the passes wait for the whole list",
+                self.resource.plural,
+                self.first,
+                exc,
+            )
+            return
+        self.store.primed.set()
+
+    async def _pages(self, **selecting: Any) -> tuple[Names, str]:
+        """Every page of one list into the store; the names listed and the list's
+        resourceVersion."""
         names: list[str] = []
         token: str | None = None
         list_version = ""
         while True:
             paging = {"limit": self.page_size} | ({"_continue": token} if token else {})
-            result = await read_json(await self.request(**paging))
+            result = await read_json(await self.request(**selecting, **paging))
             list_version = list_version or str(result["metadata"]["resourceVersion"])
             names += self.store.apply_page(result.get("items") or [])
             token = result["metadata"].get("continue")
             del result
             if not token:
                 break
-        self.store.sweep(names, list_version)
-        self.relists += 1
-        self.store.synced.set()
-        return list_version
+        return names, list_version
 
     async def watch(self, resource_version: str) -> str:
         """Watch from ``resource_version`` until the server ends the stream; returns the
@@ -159,6 +192,7 @@ class ListWatch:
         while True:
             try:
                 if resource_version is None:
+                    await self.prime()
                     resource_version = await self.list()
                 resource_version = await self.watch(resource_version)
                 backoff = 0.2

@@ -44,7 +44,14 @@ class Store:
     lean: Lean = lean_object
     store: dict[str, Body] = field(default_factory=dict)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
+    # set once what the passes need first is held (``ListWatch.first``), or with synced
+    primed: asyncio.Event = field(default_factory=asyncio.Event)
     version: int = 0  # bumped on every change: readers memoize on it
+
+    def mark_synced(self) -> None:
+        """Every object a list shows is held (what the passes need first with them)."""
+        self.synced.set()
+        self.primed.set()
 
     def put(self, body: Body) -> Body | None:
         """Our own write's result, into the store at once; returns the old body.

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from web4ai.core import bodies
 from web4ai.core.crs import TaskBody
+from web4ai.core.model import UNFINISHED_TASKS
 from web4ai.core.resources import LEASES, NODES, ORCHESTRATORS, TASKS, Resource
 from web4ai.k8s.cache import LEASE_SELECTOR, ClusterState
 from web4ai.k8s.client import ApiClient, api_client
@@ -191,7 +192,7 @@ class Operator:
                 continue
             for _ in range(round(LISTING_WAIT / LISTING_POLL)):
                 if not names - store.store.keys():
-                    store.synced.set()
+                    store.mark_synced()
                     break
                 await asyncio.sleep(LISTING_POLL)
 
@@ -252,7 +253,7 @@ class Operator:
         self._stop.clear()
         self._running = asyncio.current_task()
         ns = self.options.namespace
-        tasks = ListWatch(self.api, TASKS, ns, self.state.tasks)
+        tasks = ListWatch(self.api, TASKS, ns, self.state.tasks, first=UNFINISHED_TASKS)
         nodes = ListWatch(self.api, NODES, ns, self.state.nodes)
         leases = ListWatch(self.api, LEASES, ns, self.state.leases, label_selector=LEASE_SELECTOR)
         jobs = {
@@ -324,9 +325,12 @@ class Operator:
         self.state.changed.clear()
 
     async def _loop(self) -> None:
-        await self.state.wait_synced()
+        # the unfinished tasks are enough to schedule, time and requeue; what reads the
+        # finished ones (callbacks, upgrades, retention) waits for the whole list below
+        await self.state.wait_primed()
         term = 0
         was_leading = False
+        scanned = False  # callbacks and upgrades looked for in the whole list
         while True:
             await self._wait_for_change()
             leading = self.leader.leading()
@@ -340,12 +344,17 @@ class Operator:
                 self.accounting.reset()
                 self.scheduler.note()  # what an earlier term set aside is tried again
                 self.liveness.hold("operator started or became leader")
-                self.upgrader.note_all()  # objects an earlier version wrote
+                scanned = False
             if not was_leading:
-                # leadership (re)gained, in a new term or in our own: tasks that finished
-                # while we were not leading had their callbacks queued by nobody
-                self.callbacks.scan()
+                scanned = False
                 was_leading = True
+            if not scanned and self.state.tasks.synced.is_set():
+                # leadership (re)gained, in a new term or in our own: tasks that finished
+                # while we were not leading had their callbacks queued by nobody, and
+                # objects an earlier version wrote are upgraded
+                self.callbacks.scan()
+                self.upgrader.note_all()
+                scanned = True
             await self._pass()
 
     async def _pass(self) -> None:
@@ -368,7 +377,9 @@ class Operator:
         await self.guard.run("step", "upgrade", self.upgrader.run_once)
         await self.guard.run("step", "scheduling", self.scheduler.run_once)
         await self.guard.run("step", "accounting", self.accounting.flush)
-        if self.clock() - self._retired_at >= self.retire_every:
+        # retention picks the oldest finished of all: not from part of the list
+        whole = self.state.tasks.synced.is_set()
+        if whole and self.clock() - self._retired_at >= self.retire_every:
             self._retired_at = self.clock()
             if await self.guard.run("step", "retention", self.accounting.retire) == RETIRE_BATCH:
                 self._retired_at -= self.retire_every - RETIRE_AGAIN  # more to do: soon
