@@ -6,9 +6,12 @@ back to the whole list, as before."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from kubernetes_asyncio import client
 
-from tests.integration.helpers import add_task, finish
+from tests.integration.helpers import add_task, eventually, finish
 from web4ai.core.ids import IdKind, identity
 from web4ai.core.model import UNFINISHED_TASKS
 from web4ai.core.resources import TASKS
@@ -39,7 +42,7 @@ async def test_the_unfinished_tasks_are_listed_first_then_all(
     store = Store()
     feed = ListWatch(api, TASKS, namespace, store, first=UNFINISHED_TASKS, page_size=1)
 
-    await feed.prime()
+    assert await feed.prime() is not None
 
     assert set(store.store) == unfinished  # every page of the selection, none finished
     assert store.primed.is_set() and not store.synced.is_set()
@@ -74,7 +77,7 @@ async def test_without_a_selectable_field_the_feed_waits_for_the_whole_list(
     # spec.taskType is not among the CRD's selectableFields: the server answers 400
     feed = ListWatch(api, TASKS, namespace, store, first="spec.taskType!=test_task")
 
-    await feed.prime()
+    assert await feed.prime() is None
 
     assert store.store == {} and not store.primed.is_set()
 
@@ -82,3 +85,57 @@ async def test_without_a_selectable_field_the_feed_waits_for_the_whole_list(
 
     assert set(store.store) == unfinished | finished
     assert store.primed.is_set() and store.synced.is_set()
+
+
+class Paused(ListWatch):
+    """A feed whose whole list waits before its second page until ``go`` is set: the
+    list's snapshot is taken (its first page) and the rest comes later, as in a list of
+    100,000 tasks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pages = 0
+        self.go = asyncio.Event()
+
+    async def request(self, **kwargs: Any) -> Any:
+        if not kwargs.get("watch") and "field_selector" not in kwargs:
+            self.pages += 1
+            if self.pages == 2:
+                await self.go.wait()
+        return await super().request(**kwargs)
+
+
+async def test_what_changes_during_the_whole_list_is_seen_at_once(
+    api: client.ApiClient, namespace: str
+) -> None:
+    """A watch from the first list's version runs beside the whole list: a task made
+    while it runs is held at once, and one deleted after the list's snapshot is not
+    brought back by a later page of that snapshot."""
+    unfinished, finished = await some_finished(api, namespace)
+    store = Store()
+    feed = Paused(api, TASKS, namespace, store, first=UNFINISHED_TASKS, page_size=1)
+    since = await feed.prime()
+    assert since is not None
+    feeding = asyncio.create_task(feed.list_watching(since))
+    try:
+        await eventually(lambda: _true(feed.pages == 2))  # the snapshot is taken
+        doomed = max(unfinished | finished)  # on a page still to come
+        await client.CustomObjectsApi(api).delete_namespaced_custom_object(
+            TASKS.group, TASKS.version, namespace, TASKS.plural, doomed
+        )
+        late = await add_task(api, namespace, "late")
+        await eventually(lambda: _true(late in store.store and doomed not in store.store))
+        assert not store.synced.is_set()
+
+        feed.go.set()
+        await eventually(lambda: _true(store.synced.is_set()))
+
+        assert set(store.store) == (unfinished | finished | {late}) - {doomed}
+        assert store.tombstones is None
+    finally:
+        feeding.cancel()
+        await asyncio.gather(feeding, return_exceptions=True)
+
+
+async def _true(value: bool) -> bool:
+    return value

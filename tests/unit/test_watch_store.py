@@ -95,3 +95,20 @@ def test_the_collector_is_paused_while_a_list_fills_the_store_and_restored() -> 
         assert not gc.isenabled()  # it was off: it stays off
     finally:
         gc.enable()
+
+
+def test_a_page_older_than_a_deletion_seen_meanwhile_does_not_bring_it_back() -> None:
+    store = Store()
+    store.apply_page([body("5", "pending")])
+    store.tombstones = {}  # a list runs beside a watch
+    store.apply_event("DELETED", body("8", "pending"))
+    assert store.tombstones == {"t": 8}
+
+    store.apply_page([body("7", "completed")])  # the list's snapshot is older
+    assert "t" not in store.store
+    store.apply_page([body("9", "pending")])  # made again with that name: newer
+    assert store.store["t"]["metadata"]["resourceVersion"] == "9"
+
+    store.tombstones = None  # the list ended: no memory of deletions is kept
+    store.apply_event("DELETED", body("10", "pending"))
+    assert store.tombstones is None and "t" not in store.store

@@ -126,18 +126,19 @@ class ListWatch:
         self.store.mark_synced()
         return list_version
 
-    async def prime(self) -> None:
+    async def prime(self) -> str | None:
         """The objects ``first`` selects into the store (``primed`` set), before the
         first whole list: with 100,000 finished tasks kept, the passes start on the few
         unfinished in a second instead of after the whole list. Nothing is swept: the
-        whole list that follows does that. When the server cannot select by that field
-        (a CRD without ``selectableFields``, Kubernetes before 1.31) or the list fails,
-        the passes wait for the whole list, as without ``first``."""
+        whole list that follows does that. Returns that list's resourceVersion, or None
+        when nothing was primed: without ``first``, once primed, or when the server
+        cannot select by that field (a CRD without ``selectableFields``, Kubernetes
+        before 1.31) or the list fails; the passes then wait for the whole list."""
         if self.first is None or self.store.primed.is_set():
-            return
+            return None
         try:
             with collector_paused():
-                await self._pages(field_selector=self.first)
+                _, version = await self._pages(field_selector=self.first)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -147,8 +148,29 @@ class ListWatch:
                 self.first,
                 exc,
             )
-            return
+            return None
         self.store.primed.set()
+        return version
+
+    async def list_watching(self, since: str) -> str:
+        """The whole list while a watch from ``since`` (the first list's version)
+        already feeds the store, so that what changes meanwhile (a task submitted
+        during a list of 100,000) is seen at once. A deletion the watch brings is
+        remembered until the list ends (``Store.tombstones``), so an older page does
+        not bring the object back. Returns where that watch's stream ended, to watch
+        on from there (events after it are replayed); a watch that failed is raised
+        then, and the caller lists again."""
+        self.store.tombstones = {}
+        early = asyncio.create_task(self.watch(since))
+        try:
+            await self.list()
+        except BaseException:
+            early.cancel()
+            await asyncio.gather(early, return_exceptions=True)
+            raise
+        finally:
+            self.store.tombstones = None
+        return await early
 
     async def _pages(self, **selecting: Any) -> tuple[Names, str]:
         """Every page of one list into the store; the names listed and the list's
@@ -192,8 +214,11 @@ class ListWatch:
         while True:
             try:
                 if resource_version is None:
-                    await self.prime()
-                    resource_version = await self.list()
+                    since = await self.prime()
+                    if since is None:
+                        resource_version = await self.list()
+                    else:
+                        resource_version = await self.list_watching(since)
                 resource_version = await self.watch(resource_version)
                 backoff = 0.2
             except Gone:

@@ -38,6 +38,14 @@ def newer(a: Body, b: Body) -> bool:
         return False
 
 
+def _version(body: Body) -> int:
+    """A body's resourceVersion as etcd's revision (0 when it is not one)."""
+    try:
+        return int(body["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+
+
 @dataclass(kw_only=True)
 class Store:
     on_change: OnChange | None = None
@@ -46,6 +54,10 @@ class Store:
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     # set once what the passes need first is held (``ListWatch.first``), or with synced
     primed: asyncio.Event = field(default_factory=asyncio.Event)
+    # while a list runs beside a watch (``ListWatch.list_watching``): the version at
+    # which the watch saw each object deleted, so that an older page does not bring
+    # it back
+    tombstones: dict[str, int] | None = None
     version: int = 0  # bumped on every change: readers memoize on it
 
     def mark_synced(self) -> None:
@@ -77,6 +89,12 @@ class Store:
         in a later version than the snapshot (our own write, recorded meanwhile) stays."""
         self.sweep(self.apply_page(listed), list_version)
 
+    def _buried(self, body: Body) -> bool:
+        """Whether a watch running beside the list saw this object deleted at or after
+        this version of it."""
+        gone = self.tombstones.get(body["metadata"]["name"]) if self.tombstones else None
+        return gone is not None and _version(body) <= gone
+
     def apply_page(self, listed: list[Body]) -> list[str]:
         """One page of a (re)list into the store (never stepping back); returns the
         names listed. The list's ``sweep`` follows its last page."""
@@ -84,6 +102,8 @@ class Store:
         for body in listed:
             name = body["metadata"]["name"]
             names.append(name)
+            if self._buried(body):
+                continue  # the watch saw it deleted after this page's snapshot
             old = self.store.get(name)
             if old is not None and (
                 old["metadata"]["resourceVersion"] == body["metadata"]["resourceVersion"]
@@ -116,6 +136,8 @@ class Store:
             return
         if kind == "DELETED":
             self.store.pop(name, None)
+            if self.tombstones is not None:
+                self.tombstones[name] = _version(obj)
         elif old is not None and old["metadata"].get("resourceVersion") == obj["metadata"].get(
             "resourceVersion"
         ):
