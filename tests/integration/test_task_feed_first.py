@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.integration.helpers import add_task, eventually, finish
 from web4ai.core.ids import IdKind, identity
 from web4ai.core.model import UNFINISHED_TASKS
 from web4ai.core.resources import TASKS
-from web4ai.k8s.listwatch import ListWatch
+from web4ai.k8s.listwatch import Gone, ListWatch
 from web4ai.k8s.store import Store
 
 
@@ -139,3 +141,21 @@ async def test_what_changes_during_the_whole_list_is_seen_at_once(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_watch_that_fails_beside_the_list_is_raised_once_the_list_ends(
+    api: client.ApiClient, namespace: str
+) -> None:
+    """The watch beside the list starts from a version the server no longer has (410):
+    the list still fills the store whole, and the failure comes after it, so that the
+    feed lists again (``ListWatch.run``) instead of watching on from a gap."""
+    unfinished, finished = await some_finished(api, namespace)
+    store = Store()
+    feed = ListWatch(api, TASKS, namespace, store, first=UNFINISHED_TASKS)
+
+    with pytest.raises((Gone, ApiException)) as failed:
+        await feed.list_watching("1")
+
+    assert isinstance(failed.value, Gone) or failed.value.status == 410
+    assert set(store.store) == unfinished | finished and store.synced.is_set()
+    assert store.tombstones is None
