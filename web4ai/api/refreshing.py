@@ -14,7 +14,7 @@ from aiohttp import web
 
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError
-from web4ai.api.lifetime import running
+from web4ai.api.lifetime import at_shutdown, in_batches, running
 from web4ai.api.nodes import write_node_status
 from web4ai.core import heartbeats
 from web4ai.core.ids import IdKind, identity
@@ -46,9 +46,7 @@ async def write_kept(ctx: ApiContext) -> int:
     """Write every kept refresh, ``AT_ONCE`` at a time; how many."""
     kept = list(ctx.refreshes.items())
     ctx.refreshes.clear()
-    for start in range(0, len(kept), AT_ONCE):
-        batch = kept[start : start + AT_ONCE]
-        await asyncio.gather(*(_refresh(ctx, n, data, when) for n, (data, when) in batch))
+    await in_batches(kept, lambda item: _refresh(ctx, item[0], *item[1]), AT_ONCE)
     return len(kept)
 
 
@@ -65,7 +63,4 @@ async def refreshing(app: web.Application) -> AsyncIterator[None]:
     async with running(_write_forever(ctx)):
         yield
     if ctx.refreshes:
-        try:
-            await asyncio.wait_for(write_kept(ctx), SHUTDOWN_WRITES)
-        except Exception as exc:  # shutting down either way
-            log.warning("status refreshes not written at shutdown: %s", exc)
+        await at_shutdown(write_kept(ctx), SHUTDOWN_WRITES, "status refreshes")

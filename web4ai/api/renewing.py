@@ -15,7 +15,7 @@ from aiohttp import web
 
 from web4ai.api.context import CONTEXT, ApiContext
 from web4ai.api.errors import ApiError
-from web4ai.api.lifetime import running
+from web4ai.api.lifetime import at_shutdown, in_batches, running
 from web4ai.core import bodies, heartbeats
 from web4ai.core.crs import NodeBody
 from web4ai.core.ids import IdKind, identity, node_lease_name
@@ -81,8 +81,7 @@ async def _write_held(ctx: ApiContext, node_id: str, when: float) -> None:
 
 async def write_held(ctx: ApiContext, held: list[tuple[str, float]]) -> None:
     """Write these held renewals (node id, heartbeat time), ``AT_ONCE`` at a time."""
-    for start in range(0, len(held), AT_ONCE):
-        await asyncio.gather(*(_write_held(ctx, n, t) for n, t in held[start : start + AT_ONCE]))
+    await in_batches(held, lambda item: _write_held(ctx, *item), AT_ONCE)
 
 
 async def write_due(ctx: ApiContext, now: float) -> int:
@@ -109,7 +108,6 @@ async def renewing(app: web.Application) -> AsyncIterator[None]:
         yield
     held = ctx.renewals.held()
     if held:
-        try:
-            await asyncio.wait_for(write_held(ctx, held), SHUTDOWN_WRITES)
-        except Exception as exc:  # shutting down either way
-            log.warning("%d held Lease renewals not written at shutdown: %s", len(held), exc)
+        await at_shutdown(
+            write_held(ctx, held), SHUTDOWN_WRITES, f"{len(held)} held Lease renewals"
+        )

@@ -25,25 +25,23 @@ OnChange = Callable[[str, Body, Body | None], None]  # (event type, new body, ol
 Lean = Callable[[Body], Body]  # what of a body is kept
 
 
-def newer(a: Body, b: Body) -> bool:
-    """Whether ``a`` is a later version of the object than ``b``.
+def revision(body: Body) -> int | None:
+    """A body's resourceVersion as etcd's revision, or None when it is not one.
 
     resourceVersions are opaque to clients in general; with etcd they are its
-    revisions, increasing integers, which is what this compares. Anything else
-    counts as "not newer", so our own write wins as before.
+    revisions, increasing integers, which is what the store compares.
     """
-    try:
-        return int(a["metadata"]["resourceVersion"]) > int(b["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
-        return False
-
-
-def _version(body: Body) -> int:
-    """A body's resourceVersion as etcd's revision (0 when it is not one)."""
     try:
         return int(body["metadata"]["resourceVersion"])
     except (KeyError, TypeError, ValueError):
-        return 0
+        return None
+
+
+def newer(a: Body, b: Body) -> bool:
+    """Whether ``a`` is a later version of the object than ``b``. A version that is not
+    a revision counts as "not newer", so our own write wins as before."""
+    ra, rb = revision(a), revision(b)
+    return ra is not None and rb is not None and ra > rb
 
 
 @dataclass(kw_only=True)
@@ -92,8 +90,10 @@ class Store:
     def _buried(self, body: Body) -> bool:
         """Whether a watch running beside the list saw this object deleted at or after
         this version of it."""
-        gone = self.tombstones.get(body["metadata"]["name"]) if self.tombstones else None
-        return gone is not None and _version(body) <= gone
+        if not self.tombstones:
+            return False
+        gone, version = self.tombstones.get(body["metadata"]["name"]), revision(body)
+        return gone is not None and version is not None and version <= gone
 
     def apply_page(self, listed: list[Body]) -> list[str]:
         """One page of a (re)list into the store (never stepping back); returns the
@@ -136,8 +136,8 @@ class Store:
             return
         if kind == "DELETED":
             self.store.pop(name, None)
-            if self.tombstones is not None:
-                self.tombstones[name] = _version(obj)
+            if self.tombstones is not None and (version := revision(obj)) is not None:
+                self.tombstones[name] = version
         elif old is not None and old["metadata"].get("resourceVersion") == obj["metadata"].get(
             "resourceVersion"
         ):

@@ -329,15 +329,15 @@ class Operator:
         # finished ones (callbacks, upgrades, retention) waits for the whole list below
         await self.state.wait_primed()
         term = 0
-        was_leading = False
-        scanned = False  # callbacks and upgrades looked for in the whole list
+        # callbacks and upgrades looked for in the whole list since leading (again)
+        scanned = False
         while True:
             await self._wait_for_change()
             leading = self.leader.leading()
             if self.leader.changed.is_set():
                 self.leader.changed.clear()
             if not leading:
-                was_leading = False
+                scanned = False
                 continue
             if term != self.leader.term:  # a new term, not a renewal after a slow moment
                 term = self.leader.term
@@ -345,9 +345,6 @@ class Operator:
                 self.scheduler.note()  # what an earlier term set aside is tried again
                 self.liveness.hold("operator started or became leader")
                 scanned = False
-            if not was_leading:
-                scanned = False
-                was_leading = True
             if not scanned and self.state.tasks.synced.is_set():
                 # leadership (re)gained, in a new term or in our own: tasks that finished
                 # while we were not leading had their callbacks queued by nobody, and
